@@ -1,0 +1,103 @@
+//! Typed handlers: the `call` methods of each task's [`Endpoint`].
+
+use crate::error::{Error, Result};
+use crate::outputs::{FillMaskPrediction, LabelScore, TokenEntity};
+use crate::pipeline::TopK;
+use crate::pooling::Pooling;
+use crate::skillset::task::{FeatureExtraction, FillMask, TextClassification, TokenClassification};
+use crate::skillset::Endpoint;
+use crate::Features;
+
+impl Endpoint<FeatureExtraction> {
+    /// Per-token last hidden states of one text (special tokens included), as the
+    /// transformers `feature-extraction` pipeline returns them.
+    pub fn call(&self, text: &str) -> Result<Vec<Vec<f32>>> {
+        Ok(self.call_batch(&[text])?.remove(0))
+    }
+
+    /// Per-token hidden states of several texts, in one forward pass per batch.
+    pub fn call_batch(&self, texts: &[&str]) -> Result<Vec<Vec<Vec<f32>>>> {
+        Ok(self
+            .pipeline()
+            .feature_extraction(texts, None, false)?
+            .into_iter()
+            .map(|f| match f {
+                Features::Tokens(t) => t,
+                Features::Pooled(_) => unreachable!("no pooling was requested"),
+            })
+            .collect())
+    }
+
+    /// Sentence embeddings: a sentence-transformers directory's own pooling and
+    /// normalization (as `SentenceTransformer.encode` gives), mean pooling otherwise.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.pipeline().sentence_embeddings(texts)
+    }
+
+    /// Sentence embeddings with explicit pooling and normalization.
+    pub fn embed_with(
+        &self,
+        texts: &[&str],
+        pooling: Pooling,
+        normalize: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.pipeline().embeddings(texts, pooling, normalize)
+    }
+}
+
+impl Endpoint<FillMask> {
+    /// The 5 best fillers of the one mask token in `text`, best first.
+    pub fn call(&self, text: &str) -> Result<Vec<FillMaskPrediction>> {
+        self.call_top_k(text, 5)
+    }
+
+    /// The `k` best fillers of the one mask token in `text`.
+    pub fn call_top_k(&self, text: &str, k: usize) -> Result<Vec<FillMaskPrediction>> {
+        let mut per_mask = self.call_masks(text, k)?;
+        if per_mask.len() != 1 {
+            return Err(Error::InvalidInput(format!(
+                "{} mask tokens in {text:?}: `call` takes one, use `call_masks` for several",
+                per_mask.len()
+            )));
+        }
+        Ok(per_mask.remove(0))
+    }
+
+    /// The `k` best fillers of every mask token in `text`, one list per mask.
+    pub fn call_masks(&self, text: &str, k: usize) -> Result<Vec<Vec<FillMaskPrediction>>> {
+        Ok(self.pipeline().fill_mask(&[text], k)?.remove(0))
+    }
+
+    /// One result per text (each with one list per mask), batched.
+    pub fn call_batch(
+        &self,
+        texts: &[&str],
+        k: usize,
+    ) -> Result<Vec<Vec<Vec<FillMaskPrediction>>>> {
+        self.pipeline().fill_mask(texts, k)
+    }
+}
+
+impl Endpoint<TextClassification> {
+    /// Every label of the checkpoint with its score, best first.
+    pub fn call(&self, text: &str) -> Result<Vec<LabelScore>> {
+        Ok(self.call_batch(&[text])?.remove(0))
+    }
+
+    /// Every label with its score for each text, batched.
+    pub fn call_batch(&self, texts: &[&str]) -> Result<Vec<Vec<LabelScore>>> {
+        self.pipeline().text_classification(texts, TopK::All)
+    }
+}
+
+impl Endpoint<TokenClassification> {
+    /// The tokens of `text` whose label is not `O`, with scores and character offsets.
+    pub fn call(&self, text: &str) -> Result<Vec<TokenEntity>> {
+        Ok(self.call_batch(&[text])?.remove(0))
+    }
+
+    /// Token entities for each text, batched.
+    pub fn call_batch(&self, texts: &[&str]) -> Result<Vec<Vec<TokenEntity>>> {
+        self.pipeline().token_classification(texts)
+    }
+}

@@ -1,0 +1,165 @@
+//! The model families. Each is written once and serves every model type whose
+//! architecture it covers (`model_types.json` records which). Dispatch goes from the
+//! [`Family`] enum, so a family named in the metadata without an implementation here
+//! does not compile.
+
+pub(crate) mod bert;
+pub(crate) mod nn;
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::{Family, Task};
+
+/// Which head an encoder was loaded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Head {
+    None,
+    MaskedLm,
+    SequenceClassification,
+    TokenClassification,
+}
+
+/// An encoder-only model: hidden states plus one task head.
+pub(crate) trait EncoderModel: Send + Sync {
+    /// Last hidden states `[batch, len, hidden]`.
+    fn hidden_states(&self, batch: &crate::tokenize::EncodedBatch) -> Result<Tensor>;
+    /// The head it was loaded with.
+    fn head(&self) -> Head;
+    /// The head's logits from the hidden states: `[batch, len, vocab]` (masked LM),
+    /// `[batch, labels]` (sequence) or `[batch, len, labels]` (token classification).
+    fn head_logits(&self, hidden: &Tensor) -> Result<Tensor>;
+    /// The longest input, in tokens, it can take.
+    fn max_positions(&self) -> usize;
+}
+
+/// A loaded model of any family.
+pub(crate) enum Model {
+    Encoder(Box<dyn EncoderModel>),
+}
+
+/// Load the model for `task` from a checkpoint of `family`.
+pub(crate) fn load(
+    family: Family,
+    ckpt: &Checkpoint,
+    task: Task,
+    dtype: candle_core::DType,
+    device: &Device,
+) -> Result<Model> {
+    let config = ConfigReader::new(ckpt);
+    let files = ckpt.weight_files()?;
+    let weights = nn::Weights {
+        vb: ckpt.var_builder(dtype, device)?,
+        path: files[0].clone(),
+    };
+    match family {
+        Family::Bert => Ok(Model::Encoder(Box::new(bert::load(
+            &ckpt.model_type,
+            &config,
+            &weights,
+            task,
+            device,
+        )?))),
+    }
+}
+
+/// Reads config.json fields with errors that name the file and field.
+pub(crate) struct ConfigReader<'a> {
+    pub value: &'a serde_json::Value,
+    pub path: PathBuf,
+}
+
+impl<'a> ConfigReader<'a> {
+    pub fn new(ckpt: &'a Checkpoint) -> Self {
+        ConfigReader {
+            value: &ckpt.config,
+            path: ckpt.config_path(),
+        }
+    }
+
+    pub fn invalid(&self, field: &str, reason: String) -> Error {
+        Error::invalid_file(&self.path, format!("field `{field}`: {reason}"))
+    }
+
+    pub fn usize(&self, key: &str) -> Result<usize> {
+        match self.value.get(key) {
+            None | Some(serde_json::Value::Null) => Err(self.invalid(key, "is missing".into())),
+            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
+                self.invalid(key, format!("expected a non-negative integer, found {v}"))
+            }),
+        }
+    }
+
+    pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+        match self.value.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(default),
+            Some(_) => self.usize(key),
+        }
+    }
+
+    pub fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
+        match self.value.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| self.invalid(key, format!("expected a number, found {v}"))),
+        }
+    }
+
+    pub fn bool_or(&self, key: &str, default: bool) -> bool {
+        self.value
+            .get(key)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(default)
+    }
+
+    pub fn str_or(&self, key: &str, default: &'a str) -> &'a str {
+        self.value
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or(default)
+    }
+
+    pub fn activation(&self, key: &str, default: &str) -> Result<nn::Activation> {
+        let name = self
+            .value
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or(default);
+        nn::Activation::from_hf(name)
+            .ok_or_else(|| self.invalid(key, format!("activation `{name}` is not supported")))
+    }
+
+    /// `id2label` in id order (`LABEL_i` where the config has none).
+    pub fn labels(&self) -> Vec<String> {
+        let n = self.num_labels();
+        let map = self.value.get("id2label").and_then(|v| v.as_object());
+        (0..n)
+            .map(|i| {
+                map.and_then(|m| m.get(&i.to_string()))
+                    .and_then(|v| v.as_str())
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("LABEL_{i}"))
+            })
+            .collect()
+    }
+
+    /// `num_labels`: the size of `id2label`, else 2 (transformers' default).
+    pub fn num_labels(&self) -> usize {
+        self.value
+            .get("id2label")
+            .and_then(|v| v.as_object())
+            .map(|m| m.len())
+            .filter(|n| *n > 0)
+            .or_else(|| {
+                self.value
+                    .get("num_labels")
+                    .and_then(|v| v.as_u64())
+                    .map(|n| n as usize)
+            })
+            .unwrap_or(2)
+    }
+}

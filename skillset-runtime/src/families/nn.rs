@@ -1,0 +1,182 @@
+//! Building blocks shared by the families: activations, linear layers that name the
+//! missing tensor, dtype-safe attention masks and attention itself.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder};
+
+use crate::error::{Error, Result};
+
+/// transformers' `ACT2FN` entries the families use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `gelu`: the exact, erf-based GELU.
+    Gelu,
+    /// `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`: the tanh approximation.
+    GeluTanh,
+    Relu,
+    /// `silu` / `swish`.
+    Silu,
+    /// `quick_gelu`: x * sigmoid(1.702 x).
+    QuickGelu,
+    Tanh,
+}
+
+impl Activation {
+    pub fn from_hf(name: &str) -> Option<Self> {
+        Some(match name {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            "silu" | "swish" => Activation::Silu,
+            "quick_gelu" => Activation::QuickGelu,
+            "tanh" => Activation::Tanh,
+            _ => return None,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Activation::Gelu => x.gelu_erf(),
+            Activation::GeluTanh => x.gelu(),
+            Activation::Relu => x.relu(),
+            Activation::Silu => x.silu(),
+            Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
+            Activation::Tanh => x.tanh(),
+        }
+    }
+}
+
+/// Weights of one checkpoint, with errors that name the tensor and the file.
+#[derive(Clone)]
+pub struct Weights {
+    pub vb: VarBuilder<'static>,
+    pub path: std::path::PathBuf,
+}
+
+impl Weights {
+    pub fn pp(&self, prefix: impl ToString) -> Weights {
+        Weights {
+            vb: self.vb.pp(prefix),
+            path: self.path.clone(),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.vb.contains_tensor(name)
+    }
+
+    fn wrap(&self, name: &str, e: candle_core::Error) -> Error {
+        let full = if self.vb.prefix().is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.vb.prefix())
+        };
+        Error::WeightMismatch {
+            path: self.path.clone(),
+            reason: format!("tensor `{full}`: {}", first_line(&e.to_string())),
+        }
+    }
+
+    pub fn get(&self, shape: impl Into<candle_core::Shape>, name: &str) -> Result<Tensor> {
+        self.vb.get(shape, name).map_err(|e| self.wrap(name, e))
+    }
+
+    pub fn linear(&self, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
+        let w = self.pp(name);
+        let weight = w.get((d_out, d_in), "weight")?;
+        let bias = w.get(d_out, "bias")?;
+        Ok(Linear::new(weight, Some(bias)))
+    }
+
+    pub fn layer_norm(&self, size: usize, eps: f64, name: &str) -> Result<LayerNorm> {
+        let w = self.pp(name);
+        Ok(LayerNorm::new(
+            w.get(size, "weight")?,
+            w.get(size, "bias")?,
+            eps,
+        ))
+    }
+
+    pub fn embedding(&self, n: usize, dim: usize, name: &str) -> Result<candle_nn::Embedding> {
+        let w = self.pp(name);
+        Ok(candle_nn::Embedding::new(w.get((n, dim), "weight")?, dim))
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// The most negative finite value of a dtype: a masked score that stays finite, so
+/// that no `0 * inf` makes a NaN in f16 (candle-transformers' BERT multiplies by
+/// `f32::MIN`, which is `-inf` in f16).
+pub fn mask_value(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => -65504.0,
+        DType::BF16 => -3.3895e38,
+        DType::F64 => f64::MIN,
+        _ => f32::MIN as f64,
+    }
+}
+
+/// An additive attention bias `[batch, 1, 1, len]` from a padding mask `[batch, len]`
+/// (1 = attend): 0 where attended, the dtype's most negative value elsewhere. Built
+/// once per forward pass and shared by every layer.
+pub fn padding_bias(mask: &Tensor, dtype: DType) -> Result<Tensor> {
+    let (b, len) = mask.dims2()?;
+    let zeros = Tensor::zeros((b, len), dtype, mask.device())?;
+    let neg = Tensor::full(mask_value(dtype) as f32, (b, len), mask.device())?.to_dtype(dtype)?;
+    let bias = mask.ne(0u32)?.where_cond(&zeros, &neg)?;
+    Ok(bias.reshape((b, 1, 1, len))?)
+}
+
+/// Scaled dot-product attention over `[batch, heads, len, head_dim]` tensors with an
+/// additive bias broadcastable to `[batch, heads, q_len, k_len]`. The softmax runs in
+/// f32 whatever the dtype (as transformers' eager attention does).
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    scale: f64,
+) -> Result<Tensor> {
+    let dtype = q.dtype();
+    let mut scores = (q.matmul(&k.t()?)? * scale)?;
+    if let Some(bias) = bias {
+        scores = scores.broadcast_add(bias)?;
+    }
+    let probs = if dtype == DType::F32 {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?
+    };
+    Ok(probs.matmul(v)?)
+}
+
+/// `[batch, len, heads * head_dim]` -> `[batch, heads, len, head_dim]`, contiguous.
+pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, len, hidden) = x.dims3()?;
+    Ok(x.reshape((b, len, heads, hidden / heads))?
+        .transpose(1, 2)?
+        .contiguous()?)
+}
+
+/// `[batch, heads, len, head_dim]` -> `[batch, len, heads * head_dim]`.
+pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
+    let (b, h, len, d) = x.dims4()?;
+    Ok(x.transpose(1, 2)?.reshape((b, len, h * d))?)
+}
+
+/// A `u32 [batch, len]` tensor from rows of ids.
+pub fn ids_tensor(rows: &[Vec<u32>], device: &Device) -> Result<Tensor> {
+    let b = rows.len();
+    let len = rows.first().map(|r| r.len()).unwrap_or(0);
+    let flat: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Ok(Tensor::from_vec(flat, (b, len), device)?)
+}
+
+/// Softmax over the last dimension in f32, returned on the CPU as rows.
+pub fn softmax_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    let probs = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
+    Ok(probs.to_device(&Device::Cpu)?.to_vec2()?)
+}

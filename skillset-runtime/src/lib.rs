@@ -1,0 +1,45 @@
+//! Runs skillsets on candle: devices, checkpoint loading, tokenization, the model
+//! families and one handler per task.
+//!
+//! Most users reach this crate through a typed skillset: a struct generated for every
+//! HF model type (`skillsets::Bert`) or one of their own under `#[skillset(...)]`:
+//!
+//! ```no_run
+//! use skillset_runtime::{skillset, task::FeatureExtraction, Skillset};
+//!
+//! #[skillset(model_type = "bert")]
+//! struct MiniLm;
+//!
+//! # fn main() -> skillset_runtime::Result<()> {
+//! let embed = MiniLm::init_cpu::<FeatureExtraction>("path/to/all-MiniLM-L6-v2")?;
+//! let vectors = embed.embed(&["A sentence.", "Another one."])?;
+//! println!("{} x {}", vectors.len(), vectors[0].len());
+//! # Ok(()) }
+//! ```
+//!
+//! Tools that pick the task at run time use [`Pipeline`] directly.
+
+pub mod checkpoint;
+pub mod device;
+mod endpoints;
+pub mod error;
+pub mod families;
+pub mod info;
+pub mod outputs;
+pub mod pipeline;
+pub mod pooling;
+mod skillset;
+pub mod tokenize;
+
+pub use skillset_codegen::{Backend, BackendStatus, Family, Modality, Task};
+/// `#[skillset(family = "...")]` / `#[skillset(model_type = "...")]` on a struct.
+pub use skillset_macros::skillset;
+
+pub use checkpoint::Checkpoint;
+pub use device::{backend_compiled, DType, DeviceSpec, ResolvedDevice};
+pub use error::{Error, Result};
+pub use info::{FamilyInfo, ModelTypeInfo, Scope};
+pub use outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
+pub use pipeline::{LoadOptions, Pipeline, RunOptions, TopK};
+pub use pooling::Pooling;
+pub use skillset::{task, Endpoint, Skillset, Supports, TaskType};

@@ -1,0 +1,655 @@
+//! The untyped pipeline: a checkpoint loaded for one task on one device, with one
+//! method per task. Typed [`Endpoint`](crate::Endpoint)s and `skillset run` both sit
+//! on it.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::device::{DType, DeviceSpec, ResolvedDevice};
+use crate::error::{Error, Result};
+use crate::families::{self, ConfigReader, EncoderModel, Head, Model};
+use crate::info::Scope;
+use crate::outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
+use crate::pooling::{self, Pooling, SentenceTransformersConfig};
+use crate::tokenize::{EncodedBatch, TextTokenizer};
+use crate::{Family, Task};
+
+/// How to load a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub device: DeviceSpec,
+    pub dtype: DType,
+    /// Inputs per forward pass; longer input lists run in several passes.
+    pub max_batch_size: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            device: DeviceSpec::Cpu,
+            dtype: DType::F32,
+            max_batch_size: 32,
+        }
+    }
+}
+
+impl LoadOptions {
+    pub fn new(device: DeviceSpec, dtype: DType) -> Self {
+        LoadOptions {
+            device,
+            dtype,
+            ..Default::default()
+        }
+    }
+}
+
+/// How many results a ranking task returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopK {
+    N(usize),
+    All,
+}
+
+impl std::str::FromStr for TopK {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "all" {
+            return Ok(TopK::All);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(TopK::N(n)),
+            _ => Err(Error::InvalidOption(format!(
+                "invalid top-k `{s}`: expected a positive integer or `all`"
+            ))),
+        }
+    }
+}
+
+impl TopK {
+    fn take(self, n: usize) -> usize {
+        match self {
+            TopK::N(k) => k.min(n),
+            TopK::All => n,
+        }
+    }
+}
+
+/// Pooling for feature-extraction in [`Pipeline::run_json`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolingChoice {
+    /// A sentence-transformers directory's own pooling and normalization; per-token
+    /// states for any other checkpoint.
+    #[default]
+    Auto,
+    /// Per-token hidden states.
+    None,
+    Pool(Pooling),
+}
+
+/// Per-call options of [`Pipeline::run_json`] (what `skillset run` passes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOptions {
+    pub top_k: Option<TopK>,
+    pub pooling: PoolingChoice,
+    /// L2-normalize pooled embeddings.
+    pub normalize: bool,
+}
+
+/// How text-classification turns logits into scores (transformers' rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScoreFn {
+    Softmax,
+    Sigmoid,
+    Identity,
+}
+
+/// A checkpoint loaded for one task on one device. `Send + Sync`: share it between
+/// threads behind an `Arc` (an `Endpoint` does).
+pub struct Pipeline {
+    task: Task,
+    model_type: String,
+    family: Family,
+    device: ResolvedDevice,
+    dtype: DType,
+    dir: PathBuf,
+    tokenizer: TextTokenizer,
+    model: Model,
+    labels: Vec<String>,
+    score_fn: ScoreFn,
+    sentence_transformers: Option<SentenceTransformersConfig>,
+    max_batch_size: usize,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("task", &self.task)
+            .field("model_type", &self.model_type)
+            .field("family", &self.family)
+            .field("device", &self.device.name)
+            .field("dtype", &self.dtype)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Load `checkpoint` (a directory or a cached model id) for `task`, checking that
+    /// it is a checkpoint `scope` accepts and that `scope` runs the task.
+    pub fn load_for_scope(
+        scope: Scope,
+        checkpoint: &Path,
+        task: Task,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        let ckpt = Checkpoint::open(checkpoint)?;
+        if !scope.accepts(&ckpt.model_type) {
+            return Err(Error::ModelTypeMismatch {
+                path: ckpt.config_path(),
+                found: ckpt.model_type.clone(),
+                expected: scope.describe(),
+            });
+        }
+        let Some(family) = scope.family() else {
+            let architectures = match scope {
+                Scope::ModelType(info) => info
+                    .hf_tasks
+                    .iter()
+                    .map(|(_, a)| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Scope::Family(_) => String::new(),
+            };
+            return Err(Error::NoFamily {
+                model_type: ckpt.model_type.clone(),
+                architectures: if architectures.is_empty() {
+                    "no task class".into()
+                } else {
+                    architectures
+                },
+            });
+        };
+        if !scope.tasks().contains(&task) {
+            return Err(Error::UnsupportedTask {
+                scope: scope.describe(),
+                task,
+                supported: scope.tasks().to_vec(),
+            });
+        }
+        Self::load_family(family, ckpt, task, options)
+    }
+
+    fn load_family(
+        family: Family,
+        ckpt: Checkpoint,
+        task: Task,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        let device = options.device.resolve()?;
+        check_dtype(options.dtype, &device)?;
+        let model = families::load(
+            family,
+            &ckpt,
+            task,
+            options.dtype.to_candle(),
+            &device.device,
+        )?;
+        let sentence_transformers = SentenceTransformersConfig::read(&ckpt)?;
+        let max_positions = match &model {
+            Model::Encoder(m) => m.max_positions(),
+        };
+        let max_len = sentence_transformers
+            .as_ref()
+            .and_then(|s| s.max_seq_length)
+            .unwrap_or(max_positions)
+            .min(max_positions);
+        let tokenizer = TextTokenizer::load(&ckpt, max_len)?;
+        let config = ConfigReader::new(&ckpt);
+        let labels = config.labels();
+        let problem_type = config.str_or("problem_type", "");
+        let score_fn = match problem_type {
+            "regression" => ScoreFn::Identity,
+            "multi_label_classification" => ScoreFn::Sigmoid,
+            _ if labels.len() == 1 => ScoreFn::Sigmoid,
+            _ => ScoreFn::Softmax,
+        };
+        if task == Task::FillMask && tokenizer.mask.is_none() {
+            return Err(Error::invalid_file(
+                ckpt.dir.join("tokenizer.json"),
+                "the tokenizer has no mask token, which fill-mask needs",
+            ));
+        }
+        Ok(Pipeline {
+            task,
+            model_type: ckpt.model_type.clone(),
+            family,
+            device,
+            dtype: options.dtype,
+            dir: ckpt.dir.clone(),
+            tokenizer,
+            model,
+            labels,
+            score_fn,
+            sentence_transformers,
+            max_batch_size: options.max_batch_size.max(1),
+        })
+    }
+
+    pub fn task(&self) -> Task {
+        self.task
+    }
+    pub fn model_type(&self) -> &str {
+        &self.model_type
+    }
+    pub fn family(&self) -> Family {
+        self.family
+    }
+    /// `cpu`, `cuda:0`, ...
+    pub fn device_name(&self) -> &str {
+        &self.device.name
+    }
+    pub fn device(&self) -> &Device {
+        &self.device.device
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn checkpoint_dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+    /// `id2label` in id order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+    /// The sentence-transformers configuration, for such a directory.
+    pub fn sentence_transformers(&self) -> Option<&SentenceTransformersConfig> {
+        self.sentence_transformers.as_ref()
+    }
+
+    fn expect_task(&self, task: Task) -> Result<()> {
+        if self.task == task {
+            Ok(())
+        } else {
+            Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`, not `{task}`",
+                self.task
+            )))
+        }
+    }
+
+    fn encoder(&self, head: Head) -> Result<&dyn EncoderModel> {
+        match &self.model {
+            Model::Encoder(m) if m.head() == head => Ok(m.as_ref()),
+            Model::Encoder(_) => Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`",
+                self.task
+            ))),
+        }
+    }
+
+    /// Run `f` over `texts` in chunks of at most `max_batch_size`.
+    fn chunked<T>(
+        &self,
+        texts: &[&str],
+        mut f: impl FnMut(&[&str], EncodedBatch) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        if texts.is_empty() {
+            return Err(Error::InvalidInput("no input text".into()));
+        }
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(self.max_batch_size) {
+            let batch = self.tokenizer.encode_batch(chunk, self.device())?;
+            out.extend(f(chunk, batch)?);
+        }
+        Ok(out)
+    }
+
+    /// feature-extraction: the last hidden states of each text, per token (special
+    /// tokens included), or pooled into one vector.
+    pub fn feature_extraction(
+        &self,
+        texts: &[&str],
+        pooling: Option<Pooling>,
+        normalize: bool,
+    ) -> Result<Vec<Features>> {
+        self.expect_task(Task::FeatureExtraction)?;
+        let model = self.encoder(Head::None)?;
+        self.chunked(texts, |_, batch| {
+            let hidden = model.hidden_states(&batch)?;
+            match pooling {
+                None => {
+                    let hidden = hidden
+                        .to_dtype(candle_core::DType::F32)?
+                        .to_device(&Device::Cpu)?;
+                    batch
+                        .lengths
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &n)| {
+                            Ok(Features::Tokens(hidden.get(i)?.narrow(0, 0, n)?.to_vec2()?))
+                        })
+                        .collect()
+                }
+                Some(p) => {
+                    let mut pooled = pooling::pool(&hidden, &batch.attention_mask, p)?;
+                    if normalize {
+                        pooled = pooling::l2_normalize(&pooled)?;
+                    }
+                    let rows: Vec<Vec<f32>> = pooled.to_device(&Device::Cpu)?.to_vec2()?;
+                    Ok(rows.into_iter().map(Features::Pooled).collect())
+                }
+            }
+        })
+    }
+
+    /// Sentence embeddings: a sentence-transformers directory's pooling and
+    /// normalization, or mean pooling without normalization for any other checkpoint.
+    pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let (pooling, normalize) = match &self.sentence_transformers {
+            Some(st) => (st.pooling, st.normalize),
+            None => (Pooling::Mean, false),
+        };
+        self.embeddings(texts, pooling, normalize)
+    }
+
+    /// Pooled embeddings with explicit pooling.
+    pub fn embeddings(
+        &self,
+        texts: &[&str],
+        pooling: Pooling,
+        normalize: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        Ok(self
+            .feature_extraction(texts, Some(pooling), normalize)?
+            .into_iter()
+            .map(|f| match f {
+                Features::Pooled(v) => v,
+                Features::Tokens(_) => unreachable!("pooling was requested"),
+            })
+            .collect())
+    }
+
+    /// fill-mask: for each text, for each mask token in it, the `top_k` best tokens.
+    pub fn fill_mask(
+        &self,
+        texts: &[&str],
+        top_k: usize,
+    ) -> Result<Vec<Vec<Vec<FillMaskPrediction>>>> {
+        self.expect_task(Task::FillMask)?;
+        let model = self.encoder(Head::MaskedLm)?;
+        let (mask_token, mask_id) = self
+            .tokenizer
+            .mask
+            .clone()
+            .ok_or_else(|| Error::InvalidInput("the tokenizer has no mask token".into()))?;
+        let top_k = top_k.max(1);
+        self.chunked(texts, |chunk, batch| {
+            let ids: Vec<Vec<u32>> = batch
+                .encodings
+                .iter()
+                .map(|e| e.get_ids().to_vec())
+                .collect();
+            // Find the masks first, so that a text without one fails before the forward pass.
+            let positions: Vec<Vec<usize>> = ids
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .filter(|(_, &t)| t == mask_id)
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .collect();
+            for (text, pos) in chunk.iter().zip(&positions) {
+                if pos.is_empty() {
+                    return Err(Error::InvalidInput(format!(
+                        "no mask token `{mask_token}` in {text:?}: fill-mask needs one"
+                    )));
+                }
+            }
+            let hidden = model.hidden_states(&batch)?;
+            let mut out = Vec::with_capacity(chunk.len());
+            for (i, pos) in positions.iter().enumerate() {
+                let rows: Vec<Tensor> = pos
+                    .iter()
+                    .map(|&p| hidden.get(i)?.get(p))
+                    .collect::<candle_core::Result<_>>()?;
+                let logits = model
+                    .head_logits(&Tensor::stack(&rows, 0)?.unsqueeze(0)?)?
+                    .squeeze(0)?;
+                let probs = families::nn::softmax_rows(&logits)?;
+                let single = pos.len() == 1;
+                let mut per_mask = Vec::with_capacity(pos.len());
+                for (m, &p) in pos.iter().enumerate() {
+                    let best = top_indices(&probs[m], top_k);
+                    let mut preds = Vec::with_capacity(best.len());
+                    for (token, score) in best {
+                        let mut seq = ids[i].clone();
+                        seq[p] = token;
+                        seq.retain(|&t| t != self.tokenizer.pad_id);
+                        preds.push(FillMaskPrediction {
+                            score,
+                            token,
+                            token_str: self.tokenizer.decode(&[token], false)?,
+                            sequence: self.tokenizer.decode(&seq, single)?,
+                        });
+                    }
+                    per_mask.push(preds);
+                }
+                out.push(per_mask);
+            }
+            Ok(out)
+        })
+    }
+
+    /// text-classification: each text's labels with scores, best first.
+    pub fn text_classification(&self, texts: &[&str], top_k: TopK) -> Result<Vec<Vec<LabelScore>>> {
+        self.expect_task(Task::TextClassification)?;
+        let model = self.encoder(Head::SequenceClassification)?;
+        self.chunked(texts, |_, batch| {
+            let logits = model.head_logits(&model.hidden_states(&batch)?)?;
+            let logits: Vec<Vec<f32>> = logits
+                .to_dtype(candle_core::DType::F32)?
+                .to_device(&Device::Cpu)?
+                .to_vec2()?;
+            Ok(logits
+                .iter()
+                .map(|row| {
+                    let scores = self.apply_score_fn(row);
+                    let mut ranked: Vec<LabelScore> = scores
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &score)| LabelScore {
+                            label: self
+                                .labels
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| format!("LABEL_{i}")),
+                            score,
+                        })
+                        .collect();
+                    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+                    ranked.truncate(top_k.take(ranked.len()));
+                    ranked
+                })
+                .collect())
+        })
+    }
+
+    fn apply_score_fn(&self, row: &[f32]) -> Vec<f32> {
+        match self.score_fn {
+            ScoreFn::Identity => row.to_vec(),
+            ScoreFn::Sigmoid => row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+            ScoreFn::Softmax => softmax(row),
+        }
+    }
+
+    /// token-classification (aggregation `none`): every non-special token whose best
+    /// label is not `O`.
+    pub fn token_classification(&self, texts: &[&str]) -> Result<Vec<Vec<TokenEntity>>> {
+        self.expect_task(Task::TokenClassification)?;
+        let model = self.encoder(Head::TokenClassification)?;
+        self.chunked(texts, |chunk, batch| {
+            let logits = model.head_logits(&model.hidden_states(&batch)?)?;
+            let logits = logits
+                .to_dtype(candle_core::DType::F32)?
+                .to_device(&Device::Cpu)?;
+            let mut out = Vec::with_capacity(chunk.len());
+            for (i, enc) in batch.encodings.iter().enumerate() {
+                let rows: Vec<Vec<f32>> =
+                    logits.get(i)?.narrow(0, 0, batch.lengths[i])?.to_vec2()?;
+                let text = chunk[i];
+                let chars: Vec<char> = text.chars().collect();
+                let mut entities = Vec::new();
+                for (idx, row) in rows.iter().enumerate() {
+                    if enc.get_special_tokens_mask()[idx] == 1 {
+                        continue;
+                    }
+                    let probs = softmax(row);
+                    let (best, score) = argmax(&probs);
+                    let entity = self
+                        .labels
+                        .get(best)
+                        .cloned()
+                        .unwrap_or_else(|| format!("LABEL_{best}"));
+                    if entity == "O" {
+                        continue;
+                    }
+                    let (start, end) = enc.get_offsets()[idx];
+                    let id = enc.get_ids()[idx];
+                    let word = if self.tokenizer.unk_id == Some(id) {
+                        chars[start.min(chars.len())..end.min(chars.len())]
+                            .iter()
+                            .collect()
+                    } else {
+                        self.tokenizer.id_to_token(id).unwrap_or_default()
+                    };
+                    entities.push(TokenEntity {
+                        entity,
+                        score,
+                        index: idx,
+                        word,
+                        start,
+                        end,
+                    });
+                }
+                out.push(entities);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Run the pipeline's task on `inputs` and return one JSON value per input, in the
+    /// schema of transformers' `pipeline()` (what `skillset run --json` prints).
+    pub fn run_json(&self, inputs: &[String], opts: &RunOptions) -> Result<Vec<serde_json::Value>> {
+        let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).expect("task outputs are plain data and always serialize")
+        }
+        let values = match self.task {
+            Task::FeatureExtraction => {
+                let (pooling, normalize) = match opts.pooling {
+                    PoolingChoice::None => (None, false),
+                    PoolingChoice::Pool(p) => (Some(p), opts.normalize),
+                    PoolingChoice::Auto => match &self.sentence_transformers {
+                        Some(st) => (Some(st.pooling), st.normalize || opts.normalize),
+                        None => (None, false),
+                    },
+                };
+                if pooling.is_none() && opts.normalize {
+                    return Err(Error::InvalidOption(
+                        "--normalize needs pooled embeddings: add --pooling mean (or cls, max)"
+                            .into(),
+                    ));
+                }
+                self.feature_extraction(&texts, pooling, normalize)?
+                    .iter()
+                    .map(to_json)
+                    .collect()
+            }
+            Task::FillMask => {
+                let k = match opts.top_k {
+                    Some(TopK::N(k)) => k,
+                    Some(TopK::All) => usize::MAX,
+                    None => 5,
+                };
+                let k = k.min(self.vocab_size());
+                self.fill_mask(&texts, k)?
+                    .iter()
+                    .map(|per_mask| {
+                        if per_mask.len() == 1 {
+                            to_json(&per_mask[0])
+                        } else {
+                            to_json(per_mask)
+                        }
+                    })
+                    .collect()
+            }
+            Task::TextClassification => self
+                .text_classification(&texts, opts.top_k.unwrap_or(TopK::N(1)))?
+                .iter()
+                .map(|v| to_json(v))
+                .collect(),
+            Task::TokenClassification => self
+                .token_classification(&texts)?
+                .iter()
+                .map(|v| to_json(v))
+                .collect(),
+            other => {
+                return Err(Error::UnsupportedTask {
+                    scope: format!("family `{}`", self.family),
+                    task: other,
+                    supported: vec![],
+                })
+            }
+        };
+        Ok(values)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.tokenizer.inner().get_vocab_size(true)
+    }
+}
+
+fn check_dtype(dtype: DType, device: &ResolvedDevice) -> Result<()> {
+    let _ = (dtype, device);
+    Ok(())
+}
+
+/// Softmax of one row, computed like numpy/torch (subtract the max first).
+pub(crate) fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|&e| e / sum).collect()
+}
+
+fn argmax(row: &[f32]) -> (usize, f32) {
+    row.iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, x)| {
+            if x > best.1 {
+                (i, x)
+            } else {
+                best
+            }
+        })
+}
+
+/// The `k` largest entries of `row` as `(index, value)`, best first (ties: lower index).
+pub(crate) fn top_indices(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    let k = k.min(row.len());
+    if k < row.len() {
+        idx.select_nth_unstable_by(k, |&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        idx.truncate(k);
+    }
+    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    idx.into_iter().map(|i| (i as u32, row[i])).collect()
+}

@@ -1,0 +1,470 @@
+//! Listing, selection, generation of skillset files and their validation.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::json;
+use skillset_codegen::names::{did_you_mean, file_stem};
+use skillset_codegen::{
+    generate as gen, suggest, BackendResults, BackendStatus, Family, Metadata, ModelTypeEntry, Task,
+};
+
+use super::{Failure, GeneratorArgs};
+
+/// The results file in use.
+pub fn results_path(args: &GeneratorArgs) -> PathBuf {
+    args.results
+        .clone()
+        .unwrap_or_else(|| args.output_dir.join("backend_results.json"))
+}
+
+/// Read the results file; a missing file is an empty one.
+pub fn read_results(path: &Path) -> Result<BackendResults, Failure> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => skillset_codegen::parse_results(&text, &path.display().to_string())
+            .map_err(|e| Failure::failed(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BackendResults::new()),
+        Err(e) => Err(Failure::failed(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn unknown(kind: &str, name: &str, candidates: Vec<&str>, list_flag: &str) -> Failure {
+    let near = suggest(name, candidates);
+    Failure::usage(format!(
+        "unknown {kind} `{name}`{}\n  (`skillset {list_flag}` lists them)",
+        did_you_mean(&near)
+    ))
+}
+
+pub fn parse_family(name: &str) -> Result<Family, Failure> {
+    name.parse::<Family>()
+        .map_err(|_| unknown("family", name, Family::names().collect(), "--list-families"))
+}
+
+pub fn parse_task(name: &str) -> Result<Task, Failure> {
+    name.parse::<Task>()
+        .map_err(|_| unknown("task", name, Task::names().collect(), "--list-tasks"))
+}
+
+pub fn find_model<'m>(meta: &'m Metadata, name: &str) -> Result<&'m ModelTypeEntry, Failure> {
+    meta.model_type(name).ok_or_else(|| {
+        unknown(
+            "model type",
+            name,
+            meta.model_types
+                .iter()
+                .map(|e| e.model_type.as_str())
+                .collect(),
+            "--list-families",
+        )
+    })
+}
+
+/// The model types `--model`, `--family`, `--task` and `--all` select, in file order.
+pub fn select<'m>(
+    meta: &'m Metadata,
+    args: &GeneratorArgs,
+) -> Result<Vec<&'m ModelTypeEntry>, Failure> {
+    let mut wanted = vec![false; meta.model_types.len()];
+    let mut mark = |e: &ModelTypeEntry| {
+        let i = meta
+            .model_types
+            .iter()
+            .position(|x| x.model_type == e.model_type)
+            .expect("entry from this metadata");
+        wanted[i] = true;
+    };
+    // Report every unknown name at once.
+    let mut problems = Vec::new();
+    for m in &args.model {
+        match find_model(meta, m) {
+            Ok(e) => mark(e),
+            Err(f) => problems.push(f.message),
+        }
+    }
+    if let Some(f) = &args.family {
+        match parse_family(f) {
+            Ok(f) => meta.family_members(f).for_each(&mut mark),
+            Err(e) => problems.push(e.message),
+        }
+    }
+    if let Some(t) = &args.task {
+        match parse_task(t) {
+            Ok(t) => meta.with_task(t).for_each(&mut mark),
+            Err(e) => problems.push(e.message),
+        }
+    }
+    if args.all {
+        meta.model_types.iter().for_each(&mut mark);
+    }
+    if !problems.is_empty() {
+        return Err(Failure::usage(problems.join("\n")));
+    }
+    Ok(meta
+        .model_types
+        .iter()
+        .zip(wanted)
+        .filter(|(_, w)| *w)
+        .map(|(e, _)| e)
+        .collect())
+}
+
+/// `--list-families`.
+pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failure> {
+    let results = read_results(&results_path(args))?;
+    let verified = |e: &ModelTypeEntry| {
+        results
+            .statuses(e)
+            .iter()
+            .any(|(_, s)| *s == BackendStatus::Verified)
+    };
+    let without = meta
+        .model_types
+        .iter()
+        .filter(|e| e.family.is_none())
+        .count();
+    if args.json {
+        let families: Vec<_> = meta
+            .families
+            .iter()
+            .map(|f| {
+                let members: Vec<&ModelTypeEntry> = meta.family_members(f.name).collect();
+                json!({
+                    "family": f.name,
+                    "description": f.description,
+                    "modality": f.modality,
+                    "tasks": f.task_names().collect::<Vec<_>>(),
+                    "model_types": members.iter().map(|e| &e.model_type).collect::<Vec<_>>(),
+                    "model_type_count": members.len(),
+                    "verified_model_types": members.iter().filter(|e| verified(e)).map(|e| &e.model_type).collect::<Vec<_>>(),
+                    "verified_count": members.iter().filter(|e| verified(e)).count(),
+                })
+            })
+            .collect();
+        let doc = json!({
+            "transformers_version": meta.transformers_version,
+            "model_types": meta.model_types.len(),
+            "without_family": without,
+            "families": families,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        return Ok(());
+    }
+    println!(
+        "{} families run {} of the {} model types of transformers {} ({} have no family yet):\n",
+        meta.families.len(),
+        meta.model_types.len() - without,
+        meta.model_types.len(),
+        meta.transformers_version,
+        without
+    );
+    for f in &meta.families {
+        let members: Vec<&ModelTypeEntry> = meta.family_members(f.name).collect();
+        let nverified = members.iter().filter(|e| verified(e)).count();
+        println!(
+            "{:<10} {:>3} model types ({nverified} verified)  {}",
+            f.name.as_str(),
+            members.len(),
+            f.description
+        );
+        println!(
+            "           tasks: {}",
+            f.task_names()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "           model types: {}\n",
+            members
+                .iter()
+                .map(|e| e.model_type.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `--list-tasks`.
+pub fn list_tasks(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failure> {
+    let rows: Vec<(Task, bool, usize, usize)> = meta
+        .tasks
+        .iter()
+        .map(|t| {
+            let served = meta.with_task(t.name).count();
+            let runs = meta
+                .model_types
+                .iter()
+                .filter(|e| e.skillset_tasks.contains(&t.name))
+                .count();
+            (t.name, t.pipeline, served, runs)
+        })
+        .collect();
+    if args.json {
+        let tasks: Vec<_> = rows
+            .iter()
+            .map(|(t, pipeline, served, runs)| {
+                json!({"task": t, "pipeline": pipeline, "model_types": served, "skillset_model_types": runs})
+            })
+            .collect();
+        let doc = json!({"transformers_version": meta.transformers_version, "tasks": tasks});
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        return Ok(());
+    }
+    println!(
+        "{:<32} {:>11} {:>9}   (transformers {})",
+        "task", "model types", "skillsets", meta.transformers_version
+    );
+    for (t, pipeline, served, runs) in rows {
+        let note = if pipeline {
+            ""
+        } else {
+            "  (no pipeline in transformers 5)"
+        };
+        println!("{:<32} {served:>11} {runs:>9}{note}", t.as_str());
+    }
+    Ok(())
+}
+
+/// A small progress interface so that generation does not depend on a UI crate.
+trait Progress: Sync {
+    fn advance(&self, message: &str);
+    fn finish(&self);
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&self, message: &str) {
+        self.0.set_message(message.to_string());
+        self.0.inc(1);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Created,
+    Overwritten,
+    Unchanged,
+    Kept,
+}
+
+/// Generate one file per selected model type, in parallel.
+pub fn generate(
+    meta: &Metadata,
+    selected: &[&ModelTypeEntry],
+    args: &GeneratorArgs,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let dir = &args.output_dir;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::failed(format!(
+            "cannot create output directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let results = read_results(&results_path(args))?;
+    let workers = args
+        .max_workers
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .clamp(1, 256)
+        .min(selected.len().max(1));
+
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(selected.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    let progress: &dyn Progress = &Bar(bar);
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<(usize, Result<Written, String>)>> =
+        Mutex::new(Vec::with_capacity(selected.len()));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(entry) = selected.get(i) else { break };
+                let r = write_one(meta, entry, &results, dir, args.force);
+                progress.advance(&entry.model_type);
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, r));
+            });
+        }
+    });
+    progress.finish();
+    let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+    outcomes.sort_by_key(|(i, _)| *i);
+    let index = write_index(dir)?;
+
+    let mut counts = [0usize; 4];
+    let mut errors = Vec::new();
+    for (i, r) in &outcomes {
+        let entry = selected[*i];
+        let path = dir.join(format!("{}.rs", file_stem(&entry.model_type)));
+        match r {
+            Ok(w) => {
+                counts[*w as usize] += 1;
+                if !args.json && selected.len() <= 20 {
+                    match w {
+                        Written::Created => println!("wrote {}", path.display()),
+                        Written::Overwritten => println!("overwrote {}", path.display()),
+                        Written::Unchanged => println!("{} is up to date", path.display()),
+                        Written::Kept => println!(
+                            "kept existing {} (use --force to regenerate)",
+                            path.display()
+                        ),
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("{}: {e}", entry.model_type)),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if args.json {
+        let doc = json!({
+            "output_dir": dir,
+            "model_types": selected.len(),
+            "created": counts[0], "overwritten": counts[1], "unchanged": counts[2], "kept": counts[3],
+            "errors": errors,
+            "index": index,
+            "workers": workers,
+            "seconds": elapsed,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        println!(
+            "{} model types -> {}: {} created, {} overwritten, {} up to date, {} kept ({} workers, {:.2} s)",
+            selected.len(),
+            dir.display(),
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            workers,
+            elapsed
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(errors.join("\n")))
+    }
+}
+
+fn write_one(
+    meta: &Metadata,
+    entry: &ModelTypeEntry,
+    results: &BackendResults,
+    dir: &Path,
+    force: bool,
+) -> Result<Written, String> {
+    let path = dir.join(format!("{}.rs", file_stem(&entry.model_type)));
+    let exists = path.exists();
+    if exists && !force {
+        return Ok(Written::Kept);
+    }
+    let text = gen::model_type_file(meta, entry, results);
+    if exists && std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(Written::Unchanged);
+    }
+    // Write to a temporary file and rename, so that an interrupted run never leaves a
+    // half-written skillset behind.
+    let tmp = dir.join(format!(".{}.rs.tmp", file_stem(&entry.model_type)));
+    std::fs::write(&tmp, &text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(if exists {
+        Written::Overwritten
+    } else {
+        Written::Created
+    })
+}
+
+/// `mod.rs` declaring every generated file of the directory, so that the directory can
+/// be dropped into a crate as a module.
+fn write_index(dir: &Path) -> Result<String, Failure> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Failure::failed(format!("cannot read {}: {e}", dir.display())))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".rs")?.to_string();
+            (stem != "mod" && !stem.starts_with('.')).then_some(stem)
+        })
+        .collect();
+    stems.sort();
+    let mut text = String::from(
+        "// @generated by `skillset`: one module per generated skillset file. Do not edit.\n\n",
+    );
+    for s in &stems {
+        text.push_str(&format!("pub mod {s};\npub use {s}::*;\n"));
+    }
+    let path = dir.join("mod.rs");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(path.display().to_string())
+}
+
+/// `--validate M`: check generated files' structure.
+pub fn validate(meta: &Metadata, args: &GeneratorArgs) -> Result<ExitCode, Failure> {
+    let mut failed = 0;
+    let mut report = Vec::new();
+    for name in &args.validate {
+        let entry = find_model(meta, name)?;
+        let path = args
+            .output_dir
+            .join(format!("{}.rs", file_stem(&entry.model_type)));
+        let outcome = match std::fs::read_to_string(&path) {
+            Err(e) => Err(format!(
+                "cannot read {}: {e} (generate it with `skillset --model {name}`)",
+                path.display()
+            )),
+            Ok(text) => {
+                skillset_codegen::check::check_file(&text, entry).map_err(|e| e.to_string())
+            }
+        };
+        match &outcome {
+            Ok(()) => {
+                if !args.json {
+                    println!("{}: valid skillset for `{name}`", path.display());
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if !args.json {
+                    eprintln!("error: {}: {e}", path.display());
+                }
+            }
+        }
+        report.push(json!({"model_type": name, "file": path, "valid": outcome.is_ok(), "problems": outcome.err()}));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,232 @@
+//! `skillset run`: load a checkpoint for a task and print the outputs.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use skillset_runtime::pipeline::{PoolingChoice, RunOptions, TopK};
+use skillset_runtime::{Checkpoint, DType, DeviceSpec, LoadOptions, Pipeline, Scope};
+
+use super::generate::parse_task;
+use super::Failure;
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Checkpoint directory (config.json, tokenizer.json, model.safetensors), or a
+    /// model id in the local Hugging Face cache.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: PathBuf,
+    /// The task, e.g. feature-extraction, fill-mask, text-classification.
+    #[arg(long)]
+    pub task: String,
+    /// auto, cpu, cuda[:N] or metal[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// An input text (repeatable; all inputs run as one batch).
+    #[arg(long = "input", value_name = "TEXT")]
+    pub inputs: Vec<String>,
+    /// Read more inputs from a file, one per line (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+    /// How many results ranking tasks return: a number or `all`.
+    #[arg(long, value_name = "K|all")]
+    pub top_k: Option<String>,
+    /// feature-extraction pooling: none, mean, cls, max, mean-sqrt-len, last-token
+    /// [default: a sentence-transformers directory's own, else none].
+    #[arg(long)]
+    pub pooling: Option<String>,
+    /// L2-normalize pooled embeddings.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Inputs per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub max_batch_size: usize,
+    /// Print `{"model_type", "task", "device", "dtype", "outputs"}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Log what happens.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
+    let task = parse_task(&args.task)?;
+    let device: DeviceSpec = args
+        .device
+        .parse()
+        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
+    let dtype: DType = args
+        .dtype
+        .parse()
+        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
+    let top_k = args
+        .top_k
+        .as_deref()
+        .map(str::parse::<TopK>)
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let pooling = match args.pooling.as_deref() {
+        None => PoolingChoice::Auto,
+        Some("none") => PoolingChoice::None,
+        Some(p) => PoolingChoice::Pool(
+            p.parse()
+                .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?,
+        ),
+    };
+    let mut inputs = args.inputs.clone();
+    if let Some(file) = &args.input_file {
+        inputs.extend(read_lines(file)?);
+    }
+    if inputs.is_empty() {
+        return Err(Failure::usage(
+            "no input: pass --input TEXT (repeatable) or --input-file FILE",
+        ));
+    }
+
+    let ckpt = Checkpoint::open(&args.model_dir)?;
+    let info = crate::lookup(&ckpt.model_type).ok_or_else(|| {
+        let near = skillset_codegen::suggest(
+            &ckpt.model_type,
+            crate::MODEL_TYPES.iter().map(|i| i.model_type),
+        );
+        Failure::failed(
+            skillset_runtime::Error::UnknownModelType {
+                path: ckpt.config_path(),
+                model_type: ckpt.model_type.clone(),
+                transformers_version: crate::TRANSFORMERS_VERSION,
+                suggestion: skillset_codegen::names::did_you_mean(&near),
+            }
+            .to_string(),
+        )
+    })?;
+    let started = Instant::now();
+    let options = LoadOptions {
+        device,
+        dtype,
+        max_batch_size: args.max_batch_size.max(1),
+    };
+    let pipeline =
+        Pipeline::load_for_scope(Scope::ModelType(info), &args.model_dir, task, &options)?;
+    tracing::debug!(
+        "loaded {} for {} on {} ({}) in {:.0} ms",
+        pipeline.checkpoint_dir().display(),
+        task,
+        pipeline.device_name(),
+        dtype,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let started = Instant::now();
+    let outputs = pipeline.run_json(
+        &inputs,
+        &RunOptions {
+            top_k,
+            pooling,
+            normalize: args.normalize,
+        },
+    )?;
+    tracing::debug!(
+        "ran {} inputs in {:.1} ms",
+        inputs.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    if args.json {
+        let doc = json!({
+            "model_type": pipeline.model_type(),
+            "task": task,
+            "device": pipeline.device_name(),
+            "dtype": dtype.as_str(),
+            "outputs": outputs,
+        });
+        println!("{}", serde_json::to_string(&doc).expect("json"));
+    } else {
+        eprintln!(
+            "{} ({}) for {} on {} in {}",
+            pipeline.checkpoint_dir().display(),
+            pipeline.model_type(),
+            task,
+            pipeline.device_name(),
+            dtype
+        );
+        for (input, output) in inputs.iter().zip(&outputs) {
+            println!("{input}");
+            print_human(output);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_lines(file: &PathBuf) -> Result<Vec<String>, Failure> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line =
+            line.map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
+        if !line.trim().is_empty() {
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
+
+/// A short human-readable rendering of one output.
+fn print_human(v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Array(items) if items.first().is_some_and(|x| x.is_object()) => {
+            for item in items {
+                let score = item
+                    .get("score")
+                    .and_then(|s| s.as_f64())
+                    .unwrap_or(f64::NAN);
+                let rest: Vec<String> = item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| *k != "score")
+                    .map(|(k, v)| format!("{k}={}", v))
+                    .collect();
+                println!("  {score:>8.4}  {}", rest.join("  "));
+            }
+        }
+        serde_json::Value::Array(items) if items.first().is_some_and(|x| x.is_array()) => {
+            let inner = items[0].as_array().map(|a| a.len()).unwrap_or(0);
+            if items[0]
+                .as_array()
+                .is_some_and(|a| a.first().is_some_and(|x| x.is_object()))
+            {
+                for (i, m) in items.iter().enumerate() {
+                    println!("  mask {i}:");
+                    print_human(m);
+                }
+            } else {
+                println!("  hidden states: {} tokens x {inner}", items.len());
+            }
+        }
+        serde_json::Value::Array(items) if items.is_empty() => println!("  (nothing)"),
+        serde_json::Value::Array(items) => {
+            let head: Vec<String> = items
+                .iter()
+                .take(6)
+                .map(|x| format!("{:.5}", x.as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            println!(
+                "  [{}{}] ({} values)",
+                head.join(", "),
+                if items.len() > 6 { ", ..." } else { "" },
+                items.len()
+            );
+        }
+        other => println!("  {other}"),
+    }
+}

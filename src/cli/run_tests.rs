@@ -1,0 +1,195 @@
+//! `--run-tests`: run each selected model type's conformance checks on every backend,
+//! record what was measured, and report.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use skillset_codegen::{Backend, BackendRun, Metadata, ModelTypeEntry, Outcome};
+use skillset_runtime::{backend_compiled, DType, DeviceSpec, Scope};
+
+use super::generate::{read_results, results_path};
+use super::{Failure, GeneratorArgs};
+use crate::conformance::{self, Fixture};
+
+pub fn run_tests(
+    meta: &Metadata,
+    selected: &[&ModelTypeEntry],
+    args: &GeneratorArgs,
+) -> Result<ExitCode, Failure> {
+    let dtypes = args
+        .dtypes
+        .iter()
+        .map(|d| {
+            d.parse::<DType>()
+                .map_err(|e| Failure::usage(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fixtures = conformance::discover(&args.fixtures).map_err(Failure::failed)?;
+    let path = results_path(args);
+    let mut results = read_results(&path)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut any_failed = false;
+    let mut report = Vec::new();
+    for entry in selected {
+        let info = crate::lookup(&entry.model_type).ok_or_else(|| {
+            Failure::failed(format!(
+                "`{}` is not compiled into this binary",
+                entry.model_type
+            ))
+        })?;
+        let mine: Vec<&Fixture> = fixtures
+            .iter()
+            .filter(|f| f.reference.model_type == entry.model_type)
+            .collect();
+        for &backend in Backend::ALL {
+            let run = run_backend(entry, info, backend, &mine, &dtypes, args, now);
+            if run.outcome == Outcome::Fail {
+                any_failed = true;
+            }
+            if !args.json {
+                println!(
+                    "{:<24} {:<6} {:<13} {}",
+                    entry.model_type,
+                    backend.as_str(),
+                    run.outcome.as_str(),
+                    summary(&run)
+                );
+            }
+            report.push(json!({"model_type": entry.model_type, "run": run}));
+            results.record(&entry.model_type, run);
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Failure::failed(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let text = serde_json::to_string_pretty(&results).expect("json") + "\n";
+    std::fs::write(&path, text)
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"results_file": path, "runs": report}))
+                .expect("json")
+        );
+    } else {
+        println!("results written to {}", path.display());
+    }
+    let _ = meta;
+    Ok(if any_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summary(run: &BackendRun) -> String {
+    let mut s = String::new();
+    if !run.checks.is_empty() {
+        let passed = run.checks.iter().filter(|c| c.passed).count();
+        let worst = run
+            .checks
+            .iter()
+            .filter_map(|c| c.max_abs_diff)
+            .fold(0.0f64, f64::max);
+        s.push_str(&format!(
+            "{passed}/{} checks, max |diff| {worst:.2e}",
+            run.checks.len()
+        ));
+        if let Some(l) = run.latency_ms {
+            s.push_str(&format!(", median {l:.1} ms"));
+        }
+    }
+    if let Some(d) = &run.detail {
+        if !s.is_empty() {
+            s.push_str("; ");
+        }
+        s.push_str(d);
+    }
+    for c in run.checks.iter().filter(|c| !c.passed) {
+        s.push_str(&format!(
+            "\n    {} {} {}: {}",
+            c.fixture,
+            c.task,
+            c.dtype,
+            c.detail.as_deref().unwrap_or("")
+        ));
+    }
+    s
+}
+
+fn run_backend(
+    entry: &ModelTypeEntry,
+    info: &'static skillset_runtime::ModelTypeInfo,
+    backend: Backend,
+    fixtures: &[&Fixture],
+    dtypes: &[DType],
+    args: &GeneratorArgs,
+    now: u64,
+) -> BackendRun {
+    let mut run = BackendRun {
+        backend,
+        outcome: Outcome::Pass,
+        device: None,
+        detail: None,
+        checks: Vec::new(),
+        latency_ms: None,
+        measured_at: now,
+        skillsets_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let spec = match backend {
+        Backend::Cpu => DeviceSpec::Cpu,
+        Backend::Cuda => DeviceSpec::Cuda(0),
+        Backend::Metal => DeviceSpec::Metal(0),
+    };
+    if entry.family.is_none() {
+        run.outcome = Outcome::NoFamily;
+        run.detail = Some("no skillset family runs this model type yet".into());
+        return run;
+    }
+    if !backend_compiled(backend) {
+        run.outcome = Outcome::NotCompiled;
+        run.detail = backend
+            .cargo_feature()
+            .map(|f| format!("build with `--features {f}`"));
+        return run;
+    }
+    match spec.resolve() {
+        Ok(d) => run.device = Some(d.name),
+        Err(e) => {
+            run.outcome = Outcome::NoDevice;
+            run.detail = Some(e.to_string());
+            return run;
+        }
+    }
+    if fixtures.is_empty() {
+        run.outcome = Outcome::NoFixture;
+        run.detail = Some(format!(
+            "no fixture of `{}` under {}",
+            entry.model_type,
+            args.fixtures.display()
+        ));
+        return run;
+    }
+    for fixture in fixtures {
+        for &dtype in dtypes {
+            run.checks.extend(conformance::run_fixture(
+                fixture,
+                Scope::ModelType(info),
+                spec,
+                dtype,
+            ));
+        }
+    }
+    let mut lat: Vec<f64> = run.checks.iter().map(|c| c.latency_ms).collect();
+    lat.sort_by(f64::total_cmp);
+    run.latency_ms = lat.get(lat.len() / 2).copied();
+    if run.checks.iter().any(|c| !c.passed) {
+        run.outcome = Outcome::Fail;
+    }
+    run
+}

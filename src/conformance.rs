@@ -1,0 +1,327 @@
+//! Conformance checks: run a fixture's inputs through the runtime and compare with the
+//! outputs HF transformers gave for the same checkpoint (`reference.json`, written by
+//! `scripts/make_fixtures.py`). Shared by the test suite, `skillset --run-tests` and the
+//! GPU check script, so all three judge the same way.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use skillset_codegen::CheckResult;
+use skillset_runtime::pipeline::{PoolingChoice, RunOptions, TopK};
+use skillset_runtime::{DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
+
+/// `reference.json` of a fixture directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reference {
+    pub model_type: String,
+    pub transformers_version: String,
+    #[serde(default)]
+    pub description: String,
+    pub checks: Vec<ReferenceCheck>,
+}
+
+/// One task's inputs and transformers' outputs for them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferenceCheck {
+    pub task: Task,
+    pub inputs: Vec<String>,
+    #[serde(default)]
+    pub options: CheckOptions,
+    /// One output per input, in the schema of `pipeline()` (= `skillset run --json`).
+    pub outputs: Vec<serde_json::Value>,
+}
+
+/// The `skillset run` options a check was recorded with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub normalize: bool,
+}
+
+impl CheckOptions {
+    /// The same options as `skillset run` flags.
+    pub fn to_run_options(&self) -> Result<RunOptions, String> {
+        let top_k = match &self.top_k {
+            None => None,
+            Some(serde_json::Value::String(s)) => {
+                Some(s.parse::<TopK>().map_err(|e| e.to_string())?)
+            }
+            Some(v) => Some(v.to_string().parse::<TopK>().map_err(|e| e.to_string())?),
+        };
+        let pooling = match self.pooling.as_deref() {
+            None => PoolingChoice::Auto,
+            Some("none") => PoolingChoice::None,
+            Some(p) => PoolingChoice::Pool(
+                p.parse()
+                    .map_err(|e: skillset_runtime::Error| e.to_string())?,
+            ),
+        };
+        Ok(RunOptions {
+            top_k,
+            pooling,
+            normalize: self.normalize,
+        })
+    }
+
+    /// The options as `skillset run` arguments.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(k) = &self.top_k {
+            args.push("--top-k".into());
+            args.push(match k {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            });
+        }
+        if let Some(p) = &self.pooling {
+            args.push("--pooling".into());
+            args.push(p.clone());
+        }
+        if self.normalize {
+            args.push("--normalize".into());
+        }
+        args
+    }
+}
+
+/// A fixture: a checkpoint directory with its `reference.json`.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub reference: Reference,
+}
+
+impl Fixture {
+    pub fn open(dir: &Path) -> Result<Fixture, String> {
+        let path = dir.join("reference.json");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let reference: Reference =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Fixture {
+            name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            dir: dir.to_path_buf(),
+            reference,
+        })
+    }
+}
+
+/// Every fixture under `root` (directories holding a `reference.json`), sorted by name.
+pub fn discover(root: &Path) -> Result<Vec<Fixture>, String> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(format!("{}: {e}", root.display())),
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if dir.join("reference.json").is_file() {
+            out.push(Fixture::open(&dir)?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The tolerance on scores and hidden states for a dtype (DESIGN.md §5, issue 5).
+pub fn tolerance(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 1e-4,
+        DType::F16 | DType::BF16 => 1e-2,
+    }
+}
+
+/// Compare `ours` with `reference`: structure, strings and integers exactly, other
+/// numbers within `tol`. Returns the largest numeric difference, or where they differ.
+pub fn compare(
+    ours: &serde_json::Value,
+    reference: &serde_json::Value,
+    tol: f64,
+) -> Result<f64, String> {
+    let mut max = 0.0f64;
+    walk(ours, reference, tol, &mut String::new(), &mut max)?;
+    Ok(max)
+}
+
+fn walk(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    tol: f64,
+    path: &mut String,
+    max: &mut f64,
+) -> Result<(), String> {
+    use serde_json::Value as V;
+    let at = |p: &str| {
+        if p.is_empty() {
+            "the output".to_string()
+        } else {
+            format!("`{p}`")
+        }
+    };
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => {
+            let ints = (x.is_i64() || x.is_u64()) && (y.is_i64() || y.is_u64());
+            if ints {
+                if x != y {
+                    return Err(format!("{}: {x}, transformers has {y}", at(path)));
+                }
+            } else {
+                let (x, y) = (
+                    x.as_f64().unwrap_or(f64::NAN),
+                    y.as_f64().unwrap_or(f64::NAN),
+                );
+                let d = (x - y).abs();
+                if !d.is_finite() || d > tol {
+                    return Err(format!(
+                        "{}: {x}, transformers has {y} (|diff| {d:.3e} > {tol:.0e})",
+                        at(path)
+                    ));
+                }
+                *max = max.max(d);
+            }
+        }
+        (V::Array(x), V::Array(y)) => {
+            if x.len() != y.len() {
+                return Err(format!(
+                    "{}: {} entries, transformers has {}",
+                    at(path),
+                    x.len(),
+                    y.len()
+                ));
+            }
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                walk(x, y, tol, path, max)?;
+                path.truncate(len);
+            }
+        }
+        (V::Object(x), V::Object(y)) => {
+            let mut keys: Vec<&String> = y.keys().collect();
+            keys.sort();
+            for k in x.keys() {
+                if !y.contains_key(k) {
+                    return Err(format!(
+                        "{}: key `{k}` that transformers does not have",
+                        at(path)
+                    ));
+                }
+            }
+            for k in keys {
+                let Some(xv) = x.get(k) else {
+                    return Err(format!("{}: no key `{k}`", at(path)));
+                };
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(xv, &y[k], tol, path, max)?;
+                path.truncate(len);
+            }
+        }
+        (x, y) if x == y => {}
+        (x, y) => return Err(format!("{}: {x}, transformers has {y}", at(path))),
+    }
+    Ok(())
+}
+
+/// Run every check of a fixture through the runtime (loading through `scope`) and
+/// compare with transformers. One [`CheckResult`] per check.
+pub fn run_fixture(
+    fixture: &Fixture,
+    scope: Scope,
+    device: DeviceSpec,
+    dtype: DType,
+) -> Vec<CheckResult> {
+    let tol = tolerance(dtype);
+    let mut loaded: HashMap<Task, Pipeline> = HashMap::new();
+    let mut out = Vec::new();
+    for check in &fixture.reference.checks {
+        let started = Instant::now();
+        let result = (|| -> Result<f64, String> {
+            if !loaded.contains_key(&check.task) {
+                let p = Pipeline::load_for_scope(
+                    scope,
+                    &fixture.dir,
+                    check.task,
+                    &LoadOptions::new(device, dtype),
+                )
+                .map_err(|e| e.to_string())?;
+                loaded.insert(check.task, p);
+            }
+            let pipeline = &loaded[&check.task];
+            let opts = check.options.to_run_options()?;
+            let ours = pipeline
+                .run_json(&check.inputs, &opts)
+                .map_err(|e| e.to_string())?;
+            compare(
+                &serde_json::Value::from(ours),
+                &serde_json::Value::from(check.outputs.clone()),
+                tol,
+            )
+        })();
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        out.push(match result {
+            Ok(d) => CheckResult {
+                fixture: fixture.name.clone(),
+                task: check.task,
+                dtype: dtype.to_string(),
+                passed: true,
+                max_abs_diff: Some(d),
+                detail: None,
+                latency_ms,
+            },
+            Err(e) => CheckResult {
+                fixture: fixture.name.clone(),
+                task: check.task,
+                dtype: dtype.to_string(),
+                passed: false,
+                max_abs_diff: None,
+                detail: Some(e),
+                latency_ms,
+            },
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn compare_rules() {
+        let r = json!([{"label": "A", "score": 0.5, "index": 3}]);
+        assert!(compare(
+            &json!([{"label": "A", "score": 0.50005, "index": 3}]),
+            &r,
+            1e-4
+        )
+        .is_ok());
+        let e = compare(&json!([{"label": "A", "score": 0.6, "index": 3}]), &r, 1e-4).unwrap_err();
+        assert!(e.contains("`[0].score`: 0.6, transformers has 0.5"), "{e}");
+        let e = compare(&json!([{"label": "B", "score": 0.5, "index": 3}]), &r, 1e-4).unwrap_err();
+        assert!(e.contains("`[0].label`"), "{e}");
+        let e = compare(&json!([{"label": "A", "score": 0.5, "index": 4}]), &r, 1e-4).unwrap_err();
+        assert!(e.contains("`[0].index`: 4, transformers has 3"), "{e}");
+        let e = compare(&json!([]), &r, 1e-4).unwrap_err();
+        assert!(e.contains("0 entries, transformers has 1"), "{e}");
+        let e = compare(&json!([{"label": "A", "score": 0.5}]), &r, 1e-4).unwrap_err();
+        assert!(e.contains("no key `index`"), "{e}");
+        assert!(compare(&json!(f64::NAN), &json!(1.0), 1.0).is_err());
+    }
+}
