@@ -252,17 +252,18 @@ pub fn run_fixture(
     for check in &fixture.reference.checks {
         let started = Instant::now();
         let result = (|| -> Result<f64, String> {
-            if !loaded.contains_key(&check.task) {
-                let p = Pipeline::load_for_scope(
-                    scope,
-                    &fixture.dir,
-                    check.task,
-                    &LoadOptions::new(device, dtype),
-                )
-                .map_err(|e| e.to_string())?;
-                loaded.insert(check.task, p);
-            }
-            let pipeline = &loaded[&check.task];
+            let pipeline = match loaded.entry(check.task) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    Pipeline::load_for_scope(
+                        scope,
+                        &fixture.dir,
+                        check.task,
+                        &LoadOptions::new(device, dtype),
+                    )
+                    .map_err(|e| e.to_string())?,
+                ),
+            };
             let opts = check.options.to_run_options()?;
             let ours = pipeline
                 .run_json(&check.inputs, &opts)

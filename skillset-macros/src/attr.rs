@@ -61,6 +61,7 @@ pub fn parse(args: TokenStream, errors: &mut Errors) -> Option<Target> {
     };
     let mut family: Option<(syn::Path, LitStr)> = None;
     let mut model_type: Option<(syn::Path, LitStr)> = None;
+    let mut seen: Vec<String> = Vec::new();
     for meta in metas {
         let path = meta.path().clone();
         let key = path
@@ -68,13 +69,14 @@ pub fn parse(args: TokenStream, errors: &mut Errors) -> Option<Target> {
             .map(|i| i.to_string())
             .unwrap_or_else(|| quote::quote!(#path).to_string().replace(' ', ""));
         if !KEYS.contains(&key.as_str()) {
-            let hint = skillset_codegen::names::did_you_mean(&skillset_codegen::suggest(
-                &key,
-                KEYS.iter().copied(),
-            ));
+            let near = skillset_codegen::suggest(&key, KEYS.iter().copied());
+            let hint = match near.first() {
+                Some(k) => format!(" (did you mean `{k}`?)"),
+                None => String::new(),
+            };
             errors.push(
                 path.span(),
-                format!("unknown key `{key}`{hint}; #[skillset] takes `family` or `model_type`"),
+                format!("unknown key `{key}`{hint}: #[skillset] takes `family` or `model_type`"),
             );
             continue;
         }
@@ -111,15 +113,16 @@ pub fn parse(args: TokenStream, errors: &mut Errors) -> Option<Target> {
                 None
             }
         };
+        if seen.contains(&key) {
+            errors.push(path.span(), format!("duplicate key `{key}`"));
+            continue;
+        }
+        seen.push(key.clone());
         let slot = if key == "family" {
             &mut family
         } else {
             &mut model_type
         };
-        if slot.is_some() {
-            errors.push(path.span(), format!("duplicate key `{key}`"));
-            continue;
-        }
         if let Some(v) = value {
             *slot = Some((path, v));
         }

@@ -55,7 +55,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                             Err(e) => {
                                 errors.push(
                                     lit.span(),
-                                    format!("{e}; families: {}", list(Family::names())),
+                                    format!("{e} (families: {})", list(Family::names())),
                                 );
                                 None
                             }

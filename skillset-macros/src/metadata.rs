@@ -17,12 +17,12 @@ pub fn path() -> PathBuf {
 }
 
 type Cached = Arc<Result<Metadata, String>>;
+type Cache = HashMap<PathBuf, (Option<SystemTime>, Cached)>;
 
 /// Parsed metadata, cached across macro invocations in one compiler process and
 /// re-read when the file's modification time changes (rust-analyzer keeps the macro
 /// loaded across edits).
-static CACHE: Lazy<Mutex<HashMap<PathBuf, (Option<SystemTime>, Cached)>>> =
-    Lazy::new(Default::default);
+static CACHE: Lazy<Mutex<Cache>> = Lazy::new(Default::default);
 
 pub fn load() -> (PathBuf, Cached) {
     let path = path();

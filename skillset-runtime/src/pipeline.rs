@@ -593,12 +593,12 @@ impl Pipeline {
             Task::TextClassification => self
                 .text_classification(&texts, opts.top_k.unwrap_or(TopK::N(1)))?
                 .iter()
-                .map(|v| to_json(v))
+                .map(to_json)
                 .collect(),
             Task::TokenClassification => self
                 .token_classification(&texts)?
                 .iter()
-                .map(|v| to_json(v))
+                .map(to_json)
                 .collect(),
             other => {
                 return Err(Error::UnsupportedTask {

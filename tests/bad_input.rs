@@ -1,0 +1,167 @@
+//! Broken checkpoints and bad inputs give typed errors that say what is wrong; no
+//! panic, and the process goes on.
+
+use std::path::{Path, PathBuf};
+
+use skillsets::{task, Bert, Error, Skillset};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A scratch copy of a fixture to break.
+fn copy_of(name: &str, tag: &str) -> PathBuf {
+    let dst = std::env::temp_dir().join(format!("skillset-bad-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(fixture(name)).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+    }
+    dst
+}
+
+fn err_of<T: std::fmt::Debug>(r: skillsets::Result<T>) -> (Error, String) {
+    let e = r.expect_err("should fail");
+    let s = e.to_string();
+    (e, s)
+}
+
+#[test]
+fn missing_and_malformed_files() {
+    let (e, s) = err_of(Bert::init_cpu::<task::FillMask>("/definitely/not/here"));
+    assert!(matches!(e, Error::MissingFile { .. }), "{s}");
+    assert!(s.contains("checkpoint directory not found"), "{s}");
+
+    let d = copy_of("bert-tiny-mlm", "noconfig");
+    std::fs::remove_file(d.join("config.json")).unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("config.json not found"), "{s}");
+
+    std::fs::write(d.join("config.json"), "{ broken").unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("config.json: not valid JSON"), "{s}");
+
+    std::fs::write(d.join("config.json"), "{\"hidden_size\": 36}").unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("has no string field `model_type`"), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+
+    let d = copy_of("bert-tiny-mlm", "notok");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("tokenizer.json not found"), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn broken_weights() {
+    let d = copy_of("bert-tiny-mlm", "weights");
+    let w = d.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("is truncated"), "{s}");
+
+    std::fs::write(&w, b"").unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("not a safetensors file"), "{s}");
+
+    std::fs::write(&w, b"PK\x03\x04 this is a zip, not weights").unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("not a safetensors file"), "{s}");
+
+    std::fs::remove_file(&w).unwrap();
+    std::fs::write(d.join("pytorch_model.bin"), b"pickle").unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("only safetensors weights load"), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn weights_that_do_not_fit_the_config() {
+    let d = copy_of("bert-tiny-mlm", "shape");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        cfg.replace("\"hidden_size\": 36", "\"hidden_size\": 40"),
+    )
+    .unwrap();
+    let (e, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(matches!(e, Error::WeightMismatch { .. }), "{s}");
+    assert!(
+        s.contains("shape mismatch") && s.contains("expected: [40"),
+        "{s}"
+    );
+
+    std::fs::write(
+        d.join("config.json"),
+        cfg.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"),
+    )
+    .unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(s.contains("5 does not divide hidden_size 36"), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+
+    // A base-model checkpoint has no head for a task that needs one.
+    let (_, s) = err_of(skillsets::Camembert::init_cpu::<task::FillMask>(fixture(
+        "camembert-tiny",
+    )));
+    assert!(
+        s.contains("fill-mask needs a `*ForMaskedLM` checkpoint"),
+        "{s}"
+    );
+    let (_, s) = err_of(Bert::init_cpu::<task::TextClassification>(fixture(
+        "bert-tiny-mlm",
+    )));
+    assert!(
+        s.contains("text-classification needs a `*ForSequenceClassification` checkpoint"),
+        "{s}"
+    );
+}
+
+#[test]
+fn wrong_model_type_and_inputs() {
+    let (e, s) = err_of(Bert::init_cpu::<task::FillMask>(fixture(
+        "roberta-tiny-mlm",
+    )));
+    assert!(matches!(e, Error::ModelTypeMismatch { .. }), "{s}");
+
+    let ep = Bert::init_cpu::<task::FillMask>(fixture("bert-tiny-mlm")).unwrap();
+    let (_, s) = err_of(ep.call("no mask in here"));
+    assert!(s.contains("no mask token `[MASK]`"), "{s}");
+    let (_, s) = err_of(ep.call_batch(&[], 5));
+    assert!(s.contains("no input text"), "{s}");
+    // The endpoint still works after the errors.
+    assert_eq!(ep.call("a [MASK] b").unwrap().len(), 5);
+
+    // Inputs longer than the model's positions are truncated, like transformers does.
+    let fe = Bert::init_cpu::<task::FeatureExtraction>(fixture("bert-tiny-mlm")).unwrap();
+    let long = "word ".repeat(5000);
+    let states = fe.call(&long).unwrap();
+    assert_eq!(states.len(), 64);
+    assert!(states.iter().flatten().all(|x| x.is_finite()));
+    assert_eq!(fe.call("").unwrap().len(), 2, "[CLS] [SEP]");
+}
+
+#[test]
+fn backends_that_are_not_there() {
+    if !cfg!(feature = "cuda") {
+        let (e, s) = err_of(Bert::init_cuda::<task::FillMask>(
+            fixture("bert-tiny-mlm"),
+            0,
+        ));
+        assert!(matches!(e, Error::BackendNotCompiled { .. }), "{s}");
+        assert!(s.contains("--features cuda"), "{s}");
+    }
+    if !cfg!(feature = "metal") {
+        let (_, s) = err_of(Bert::init_metal::<task::FillMask>(
+            fixture("bert-tiny-mlm"),
+            0,
+        ));
+        assert!(s.contains("--features metal"), "{s}");
+    }
+}

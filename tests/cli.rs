@@ -1,0 +1,410 @@
+//! The `skillset` generator CLI: listing, generation, validation, --run-tests and its
+//! handling of bad input (exit codes, one clear line, never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn skillset(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skillset"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("skillset runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("skillset-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn no_panic(o: &Output) {
+    assert!(!stderr(o).contains("panicked"), "panicked: {}", stderr(o));
+}
+
+#[test]
+fn list_families_and_tasks_as_json() {
+    let o = skillset(&["--list-families", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(doc["model_types"].as_u64().unwrap() >= 800);
+    let bert = doc["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["family"] == "bert")
+        .unwrap();
+    let members: Vec<&str> = bert["model_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for m in ["bert", "roberta", "xlm-roberta", "camembert"] {
+        assert!(members.contains(&m), "{members:?}");
+    }
+    assert_eq!(
+        bert["model_type_count"].as_u64().unwrap() as usize,
+        members.len()
+    );
+
+    let o = skillset(&["--list-tasks", "--json"]);
+    assert!(o.status.success());
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let fill = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "fill-mask")
+        .unwrap();
+    assert!(fill["model_types"].as_u64().unwrap() >= 40);
+    assert!(fill["skillset_model_types"].as_u64().unwrap() >= 4);
+
+    let o = skillset(&["--list-families"]);
+    assert!(stdout(&o).contains("bert"));
+}
+
+#[test]
+fn all_writes_one_file_per_model_type_and_validates() {
+    let dir = tmpdir("all");
+    let d = dir.to_str().unwrap();
+    let o = skillset(&["--all", "--max-workers", "4", "--output-dir", d, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let n = summary["model_types"].as_u64().unwrap() as usize;
+    assert!(n >= 800);
+    assert_eq!(summary["created"].as_u64().unwrap() as usize, n);
+    let files = std::fs::read_dir(&dir).unwrap().filter(|e| {
+        let p = e.as_ref().unwrap().path();
+        p.extension().is_some_and(|x| x == "rs") && p.file_name().unwrap() != "mod.rs"
+    });
+    assert_eq!(files.count(), n);
+    let bert = std::fs::read_to_string(dir.join("bert.rs")).unwrap();
+    assert!(bert.starts_with("// @generated"));
+    assert!(bert.contains(
+        "impl ::skillset_runtime::Supports<::skillset_runtime::task::FillMask> for Bert {}"
+    ));
+    assert!(std::fs::read_to_string(dir.join("mod.rs"))
+        .unwrap()
+        .contains("pub mod xlm_roberta;"));
+
+    // A second run keeps what is there; --force rewrites (unchanged content stays).
+    let o = skillset(&["--model", "bert", "--output-dir", d]);
+    assert!(stdout(&o).contains("kept existing"), "{}", stdout(&o));
+    let o = skillset(&["--model", "bert", "--output-dir", d, "--force"]);
+    assert!(stdout(&o).contains("up to date"), "{}", stdout(&o));
+
+    // --validate passes on generated files ...
+    let o = skillset(&[
+        "--validate",
+        "bert",
+        "--validate",
+        "llama",
+        "--validate",
+        "xlm-roberta",
+        "--output-dir",
+        d,
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("valid skillset for `bert`"));
+
+    // ... and names what is missing when an item is removed.
+    let broken = bert.replace(
+        "#[automatically_derived]\nimpl ::skillset_runtime::Supports<::skillset_runtime::task::FillMask> for Bert {}",
+        "",
+    );
+    assert_ne!(broken, bert);
+    std::fs::write(dir.join("bert.rs"), &broken).unwrap();
+    let o = skillset(&["--validate", "bert", "--output-dir", d]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("missing `impl Supports<task::FillMask> for Bert`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let no_backend = bert.replace(
+        "(::skillset_runtime::Backend::Metal, ::skillset_runtime::BackendStatus::Untested),",
+        "",
+    );
+    assert_ne!(no_backend, bert);
+    std::fs::write(dir.join("bert.rs"), &no_backend).unwrap();
+    let o = skillset(&["--validate", "bert", "--output-dir", d]);
+    assert!(
+        stderr(&o).contains("missing backend `Backend::Metal` in `backends`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A corrupt file is one clear line.
+    std::fs::write(dir.join("bert.rs"), "pub struct Bert { oops").unwrap();
+    let o = skillset(&["--validate", "bert", "--output-dir", d]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not parse as Rust"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    no_panic(&o);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn family_and_task_selection() {
+    let dir = tmpdir("sel");
+    let d = dir.to_str().unwrap();
+    let o = skillset(&["--family", "bert", "--output-dir", d, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["model_types"], 4);
+    let o = skillset(&[
+        "--task",
+        "zero-shot-image-classification",
+        "--output-dir",
+        d,
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(summary["model_types"].as_u64().unwrap() >= 5);
+    assert!(dir.join("clip.rs").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unknown_names_suggest_and_exit_2() {
+    for (args, expect) in [
+        (
+            vec!["--model", "bret"],
+            "unknown model type `bret`; did you mean",
+        ),
+        (
+            vec!["--family", "bret"],
+            "unknown family `bret`; did you mean `bert`?",
+        ),
+        (
+            vec!["--task", "fill_mask"],
+            "unknown task `fill_mask`; did you mean `fill-mask`?",
+        ),
+        (
+            vec!["--validate", "robertaa"],
+            "did you mean one of `roberta`",
+        ),
+        (
+            vec![
+                "run",
+                "--model-dir",
+                "tests/fixtures/bert-tiny-mlm",
+                "--task",
+                "fil-mask",
+                "--input",
+                "x",
+            ],
+            "did you mean `fill-mask`?",
+        ),
+    ] {
+        let o = skillset(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        no_panic(&o);
+    }
+    let o = skillset(&["--model", "bret"]);
+    assert!(stderr(&o).contains("`bert`"), "{}", stderr(&o));
+}
+
+#[test]
+fn unwritable_output_dir_is_one_line() {
+    let dir = tmpdir("ro");
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let o = skillset(&[
+        "--model",
+        "bert",
+        "--output-dir",
+        file.join("sub").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: cannot create output directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    no_panic(&o);
+
+    // A malformed results file names itself.
+    std::fs::write(dir.join("backend_results.json"), "{ not json").unwrap();
+    let o = skillset(&["--model", "bert", "--output-dir", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("backend_results.json: not valid JSON"),
+        "{}",
+        stderr(&o)
+    );
+    no_panic(&o);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_tests_records_what_it_measured() {
+    let dir = tmpdir("runtests");
+    let d = dir.to_str().unwrap();
+    let o = skillset(&[
+        "--model",
+        "bert",
+        "--model",
+        "llama",
+        "--run-tests",
+        "--output-dir",
+        d,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("backend_results.json")).unwrap())
+            .unwrap();
+    let bert = results["results"]["bert"].as_array().unwrap();
+    let cpu = bert.iter().find(|r| r["backend"] == "cpu").unwrap();
+    assert_eq!(cpu["outcome"], "pass", "{cpu}");
+    assert!(cpu["checks"].as_array().unwrap().len() >= 5);
+    assert!(cpu["latency_ms"].as_f64().unwrap() > 0.0);
+    let cuda = bert.iter().find(|r| r["backend"] == "cuda").unwrap();
+    if !cfg!(feature = "cuda") {
+        assert_eq!(cuda["outcome"], "not-compiled");
+    }
+    // No family runs llama yet: recorded honestly, not as a pass.
+    let llama = results["results"]["llama"].as_array().unwrap();
+    assert!(llama.iter().all(|r| r["outcome"] == "no-family"
+        || r["outcome"] == "no-fixture"
+        || r["outcome"] == "pass"));
+    // Generation declares what was measured.
+    let bert_rs = std::fs::read_to_string(dir.join("bert.rs")).unwrap();
+    assert!(
+        bert_rs.contains(
+            "(::skillset_runtime::Backend::Cpu, ::skillset_runtime::BackendStatus::Verified)"
+        ),
+        "{bert_rs}"
+    );
+    assert!(bert_rs.contains("Backends: cpu verified"));
+    let o = skillset(&["--list-families", "--json", "--output-dir", d]);
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let fam = doc["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["family"] == "bert")
+        .unwrap();
+    assert!(fam["verified_model_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "bert"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_reports_bad_input_without_panicking() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny-mlm");
+    let fx = fx.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "run",
+                "--model-dir",
+                "/nonexistent/dir",
+                "--task",
+                "fill-mask",
+                "--input",
+                "x",
+            ],
+            "checkpoint directory not found",
+        ),
+        (
+            vec![
+                "run",
+                "--model-dir",
+                fx,
+                "--task",
+                "fill-mask",
+                "--input",
+                "no mask here",
+            ],
+            "no mask token `[MASK]`",
+        ),
+        (
+            vec![
+                "run",
+                "--model-dir",
+                fx,
+                "--task",
+                "image-classification",
+                "--input",
+                "x",
+            ],
+            "does not run the task `image-classification`",
+        ),
+        (
+            vec![
+                "run",
+                "--model-dir",
+                fx,
+                "--task",
+                "fill-mask",
+                "--device",
+                "cuda",
+                "--input",
+                "a [MASK]",
+            ],
+            "rebuild with `--features cuda`",
+        ),
+        (
+            vec![
+                "run",
+                "--model-dir",
+                fx,
+                "--task",
+                "fill-mask",
+                "--device",
+                "tpu",
+                "--input",
+                "a [MASK]",
+            ],
+            "unknown device `tpu`",
+        ),
+        (
+            vec![
+                "run",
+                "--model-dir",
+                fx,
+                "--task",
+                "fill-mask",
+                "--top-k",
+                "0",
+                "--input",
+                "a [MASK]",
+            ],
+            "invalid top-k `0`",
+        ),
+        (
+            vec!["run", "--model-dir", fx, "--task", "fill-mask"],
+            "no input",
+        ),
+    ];
+    for (args, expect) in cases {
+        let o = skillset(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        no_panic(&o);
+    }
+}

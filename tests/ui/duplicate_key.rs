@@ -1,0 +1,6 @@
+use skillset_runtime::skillset;
+
+#[skillset(family = "bert", family = "bert")]
+struct Twice;
+
+fn main() {}

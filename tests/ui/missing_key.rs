@@ -1,0 +1,9 @@
+use skillset_runtime::skillset;
+
+#[skillset]
+struct NoKey;
+
+#[skillset()]
+struct EmptyParens;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use skillset_runtime::skillset;
+
+#[skillset(family = "bert")]
+enum NotAStruct {
+    A,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use skillset_runtime::skillset;
+
+#[skillset(family = "bret")]
+struct MyBert;
+
+fn main() {}

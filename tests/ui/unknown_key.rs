@@ -1,0 +1,6 @@
+use skillset_runtime::skillset;
+
+#[skillset(famly = "bert")]
+struct Typo;
+
+fn main() {}

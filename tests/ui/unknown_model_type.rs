@@ -1,0 +1,6 @@
+use skillset_runtime::skillset;
+
+#[skillset(model_type = "robera")]
+struct MyRoberta;
+
+fn main() {}
