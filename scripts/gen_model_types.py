@@ -77,6 +77,54 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
                 },
             },
         ),
+        (
+            "gpt",
+            {
+                "description": "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned "
+                "positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual)",
+                "modality": "text",
+                "base": ["GPT2Model", "GPTNeoModel", "GPTJModel", "GPTNeoXModel"],
+                "tasks": {
+                    "text-generation": [
+                        "GPT2LMHeadModel",
+                        "GPTNeoForCausalLM",
+                        "GPTJForCausalLM",
+                        "GPTNeoXForCausalLM",
+                    ],
+                },
+            },
+        ),
+        (
+            "llama",
+            {
+                "description": "decoder-only transformers with RMSNorm, rotary positions, grouped-query "
+                "attention and a gated MLP (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma)",
+                "modality": "text",
+                "base": ["LlamaModel", "MistralModel", "Qwen2Model", "Qwen3Model", "Phi3Model", "GemmaModel"],
+                "tasks": {
+                    "text-generation": [
+                        "LlamaForCausalLM",
+                        "MistralForCausalLM",
+                        "Qwen2ForCausalLM",
+                        "Qwen3ForCausalLM",
+                        "Phi3ForCausalLM",
+                        "GemmaForCausalLM",
+                    ],
+                },
+            },
+        ),
+        (
+            "t5",
+            {
+                "description": "T5 and mT5 encoder-decoders (and Flan-T5 checkpoints): relative position "
+                "buckets, RMS layer norms, ReLU or gated-GELU feed-forward",
+                "modality": "text",
+                "base": ["T5Model", "MT5Model"],
+                "tasks": {
+                    "text2text-generation": ["T5ForConditionalGeneration", "MT5ForConditionalGeneration"],
+                },
+            },
+        ),
     ]
 )
 

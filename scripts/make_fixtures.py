@@ -76,13 +76,13 @@ def wordpiece_vocab(size: int) -> dict[str, int]:
     return tok.get_vocab()
 
 
-def bpe_vocab(size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def bpe_vocab(size: int, specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>")) -> tuple[dict[str, int], list[tuple[str, str]]]:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=size,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        special_tokens=list(specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -92,19 +92,30 @@ def bpe_vocab(size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
     return model["vocab"], merges
 
 
-def unigram_vocab(size: int) -> list[tuple[str, float]]:
+def unigram_vocab(size: int, specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>")) -> list[tuple[str, float]]:
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     trainer = trainers.UnigramTrainer(
         vocab_size=size,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        special_tokens=list(specials),
         unk_token="<unk>",
         show_progress=False,
     )
     tok.train_from_iterator(CORPUS, trainer)
     model = json.loads(tok.to_str())["model"]
     return [(p, s) for p, s in model["vocab"]]
+
+
+def sp_bpe(size: int, specials: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A sentencepiece-style BPE (metaspace, as Llama and Gemma use)."""
+    tok = Tokenizer(models.BPE(unk_token=specials[0] if "<unk>" in specials[:1] else None))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return model["vocab"], merges
 
 
 def build_tokenizer(kind: str):
@@ -117,6 +128,21 @@ def build_tokenizer(kind: str):
         return transformers.XLMRobertaTokenizer(vocab=unigram_vocab(380))
     if kind == "camembert":
         return transformers.CamembertTokenizer(vocab=unigram_vocab(360))
+    if kind == "t5":
+        vocab = unigram_vocab(300, specials=("<pad>", "</s>", "<unk>"))
+        return transformers.T5Tokenizer(vocab=vocab, extra_ids=3)
+    if kind == "llama":
+        vocab, merges = sp_bpe(400, ["<unk>", "<s>", "</s>"])
+        return transformers.LlamaTokenizer(vocab=vocab, merges=merges)
+    if kind == "gemma":
+        vocab, merges = sp_bpe(400, ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"])
+        return transformers.GemmaTokenizer(vocab=vocab, merges=merges)
+    if kind == "qwen2":
+        vocab, merges = bpe_vocab(480, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+        return transformers.Qwen2Tokenizer(vocab=vocab, merges=merges)
+    if kind == "gpt2":
+        vocab, merges = bpe_vocab(460, ["<|endoftext|>"])
+        return transformers.GPT2Tokenizer(vocab=vocab, merges=merges)
     raise ValueError(kind)
 
 
@@ -213,6 +239,64 @@ def token_classification(name: str, model_dir: Path, inputs: list[str]) -> dict:
     return {"task": "token-classification", "inputs": inputs, "options": {}, "outputs": outputs}
 
 
+def text_generation(name: str, model_dir: Path, prompts: list[str], max_new_tokens: int, **gen) -> dict:
+    """Greedy continuation of each prompt, alone (batch 1), as transformers' pipeline
+    gives it, plus the ids of the new tokens from `generate`."""
+    pipe = pipeline("text-generation", model=str(model_dir), device="cpu")
+    model, tok = pipe.model, pipe.tokenizer
+    outputs = []
+    for prompt in prompts:
+        text = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=False, **gen)[0]["generated_text"]
+        enc = tok(prompt, add_special_tokens=False, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
+                return_dict_in_generate=True, **gen,
+            )
+        new = out.sequences[0, enc["input_ids"].shape[1]:].tolist()
+        # Greedy choices must win clearly, or float rounding could change the path.
+        for step, scores in enumerate(out.scores):
+            top2 = scores[0].float().topk(2).values
+            if (top2[0] - top2[1]).item() < 1e-3:
+                sys.exit(f"{name}: near tie at step {step} of {prompt!r}: pick another seed")
+        assert text == prompt + tok.decode(new, skip_special_tokens=True), (text, new)
+        outputs.append({"generated_text": text, "token_ids": new})
+    options = {"max_new_tokens": max_new_tokens}
+    options.update(gen)
+    return {"task": "text-generation", "inputs": prompts, "options": options, "outputs": outputs}
+
+
+def text2text_generation(name: str, model_dir: Path, inputs: list[str], max_new_tokens: int, **gen) -> dict:
+    """Greedy output of an encoder-decoder for each input alone, from `generate`
+    (transformers 5 has no text2text pipeline; this is what its 4.x pipeline returned)."""
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    outputs = []
+    for text in inputs:
+        enc = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
+                return_dict_in_generate=True, **gen,
+            )
+        new = out.sequences[0, 1:].tolist()  # drop the decoder start token
+        for step, scores in enumerate(out.scores):
+            top2 = scores[0].float().topk(2).values
+            if (top2[0] - top2[1]).item() < 1e-3:
+                sys.exit(f"{name}: near tie at step {step} of {text!r}: pick another seed")
+        outputs.append({"generated_text": tok.decode(new, skip_special_tokens=True), "token_ids": new})
+    options = {"max_new_tokens": max_new_tokens}
+    options.update(gen)
+    return {"task": "text2text-generation", "inputs": inputs, "options": options, "outputs": outputs}
+
+
+PROMPTS = [
+    "Paris is the capital of",
+    "The quick brown fox",
+    "Le café est délicieux à Paris, et le",
+]
+
+
 # ---------------------------------------------------------------------------
 # The fixtures.
 # ---------------------------------------------------------------------------
@@ -281,11 +365,66 @@ def config_for(kind: str, tokenizer, **over):
             type_vocab_size=1,
             pad_token_id=tokenizer.pad_token_id,
         )
+    elif kind in ("t5", "mt5"):
+        cls = transformers.T5Config if kind == "t5" else transformers.MT5Config
+        cfg = cls(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=40, num_layers=2, num_decoder_layers=2,
+            num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+            initializer_factor=4.0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
+            feed_forward_proj="relu" if kind == "t5" else "gated-gelu",
+        )
+    elif kind in GPTS:
+        cfg = GPTS[kind](tokenizer)
+    elif kind in DECODERS:
+        cls = DECODERS[kind]
+        cfg = cls(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=44,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            initializer_range=0.3,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            tie_word_embeddings=False,
+        )
     else:
         raise ValueError(kind)
     for k, v in over.items():
         setattr(cfg, k, v)
     return cfg
+
+
+GPTS = {
+    "gpt2": lambda tok, **kw: transformers.GPT2Config(
+        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, n_inner=40,
+        initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "gpt_neo": lambda tok, **kw: transformers.GPTNeoConfig(
+        vocab_size=len(tok), hidden_size=32, num_layers=2, num_heads=4, max_position_embeddings=64,
+        attention_types=[[["global", "local"], 1]], window_size=4, intermediate_size=40,
+        initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "gptj": lambda tok, **kw: transformers.GPTJConfig(
+        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, rotary_dim=4,
+        initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "gpt_neox": lambda tok, **kw: transformers.GPTNeoXConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=40, max_position_embeddings=64, initializer_range=0.3,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+}
+
+DECODERS = {
+    "llama": transformers.LlamaConfig,
+    "mistral": transformers.MistralConfig,
+    "qwen2": transformers.Qwen2Config,
+    "qwen3": transformers.Qwen3Config,
+    "phi3": transformers.Phi3Config,
+    "gemma": transformers.GemmaConfig,
+}
 
 
 def save(name: str, model, tokenizer, description: str) -> Path:
@@ -315,11 +454,14 @@ def write_reference(d: Path, model_type: str, description: str, checks: list[dic
     (d / "reference.json").write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
 
 
-def fixture(name, model_type, cls, tok_kind, description, checks, seed, **config):
+def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_head=False, **config):
     torch.manual_seed(seed)
     tokenizer = build_tokenizer(tok_kind)
     cfg = config_for(model_type, tokenizer, **config)
     model = cls(cfg)
+    if untie_head:
+        # A head of its own, as mT5 and T5 v1.1 checkpoints ship.
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone().normal_(0, 0.5))
     d = save(name, model, tokenizer, description)
     write_reference(d, model_type, description, [c(name, d) for c in checks])
     print(f"wrote {d.relative_to(ROOT)}")
@@ -397,7 +539,111 @@ FIXTURE_SPECS = {
         hidden_size=30,
         num_attention_heads=5,
     ),
+    "llama-tiny": lambda: fixture(
+        "llama-tiny", "llama", transformers.LlamaForCausalLM, "llama",
+        "LlamaForCausalLM: grouped-query attention (4 heads, 2 KV heads), llama3 rope scaling, "
+        "untied lm_head, sentencepiece-style BPE.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=11,
+        rope_parameters={
+            "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 16,
+        },
+    ),
+    "mistral-tiny": lambda: fixture(
+        "mistral-tiny", "mistral", transformers.MistralForCausalLM, "llama",
+        "MistralForCausalLM: sliding-window attention over 5 positions (shorter than the "
+        "sequences), 4 heads sharing 1 KV head.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=12,
+        sliding_window=5,
+        num_key_value_heads=1,
+    ),
+    "qwen2-tiny": lambda: fixture(
+        "qwen2-tiny", "qwen2", transformers.Qwen2ForCausalLM, "qwen2",
+        "Qwen2ForCausalLM: q/k/v biases, tied embeddings, byte-level BPE.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=13,
+        tie_word_embeddings=True,
+    ),
+    "qwen3-tiny": lambda: fixture(
+        "qwen3-tiny", "qwen3", transformers.Qwen3ForCausalLM, "qwen2",
+        "Qwen3ForCausalLM: per-head q/k RMSNorm, head_dim 12 (not hidden/heads), silu; a "
+        "repetition penalty that changes the greedy path.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[1:2], 12, repetition_penalty=1.3),
+        ],
+        seed=14,
+        head_dim=12,
+    ),
+    "phi3-tiny": lambda: fixture(
+        "phi3-tiny", "phi3", transformers.Phi3ForCausalLM, "llama",
+        "Phi3ForCausalLM: fused qkv and gate/up projections, partial rotary (half the head).",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=15,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+    ),
+    "gemma-tiny": lambda: fixture(
+        "gemma-tiny", "gemma", transformers.GemmaForCausalLM, "gemma",
+        "GemmaForCausalLM: (1 + weight) RMSNorm, sqrt(hidden)-scaled embeddings, tanh GELU, "
+        "head_dim 16, tied embeddings.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=16,
+        head_dim=16,
+        tie_word_embeddings=True,
+        hidden_act="gelu_pytorch_tanh",
+    ),
+    "gpt2-tiny": lambda: fixture(
+        "gpt2-tiny", "gpt2", transformers.GPT2LMHeadModel, "gpt2",
+        "GPT2LMHeadModel: Conv1D layers, learned positions, scores scaled by the inverse layer index.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=31,
+        scale_attn_by_inverse_layer_idx=True,
+    ),
+    "gpt-neo-tiny": lambda: fixture(
+        "gpt-neo-tiny", "gpt_neo", transformers.GPTNeoForCausalLM, "gpt2",
+        "GPTNeoForCausalLM: a global and a local (window 4) attention layer, unscaled scores.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=22,
+    ),
+    "gptj-tiny": lambda: fixture(
+        "gptj-tiny", "gptj", transformers.GPTJForCausalLM, "gpt2",
+        "GPTJForCausalLM: interleaved rotary on 4 of 8 head dims, parallel attention and MLP, "
+        "lm_head with bias.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=23,
+    ),
+    "gpt-neox-tiny": lambda: fixture(
+        "gpt-neox-tiny", "gpt_neox", transformers.GPTNeoXForCausalLM, "gpt2",
+        "GPTNeoXForCausalLM: per-head fused qkv, rotary on half of each head, parallel residual.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=24,
+    ),
+    "t5-tiny": lambda: fixture(
+        "t5-tiny", "t5", transformers.T5ForConditionalGeneration, "t5",
+        "T5ForConditionalGeneration: ReLU feed-forward, tied head with decoder-output scaling, "
+        "8 relative-position buckets over distance 20 (transformers 5 cannot generate with unequal encoder and decoder depths).",
+        [
+            lambda n, d: text2text_generation(n, d, T2T_INPUTS, 12),
+            lambda n, d: text2text_generation(n, d, T2T_INPUTS[:1], 12, repetition_penalty=1.4),
+        ],
+        seed=41,
+    ),
+    "mt5-tiny": lambda: fixture(
+        "mt5-tiny", "mt5", transformers.MT5ForConditionalGeneration, "t5",
+        "MT5ForConditionalGeneration: gated-GELU feed-forward, untied lm_head, no output scaling.",
+        [lambda n, d: text2text_generation(n, d, T2T_INPUTS, 12)],
+        seed=42,
+        untie_head=True,
+    ),
 }
+
+T2T_INPUTS = [
+    "translate English to German: The house is wonderful.",
+    "summarize: The quick brown fox jumps over the lazy dog, and the dog sleeps on.",
+    "Le café est délicieux à Paris.",
+]
 
 
 def main():

@@ -43,6 +43,10 @@ pub struct CheckOptions {
     pub pooling: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub normalize: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f64>,
 }
 
 impl CheckOptions {
@@ -67,6 +71,9 @@ impl CheckOptions {
             top_k,
             pooling,
             normalize: self.normalize,
+            max_new_tokens: self.max_new_tokens,
+            repetition_penalty: self.repetition_penalty,
+            ..Default::default()
         })
     }
 
@@ -86,6 +93,14 @@ impl CheckOptions {
         }
         if self.normalize {
             args.push("--normalize".into());
+        }
+        if let Some(n) = self.max_new_tokens {
+            args.push("--max-new-tokens".into());
+            args.push(n.to_string());
+        }
+        if let Some(r) = self.repetition_penalty {
+            args.push("--repetition-penalty".into());
+            args.push(r.to_string());
         }
         args
     }

@@ -34,132 +34,258 @@ struct AnyBert;
 #[skillset(model_type = "roberta")]
 struct MyRoberta;
 
-trait BertTasks:
-    Skillset
-    + Supports<task::FeatureExtraction>
-    + Supports<task::FillMask>
-    + Supports<task::TextClassification>
-    + Supports<task::TokenClassification>
-{
-}
-impl<S> BertTasks for S where
-    S: Skillset
-        + Supports<task::FeatureExtraction>
-        + Supports<task::FillMask>
-        + Supports<task::TextClassification>
-        + Supports<task::TokenClassification>
-{
-}
+/// Every decoder of the llama family.
+#[skillset(family = "llama")]
+struct AnyDecoder;
+
+/// Every decoder of the gpt family.
+#[skillset(family = "gpt")]
+struct AnyGpt;
+
+/// Every encoder-decoder of the t5 family.
+#[skillset(family = "t5")]
+struct AnyT5;
 
 fn to_value<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap()
 }
 
-/// Run one check through `S`'s typed endpoints, returning outputs in pipeline() schema.
-fn typed_outputs<S: BertTasks>(dir: &Path, check: &ReferenceCheck) -> Vec<Value> {
-    let inputs: Vec<&str> = check.inputs.iter().map(String::as_str).collect();
+fn inputs(check: &ReferenceCheck) -> Vec<&str> {
+    check.inputs.iter().map(String::as_str).collect()
+}
+
+fn feature_extraction<S: Supports<task::FeatureExtraction>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::FeatureExtraction>(dir).unwrap();
     let opts = &check.options;
-    match check.task {
-        Task::FeatureExtraction => {
-            let ep = S::init_cpu::<task::FeatureExtraction>(dir).unwrap();
-            match opts.pooling.as_deref() {
-                None | Some("none") => ep
-                    .call_batch(&inputs)
-                    .unwrap()
-                    .into_iter()
-                    .map(to_value)
-                    .collect(),
-                Some(p) => {
-                    let pooling: Pooling = p.parse().unwrap();
-                    ep.embed_with(&inputs, pooling, opts.normalize)
-                        .unwrap()
-                        .into_iter()
-                        .map(to_value)
-                        .collect()
-                }
-            }
-        }
-        Task::FillMask => {
-            let ep = S::init_cpu::<task::FillMask>(dir).unwrap();
-            let k = opts.top_k.as_ref().and_then(|k| k.as_u64()).unwrap_or(5) as usize;
-            let out: Vec<Value> = inputs
-                .iter()
-                .map(|text| {
-                    let masks = ep.call_masks(text, k).unwrap();
-                    if masks.len() == 1 {
-                        // The single-mask convenience gives the same answer.
-                        assert_eq!(ep.call_top_k(text, k).unwrap(), masks[0]);
-                        to_value(&masks[0])
-                    } else {
-                        assert!(ep.call_top_k(text, k).is_err(), "call takes one mask");
-                        to_value(&masks)
-                    }
-                })
-                .collect();
-            out
-        }
-        Task::TextClassification => {
-            let ep = S::init_cpu::<task::TextClassification>(dir).unwrap();
-            let k = match &opts.top_k {
-                Some(Value::String(s)) if s == "all" => usize::MAX,
-                Some(v) => v.as_u64().unwrap() as usize,
-                None => 1,
-            };
-            ep.call_batch(&inputs)
-                .unwrap()
-                .into_iter()
-                .map(|mut v| {
-                    v.truncate(k);
-                    to_value(v)
-                })
-                .collect()
-        }
-        Task::TokenClassification => {
-            let ep = S::init_cpu::<task::TokenClassification>(dir).unwrap();
-            ep.call_batch(&inputs)
+    match opts.pooling.as_deref() {
+        None | Some("none") => ep
+            .call_batch(&inputs(check))
+            .unwrap()
+            .into_iter()
+            .map(to_value)
+            .collect(),
+        Some(p) => {
+            let pooling: Pooling = p.parse().unwrap();
+            ep.embed_with(&inputs(check), pooling, opts.normalize)
                 .unwrap()
                 .into_iter()
                 .map(to_value)
                 .collect()
         }
-        other => panic!("no typed runner for {other}"),
     }
 }
 
-fn check_typed<S: BertTasks>(fixture: &Fixture, via: &str) -> usize {
-    let mut n = 0;
-    for check in &fixture.reference.checks {
-        let ours = typed_outputs::<S>(&fixture.dir, check);
-        let diff = compare(&Value::from(ours), &Value::from(check.outputs.clone()), TOL)
-            .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", fixture.name, check.task));
-        assert!(diff < TOL);
-        n += 1;
+fn fill_mask<S: Supports<task::FillMask>>(dir: &Path, check: &ReferenceCheck) -> Vec<Value> {
+    let ep = S::init_cpu::<task::FillMask>(dir).unwrap();
+    let k = check
+        .options
+        .top_k
+        .as_ref()
+        .and_then(|k| k.as_u64())
+        .unwrap_or(5) as usize;
+    inputs(check)
+        .iter()
+        .map(|text| {
+            let masks = ep.call_masks(text, k).unwrap();
+            if masks.len() == 1 {
+                // The single-mask convenience gives the same answer.
+                assert_eq!(ep.call_top_k(text, k).unwrap(), masks[0]);
+                to_value(&masks[0])
+            } else {
+                assert!(ep.call_top_k(text, k).is_err(), "call takes one mask");
+                to_value(&masks)
+            }
+        })
+        .collect()
+}
+
+fn text_classification<S: Supports<task::TextClassification>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::TextClassification>(dir).unwrap();
+    let k = match &check.options.top_k {
+        Some(Value::String(s)) if s == "all" => usize::MAX,
+        Some(v) => v.as_u64().unwrap() as usize,
+        None => 1,
+    };
+    ep.call_batch(&inputs(check))
+        .unwrap()
+        .into_iter()
+        .map(|mut v| {
+            v.truncate(k);
+            to_value(v)
+        })
+        .collect()
+}
+
+fn token_classification<S: Supports<task::TokenClassification>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::TokenClassification>(dir).unwrap();
+    ep.call_batch(&inputs(check))
+        .unwrap()
+        .into_iter()
+        .map(to_value)
+        .collect()
+}
+
+fn text_generation<S: Supports<task::TextGeneration>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::TextGeneration>(dir).unwrap();
+    let mut opts = ep.options();
+    assert!(!opts.do_sample, "fixtures decode greedily");
+    if let Some(n) = check.options.max_new_tokens {
+        opts.max_new_tokens = n;
     }
-    n
+    opts.repetition_penalty = check.options.repetition_penalty;
+    // All prompts in one left-padded batch: must equal transformers' one-by-one output.
+    let batched = ep.call_batch(&inputs(check), &opts).unwrap();
+    // Streaming and the token iterator give the same tokens, one event per token.
+    for (prompt, g) in inputs(check).iter().zip(&batched) {
+        let mut streamed = Vec::new();
+        let mut text = String::new();
+        let s = ep
+            .stream(prompt, &opts, |e| {
+                streamed.push(e.token_id);
+                text.push_str(&e.text);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(&s, g);
+        assert_eq!(streamed, g.token_ids);
+        assert_eq!(format!("{prompt}{text}"), g.generated_text);
+        let iterated: Vec<u32> = ep
+            .tokens(prompt, &opts)
+            .unwrap()
+            .map(|e| e.unwrap().token_id)
+            .collect();
+        assert_eq!(iterated, g.token_ids);
+    }
+    batched.into_iter().map(to_value).collect()
+}
+
+fn text2text_generation<S: Supports<task::Text2TextGeneration>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::Text2TextGeneration>(dir).unwrap();
+    let mut opts = ep.options();
+    if let Some(n) = check.options.max_new_tokens {
+        opts.max_new_tokens = n;
+    }
+    opts.repetition_penalty = check.options.repetition_penalty;
+    let batched = ep.call_batch(&inputs(check), &opts).unwrap();
+    for (input, g) in inputs(check).iter().zip(&batched) {
+        let mut streamed = Vec::new();
+        let s = ep
+            .stream(input, &opts, |e| {
+                streamed.push(e.token_id);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(&s, g);
+        assert_eq!(streamed, g.token_ids);
+    }
+    batched.into_iter().map(to_value).collect()
+}
+
+macro_rules! typed {
+    ($S:ty, $f:expr, $check:expr, [$($task:ident => $run:ident),* $(,)?]) => {
+        match $check.task {
+            $(Task::$task => $run::<$S>(&$f.dir, $check),)*
+            other => panic!("{}: no typed runner for {other} on {}", $f.name, stringify!($S)),
+        }
+    };
+}
+
+macro_rules! bert_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [
+            FeatureExtraction => feature_extraction,
+            FillMask => fill_mask,
+            TextClassification => text_classification,
+            TokenClassification => token_classification,
+        ])
+    };
+}
+
+macro_rules! decoder_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [TextGeneration => text_generation])
+    };
+}
+
+macro_rules! seq2seq_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [Text2TextGeneration => text2text_generation])
+    };
+}
+
+/// transformers' outputs vs ours through a typed skillset `via`.
+fn assert_matches(f: &Fixture, check: &ReferenceCheck, ours: Vec<Value>, via: &str) {
+    compare(&Value::from(ours), &Value::from(check.outputs.clone()), TOL)
+        .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", f.name, check.task));
 }
 
 #[test]
 fn fixtures_through_the_generated_types() {
     let mut checked = 0;
     for f in fixtures() {
-        checked += match f.reference.model_type.as_str() {
-            "bert" => check_typed::<skillsets::Bert>(&f, "skillsets::Bert"),
-            "roberta" => check_typed::<skillsets::Roberta>(&f, "skillsets::Roberta"),
-            "xlm-roberta" => check_typed::<skillsets::XlmRoberta>(&f, "skillsets::XlmRoberta"),
-            "camembert" => check_typed::<skillsets::Camembert>(&f, "skillsets::Camembert"),
-            other => panic!("fixture {} of {other}: add its generated type here", f.name),
-        };
+        for check in &f.reference.checks {
+            let ours = match f.reference.model_type.as_str() {
+                "bert" => bert_tasks!(skillsets::Bert, f, check),
+                "roberta" => bert_tasks!(skillsets::Roberta, f, check),
+                "xlm-roberta" => bert_tasks!(skillsets::XlmRoberta, f, check),
+                "camembert" => bert_tasks!(skillsets::Camembert, f, check),
+                "llama" => decoder_tasks!(skillsets::Llama, f, check),
+                "mistral" => decoder_tasks!(skillsets::Mistral, f, check),
+                "qwen2" => decoder_tasks!(skillsets::Qwen2, f, check),
+                "qwen3" => decoder_tasks!(skillsets::Qwen3, f, check),
+                "phi3" => decoder_tasks!(skillsets::Phi3, f, check),
+                "gemma" => decoder_tasks!(skillsets::Gemma, f, check),
+                "gpt2" => decoder_tasks!(skillsets::Gpt2, f, check),
+                "gpt_neo" => decoder_tasks!(skillsets::GptNeo, f, check),
+                "gptj" => decoder_tasks!(skillsets::Gptj, f, check),
+                "gpt_neox" => decoder_tasks!(skillsets::GptNeox, f, check),
+                "t5" => seq2seq_tasks!(skillsets::T5, f, check),
+                "mt5" => seq2seq_tasks!(skillsets::Mt5, f, check),
+                other => panic!("fixture {} of {other}: add its generated type here", f.name),
+            };
+            assert_matches(&f, check, ours, "the generated type");
+            checked += 1;
+        }
     }
-    assert!(checked >= 12, "only {checked} checks ran");
+    assert!(checked >= 28, "only {checked} checks ran");
 }
 
 #[test]
 fn fixtures_through_user_skillsets() {
     for f in fixtures() {
-        check_typed::<AnyBert>(&f, "#[skillset(family = \"bert\")]");
+        let family = skillsets::lookup(&f.reference.model_type)
+            .and_then(|i| i.family)
+            .unwrap();
+        for check in &f.reference.checks {
+            let ours = match family {
+                skillsets::Family::Bert => bert_tasks!(AnyBert, f, check),
+                skillsets::Family::Llama => decoder_tasks!(AnyDecoder, f, check),
+                skillsets::Family::Gpt => decoder_tasks!(AnyGpt, f, check),
+                skillsets::Family::T5 => seq2seq_tasks!(AnyT5, f, check),
+            };
+            assert_matches(&f, check, ours, "a #[skillset(family)] struct");
+        }
         if f.reference.model_type == "roberta" {
-            check_typed::<MyRoberta>(&f, "#[skillset(model_type = \"roberta\")]");
-        } else {
+            for check in &f.reference.checks {
+                let ours = bert_tasks!(MyRoberta, f, check);
+                assert_matches(&f, check, ours, "#[skillset(model_type = \"roberta\")]");
+            }
+        } else if family == skillsets::Family::Bert {
             // A model-type skillset refuses other model types' checkpoints.
             let err = MyRoberta::init_cpu::<task::FeatureExtraction>(&f.dir)
                 .unwrap_err()

@@ -86,6 +86,16 @@ pub fn family_info(meta: &Metadata, fam: &FamilyEntry) -> TokenStream {
         quote!(#rt::Task::#t)
     });
     let members = meta.family_members(fam.name).map(|e| e.model_type.as_str());
+    let mut architectures = Vec::new();
+    for e in meta.family_members(fam.name) {
+        for t in &e.skillset_tasks {
+            if let Some(arch) = e.tasks.get(t) {
+                let model_type = &e.model_type;
+                let t = format_ident!("{}", t.rust_name());
+                architectures.push(quote!((#model_type, #rt::Task::#t, #arch)));
+            }
+        }
+    }
     let version = &meta.transformers_version;
     quote! {
         #rt::FamilyInfo {
@@ -94,6 +104,7 @@ pub fn family_info(meta: &Metadata, fam: &FamilyEntry) -> TokenStream {
             modality: #rt::Modality::#modality,
             tasks: &[#(#tasks),*],
             model_types: &[#(#members),*],
+            architectures: &[#(#architectures),*],
             transformers_version: #version,
         }
     }

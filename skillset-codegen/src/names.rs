@@ -159,6 +159,9 @@ names_enum! {
     /// every model type whose architecture it covers.
     Family, "family" {
         Bert = "bert",
+        Gpt = "gpt",
+        Llama = "llama",
+        T5 = "t5",
     }
 }
 

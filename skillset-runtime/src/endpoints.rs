@@ -1,10 +1,17 @@
 //! Typed handlers: the `call` methods of each task's [`Endpoint`].
 
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+
 use crate::error::{Error, Result};
+use crate::generation::{Generation, GenerationOptions, Generator, Stepper, TokenEvent};
 use crate::outputs::{FillMaskPrediction, LabelScore, TokenEntity};
 use crate::pipeline::TopK;
 use crate::pooling::Pooling;
-use crate::skillset::task::{FeatureExtraction, FillMask, TextClassification, TokenClassification};
+use crate::skillset::task::{
+    FeatureExtraction, FillMask, Text2TextGeneration, TextClassification, TextGeneration,
+    TokenClassification,
+};
 use crate::skillset::Endpoint;
 use crate::Features;
 
@@ -99,5 +106,135 @@ impl Endpoint<TokenClassification> {
     /// Token entities for each text, batched.
     pub fn call_batch(&self, texts: &[&str]) -> Result<Vec<Vec<TokenEntity>>> {
         self.pipeline().token_classification(texts)
+    }
+}
+
+impl Endpoint<TextGeneration> {
+    /// The checkpoint's generation defaults (generation_config.json): greedy unless it
+    /// says otherwise. Adjust a copy and pass it to [`call_with`](Self::call_with).
+    pub fn options(&self) -> GenerationOptions {
+        self.pipeline().generation_defaults().clone()
+    }
+
+    /// Continue `prompt` with the checkpoint's defaults.
+    pub fn call(&self, prompt: &str) -> Result<Generation> {
+        self.call_with(prompt, &self.options())
+    }
+
+    /// Continue `prompt` with explicit options.
+    pub fn call_with(&self, prompt: &str, opts: &GenerationOptions) -> Result<Generation> {
+        Ok(self.call_batch(&[prompt], opts)?.remove(0))
+    }
+
+    /// Continue several prompts in one batch (left-padded, one forward pass per step).
+    pub fn call_batch(
+        &self,
+        prompts: &[&str],
+        opts: &GenerationOptions,
+    ) -> Result<Vec<Generation>> {
+        self.pipeline().text_generation(prompts, opts, None)
+    }
+
+    /// Continue `prompt`, calling `on_token` with each new token as it is generated;
+    /// return `ControlFlow::Break(())` from it to stop early.
+    pub fn stream(
+        &self,
+        prompt: &str,
+        opts: &GenerationOptions,
+        mut on_token: impl FnMut(&TokenEvent) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        Ok(self
+            .pipeline()
+            .text_generation(&[prompt], opts, Some(&mut on_token))?
+            .remove(0))
+    }
+
+    /// The new tokens of `prompt` as an iterator: each `next` runs one decoding step.
+    pub fn tokens(&self, prompt: &str, opts: &GenerationOptions) -> Result<TokenStream<'_>> {
+        Ok(TokenStream {
+            generator: self.pipeline().generator(&[prompt], opts)?,
+            pending: VecDeque::new(),
+            failed: false,
+        })
+    }
+}
+
+impl Endpoint<Text2TextGeneration> {
+    /// The checkpoint's generation defaults (generation_config.json): greedy unless it
+    /// says otherwise. Adjust a copy and pass it to [`call_with`](Self::call_with).
+    pub fn options(&self) -> GenerationOptions {
+        self.pipeline().generation_defaults().clone()
+    }
+
+    /// Generate from `prompt` (e.g. `"translate English to German: ..."`) with the
+    /// checkpoint's defaults.
+    pub fn call(&self, prompt: &str) -> Result<Generation> {
+        self.call_with(prompt, &self.options())
+    }
+
+    /// Generate from `prompt` with explicit options.
+    pub fn call_with(&self, prompt: &str, opts: &GenerationOptions) -> Result<Generation> {
+        Ok(self.call_batch(&[prompt], opts)?.remove(0))
+    }
+
+    /// Generate from several inputs in one batch.
+    pub fn call_batch(
+        &self,
+        prompts: &[&str],
+        opts: &GenerationOptions,
+    ) -> Result<Vec<Generation>> {
+        self.pipeline().text_generation(prompts, opts, None)
+    }
+
+    /// Generate from `prompt`, calling `on_token` with each new token as it is generated;
+    /// return `ControlFlow::Break(())` from it to stop early.
+    pub fn stream(
+        &self,
+        prompt: &str,
+        opts: &GenerationOptions,
+        mut on_token: impl FnMut(&TokenEvent) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        Ok(self
+            .pipeline()
+            .text_generation(&[prompt], opts, Some(&mut on_token))?
+            .remove(0))
+    }
+
+    /// The new tokens of `prompt` as an iterator: each `next` runs one decoding step.
+    pub fn tokens(&self, prompt: &str, opts: &GenerationOptions) -> Result<TokenStream<'_>> {
+        Ok(TokenStream {
+            generator: self.pipeline().generator(&[prompt], opts)?,
+            pending: VecDeque::new(),
+            failed: false,
+        })
+    }
+}
+
+/// Tokens as they are generated (see [`Endpoint::tokens`]).
+pub struct TokenStream<'a> {
+    generator: Generator<'a, Box<dyn Stepper + 'a>>,
+    pending: VecDeque<TokenEvent>,
+    failed: bool,
+}
+
+impl Iterator for TokenStream<'_> {
+    type Item = Result<TokenEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(Ok(e));
+            }
+            if self.failed || self.generator.done() {
+                return None;
+            }
+            match self.generator.step() {
+                Ok(events) => self.pending.extend(events),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
     }
 }

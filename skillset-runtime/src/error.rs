@@ -103,8 +103,13 @@ pub enum Error {
     Tokenizer(String),
 
     /// A tensor operation failed.
-    #[error("tensor operation failed: {0}")]
+    #[error("tensor operation failed: {}", first_line(.0))]
     Candle(#[from] candle_core::Error),
+}
+
+/// candle errors carry a backtrace when RUST_BACKTRACE is set: keep the message.
+fn first_line(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or("").to_string()
 }
 
 fn list_tasks(tasks: &[Task]) -> String {

@@ -65,6 +65,8 @@ pub struct FamilyInfo {
     pub tasks: &'static [Task],
     /// `model_type`s whose checkpoints the family loads.
     pub model_types: &'static [&'static str],
+    /// `(model_type, task, architecture class)` for every task a member runs.
+    pub architectures: &'static [(&'static str, Task, &'static str)],
     pub transformers_version: &'static str,
 }
 
@@ -113,6 +115,20 @@ impl Scope {
         match self {
             Scope::ModelType(i) => vec![i.model_type],
             Scope::Family(f) => f.model_types.to_vec(),
+        }
+    }
+
+    /// The architecture class transformers uses for `task` on a `model_type`
+    /// checkpoint this scope accepts; the family implementation follows it.
+    pub fn architecture(&self, model_type: &str, task: Task) -> Option<&'static str> {
+        match self {
+            Scope::ModelType(i) if i.model_type == model_type => i.architecture(task),
+            Scope::ModelType(_) => None,
+            Scope::Family(f) => f
+                .architectures
+                .iter()
+                .find(|(m, t, _)| *m == model_type && *t == task)
+                .map(|(_, _, a)| *a),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod device;
 mod endpoints;
 pub mod error;
 pub mod families;
+pub mod generation;
 pub mod info;
 pub mod outputs;
 pub mod pipeline;
@@ -37,7 +38,9 @@ pub use skillset_macros::skillset;
 
 pub use checkpoint::Checkpoint;
 pub use device::{backend_compiled, DType, DeviceSpec, ResolvedDevice};
+pub use endpoints::TokenStream;
 pub use error::{Error, Result};
+pub use generation::{Generation, GenerationOptions, TokenEvent};
 pub use info::{FamilyInfo, ModelTypeInfo, Scope};
 pub use outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
 pub use pipeline::{LoadOptions, Pipeline, RunOptions, TopK};

@@ -9,7 +9,12 @@ use candle_core::{Device, Tensor};
 use crate::checkpoint::Checkpoint;
 use crate::device::{DType, DeviceSpec, ResolvedDevice};
 use crate::error::{Error, Result};
+use std::ops::ControlFlow;
+
+use crate::families::causal::CausalStepper;
+use crate::families::t5::T5Stepper;
 use crate::families::{self, ConfigReader, EncoderModel, Head, Model};
+use crate::generation::{Generation, GenerationOptions, Generator, OnToken, Stepper};
 use crate::info::Scope;
 use crate::outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
 use crate::pooling::{self, Pooling, SentenceTransformersConfig};
@@ -91,10 +96,56 @@ pub enum PoolingChoice {
 /// Per-call options of [`Pipeline::run_json`] (what `skillset run` passes).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunOptions {
+    /// Ranking tasks: how many results. Generation: sample among the top k tokens.
     pub top_k: Option<TopK>,
     pub pooling: PoolingChoice,
     /// L2-normalize pooled embeddings.
     pub normalize: bool,
+    /// Generation: tokens to generate (default: the checkpoint's, else 20).
+    pub max_new_tokens: Option<usize>,
+    /// Generation: sample (also implied by `temperature`, `top_p`, `top_k` or `seed`).
+    pub do_sample: bool,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: Option<u64>,
+    pub repetition_penalty: Option<f64>,
+}
+
+impl RunOptions {
+    /// Generation options: the checkpoint's defaults with these overrides. Greedy
+    /// unless a sampling option is given.
+    pub fn generation(&self, defaults: &GenerationOptions) -> Result<GenerationOptions> {
+        let mut o = defaults.clone();
+        if let Some(n) = self.max_new_tokens {
+            o.max_new_tokens = n;
+        }
+        if let Some(p) = self.repetition_penalty {
+            o.repetition_penalty = Some(p);
+        }
+        let sampling = self.do_sample
+            || self.temperature.is_some()
+            || self.top_p.is_some()
+            || self.seed.is_some()
+            || matches!(self.top_k, Some(TopK::N(_)));
+        if sampling {
+            o = o.sampling();
+            if let Some(t) = self.temperature {
+                o.temperature = t;
+            }
+            if let Some(p) = self.top_p {
+                o.top_p = Some(p);
+            }
+            match self.top_k {
+                Some(TopK::N(k)) => o.top_k = Some(k),
+                Some(TopK::All) => o.top_k = None,
+                None => {}
+            }
+            if let Some(seed) = self.seed {
+                o.seed = seed;
+            }
+        }
+        Ok(o)
+    }
 }
 
 /// How text-classification turns logits into scores (transformers' rule).
@@ -119,6 +170,7 @@ pub struct Pipeline {
     labels: Vec<String>,
     score_fn: ScoreFn,
     sentence_transformers: Option<SentenceTransformersConfig>,
+    generation: GenerationOptions,
     max_batch_size: usize,
 }
 
@@ -178,11 +230,20 @@ impl Pipeline {
                 supported: scope.tasks().to_vec(),
             });
         }
-        Self::load_family(family, ckpt, task, options)
+        let architecture =
+            scope
+                .architecture(&ckpt.model_type, task)
+                .ok_or_else(|| Error::UnsupportedTask {
+                    scope: format!("model type `{}`", ckpt.model_type),
+                    task,
+                    supported: vec![],
+                })?;
+        Self::load_family(family, architecture, ckpt, task, options)
     }
 
     fn load_family(
         family: Family,
+        architecture: &str,
         ckpt: Checkpoint,
         task: Task,
         options: &LoadOptions,
@@ -191,15 +252,15 @@ impl Pipeline {
         check_dtype(options.dtype, &device)?;
         let model = families::load(
             family,
+            architecture,
             &ckpt,
             task,
             options.dtype.to_candle(),
             &device.device,
         )?;
         let sentence_transformers = SentenceTransformersConfig::read(&ckpt)?;
-        let max_positions = match &model {
-            Model::Encoder(m) => m.max_positions(),
-        };
+        let max_positions = model.max_positions();
+        let generation = GenerationOptions::from_checkpoint(&ckpt)?;
         let max_len = sentence_transformers
             .as_ref()
             .and_then(|s| s.max_seq_length)
@@ -233,6 +294,7 @@ impl Pipeline {
             labels,
             score_fn,
             sentence_transformers,
+            generation,
             max_batch_size: options.max_batch_size.max(1),
         })
     }
@@ -285,11 +347,120 @@ impl Pipeline {
     fn encoder(&self, head: Head) -> Result<&dyn EncoderModel> {
         match &self.model {
             Model::Encoder(m) if m.head() == head => Ok(m.as_ref()),
-            Model::Encoder(_) => Err(Error::InvalidOption(format!(
+            _ => Err(Error::InvalidOption(format!(
                 "this pipeline was loaded for `{}`",
                 self.task
             ))),
         }
+    }
+
+    /// The checkpoint's generation defaults (generation_config.json), to adjust and
+    /// pass to [`Pipeline::text_generation`].
+    pub fn generation_defaults(&self) -> &GenerationOptions {
+        &self.generation
+    }
+
+    /// Encode generation prompts as transformers' text-generation pipeline does
+    /// (no special tokens added).
+    fn prompt_ids(&self, prompts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        if prompts.is_empty() {
+            return Err(Error::InvalidInput("no prompt".into()));
+        }
+        prompts
+            .iter()
+            .map(|p| {
+                self.tokenizer
+                    .inner()
+                    .encode(*p, false)
+                    .map(|e| e.get_ids().to_vec())
+                    .map_err(|e| Error::Tokenizer(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// A token-by-token generator over a batch of prompts: a causal LM continues the
+    /// prompt, an encoder-decoder reads it and writes its own sequence.
+    pub(crate) fn generator(
+        &self,
+        prompts: &[&str],
+        opts: &GenerationOptions,
+    ) -> Result<Generator<'_, Box<dyn Stepper + '_>>> {
+        match (&self.model, self.task) {
+            (Model::Causal(model), Task::TextGeneration) => {
+                let ids = self.prompt_ids(prompts)?;
+                let stepper = CausalStepper::new(
+                    model.as_ref(),
+                    &ids,
+                    self.tokenizer.pad_id,
+                    opts.max_new_tokens,
+                    self.dtype.to_candle(),
+                    self.device(),
+                )?;
+                Generator::new(
+                    Box::new(stepper) as Box<dyn Stepper>,
+                    &self.tokenizer,
+                    ids,
+                    opts.clone(),
+                )
+            }
+            (Model::T5(model), Task::Text2TextGeneration) => {
+                if prompts.is_empty() {
+                    return Err(Error::InvalidInput("no input text".into()));
+                }
+                let batch = self.tokenizer.encode_batch(prompts, self.device())?;
+                let stepper = T5Stepper::new(
+                    model,
+                    &batch.input_ids,
+                    &batch.attention_mask,
+                    opts.max_new_tokens,
+                )?;
+                // The repetition penalty sees the decoder's sequence, which starts with
+                // the decoder start token (as in transformers).
+                let seen = vec![vec![T5Stepper::start_token(model)]; prompts.len()];
+                Generator::new(
+                    Box::new(stepper) as Box<dyn Stepper>,
+                    &self.tokenizer,
+                    seen,
+                    opts.clone(),
+                )
+            }
+            _ => Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`, which does not generate",
+                self.task
+            ))),
+        }
+    }
+
+    /// text-generation (continue each prompt, one left-padded batch) or
+    /// text2text-generation (write a new sequence from each input), calling `on_token`
+    /// for every new token; it may stop generation with `Break`.
+    pub fn text_generation(
+        &self,
+        prompts: &[&str],
+        opts: &GenerationOptions,
+        mut on_token: Option<OnToken<'_>>,
+    ) -> Result<Vec<Generation>> {
+        let mut out = Vec::with_capacity(prompts.len());
+        for chunk in prompts.chunks(self.max_batch_size) {
+            let mut gen = self.generator(chunk, opts)?;
+            match on_token {
+                Some(ref mut f) => gen.run(&mut **f)?,
+                None => gen.run(&mut |_| ControlFlow::Continue(()))?,
+            }
+            for (prompt, tokens) in chunk.iter().zip(gen.new_tokens()) {
+                let text = self.tokenizer.decode(tokens, true)?;
+                out.push(Generation {
+                    // text-generation returns the full text, text2text only its own.
+                    generated_text: if self.task == Task::TextGeneration {
+                        format!("{prompt}{text}")
+                    } else {
+                        text
+                    },
+                    token_ids: tokens.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Run `f` over `texts` in chunks of at most `max_batch_size`.
@@ -600,6 +771,13 @@ impl Pipeline {
                 .iter()
                 .map(to_json)
                 .collect(),
+            Task::TextGeneration | Task::Text2TextGeneration => {
+                let opts = opts.generation(&self.generation)?;
+                self.text_generation(&texts, &opts, None)?
+                    .iter()
+                    .map(to_json)
+                    .collect()
+            }
             other => {
                 return Err(Error::UnsupportedTask {
                     scope: format!("family `{}`", self.family),

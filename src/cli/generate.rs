@@ -88,13 +88,13 @@ pub fn select<'m>(
             Err(f) => problems.push(f.message),
         }
     }
-    if let Some(f) = &args.family {
+    for f in &args.family {
         match parse_family(f) {
             Ok(f) => meta.family_members(f).for_each(&mut mark),
             Err(e) => problems.push(e.message),
         }
     }
-    if let Some(t) = &args.task {
+    for t in &args.task {
         match parse_task(t) {
             Ok(t) => meta.with_task(t).for_each(&mut mark),
             Err(e) => problems.push(e.message),
@@ -302,7 +302,7 @@ pub fn generate(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(entry) = selected.get(i) else { break };
-                let r = write_one(meta, entry, &results, dir, args.force);
+                let r = write_one(meta, entry, &results, dir, args.force || args.run_tests);
                 progress.advance(&entry.model_type);
                 outcomes
                     .lock()

@@ -49,12 +49,13 @@ pub struct GeneratorArgs {
     /// Generate the skillset of a model type (repeatable).
     #[arg(long, value_name = "MODEL_TYPE")]
     pub model: Vec<String>,
-    /// Generate the skillsets of every model type of a family.
+    /// Generate the skillsets of every model type of a family (repeatable).
     #[arg(long, value_name = "FAMILY")]
-    pub family: Option<String>,
-    /// Generate the skillsets of every model type transformers serves a task with.
+    pub family: Vec<String>,
+    /// Generate the skillsets of every model type transformers serves a task with
+    /// (repeatable).
     #[arg(long, value_name = "TASK")]
-    pub task: Option<String>,
+    pub task: Vec<String>,
     /// Generate the skillsets of all model types.
     #[arg(long)]
     pub all: bool,
@@ -71,7 +72,8 @@ pub struct GeneratorArgs {
     #[arg(long, value_name = "MODEL_TYPE")]
     pub validate: Vec<String>,
     /// Run the conformance checks of the selected model types on every backend this
-    /// build and machine have, record the results, and generate from them.
+    /// build and machine have, record the results, and (re)generate their files from
+    /// them.
     #[arg(long)]
     pub run_tests: bool,
     /// The results file `--run-tests` writes and generation reads
@@ -179,7 +181,7 @@ pub fn metadata() -> Result<Metadata, Failure> {
 fn generator(args: &GeneratorArgs) -> Result<ExitCode, Failure> {
     let meta = metadata()?;
     let selecting =
-        !args.model.is_empty() || args.family.is_some() || args.task.is_some() || args.all;
+        !args.model.is_empty() || !args.family.is_empty() || !args.task.is_empty() || args.all;
     if args.list_families {
         generate::list_families(&meta, args)?;
     }

@@ -44,6 +44,28 @@ pub struct RunArgs {
     /// L2-normalize pooled embeddings.
     #[arg(long)]
     pub normalize: bool,
+    /// Generation: how many tokens to generate [default: the checkpoint's, else 20].
+    #[arg(long, value_name = "N")]
+    pub max_new_tokens: Option<usize>,
+    /// Generation: sample instead of greedy decoding (implied by --temperature,
+    /// --top-p, --seed and, for generation, --top-k).
+    #[arg(long)]
+    pub do_sample: bool,
+    /// Generation: sampling temperature.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Generation: nucleus sampling threshold.
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Generation: seed of the sampler (same seed, same tokens).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Generation: penalty for tokens already in the sequence (1.0 = none).
+    #[arg(long, value_name = "R")]
+    pub repetition_penalty: Option<f64>,
+    /// Generation: print tokens as they are generated.
+    #[arg(long)]
+    pub stream: bool,
     /// Inputs per forward pass.
     #[arg(long, default_value_t = 32)]
     pub max_batch_size: usize,
@@ -122,14 +144,22 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         started.elapsed().as_secs_f64() * 1e3
     );
     let started = Instant::now();
-    let outputs = pipeline.run_json(
-        &inputs,
-        &RunOptions {
-            top_k,
-            pooling,
-            normalize: args.normalize,
-        },
-    )?;
+    let run_options = RunOptions {
+        top_k,
+        pooling,
+        normalize: args.normalize,
+        max_new_tokens: args.max_new_tokens,
+        do_sample: args.do_sample,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+        repetition_penalty: args.repetition_penalty,
+    };
+    let outputs = if args.stream && task == skillset_runtime::Task::TextGeneration {
+        stream_generation(&pipeline, &inputs, &run_options, args.json)?
+    } else {
+        pipeline.run_json(&inputs, &run_options)?
+    };
     tracing::debug!(
         "ran {} inputs in {:.1} ms",
         inputs.len(),
@@ -159,6 +189,36 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Generate with tokens printed as they come (to stderr under --json, so that stdout
+/// stays one JSON document).
+fn stream_generation(
+    pipeline: &Pipeline,
+    inputs: &[String],
+    options: &RunOptions,
+    json: bool,
+) -> Result<Vec<serde_json::Value>, Failure> {
+    use std::io::Write;
+    let opts = options.generation(pipeline.generation_defaults())?;
+    let mut outputs = Vec::new();
+    for input in inputs {
+        let mut out: Box<dyn Write> = if json {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        };
+        let _ = write!(out, "{input}");
+        let mut on_token = |e: &skillset_runtime::TokenEvent| {
+            let _ = write!(out, "{}", e.text);
+            let _ = out.flush();
+            std::ops::ControlFlow::Continue(())
+        };
+        let g = pipeline.text_generation(&[input.as_str()], &opts, Some(&mut on_token))?;
+        let _ = writeln!(out);
+        outputs.push(serde_json::to_value(&g[0]).expect("json"));
+    }
+    Ok(outputs)
 }
 
 fn read_lines(file: &PathBuf) -> Result<Vec<String>, Failure> {

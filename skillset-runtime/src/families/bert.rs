@@ -177,16 +177,25 @@ pub(crate) struct BertModel {
 
 /// Load a bert-family checkpoint for `task`.
 pub(crate) fn load(
-    model_type: &str,
+    architecture: &str,
     config: &ConfigReader,
     weights: &Weights,
     task: Task,
     device: &Device,
 ) -> Result<BertModel> {
     let c = Config::read(config)?;
-    let flavor = match model_type {
-        "roberta" | "xlm-roberta" | "camembert" => Flavor::Roberta,
-        _ => Flavor::Bert,
+    let flavor = if ["Roberta", "XLMRoberta", "Camembert"]
+        .iter()
+        .any(|p| architecture.starts_with(p))
+    {
+        Flavor::Roberta
+    } else if architecture.starts_with("Bert") {
+        Flavor::Bert
+    } else {
+        return Err(config.invalid(
+            "architectures",
+            format!("`{architecture}` is not a bert-family architecture"),
+        ));
     };
     let prefix = match flavor {
         Flavor::Bert => "bert",

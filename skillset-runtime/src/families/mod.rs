@@ -4,7 +4,13 @@
 //! does not compile.
 
 pub(crate) mod bert;
+pub(crate) mod causal;
+pub(crate) mod gpt;
+pub(crate) mod llama;
 pub(crate) mod nn;
+pub(crate) mod t5;
+
+pub(crate) use causal::CausalLm;
 
 use std::path::PathBuf;
 
@@ -39,11 +45,27 @@ pub(crate) trait EncoderModel: Send + Sync {
 /// A loaded model of any family.
 pub(crate) enum Model {
     Encoder(Box<dyn EncoderModel>),
+    Causal(Box<dyn CausalLm>),
+    T5(Box<t5::T5Model>),
 }
 
-/// Load the model for `task` from a checkpoint of `family`.
+impl Model {
+    /// The longest input, in tokens, the model takes.
+    pub fn max_positions(&self) -> usize {
+        match self {
+            Model::Encoder(m) => m.max_positions(),
+            Model::Causal(m) => m.max_positions(),
+            // Relative positions: no limit of its own (the tokenizer's applies).
+            Model::T5(_) => usize::MAX,
+        }
+    }
+}
+
+/// Load the model for `task` from a checkpoint of `family`, following `architecture`
+/// (the class transformers would load, e.g. `RobertaForMaskedLM`).
 pub(crate) fn load(
     family: Family,
+    architecture: &str,
     ckpt: &Checkpoint,
     task: Task,
     dtype: candle_core::DType,
@@ -55,14 +77,45 @@ pub(crate) fn load(
         vb: ckpt.var_builder(dtype, device)?,
         path: files[0].clone(),
     };
+    let wrong_task = || Error::InvalidOption(format!("the {family} family does not run `{task}`"));
     match family {
         Family::Bert => Ok(Model::Encoder(Box::new(bert::load(
-            &ckpt.model_type,
+            architecture,
             &config,
             &weights,
             task,
             device,
         )?))),
+        Family::Gpt => match task {
+            Task::TextGeneration => Ok(Model::Causal(Box::new(gpt::load(
+                architecture,
+                &config,
+                &weights,
+                dtype,
+                device,
+            )?))),
+            _ => Err(wrong_task()),
+        },
+        Family::T5 => match task {
+            Task::Text2TextGeneration => Ok(Model::T5(Box::new(t5::load(
+                architecture,
+                &config,
+                &weights,
+                dtype,
+                device,
+            )?))),
+            _ => Err(wrong_task()),
+        },
+        Family::Llama => match task {
+            Task::TextGeneration => Ok(Model::Causal(Box::new(llama::load(
+                architecture,
+                &config,
+                &weights,
+                dtype,
+                device,
+            )?))),
+            _ => Err(wrong_task()),
+        },
     }
 }
 

@@ -88,6 +88,11 @@ impl Weights {
         Ok(Linear::new(weight, Some(bias)))
     }
 
+    pub fn linear_no_bias(&self, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
+        let w = self.pp(name);
+        Ok(Linear::new(w.get((d_out, d_in), "weight")?, None))
+    }
+
     pub fn layer_norm(&self, size: usize, eps: f64, name: &str) -> Result<LayerNorm> {
         let w = self.pp(name);
         Ok(LayerNorm::new(

@@ -1,0 +1,161 @@
+//! Decoder-only generation: the interface a causal LM family implements, and the
+//! stepper that feeds it a left-padded batch with a KV cache.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::kv_cache::KvCache;
+
+use super::nn::mask_value;
+use crate::error::{Error, Result};
+use crate::generation::Stepper;
+
+/// A decoder-only language model.
+pub(crate) trait CausalLm: Send + Sync {
+    fn num_layers(&self) -> usize;
+    /// The longest sequence (prompt + new tokens) it has positions for.
+    fn max_positions(&self) -> usize;
+    /// Keys further back than this many positions are not attended to.
+    fn sliding_window(&self) -> Option<usize>;
+    /// Run `input_ids [batch, t]` at `positions` (per row), attending to the cached
+    /// keys plus themselves under `masks`; append to `cache` (one per layer) and return
+    /// the logits of the last position, `[batch, vocab]` f32.
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor>;
+}
+
+/// Additive attention biases `[batch, 1, t, cached + t]` for one forward pass, built
+/// once and shared by every layer.
+pub(crate) struct Masks {
+    /// Causal + padding.
+    pub full: Tensor,
+    /// Causal + padding + the model's sliding window, when it has one.
+    pub window: Option<Tensor>,
+}
+
+/// Feeds a causal LM a batch of prompts, left-padded, and then one token per row per
+/// step. Position ids count real tokens only (like transformers' `generate`), so a
+/// padded row gives the same tokens as the prompt alone.
+pub(crate) struct CausalStepper<'m> {
+    model: &'m dyn CausalLm,
+    cache: Vec<KvCache>,
+    /// Per row, per cached key: whether it is a real token (not left padding).
+    valid: Vec<Vec<bool>>,
+    /// Per row: the position id of the next token.
+    next_pos: Vec<u32>,
+    prompt: Option<Tensor>,
+    prompt_positions: Vec<Vec<u32>>,
+    dtype: DType,
+    device: Device,
+}
+
+impl<'m> CausalStepper<'m> {
+    pub fn new(
+        model: &'m dyn CausalLm,
+        prompts: &[Vec<u32>],
+        pad_id: u32,
+        max_new_tokens: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let len = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        if len == 0 || prompts.iter().any(|p| p.is_empty()) {
+            return Err(Error::InvalidInput(
+                "an empty prompt: the tokenizer adds no start token, so there is nothing to continue".into(),
+            ));
+        }
+        let longest = len + max_new_tokens;
+        if longest > model.max_positions() {
+            return Err(Error::InvalidInput(format!(
+                "prompt of {len} tokens plus {max_new_tokens} new tokens exceeds the model's {} positions",
+                model.max_positions()
+            )));
+        }
+        let mut ids = Vec::with_capacity(prompts.len() * len);
+        let mut valid = Vec::with_capacity(prompts.len());
+        let mut positions = Vec::with_capacity(prompts.len());
+        let mut next_pos = Vec::with_capacity(prompts.len());
+        for p in prompts {
+            let pad = len - p.len();
+            ids.extend(std::iter::repeat_n(pad_id, pad));
+            ids.extend_from_slice(p);
+            valid.push((0..len).map(|j| j >= pad).collect::<Vec<bool>>());
+            positions.push(
+                (0..len)
+                    .map(|j| if j >= pad { (j - pad) as u32 } else { 0 })
+                    .collect::<Vec<u32>>(),
+            );
+            next_pos.push(p.len() as u32);
+        }
+        let prompt = Tensor::from_vec(ids, (prompts.len(), len), device)?;
+        let cache = (0..model.num_layers())
+            .map(|_| KvCache::new(2, longest.max(1)))
+            .collect();
+        Ok(CausalStepper {
+            model,
+            cache,
+            valid,
+            next_pos,
+            prompt: Some(prompt),
+            prompt_positions: positions,
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    /// Additive bias `[batch, 1, t, keys]` for the last `t` keys as queries: causal,
+    /// padding and, with `window`, the sliding window.
+    fn bias(&self, t: usize, window: Option<usize>) -> Result<Tensor> {
+        let b = self.valid.len();
+        let keys = self.valid[0].len();
+        let neg = mask_value(self.dtype) as f32;
+        let mut data = Vec::with_capacity(b * t * keys);
+        for row in &self.valid {
+            for qi in keys - t..keys {
+                for (kj, &ok) in row.iter().enumerate() {
+                    let causal = kj <= qi;
+                    let in_window = window.is_none_or(|w| qi - kj < w);
+                    data.push(if ok && causal && in_window { 0.0 } else { neg });
+                }
+            }
+        }
+        Ok(Tensor::from_vec(data, (b, 1, t, keys), &self.device)?.to_dtype(self.dtype)?)
+    }
+
+    fn masks(&self, t: usize) -> Result<Masks> {
+        Ok(Masks {
+            full: self.bias(t, None)?,
+            window: self
+                .model
+                .sliding_window()
+                .map(|w| self.bias(t, Some(w)))
+                .transpose()?,
+        })
+    }
+}
+
+impl Stepper for CausalStepper<'_> {
+    fn prefill(&mut self) -> Result<Tensor> {
+        let ids = self.prompt.take().expect("prefill runs once");
+        let t = ids.dims2()?.1;
+        let masks = self.masks(t)?;
+        let positions = std::mem::take(&mut self.prompt_positions);
+        self.model
+            .forward(&ids, &positions, &masks, &mut self.cache)
+    }
+
+    fn feed(&mut self, tokens: &[u32]) -> Result<Tensor> {
+        for v in self.valid.iter_mut() {
+            v.push(true);
+        }
+        let positions: Vec<Vec<u32>> = self.next_pos.iter().map(|&p| vec![p]).collect();
+        self.next_pos.iter_mut().for_each(|p| *p += 1);
+        let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), &self.device)?;
+        let masks = self.masks(1)?;
+        self.model
+            .forward(&ids, &positions, &masks, &mut self.cache)
+    }
+}

@@ -1,0 +1,535 @@
+//! The `gpt` family: decoder-only transformers with LayerNorm (with bias) and GELU
+//! MLPs, in the layouts of GPT-2 (learned positions, fused `Conv1D` qkv), GPT-Neo
+//! (learned positions, unscaled attention, alternating local attention), GPT-J
+//! (interleaved partial rotary, one LayerNorm feeding attention and MLP in parallel)
+//! and GPT-NeoX (rotary on part of each head, fused per-head qkv, parallel residual).
+//! candle-transformers ships none of GPT-2 or GPT-Neo; this is our own implementation.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::kv_cache::KvCache;
+use candle_nn::{Embedding, LayerNorm, Linear};
+
+use super::causal::Masks;
+use super::nn::{self, Activation, Weights};
+use super::{CausalLm, ConfigReader};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Gpt2,
+    GptNeo,
+    GptJ,
+    GptNeoX,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    flavor: Flavor,
+    vocab_size: usize,
+    hidden: usize,
+    inner: usize,
+    layers: usize,
+    heads: usize,
+    eps: f64,
+    act: Activation,
+    max_positions: usize,
+    /// Rotary dims per head (GPT-J, GPT-NeoX); 0 = learned absolute positions.
+    rotary_dim: usize,
+    rope_theta: f64,
+    /// Attention score scale.
+    scale: f64,
+    /// GPT-2: also divide by `layer + 1`.
+    scale_by_layer: bool,
+    parallel_residual: bool,
+    attention_bias: bool,
+    /// GPT-Neo: which layers attend locally, and over how many positions.
+    local_layers: Vec<bool>,
+    window: Option<usize>,
+    tie_word_embeddings: bool,
+}
+
+fn num(c: &ConfigReader, keys: &[&str]) -> Option<f64> {
+    keys.iter().find_map(|k| {
+        c.value
+            .get("rope_parameters")
+            .and_then(|p| p.get(*k))
+            .or_else(|| c.value.get(*k))
+            .and_then(|v| v.as_f64())
+    })
+}
+
+impl Config {
+    fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
+        let flavor = match architecture {
+            "GPT2LMHeadModel" | "GPT2Model" => Flavor::Gpt2,
+            "GPTNeoForCausalLM" | "GPTNeoModel" => Flavor::GptNeo,
+            "GPTJForCausalLM" | "GPTJModel" => Flavor::GptJ,
+            "GPTNeoXForCausalLM" | "GPTNeoXModel" => Flavor::GptNeoX,
+            other => {
+                return Err(c.invalid(
+                    "architectures",
+                    format!("`{other}` is not a gpt-family architecture"),
+                ))
+            }
+        };
+        let first = |keys: &[&str]| -> Result<usize> {
+            for k in keys {
+                if c.value.get(*k).is_some_and(|v| !v.is_null()) {
+                    return c.usize(k);
+                }
+            }
+            Err(c.invalid(keys[0], "is missing".into()))
+        };
+        let hidden = first(&["n_embd", "hidden_size"])?;
+        let heads = first(&["n_head", "num_heads", "num_attention_heads"])?;
+        if heads == 0 || hidden % heads != 0 {
+            return Err(c.invalid(
+                "n_head",
+                format!("{heads} does not divide the hidden size {hidden}"),
+            ));
+        }
+        let head_dim = hidden / heads;
+        let layers = first(&["n_layer", "num_layers", "num_hidden_layers"])?;
+        let inner = match c
+            .value
+            .get("n_inner")
+            .or_else(|| c.value.get("intermediate_size"))
+        {
+            Some(v) if !v.is_null() => v
+                .as_u64()
+                .map(|v| v as usize)
+                .ok_or_else(|| c.invalid("n_inner", format!("expected an integer, found {v}")))?,
+            _ => 4 * hidden,
+        };
+        let act_key = if c.value.get("activation_function").is_some() {
+            "activation_function"
+        } else {
+            "hidden_act"
+        };
+        let act = c.activation(
+            act_key,
+            if flavor == Flavor::GptNeoX {
+                "gelu"
+            } else {
+                "gelu_new"
+            },
+        )?;
+        let eps = c.f64_or(
+            if flavor == Flavor::GptNeoX {
+                "layer_norm_eps"
+            } else {
+                "layer_norm_epsilon"
+            },
+            1e-5,
+        )?;
+        let max_positions = first(&["n_positions", "max_position_embeddings"]).unwrap_or(2048);
+        let rotary_dim = match flavor {
+            Flavor::GptJ => c
+                .value
+                .get("rotary_dim")
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize)
+                .unwrap_or(head_dim),
+            Flavor::GptNeoX => {
+                let pct = num(c, &["partial_rotary_factor", "rotary_pct"]).unwrap_or(1.0);
+                (head_dim as f64 * pct) as usize
+            }
+            _ => 0,
+        };
+        if (flavor == Flavor::GptJ || flavor == Flavor::GptNeoX)
+            && (rotary_dim == 0 || rotary_dim % 2 != 0 || rotary_dim > head_dim)
+        {
+            return Err(c.invalid(
+                "rotary_dim",
+                format!("{rotary_dim} is not an even size up to the head size {head_dim}"),
+            ));
+        }
+        let (local_layers, window) = if flavor == Flavor::GptNeo {
+            let kinds = c
+                .value
+                .get("attention_layers")
+                .and_then(|v| v.as_array())
+                .ok_or_else(|| c.invalid("attention_layers", "is missing".into()))?;
+            let local: Vec<bool> = kinds.iter().map(|k| k.as_str() == Some("local")).collect();
+            if local.len() != layers {
+                return Err(c.invalid(
+                    "attention_layers",
+                    format!("lists {} layers, the model has {layers}", local.len()),
+                ));
+            }
+            (local, Some(c.usize_or("window_size", 256)?))
+        } else {
+            (vec![false; layers], None)
+        };
+        let scale = match flavor {
+            // GPT-Neo does not scale its attention scores.
+            Flavor::GptNeo => 1.0,
+            Flavor::Gpt2 if !c.bool_or("scale_attn_weights", true) => 1.0,
+            _ => 1.0 / (head_dim as f64).sqrt(),
+        };
+        Ok(Config {
+            flavor,
+            vocab_size: c.usize("vocab_size")?,
+            hidden,
+            inner,
+            layers,
+            heads,
+            eps,
+            act,
+            max_positions,
+            rotary_dim,
+            rope_theta: num(c, &["rope_theta", "rotary_emb_base"]).unwrap_or(10000.0),
+            scale,
+            scale_by_layer: flavor == Flavor::Gpt2
+                && c.bool_or("scale_attn_by_inverse_layer_idx", false),
+            parallel_residual: match flavor {
+                Flavor::GptJ => true,
+                Flavor::GptNeoX => c.bool_or("use_parallel_residual", true),
+                _ => false,
+            },
+            attention_bias: c.bool_or("attention_bias", true),
+            local_layers,
+            window,
+            tie_word_embeddings: c.bool_or(
+                "tie_word_embeddings",
+                matches!(flavor, Flavor::Gpt2 | Flavor::GptNeo),
+            ),
+        })
+    }
+
+    fn head_dim(&self) -> usize {
+        self.hidden / self.heads
+    }
+}
+
+/// GPT-2's `Conv1D` stores `[in, out]`: transpose into a `Linear`.
+fn conv1d(w: &Weights, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
+    let p = w.pp(name);
+    let weight = p.get((d_in, d_out), "weight")?.t()?.contiguous()?;
+    Ok(Linear::new(weight, Some(p.get(d_out, "bias")?)))
+}
+
+enum Qkv {
+    /// One projection whose output is `[q | k | v]` (GPT-2).
+    Fused(Linear),
+    /// One projection whose output is `[head0: q k v | head1: q k v | ...]` (GPT-NeoX).
+    FusedPerHead(Linear),
+    Separate(Linear, Linear, Linear),
+}
+
+struct Block {
+    ln_1: LayerNorm,
+    ln_2: Option<LayerNorm>,
+    qkv: Qkv,
+    out: Linear,
+    fc_in: Linear,
+    fc_out: Linear,
+}
+
+impl Block {
+    fn load(w: &Weights, c: &Config) -> Result<Self> {
+        let (h, i) = (c.hidden, c.inner);
+        Ok(match c.flavor {
+            Flavor::Gpt2 => Block {
+                ln_1: w.layer_norm(h, c.eps, "ln_1")?,
+                ln_2: Some(w.layer_norm(h, c.eps, "ln_2")?),
+                qkv: Qkv::Fused(conv1d(w, h, 3 * h, "attn.c_attn")?),
+                out: conv1d(w, h, h, "attn.c_proj")?,
+                fc_in: conv1d(w, h, i, "mlp.c_fc")?,
+                fc_out: conv1d(w, i, h, "mlp.c_proj")?,
+            },
+            Flavor::GptNeo => {
+                let a = w.pp("attn.attention");
+                Block {
+                    ln_1: w.layer_norm(h, c.eps, "ln_1")?,
+                    ln_2: Some(w.layer_norm(h, c.eps, "ln_2")?),
+                    qkv: Qkv::Separate(
+                        a.linear_no_bias(h, h, "q_proj")?,
+                        a.linear_no_bias(h, h, "k_proj")?,
+                        a.linear_no_bias(h, h, "v_proj")?,
+                    ),
+                    out: a.linear(h, h, "out_proj")?,
+                    fc_in: w.linear(h, i, "mlp.c_fc")?,
+                    fc_out: w.linear(i, h, "mlp.c_proj")?,
+                }
+            }
+            Flavor::GptJ => {
+                let a = w.pp("attn");
+                Block {
+                    ln_1: w.layer_norm(h, c.eps, "ln_1")?,
+                    ln_2: None,
+                    qkv: Qkv::Separate(
+                        a.linear_no_bias(h, h, "q_proj")?,
+                        a.linear_no_bias(h, h, "k_proj")?,
+                        a.linear_no_bias(h, h, "v_proj")?,
+                    ),
+                    out: a.linear_no_bias(h, h, "out_proj")?,
+                    fc_in: w.linear(h, i, "mlp.fc_in")?,
+                    fc_out: w.linear(i, h, "mlp.fc_out")?,
+                }
+            }
+            Flavor::GptNeoX => {
+                let a = w.pp("attention");
+                let lin = |d_in, d_out, name: &str| {
+                    if c.attention_bias {
+                        a.linear(d_in, d_out, name)
+                    } else {
+                        a.linear_no_bias(d_in, d_out, name)
+                    }
+                };
+                Block {
+                    ln_1: w.layer_norm(h, c.eps, "input_layernorm")?,
+                    ln_2: Some(w.layer_norm(h, c.eps, "post_attention_layernorm")?),
+                    qkv: Qkv::FusedPerHead(lin(h, 3 * h, "query_key_value")?),
+                    out: lin(h, h, "dense")?,
+                    fc_in: w.linear(h, i, "mlp.dense_h_to_4h")?,
+                    fc_out: w.linear(i, h, "mlp.dense_4h_to_h")?,
+                }
+            }
+        })
+    }
+}
+
+/// A loaded gpt-family causal LM.
+pub(crate) struct GptModel {
+    c: Config,
+    wte: Embedding,
+    wpe: Option<Embedding>,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Linear,
+    inv_freq: Vec<f32>,
+    dtype: DType,
+    device: Device,
+}
+
+pub(crate) fn load(
+    architecture: &str,
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<GptModel> {
+    let c = Config::read(architecture, config)?;
+    let prefix = if c.flavor == Flavor::GptNeoX {
+        "gpt_neox"
+    } else {
+        "transformer"
+    };
+    let embed_name = if c.flavor == Flavor::GptNeoX {
+        "embed_in"
+    } else {
+        "wte"
+    };
+    // Head models keep the body under a prefix; old GPT-2 checkpoints and bare
+    // models at the root.
+    let body = if weights.contains(&format!("{prefix}.{embed_name}.weight")) {
+        weights.pp(prefix)
+    } else {
+        weights.clone()
+    };
+    let wte = body.embedding(c.vocab_size, c.hidden, embed_name)?;
+    let wpe = match c.flavor {
+        Flavor::Gpt2 | Flavor::GptNeo => Some(body.embedding(c.max_positions, c.hidden, "wpe")?),
+        _ => None,
+    };
+    let blocks_name = if c.flavor == Flavor::GptNeoX {
+        "layers"
+    } else {
+        "h"
+    };
+    let blocks = (0..c.layers)
+        .map(|i| Block::load(&body.pp(format!("{blocks_name}.{i}")), &c))
+        .collect::<Result<Vec<_>>>()?;
+    let ln_f = body.layer_norm(
+        c.hidden,
+        c.eps,
+        if c.flavor == Flavor::GptNeoX {
+            "final_layer_norm"
+        } else {
+            "ln_f"
+        },
+    )?;
+    let head_name = if c.flavor == Flavor::GptNeoX {
+        "embed_out"
+    } else {
+        "lm_head"
+    };
+    let lm_head = if weights.contains(&format!("{head_name}.weight")) && !c.tie_word_embeddings {
+        if c.flavor == Flavor::GptJ {
+            weights.linear(c.hidden, c.vocab_size, head_name)?
+        } else {
+            weights.linear_no_bias(c.hidden, c.vocab_size, head_name)?
+        }
+    } else if c.tie_word_embeddings {
+        Linear::new(wte.embeddings().clone(), None)
+    } else {
+        return Err(Error::WeightMismatch {
+            path: weights.path.clone(),
+            reason: format!("no `{head_name}.weight` and `tie_word_embeddings` is false"),
+        });
+    };
+    let inv_freq = (0..c.rotary_dim / 2)
+        .map(|i| (1.0 / c.rope_theta.powf((2 * i) as f64 / c.rotary_dim as f64)) as f32)
+        .collect();
+    Ok(GptModel {
+        c,
+        wte,
+        wpe,
+        blocks,
+        ln_f,
+        lm_head,
+        inv_freq,
+        dtype,
+        device: device.clone(),
+    })
+}
+
+impl GptModel {
+    fn rope_tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
+        let b = positions.len();
+        let t = positions.first().map(|p| p.len()).unwrap_or(0);
+        let half = self.c.rotary_dim / 2;
+        let mut cos = Vec::with_capacity(b * t * half);
+        let mut sin = Vec::with_capacity(b * t * half);
+        for row in positions {
+            for &p in row {
+                for &f in &self.inv_freq {
+                    let a = (p as f32) * f;
+                    cos.push(a.cos());
+                    sin.push(a.sin());
+                }
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (b, t, half), &self.device)?.to_dtype(self.dtype)?,
+            Tensor::from_vec(sin, (b, t, half), &self.device)?.to_dtype(self.dtype)?,
+        ))
+    }
+
+    /// Rotary on the first `rotary_dim` of each head: interleaved pairs for GPT-J,
+    /// halves for GPT-NeoX.
+    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let (hd, rd) = (self.c.head_dim(), self.c.rotary_dim);
+        let rot = x.narrow(D::Minus1, 0, rd)?.contiguous()?;
+        let rot = if self.c.flavor == Flavor::GptJ {
+            candle_nn::rotary_emb::rope_i(&rot, cos, sin)?
+        } else {
+            candle_nn::rotary_emb::rope(&rot, cos, sin)?
+        };
+        if rd == hd {
+            return Ok(rot);
+        }
+        let pass = x.narrow(D::Minus1, rd, hd - rd)?;
+        Ok(Tensor::cat(&[&rot, &pass], D::Minus1)?.contiguous()?)
+    }
+}
+
+impl CausalLm for GptModel {
+    fn num_layers(&self) -> usize {
+        self.c.layers
+    }
+
+    fn max_positions(&self) -> usize {
+        self.c.max_positions
+    }
+
+    fn sliding_window(&self) -> Option<usize> {
+        self.c.window
+    }
+
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let c = &self.c;
+        let (b, t) = input_ids.dims2()?;
+        let (heads, hd) = (c.heads, c.head_dim());
+        let mut x = self.wte.forward(input_ids)?;
+        if let Some(wpe) = &self.wpe {
+            let pos = nn::ids_tensor(positions, &self.device)?;
+            x = (x + wpe.forward(&pos)?)?;
+        }
+        let rope = if c.rotary_dim > 0 {
+            Some(self.rope_tables(positions)?)
+        } else {
+            None
+        };
+        let split = |y: Tensor| -> Result<Tensor> {
+            Ok(y.reshape((b, t, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        for (i, (block, kv)) in self.blocks.iter().zip(cache.iter_mut()).enumerate() {
+            let h = block.ln_1.forward(&x)?;
+            let (q, k, v) = match &block.qkv {
+                Qkv::Fused(l) => {
+                    let y = l.forward(&h)?;
+                    (
+                        split(y.narrow(D::Minus1, 0, c.hidden)?)?,
+                        split(y.narrow(D::Minus1, c.hidden, c.hidden)?)?,
+                        split(y.narrow(D::Minus1, 2 * c.hidden, c.hidden)?)?,
+                    )
+                }
+                Qkv::FusedPerHead(l) => {
+                    let y = l
+                        .forward(&h)?
+                        .reshape((b, t, heads, 3 * hd))?
+                        .transpose(1, 2)?;
+                    (
+                        y.narrow(D::Minus1, 0, hd)?.contiguous()?,
+                        y.narrow(D::Minus1, hd, hd)?.contiguous()?,
+                        y.narrow(D::Minus1, 2 * hd, hd)?.contiguous()?,
+                    )
+                }
+                Qkv::Separate(q, k, v) => (
+                    split(q.forward(&h)?)?,
+                    split(k.forward(&h)?)?,
+                    split(v.forward(&h)?)?,
+                ),
+            };
+            let (q, k) = match &rope {
+                Some((cos, sin)) => (self.rope(&q, cos, sin)?, self.rope(&k, cos, sin)?),
+                None => (q, k),
+            };
+            let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
+            let bias = if c.local_layers[i] {
+                masks.window.as_ref().unwrap_or(&masks.full)
+            } else {
+                &masks.full
+            };
+            let mut scale = c.scale;
+            if c.scale_by_layer {
+                scale /= (i + 1) as f64;
+            }
+            let ctx = nn::attention(&q, &k.contiguous()?, &v.contiguous()?, Some(bias), scale)?;
+            let attn = block.out.forward(&nn::merge_heads(&ctx)?)?;
+            x = if c.parallel_residual {
+                let m_in = match &block.ln_2 {
+                    Some(ln) => ln.forward(&x)?,
+                    None => h,
+                };
+                let m = block
+                    .fc_out
+                    .forward(&c.act.forward(&block.fc_in.forward(&m_in)?)?)?;
+                ((attn + m)? + x)?
+            } else {
+                let x = (attn + x)?;
+                let ln_2 = block.ln_2.as_ref().expect("sequential blocks have ln_2");
+                let m = block
+                    .fc_out
+                    .forward(&c.act.forward(&block.fc_in.forward(&ln_2.forward(&x)?)?)?)?;
+                (m + x)?
+            };
+        }
+        let last = self.ln_f.forward(&x.narrow(1, t - 1, 1)?)?;
+        Ok(self
+            .lm_head
+            .forward(&last)?
+            .squeeze(1)?
+            .to_dtype(DType::F32)?)
+    }
+}
