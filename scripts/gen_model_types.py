@@ -40,40 +40,23 @@ SCHEMA_VERSION = 1
 # uses for that task is in the family's list for the task.
 # Keep in sync with `Family` in skillset-codegen (the codegen validator checks it).
 # ---------------------------------------------------------------------------
+# Architectures whose encoder the bert family implements (class-name prefixes).
+BERT_LIKE = ["Bert", "Roberta", "XLMRoberta", "Camembert", "DistilBert", "Electra"]
+
 FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
     [
         (
             "bert",
             {
-                "description": "BERT-style bidirectional transformer encoders (BERT, RoBERTa, "
-                "XLM-RoBERTa, CamemBERT) with absolute position embeddings",
+                "description": "BERT-style bidirectional transformer encoders with absolute position "
+                "embeddings (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA)",
                 "modality": "text",
-                "base": ["BertModel", "RobertaModel", "XLMRobertaModel", "CamembertModel"],
+                "base": [f"{p}Model" for p in BERT_LIKE],
                 "tasks": {
-                    "feature-extraction": [
-                        "BertModel",
-                        "RobertaModel",
-                        "XLMRobertaModel",
-                        "CamembertModel",
-                    ],
-                    "fill-mask": [
-                        "BertForMaskedLM",
-                        "RobertaForMaskedLM",
-                        "XLMRobertaForMaskedLM",
-                        "CamembertForMaskedLM",
-                    ],
-                    "text-classification": [
-                        "BertForSequenceClassification",
-                        "RobertaForSequenceClassification",
-                        "XLMRobertaForSequenceClassification",
-                        "CamembertForSequenceClassification",
-                    ],
-                    "token-classification": [
-                        "BertForTokenClassification",
-                        "RobertaForTokenClassification",
-                        "XLMRobertaForTokenClassification",
-                        "CamembertForTokenClassification",
-                    ],
+                    "feature-extraction": [f"{p}Model" for p in BERT_LIKE],
+                    "fill-mask": [f"{p}ForMaskedLM" for p in BERT_LIKE],
+                    "text-classification": [f"{p}ForSequenceClassification" for p in BERT_LIKE],
+                    "token-classification": [f"{p}ForTokenClassification" for p in BERT_LIKE],
                 },
             },
         ),

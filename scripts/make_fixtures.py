@@ -160,7 +160,9 @@ def to_py(x):
 def check_margins(name: str, ranked: list[dict], what: str, min_gap: float = 2e-4):
     """Consecutive scores of a ranking must differ enough that f32 rounding cannot swap them."""
     for a, b in zip(ranked, ranked[1:]):
-        if abs(a["score"] - b["score"]) < min_gap:
+        gap = abs(a["score"] - b["score"])
+        relative = gap / max(abs(a["score"]), abs(b["score"]), 1e-30)
+        if gap < min_gap and relative < 1e-2:
             sys.exit(f"{name}: {what} has near-tied scores {a['score']} / {b['score']}: pick another seed")
 
 
@@ -392,6 +394,16 @@ def config_for(kind: str, tokenizer, **over):
             eos_token_id=tokenizer.eos_token_id,
             tie_word_embeddings=False,
         )
+    elif kind == "distilbert":
+        cfg = transformers.DistilBertConfig(
+            vocab_size=len(tokenizer), dim=36, n_layers=2, n_heads=4, hidden_dim=37,
+            max_position_embeddings=64, initializer_range=0.35, dropout=0.0, attention_dropout=0.0,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    elif kind == "electra":
+        cfg = transformers.ElectraConfig(
+            **{**base, "hidden_size": 36}, embedding_size=24, pad_token_id=tokenizer.pad_token_id,
+        )
     else:
         raise ValueError(kind)
     for k, v in over.items():
@@ -424,6 +436,9 @@ DECODERS = {
     "qwen3": transformers.Qwen3Config,
     "phi3": transformers.Phi3Config,
     "gemma": transformers.GemmaConfig,
+    # Model types that transformers maps to the Llama classes with a config of their own.
+    "internlm3": transformers.InternLM3Config,
+    "iquestcoder": transformers.IQuestCoderConfig,
 }
 
 
@@ -594,6 +609,22 @@ FIXTURE_SPECS = {
         tie_word_embeddings=True,
         hidden_act="gelu_pytorch_tanh",
     ),
+    "internlm3-tiny": lambda: fixture(
+        "internlm3-tiny", "internlm3", transformers.LlamaForCausalLM, "llama",
+        "InternLM3Config checkpoint that transformers runs with LlamaForCausalLM: the family "
+        "follows the architecture class, not the model type name.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=27,
+        head_dim=16,
+    ),
+    "iquestcoder-tiny": lambda: fixture(
+        "iquestcoder-tiny", "iquestcoder", transformers.LlamaForCausalLM, "llama",
+        "IQuestCoderConfig checkpoint run by LlamaForCausalLM, with tied embeddings.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=18,
+        head_dim=12,
+        tie_word_embeddings=True,
+    ),
     "gpt2-tiny": lambda: fixture(
         "gpt2-tiny", "gpt2", transformers.GPT2LMHeadModel, "gpt2",
         "GPT2LMHeadModel: Conv1D layers, learned positions, scores scaled by the inverse layer index.",
@@ -619,6 +650,40 @@ FIXTURE_SPECS = {
         "GPTNeoXForCausalLM: per-head fused qkv, rotary on half of each head, parallel residual.",
         [lambda n, d: text_generation(n, d, PROMPTS, 12)],
         seed=24,
+    ),
+    "distilbert-tiny-mlm": lambda: fixture(
+        "distilbert-tiny-mlm", "distilbert", transformers.DistilBertForMaskedLM, "wordpiece",
+        "DistilBertForMaskedLM: no token types, q_lin/k_lin/v_lin names, vocab_transform head.",
+        [
+            lambda n, d: fill_mask(n, d, MASKED["[MASK]"]),
+            lambda n, d: feature_extraction(d, TEXTS),
+        ],
+        seed=51,
+    ),
+    "distilbert-tiny-cls": lambda: fixture(
+        "distilbert-tiny-cls", "distilbert", transformers.DistilBertForSequenceClassification, "wordpiece",
+        "DistilBertForSequenceClassification: pre_classifier + ReLU head, 2 labels.",
+        [lambda n, d: text_classification(n, d, TEXTS, "all")],
+        seed=52,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
+    ),
+    "electra-tiny-mlm": lambda: fixture(
+        "electra-tiny-mlm", "electra", transformers.ElectraForMaskedLM, "wordpiece",
+        "ElectraForMaskedLM (a generator): 24-wide embeddings projected to a 36-wide encoder.",
+        [
+            lambda n, d: fill_mask(n, d, MASKED["[MASK]"]),
+            lambda n, d: feature_extraction(d, TEXTS),
+        ],
+        seed=63,
+    ),
+    "electra-tiny-cls": lambda: fixture(
+        "electra-tiny-cls", "electra", transformers.ElectraForSequenceClassification, "wordpiece",
+        "ElectraForSequenceClassification: GELU classification head, 3 labels.",
+        [lambda n, d: text_classification(n, d, TEXTS, "all")],
+        seed=54,
+        id2label={0: "a", 1: "b", 2: "c"},
+        label2id={"a": 0, "b": 1, "c": 2},
     ),
     "t5-tiny": lambda: fixture(
         "t5-tiny", "t5", transformers.T5ForConditionalGeneration, "t5",

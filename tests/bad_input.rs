@@ -103,7 +103,7 @@ fn weights_that_do_not_fit_the_config() {
     )
     .unwrap();
     let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
-    assert!(s.contains("5 does not divide hidden_size 36"), "{s}");
+    assert!(s.contains("5 does not divide the hidden size 36"), "{s}");
     std::fs::remove_dir_all(&d).unwrap();
 
     // A base-model checkpoint has no head for a task that needs one.

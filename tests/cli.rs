@@ -168,7 +168,11 @@ fn family_and_task_selection() {
     let o = skillset(&["--family", "bert", "--output-dir", d, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(summary["model_types"], 4);
+    let bert = skillsets::family_info(skillsets::Family::Bert)
+        .model_types
+        .len();
+    assert!(bert >= 6);
+    assert_eq!(summary["model_types"].as_u64().unwrap() as usize, bert);
     let o = skillset(&[
         "--task",
         "zero-shot-image-classification",
@@ -411,4 +415,138 @@ fn run_reports_bad_input_without_panicking() {
         assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
         no_panic(&o);
     }
+}
+
+#[test]
+fn a_malformed_metadata_file_is_one_line() {
+    let dir = tmpdir("meta");
+    let bad = dir.join("model_types.json");
+    std::fs::write(&bad, "{\"schema_version\": 1, \"model_types\": [").unwrap();
+    let o = skillset(&["--metadata", bad.to_str().unwrap(), "--list-families"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("model_types.json: not valid JSON"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    no_panic(&o);
+
+    // A well-formed but inconsistent file names the entry and field.
+    let good =
+        skillsets::MODEL_TYPES_JSON.replacen("\"family\": \"llama\"", "\"family\": \"lama\"", 1);
+    std::fs::write(&bad, good).unwrap();
+    let o = skillset(&[
+        "--metadata",
+        bad.to_str().unwrap(),
+        "--all",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("field `family`: unknown family `lama`; did you mean `llama`?"),
+        "{}",
+        stderr(&o)
+    );
+    no_panic(&o);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_finds_a_model_in_the_hugging_face_cache() {
+    let cache = tmpdir("hfcache");
+    let snapshot = cache.join("models--acme--tiny-bert/snapshots/0123abcd");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(cache.join("models--acme--tiny-bert/refs")).unwrap();
+    std::fs::write(cache.join("models--acme--tiny-bert/refs/main"), "0123abcd").unwrap();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny-mlm");
+    for e in std::fs::read_dir(&fx).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, snapshot.join(p.file_name().unwrap())).unwrap();
+    }
+    let run = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_skillset"))
+            .args([
+                "run",
+                "--json",
+                "--task",
+                "fill-mask",
+                "--input",
+                "Paris is the [MASK] of France.",
+                "--model-dir",
+                id,
+            ])
+            .env("HF_HUB_CACHE", &cache)
+            .output()
+            .unwrap()
+    };
+    let o = run("acme/tiny-bert");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["model_type"], "bert");
+    assert_eq!(doc["outputs"][0].as_array().unwrap().len(), 5);
+    let o = run("acme/missing");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("neither a checkpoint directory nor in the Hugging Face cache"),
+        "{}",
+        stderr(&o)
+    );
+    no_panic(&o);
+    std::fs::remove_dir_all(&cache).unwrap();
+}
+
+#[test]
+fn sampling_through_skillset_run_is_seeded() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llama-tiny");
+    let gen = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "run",
+            "--json",
+            "--task",
+            "text-generation",
+            "--max-new-tokens",
+            "16",
+            "--input",
+            "Paris is",
+            "--model-dir",
+        ];
+        args.push(fx.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let o = skillset(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        doc["outputs"][0]["token_ids"].clone()
+    };
+    let a = gen(&["--seed", "1", "--temperature", "1.5"]);
+    assert_eq!(
+        a,
+        gen(&["--seed", "1", "--temperature", "1.5"]),
+        "same seed, same tokens"
+    );
+    assert_ne!(
+        a,
+        gen(&["--seed", "2", "--temperature", "1.5"]),
+        "another seed, other tokens"
+    );
+    // top-k 1 sampling is greedy decoding.
+    assert_eq!(gen(&["--seed", "3", "--top-k", "1"]), gen(&[]));
+    let o = skillset(&[
+        "run",
+        "--task",
+        "text-generation",
+        "--input",
+        "x",
+        "--temperature",
+        "0",
+        "--model-dir",
+        fx.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("temperature must be a positive number"),
+        "{}",
+        stderr(&o)
+    );
+    no_panic(&o);
 }

@@ -244,12 +244,16 @@ fn fixtures_through_the_generated_types() {
                 "roberta" => bert_tasks!(skillsets::Roberta, f, check),
                 "xlm-roberta" => bert_tasks!(skillsets::XlmRoberta, f, check),
                 "camembert" => bert_tasks!(skillsets::Camembert, f, check),
+                "distilbert" => bert_tasks!(skillsets::Distilbert, f, check),
+                "electra" => bert_tasks!(skillsets::Electra, f, check),
                 "llama" => decoder_tasks!(skillsets::Llama, f, check),
                 "mistral" => decoder_tasks!(skillsets::Mistral, f, check),
                 "qwen2" => decoder_tasks!(skillsets::Qwen2, f, check),
                 "qwen3" => decoder_tasks!(skillsets::Qwen3, f, check),
                 "phi3" => decoder_tasks!(skillsets::Phi3, f, check),
                 "gemma" => decoder_tasks!(skillsets::Gemma, f, check),
+                "internlm3" => decoder_tasks!(skillsets::Internlm3, f, check),
+                "iquestcoder" => decoder_tasks!(skillsets::Iquestcoder, f, check),
                 "gpt2" => decoder_tasks!(skillsets::Gpt2, f, check),
                 "gpt_neo" => decoder_tasks!(skillsets::GptNeo, f, check),
                 "gptj" => decoder_tasks!(skillsets::Gptj, f, check),
@@ -445,4 +449,58 @@ fn all_minilm_l6_v2_matches_sentence_transformers() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = Value::from(expected[..3].to_vec());
     compare(&doc["outputs"], &first, 1e-4).unwrap();
+}
+
+/// Half precision on the CPU: finite everywhere (no `0 * inf` in the masks) and close to
+/// transformers' f32 outputs. (Exact f16/bf16 tolerances are checked on GPUs.)
+#[test]
+fn half_precision_stays_finite() {
+    use skillsets::runtime::{DType, DeviceSpec, LoadOptions, Pipeline, Scope};
+    let f = fixtures()
+        .into_iter()
+        .find(|f| f.name == "bert-tiny-mlm")
+        .unwrap();
+    let check = f
+        .reference
+        .checks
+        .iter()
+        .find(|c| c.task == Task::FeatureExtraction && c.options.pooling.is_none())
+        .unwrap();
+    let info = skillsets::lookup("bert").unwrap();
+    // bf16 keeps 8 bits of mantissa: against f32 references, two random layers drift
+    // by ~0.1.
+    for (dtype, tol) in [(DType::F16, 0.05), (DType::BF16, 0.25)] {
+        let p = Pipeline::load_for_scope(
+            Scope::ModelType(info),
+            &f.dir,
+            Task::FeatureExtraction,
+            &LoadOptions::new(DeviceSpec::Cpu, dtype),
+        )
+        .unwrap();
+        let ours = p.run_json(&check.inputs, &Default::default()).unwrap();
+        let flat: Vec<f64> = Value::from(ours.clone())
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| {
+                t.as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| {
+                        r.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(
+            flat.iter().all(|x| x.is_finite()),
+            "{dtype}: non-finite hidden states"
+        );
+        let diff = compare(&Value::from(ours), &Value::from(check.outputs.clone()), tol)
+            .unwrap_or_else(|e| panic!("{dtype}: {e}"));
+        assert!(diff < tol, "{dtype}: {diff}");
+    }
 }

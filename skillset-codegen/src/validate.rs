@@ -116,8 +116,14 @@ fn parse_json<T: serde::de::DeserializeOwned>(
         },
         Err(e) => (e.path().to_string(), e.into_inner()),
     };
-    let (entry, field) = split_path(&path, text);
-    let message = if inner.is_syntax() || inner.is_eof() {
+    let syntax = inner.is_syntax() || inner.is_eof();
+    // A syntax error is about the text, not about the entry the parser was in.
+    let (entry, field) = if syntax {
+        (String::new(), String::new())
+    } else {
+        split_path(&path, text)
+    };
+    let message = if syntax {
         format!("not valid JSON: {inner}")
     } else {
         // serde_json appends " at line L column C"; keep it, it points into the file.

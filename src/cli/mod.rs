@@ -91,6 +91,9 @@ pub struct GeneratorArgs {
         value_delimiter = ','
     )]
     pub dtypes: Vec<String>,
+    /// Generate from this metadata file instead of the model_types.json built in.
+    #[arg(long, value_name = "FILE")]
+    pub metadata: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
@@ -178,8 +181,27 @@ pub fn metadata() -> Result<Metadata, Failure> {
         .map_err(|e| Failure::failed(e.to_string()))
 }
 
+/// The metadata the generator works from: `--metadata FILE`, else the built-in copy.
+fn generator_metadata(args: &GeneratorArgs) -> Result<Metadata, Failure> {
+    match &args.metadata {
+        None => metadata(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::failed(format!("cannot read {}: {e}", path.display())))?;
+            let meta = skillset_codegen::parse_metadata(&text, &path.display().to_string())
+                .map_err(|e| Failure::failed(e.to_string()))?;
+            tracing::debug!(
+                "read {} model types from {}",
+                meta.model_types.len(),
+                path.display()
+            );
+            Ok(meta)
+        }
+    }
+}
+
 fn generator(args: &GeneratorArgs) -> Result<ExitCode, Failure> {
-    let meta = metadata()?;
+    let meta = generator_metadata(args)?;
     let selecting =
         !args.model.is_empty() || !args.family.is_empty() || !args.task.is_empty() || args.all;
     if args.list_families {

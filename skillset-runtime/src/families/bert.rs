@@ -1,7 +1,8 @@
 //! The `bert` family: BERT-style bidirectional encoders with absolute position
-//! embeddings. One implementation serves BERT and the RoBERTa line (RoBERTa,
-//! XLM-RoBERTa, CamemBERT), which differ in position ids (RoBERTa counts from the
-//! padding index + 1), weight prefixes and heads.
+//! embeddings. One implementation serves BERT, the RoBERTa line (RoBERTa, XLM-RoBERTa,
+//! CamemBERT: positions count from the padding index + 1), DistilBERT (no token types,
+//! its own weight names) and ELECTRA (embeddings narrower than the encoder, projected
+//! up). They differ in weight names, position ids and heads, not in the encoder.
 
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear};
@@ -18,11 +19,42 @@ enum Flavor {
     Bert,
     /// RoBERTa, XLM-RoBERTa, CamemBERT: positions start at `pad_token_id + 1`.
     Roberta,
+    DistilBert,
+    Electra,
+}
+
+impl Flavor {
+    fn of(architecture: &str) -> Option<Self> {
+        let starts = |p: &[&str]| p.iter().any(|p| architecture.starts_with(p));
+        Some(if starts(&["Roberta", "XLMRoberta", "Camembert"]) {
+            Flavor::Roberta
+        } else if starts(&["DistilBert"]) {
+            Flavor::DistilBert
+        } else if starts(&["Electra"]) {
+            Flavor::Electra
+        } else if starts(&["Bert"]) {
+            Flavor::Bert
+        } else {
+            return None;
+        })
+    }
+
+    /// Where head models keep the encoder.
+    fn prefix(self) -> &'static str {
+        match self {
+            Flavor::Bert => "bert",
+            Flavor::Roberta => "roberta",
+            Flavor::DistilBert => "distilbert",
+            Flavor::Electra => "electra",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Config {
     vocab_size: usize,
+    /// Width of the embeddings (ELECTRA's `embedding_size`; the hidden size otherwise).
+    embedding_size: usize,
     hidden_size: usize,
     num_layers: usize,
     num_heads: usize,
@@ -37,13 +69,16 @@ struct Config {
 }
 
 impl Config {
-    fn read(c: &ConfigReader) -> Result<Self> {
-        let hidden_size = c.usize("hidden_size")?;
-        let num_heads = c.usize("num_attention_heads")?;
+    fn read(flavor: Flavor, c: &ConfigReader) -> Result<Self> {
+        let distil = flavor == Flavor::DistilBert;
+        let key =
+            |bert: &'static str, distil_key: &'static str| if distil { distil_key } else { bert };
+        let hidden_size = c.usize(key("hidden_size", "dim"))?;
+        let num_heads = c.usize(key("num_attention_heads", "n_heads"))?;
         if num_heads == 0 || hidden_size % num_heads != 0 {
             return Err(c.invalid(
-                "num_attention_heads",
-                format!("{num_heads} does not divide hidden_size {hidden_size}"),
+                key("num_attention_heads", "n_heads"),
+                format!("{num_heads} does not divide the hidden size {hidden_size}"),
             ));
         }
         let pet = c.str_or("position_embedding_type", "absolute");
@@ -61,20 +96,68 @@ impl Config {
         }
         Ok(Config {
             vocab_size: c.usize("vocab_size")?,
+            embedding_size: if flavor == Flavor::Electra {
+                c.usize_or("embedding_size", hidden_size)?
+            } else {
+                hidden_size
+            },
             hidden_size,
-            num_layers: c.usize("num_hidden_layers")?,
+            num_layers: c.usize(key("num_hidden_layers", "n_layers"))?,
             num_heads,
-            intermediate_size: c.usize("intermediate_size")?,
-            act: c.activation("hidden_act", "gelu")?,
+            intermediate_size: c.usize(key("intermediate_size", "hidden_dim"))?,
+            act: c.activation(key("hidden_act", "activation"), "gelu")?,
             max_positions: c.usize_or("max_position_embeddings", 512)?,
-            type_vocab_size: c.usize_or("type_vocab_size", 2)?,
-            eps: c.f64_or("layer_norm_eps", 1e-12)?,
+            type_vocab_size: if distil {
+                0
+            } else {
+                c.usize_or("type_vocab_size", 2)?
+            },
+            // DistilBERT hard-codes its LayerNorm eps.
+            eps: if distil {
+                1e-12
+            } else {
+                c.f64_or("layer_norm_eps", 1e-12)?
+            },
             pad_token_id: c.usize_or("pad_token_id", 0)? as u32,
             tie_word_embeddings: c.bool_or("tie_word_embeddings", true),
             num_labels: c.num_labels(),
         })
     }
 }
+
+/// The weight names of one encoder layer.
+struct LayerNames {
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    attn_out: &'static str,
+    attn_norm: &'static str,
+    up: &'static str,
+    down: &'static str,
+    out_norm: &'static str,
+}
+
+const BERT_LAYER: LayerNames = LayerNames {
+    q: "attention.self.query",
+    k: "attention.self.key",
+    v: "attention.self.value",
+    attn_out: "attention.output.dense",
+    attn_norm: "attention.output.LayerNorm",
+    up: "intermediate.dense",
+    down: "output.dense",
+    out_norm: "output.LayerNorm",
+};
+
+const DISTILBERT_LAYER: LayerNames = LayerNames {
+    q: "attention.q_lin",
+    k: "attention.k_lin",
+    v: "attention.v_lin",
+    attn_out: "attention.out_lin",
+    attn_norm: "sa_layer_norm",
+    up: "ffn.lin1",
+    down: "ffn.lin2",
+    out_norm: "output_layer_norm",
+};
 
 struct Layer {
     q: Linear,
@@ -88,17 +171,17 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(w: &Weights, c: &Config) -> Result<Self> {
+    fn load(w: &Weights, c: &Config, n: &LayerNames) -> Result<Self> {
         let h = c.hidden_size;
         Ok(Layer {
-            q: w.linear(h, h, "attention.self.query")?,
-            k: w.linear(h, h, "attention.self.key")?,
-            v: w.linear(h, h, "attention.self.value")?,
-            attn_out: w.linear(h, h, "attention.output.dense")?,
-            attn_norm: w.layer_norm(h, c.eps, "attention.output.LayerNorm")?,
-            up: w.linear(h, c.intermediate_size, "intermediate.dense")?,
-            down: w.linear(c.intermediate_size, h, "output.dense")?,
-            out_norm: w.layer_norm(h, c.eps, "output.LayerNorm")?,
+            q: w.linear(h, h, n.q)?,
+            k: w.linear(h, h, n.k)?,
+            v: w.linear(h, h, n.v)?,
+            attn_out: w.linear(h, h, n.attn_out)?,
+            attn_norm: w.layer_norm(h, c.eps, n.attn_norm)?,
+            up: w.linear(h, c.intermediate_size, n.up)?,
+            down: w.linear(c.intermediate_size, h, n.down)?,
+            out_norm: w.layer_norm(h, c.eps, n.out_norm)?,
         })
     }
 
@@ -117,27 +200,42 @@ impl Layer {
     }
 }
 
-/// The encoder body (`BertModel` / `RobertaModel` without pooler).
+/// The encoder body (`BertModel` & co. without pooler).
 struct Encoder {
     word: Embedding,
     position: Embedding,
-    token_type: Embedding,
+    token_type: Option<Embedding>,
     norm: LayerNorm,
+    /// ELECTRA: embedding width -> hidden width.
+    project: Option<Linear>,
     layers: Vec<Layer>,
 }
 
 impl Encoder {
-    fn load(w: &Weights, c: &Config) -> Result<Self> {
-        let h = c.hidden_size;
-        let e = w.pp("embeddings");
+    fn load(w: &Weights, c: &Config, flavor: Flavor) -> Result<Self> {
+        let (e, h) = (c.embedding_size, c.hidden_size);
+        let emb = w.pp("embeddings");
+        let (stack, names) = match flavor {
+            Flavor::DistilBert => ("transformer.layer", &DISTILBERT_LAYER),
+            _ => ("encoder.layer", &BERT_LAYER),
+        };
         let layers = (0..c.num_layers)
-            .map(|i| Layer::load(&w.pp(format!("encoder.layer.{i}")), c))
+            .map(|i| Layer::load(&w.pp(format!("{stack}.{i}")), c, names))
             .collect::<Result<Vec<_>>>()?;
         Ok(Encoder {
-            word: e.embedding(c.vocab_size, h, "word_embeddings")?,
-            position: e.embedding(c.max_positions, h, "position_embeddings")?,
-            token_type: e.embedding(c.type_vocab_size.max(1), h, "token_type_embeddings")?,
-            norm: e.layer_norm(h, c.eps, "LayerNorm")?,
+            word: emb.embedding(c.vocab_size, e, "word_embeddings")?,
+            position: emb.embedding(c.max_positions, e, "position_embeddings")?,
+            token_type: if c.type_vocab_size > 0 {
+                Some(emb.embedding(c.type_vocab_size, e, "token_type_embeddings")?)
+            } else {
+                None
+            },
+            norm: emb.layer_norm(e, c.eps, "LayerNorm")?,
+            project: if e != h {
+                Some(w.linear(e, h, "embeddings_project")?)
+            } else {
+                None
+            },
             layers,
         })
     }
@@ -145,7 +243,8 @@ impl Encoder {
 
 enum BertHead {
     None,
-    /// `cls.predictions` (BERT) or `lm_head` (RoBERTa): dense, act, norm, decoder.
+    /// dense, activation, norm, decoder (BERT `cls.predictions`, RoBERTa `lm_head`,
+    /// DistilBERT `vocab_*`, ELECTRA `generator_*`).
     MaskedLm {
         dense: Linear,
         act: Activation,
@@ -157,9 +256,11 @@ enum BertHead {
         pooler: Linear,
         classifier: Linear,
     },
-    /// RoBERTa: `classifier.dense` + tanh + `classifier.out_proj` on the first token.
-    RobertaClassifier {
+    /// First token -> dense -> activation -> projection (RoBERTa: tanh, ELECTRA: GELU,
+    /// DistilBERT's `pre_classifier`: ReLU).
+    FirstTokenClassifier {
         dense: Linear,
+        act: Activation,
         out_proj: Linear,
     },
     /// `classifier` on every token.
@@ -175,7 +276,83 @@ pub(crate) struct BertModel {
     device: Device,
 }
 
-/// Load a bert-family checkpoint for `task`.
+fn no_head(weights: &Weights, what: &str, task: &str, class: &str) -> Error {
+    Error::WeightMismatch {
+        path: weights.path.clone(),
+        reason: format!("no {what} head: {task} needs a `*{class}` checkpoint"),
+    }
+}
+
+fn masked_lm_head(
+    weights: &Weights,
+    c: &Config,
+    flavor: Flavor,
+    encoder: &Encoder,
+) -> Result<BertHead> {
+    let (h, e) = (c.hidden_size, c.embedding_size);
+    // (prefix, dense, norm, decoder, activation)
+    let (p, dense, norm, decoder, act) = match flavor {
+        Flavor::Bert => (
+            "cls.predictions",
+            "transform.dense",
+            "transform.LayerNorm",
+            "decoder",
+            c.act,
+        ),
+        Flavor::Roberta => (
+            "lm_head",
+            "dense",
+            "layer_norm",
+            "decoder",
+            Activation::Gelu,
+        ),
+        Flavor::DistilBert => (
+            "",
+            "vocab_transform",
+            "vocab_layer_norm",
+            "vocab_projector",
+            c.act,
+        ),
+        Flavor::Electra => (
+            "",
+            "generator_predictions.dense",
+            "generator_predictions.LayerNorm",
+            "generator_lm_head",
+            Activation::Gelu,
+        ),
+    };
+    let hw = if p.is_empty() {
+        weights.clone()
+    } else {
+        weights.pp(p)
+    };
+    if !hw.contains(&format!("{dense}.weight")) {
+        return Err(no_head(weights, "masked-LM", "fill-mask", "ForMaskedLM"));
+    }
+    // The decoder projects from the embedding width back to the vocabulary.
+    let decoder_weight = if !c.tie_word_embeddings && hw.contains(&format!("{decoder}.weight")) {
+        hw.get((c.vocab_size, e), &format!("{decoder}.weight"))?
+    } else {
+        encoder.word.embeddings().clone()
+    };
+    let bias = if flavor == Flavor::Bert || flavor == Flavor::Roberta {
+        if hw.contains("bias") {
+            hw.get(c.vocab_size, "bias")?
+        } else {
+            hw.get(c.vocab_size, &format!("{decoder}.bias"))?
+        }
+    } else {
+        hw.get(c.vocab_size, &format!("{decoder}.bias"))?
+    };
+    Ok(BertHead::MaskedLm {
+        dense: hw.linear(h, e, dense)?,
+        act,
+        norm: hw.layer_norm(e, c.eps, norm)?,
+        decoder: Linear::new(decoder_weight, Some(bias)),
+    })
+}
+
+/// Load a bert-family checkpoint for `task`, following `architecture`.
 pub(crate) fn load(
     architecture: &str,
     config: &ConfigReader,
@@ -183,95 +360,78 @@ pub(crate) fn load(
     task: Task,
     device: &Device,
 ) -> Result<BertModel> {
-    let c = Config::read(config)?;
-    let flavor = if ["Roberta", "XLMRoberta", "Camembert"]
-        .iter()
-        .any(|p| architecture.starts_with(p))
-    {
-        Flavor::Roberta
-    } else if architecture.starts_with("Bert") {
-        Flavor::Bert
-    } else {
-        return Err(config.invalid(
+    let flavor = Flavor::of(architecture).ok_or_else(|| {
+        config.invalid(
             "architectures",
             format!("`{architecture}` is not a bert-family architecture"),
-        ));
-    };
-    let prefix = match flavor {
-        Flavor::Bert => "bert",
-        Flavor::Roberta => "roberta",
-    };
-    // Head models keep the encoder under `bert.`/`roberta.`; a bare `BertModel` (and
+        )
+    })?;
+    let c = Config::read(flavor, config)?;
+    let prefix = flavor.prefix();
+    // Head models keep the encoder under `bert.` & co.; a bare model (and
     // sentence-transformers) at the root.
     let body = if weights.contains(&format!("{prefix}.embeddings.word_embeddings.weight")) {
         weights.pp(prefix)
     } else {
         weights.clone()
     };
-    let encoder = Encoder::load(&body, &c)?;
+    let encoder = Encoder::load(&body, &c, flavor)?;
     let h = c.hidden_size;
     let head = match task {
         Task::FeatureExtraction => BertHead::None,
-        Task::FillMask => {
-            let (p, dense, norm) = match flavor {
-                Flavor::Bert => ("cls.predictions", "transform.dense", "transform.LayerNorm"),
-                Flavor::Roberta => ("lm_head", "dense", "layer_norm"),
-            };
-            let hw = weights.pp(p);
-            if !weights.contains(&format!("{p}.{dense}.weight")) {
-                return Err(Error::WeightMismatch {
-                    path: weights.path.clone(),
-                    reason: format!(
-                        "no masked-LM head (`{p}.*`): fill-mask needs a `*ForMaskedLM` checkpoint"
-                    ),
-                });
-            }
-            let act = match flavor {
-                Flavor::Bert => c.act,
-                Flavor::Roberta => Activation::Gelu,
-            };
-            let decoder_weight = if !c.tie_word_embeddings && hw.contains("decoder.weight") {
-                hw.get((c.vocab_size, h), "decoder.weight")?
-            } else {
-                encoder.word.embeddings().clone()
-            };
-            let bias = if hw.contains("bias") {
-                hw.get(c.vocab_size, "bias")?
-            } else {
-                hw.get(c.vocab_size, "decoder.bias")?
-            };
-            BertHead::MaskedLm {
-                dense: hw.linear(h, h, dense)?,
-                act,
-                norm: hw.layer_norm(h, c.eps, norm)?,
-                decoder: Linear::new(decoder_weight, Some(bias)),
-            }
-        }
+        Task::FillMask => masked_lm_head(weights, &c, flavor, &encoder)?,
         Task::TextClassification => {
-            require(
-                weights,
-                "classifier",
-                "text-classification",
-                "ForSequenceClassification",
-            )?;
+            let need = |name: &str| -> Result<()> {
+                if weights.contains(&format!("{name}.weight")) {
+                    Ok(())
+                } else {
+                    Err(no_head(
+                        weights,
+                        "`classifier`",
+                        "text-classification",
+                        "ForSequenceClassification",
+                    ))
+                }
+            };
             match flavor {
-                Flavor::Bert => BertHead::PooledClassifier {
-                    pooler: body.linear(h, h, "pooler.dense")?,
-                    classifier: weights.linear(h, c.num_labels, "classifier")?,
-                },
-                Flavor::Roberta => BertHead::RobertaClassifier {
-                    dense: weights.linear(h, h, "classifier.dense")?,
-                    out_proj: weights.linear(h, c.num_labels, "classifier.out_proj")?,
-                },
+                Flavor::Bert => {
+                    need("classifier")?;
+                    BertHead::PooledClassifier {
+                        pooler: body.linear(h, h, "pooler.dense")?,
+                        classifier: weights.linear(h, c.num_labels, "classifier")?,
+                    }
+                }
+                Flavor::Roberta | Flavor::Electra => {
+                    need("classifier.dense")?;
+                    BertHead::FirstTokenClassifier {
+                        dense: weights.linear(h, h, "classifier.dense")?,
+                        act: if flavor == Flavor::Roberta {
+                            Activation::Tanh
+                        } else {
+                            Activation::Gelu
+                        },
+                        out_proj: weights.linear(h, c.num_labels, "classifier.out_proj")?,
+                    }
+                }
+                Flavor::DistilBert => {
+                    need("pre_classifier")?;
+                    BertHead::FirstTokenClassifier {
+                        dense: weights.linear(h, h, "pre_classifier")?,
+                        act: Activation::Relu,
+                        out_proj: weights.linear(h, c.num_labels, "classifier")?,
+                    }
+                }
             }
         }
         Task::TokenClassification => {
-            require(
-                weights,
-                "classifier",
-                "token-classification",
-                "ForTokenClassification",
-            )?;
+            if !weights.contains("classifier.weight") {
+                return Err(no_head(
+                    weights,
+                    "`classifier`",
+                    "token-classification",
+                    "ForTokenClassification",
+                ));
+            }
             BertHead::TokenClassifier(weights.linear(h, c.num_labels, "classifier")?)
         }
         other => {
@@ -289,25 +449,10 @@ pub(crate) fn load(
     })
 }
 
-fn require(weights: &Weights, prefix: &str, task: &str, class: &str) -> Result<()> {
-    let has = weights.contains(&format!("{prefix}.weight"))
-        || weights.contains(&format!("{prefix}.dense.weight"))
-        || weights.contains(&format!("{prefix}.out_proj.weight"));
-    if has {
-        Ok(())
-    } else {
-        Err(Error::WeightMismatch {
-            path: weights.path.clone(),
-            reason: format!("no `{prefix}` head: {task} needs a `*{class}` checkpoint"),
-        })
-    }
-}
-
 impl BertModel {
     fn position_ids(&self, batch: &EncodedBatch) -> Result<Tensor> {
         let (b, len) = batch.input_ids.dims2()?;
         let rows: Vec<Vec<u32>> = match self.flavor {
-            Flavor::Bert => vec![(0..len as u32).collect(); b],
             Flavor::Roberta => {
                 let pad = self.config.pad_token_id;
                 let ids: Vec<Vec<u32>> = batch.input_ids.to_device(&Device::Cpu)?.to_vec2()?;
@@ -327,6 +472,7 @@ impl BertModel {
                     })
                     .collect()
             }
+            _ => vec![(0..len as u32).collect(); b],
         };
         let max = rows.iter().flatten().copied().max().unwrap_or(0) as usize;
         if max >= self.config.max_positions {
@@ -343,14 +489,19 @@ impl EncoderModel for BertModel {
     fn hidden_states(&self, batch: &EncodedBatch) -> Result<Tensor> {
         let e = &self.encoder;
         let positions = self.position_ids(batch)?;
-        let types = if self.config.type_vocab_size <= 1 {
-            batch.type_ids.zeros_like()?
-        } else {
-            batch.type_ids.clone()
-        };
-        let x = (e.word.forward(&batch.input_ids)? + e.token_type.forward(&types)?)?
-            .add(&e.position.forward(&positions)?)?;
+        let mut x = (e.word.forward(&batch.input_ids)? + e.position.forward(&positions)?)?;
+        if let Some(tt) = &e.token_type {
+            let types = if self.config.type_vocab_size <= 1 {
+                batch.type_ids.zeros_like()?
+            } else {
+                batch.type_ids.clone()
+            };
+            x = (x + tt.forward(&types)?)?;
+        }
         let mut x = e.norm.forward(&x)?;
+        if let Some(p) = &e.project {
+            x = p.forward(&x)?;
+        }
         let bias = nn::padding_bias(&batch.attention_mask, x.dtype())?;
         for layer in &e.layers {
             x = layer.forward(&x, &bias, &self.config)?;
@@ -362,7 +513,7 @@ impl EncoderModel for BertModel {
         match self.head {
             BertHead::None => Head::None,
             BertHead::MaskedLm { .. } => Head::MaskedLm,
-            BertHead::PooledClassifier { .. } | BertHead::RobertaClassifier { .. } => {
+            BertHead::PooledClassifier { .. } | BertHead::FirstTokenClassifier { .. } => {
                 Head::SequenceClassification
             }
             BertHead::TokenClassifier(_) => Head::TokenClassification,
@@ -386,20 +537,22 @@ impl EncoderModel for BertModel {
                 let pooled = pooler.forward(&first()?)?.tanh()?;
                 classifier.forward(&pooled)?
             }
-            BertHead::RobertaClassifier { dense, out_proj } => {
-                out_proj.forward(&dense.forward(&first()?)?.tanh()?)?
-            }
+            BertHead::FirstTokenClassifier {
+                dense,
+                act,
+                out_proj,
+            } => out_proj.forward(&act.forward(&dense.forward(&first()?)?)?)?,
             BertHead::TokenClassifier(classifier) => classifier.forward(hidden)?,
         })
     }
 
     fn max_positions(&self) -> usize {
         match self.flavor {
-            Flavor::Bert => self.config.max_positions,
             Flavor::Roberta => self
                 .config
                 .max_positions
                 .saturating_sub(self.config.pad_token_id as usize + 1),
+            _ => self.config.max_positions,
         }
     }
 }

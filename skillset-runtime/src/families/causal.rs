@@ -116,9 +116,8 @@ impl<'m> CausalStepper<'m> {
         for row in &self.valid {
             for qi in keys - t..keys {
                 for (kj, &ok) in row.iter().enumerate() {
-                    let causal = kj <= qi;
-                    let in_window = window.is_none_or(|w| qi - kj < w);
-                    data.push(if ok && causal && in_window { 0.0 } else { neg });
+                    let visible = ok && kj <= qi && window.is_none_or(|w| qi - kj < w);
+                    data.push(if visible { 0.0 } else { neg });
                 }
             }
         }
