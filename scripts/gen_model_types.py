@@ -41,7 +41,7 @@ SCHEMA_VERSION = 1
 # Keep in sync with `Family` in skillset-codegen (the codegen validator checks it).
 # ---------------------------------------------------------------------------
 # Architectures whose encoder the bert family implements (class-name prefixes).
-BERT_LIKE = ["Bert", "Roberta", "XLMRoberta", "Camembert", "DistilBert", "Electra"]
+BERT_LIKE = ["Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra"]
 
 FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
     [
@@ -49,7 +49,7 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "bert",
             {
                 "description": "BERT-style bidirectional transformer encoders with absolute position "
-                "embeddings (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT, ELECTRA)",
+                "embeddings (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText, ERNIE, DistilBERT, ELECTRA)",
                 "modality": "text",
                 "base": [f"{p}Model" for p in BERT_LIKE],
                 "tasks": {
@@ -64,15 +64,18 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "gpt",
             {
                 "description": "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned "
-                "positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual)",
+                "positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), "
+                "GPTBigCode (multi-query attention), OPT",
                 "modality": "text",
-                "base": ["GPT2Model", "GPTNeoModel", "GPTJModel", "GPTNeoXModel"],
+                "base": ["GPT2Model", "GPTNeoModel", "GPTJModel", "GPTNeoXModel", "GPTBigCodeModel", "OPTModel"],
                 "tasks": {
                     "text-generation": [
                         "GPT2LMHeadModel",
                         "GPTNeoForCausalLM",
                         "GPTJForCausalLM",
                         "GPTNeoXForCausalLM",
+                        "GPTBigCodeForCausalLM",
+                        "OPTForCausalLM",
                     ],
                 },
             },
@@ -81,9 +84,12 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "llama",
             {
                 "description": "decoder-only transformers with RMSNorm, rotary positions, grouped-query "
-                "attention and a gated MLP (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma)",
+                "attention and a gated MLP (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Granite, OLMo)",
                 "modality": "text",
-                "base": ["LlamaModel", "MistralModel", "Qwen2Model", "Qwen3Model", "Phi3Model", "GemmaModel"],
+                "base": [
+                    "LlamaModel", "MistralModel", "Qwen2Model", "Qwen3Model", "Phi3Model", "GemmaModel",
+                    "GraniteModel", "OlmoModel",
+                ],
                 "tasks": {
                     "text-generation": [
                         "LlamaForCausalLM",
@@ -92,6 +98,8 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
                         "Qwen3ForCausalLM",
                         "Phi3ForCausalLM",
                         "GemmaForCausalLM",
+                        "GraniteForCausalLM",
+                        "OlmoForCausalLM",
                     ],
                 },
             },

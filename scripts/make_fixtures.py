@@ -33,6 +33,12 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Where and in which precision transformers runs (`--recompute` changes them).
+DEVICE = "cpu"
+DTYPE = None  # torch dtype; None = float32
+# Whether near ties abort (fixture creation) or are recorded (recomputed references).
+STRICT_MARGINS = True
 FIXTURES = ROOT / "tests" / "fixtures"
 
 # A small multilingual corpus to train the fixture tokenizers on.
@@ -159,6 +165,8 @@ def to_py(x):
 
 def check_margins(name: str, ranked: list[dict], what: str, min_gap: float = 2e-4):
     """Consecutive scores of a ranking must differ enough that f32 rounding cannot swap them."""
+    if not STRICT_MARGINS:
+        return
     for a, b in zip(ranked, ranked[1:]):
         gap = abs(a["score"] - b["score"])
         relative = gap / max(abs(a["score"]), abs(b["score"]), 1e-30)
@@ -171,20 +179,20 @@ def check_margins(name: str, ranked: list[dict], what: str, min_gap: float = 2e-
 # ---------------------------------------------------------------------------
 
 def feature_extraction(model_dir: Path, inputs: list[str]) -> dict:
-    pipe = pipeline("feature-extraction", model=str(model_dir), device="cpu")
-    outputs = [pipe(text)[0] for text in inputs]  # [1, tokens, hidden] -> [tokens, hidden]
+    pipe = pipeline("feature-extraction", model=str(model_dir), device=DEVICE, dtype=DTYPE)
+    outputs = [pipe(text, return_tensors=True)[0].float().tolist() for text in inputs]  # [tokens, hidden]
     return {"task": "feature-extraction", "inputs": inputs, "options": {}, "outputs": to_py(outputs)}
 
 
 def pooled_embeddings(model_dir: Path, inputs: list[str], pooling: str, normalize: bool) -> dict:
     """Pooled hidden states of transformers' model, pooled with torch (one text at a time)."""
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-    model = transformers.AutoModel.from_pretrained(model_dir).eval()
+    model = transformers.AutoModel.from_pretrained(model_dir, dtype=DTYPE).to(DEVICE).eval()
     outputs = []
     with torch.no_grad():
         for text in inputs:
-            enc = tok(text, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state[0]
+            enc = tok(text, return_tensors="pt").to(DEVICE)
+            hidden = model(**enc).last_hidden_state[0].float()
             if pooling == "mean":
                 v = hidden.mean(0)
             elif pooling == "cls":
@@ -203,7 +211,7 @@ def pooled_embeddings(model_dir: Path, inputs: list[str], pooling: str, normaliz
 
 
 def fill_mask(name: str, model_dir: Path, inputs: list[str], top_k: int = 5) -> dict:
-    pipe = pipeline("fill-mask", model=str(model_dir), device="cpu")
+    pipe = pipeline("fill-mask", model=str(model_dir), device=DEVICE, dtype=DTYPE)
     outputs = []
     for text in inputs:
         out = to_py(pipe(text, top_k=top_k))
@@ -214,7 +222,7 @@ def fill_mask(name: str, model_dir: Path, inputs: list[str], top_k: int = 5) -> 
 
 
 def text_classification(name: str, model_dir: Path, inputs: list[str], top_k) -> dict:
-    pipe = pipeline("text-classification", model=str(model_dir), device="cpu")
+    pipe = pipeline("text-classification", model=str(model_dir), device=DEVICE, dtype=DTYPE)
     outputs = []
     for text in inputs:
         out = to_py(pipe(text, top_k=None if top_k == "all" else top_k))
@@ -226,7 +234,9 @@ def text_classification(name: str, model_dir: Path, inputs: list[str], top_k) ->
 
 
 def token_classification(name: str, model_dir: Path, inputs: list[str]) -> dict:
-    pipe = pipeline("token-classification", model=str(model_dir), device="cpu", aggregation_strategy="none")
+    pipe = pipeline(
+        "token-classification", model=str(model_dir), device=DEVICE, dtype=DTYPE, aggregation_strategy="none"
+    )
     model = pipe.model
     tok = pipe.tokenizer
     outputs = []
@@ -234,22 +244,31 @@ def token_classification(name: str, model_dir: Path, inputs: list[str]) -> dict:
         outputs.append(to_py(pipe(text)))
         # Every token's best label must win clearly, or O/non-O could flip.
         with torch.no_grad():
-            probs = model(**tok(text, return_tensors="pt")).logits[0].softmax(-1)
+            probs = model(**tok(text, return_tensors="pt").to(DEVICE)).logits[0].float().softmax(-1)
         top2 = probs.topk(2, dim=-1).values
-        if (top2[:, 0] - top2[:, 1]).min().item() < 2e-4:
+        if STRICT_MARGINS and (top2[:, 0] - top2[:, 1]).min().item() < 2e-4:
             sys.exit(f"{name}: token-classification of {text!r} has a near tie: pick another seed")
     return {"task": "token-classification", "inputs": inputs, "options": {}, "outputs": outputs}
+
+
+def step_margins(scores) -> list[float]:
+    """The gap between the best and second-best logit at each greedy step."""
+    out = []
+    for s in scores:
+        top2 = s[0].float().topk(2).values
+        out.append((top2[0] - top2[1]).item())
+    return out
 
 
 def text_generation(name: str, model_dir: Path, prompts: list[str], max_new_tokens: int, **gen) -> dict:
     """Greedy continuation of each prompt, alone (batch 1), as transformers' pipeline
     gives it, plus the ids of the new tokens from `generate`."""
-    pipe = pipeline("text-generation", model=str(model_dir), device="cpu")
+    pipe = pipeline("text-generation", model=str(model_dir), device=DEVICE, dtype=DTYPE)
     model, tok = pipe.model, pipe.tokenizer
     outputs = []
     for prompt in prompts:
         text = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=False, **gen)[0]["generated_text"]
-        enc = tok(prompt, add_special_tokens=False, return_tensors="pt")
+        enc = tok(prompt, add_special_tokens=False, return_tensors="pt").to(DEVICE)
         with torch.no_grad():
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
@@ -257,12 +276,14 @@ def text_generation(name: str, model_dir: Path, prompts: list[str], max_new_toke
             )
         new = out.sequences[0, enc["input_ids"].shape[1]:].tolist()
         # Greedy choices must win clearly, or float rounding could change the path.
-        for step, scores in enumerate(out.scores):
-            top2 = scores[0].float().topk(2).values
-            if (top2[0] - top2[1]).item() < 1e-3:
-                sys.exit(f"{name}: near tie at step {step} of {prompt!r}: pick another seed")
+        margins = step_margins(out.scores)
+        if STRICT_MARGINS and min(margins) < 1e-3:
+            sys.exit(f"{name}: near tie at step {margins.index(min(margins))} of {prompt!r}: pick another seed")
         assert text == prompt + tok.decode(new, skip_special_tokens=True), (text, new)
-        outputs.append({"generated_text": text, "token_ids": new})
+        record = {"generated_text": text, "token_ids": new}
+        if not STRICT_MARGINS:
+            record["step_margins"] = margins
+        outputs.append(record)
     options = {"max_new_tokens": max_new_tokens}
     options.update(gen)
     return {"task": "text-generation", "inputs": prompts, "options": options, "outputs": outputs}
@@ -272,21 +293,23 @@ def text2text_generation(name: str, model_dir: Path, inputs: list[str], max_new_
     """Greedy output of an encoder-decoder for each input alone, from `generate`
     (transformers 5 has no text2text pipeline; this is what its 4.x pipeline returned)."""
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=DTYPE).to(DEVICE).eval()
     outputs = []
     for text in inputs:
-        enc = tok(text, return_tensors="pt")
+        enc = tok(text, return_tensors="pt").to(DEVICE)
         with torch.no_grad():
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
                 return_dict_in_generate=True, **gen,
             )
         new = out.sequences[0, 1:].tolist()  # drop the decoder start token
-        for step, scores in enumerate(out.scores):
-            top2 = scores[0].float().topk(2).values
-            if (top2[0] - top2[1]).item() < 1e-3:
-                sys.exit(f"{name}: near tie at step {step} of {text!r}: pick another seed")
-        outputs.append({"generated_text": tok.decode(new, skip_special_tokens=True), "token_ids": new})
+        margins = step_margins(out.scores)
+        if STRICT_MARGINS and min(margins) < 1e-3:
+            sys.exit(f"{name}: near tie at step {margins.index(min(margins))} of {text!r}: pick another seed")
+        record = {"generated_text": tok.decode(new, skip_special_tokens=True), "token_ids": new}
+        if not STRICT_MARGINS:
+            record["step_margins"] = margins
+        outputs.append(record)
     options = {"max_new_tokens": max_new_tokens}
     options.update(gen)
     return {"task": "text2text-generation", "inputs": inputs, "options": options, "outputs": outputs}
@@ -394,6 +417,14 @@ def config_for(kind: str, tokenizer, **over):
             eos_token_id=tokenizer.eos_token_id,
             tie_word_embeddings=False,
         )
+    elif kind == "data2vec-text":
+        cfg = transformers.Data2VecTextConfig(
+            **{**base, "max_position_embeddings": 64 + 2}, type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
+        )
+    elif kind == "ernie":
+        cfg = transformers.ErnieConfig(
+            **base, pad_token_id=tokenizer.pad_token_id, use_task_id=True, task_type_vocab_size=3,
+        )
     elif kind == "distilbert":
         cfg = transformers.DistilBertConfig(
             vocab_size=len(tokenizer), dim=36, n_layers=2, n_heads=4, hidden_dim=37,
@@ -412,6 +443,14 @@ def config_for(kind: str, tokenizer, **over):
 
 
 GPTS = {
+    "gpt_bigcode": lambda tok, **kw: transformers.GPTBigCodeConfig(
+        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, n_inner=40, multi_query=True,
+        initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "opt": lambda tok, **kw: transformers.OPTConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, ffn_dim=40, num_attention_heads=4,
+        max_position_embeddings=64, word_embed_proj_dim=24, do_layer_norm_before=False, init_std=0.3,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else 1,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
     "gpt2": lambda tok, **kw: transformers.GPT2Config(
         vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, n_inner=40,
         initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
@@ -436,6 +475,8 @@ DECODERS = {
     "qwen3": transformers.Qwen3Config,
     "phi3": transformers.Phi3Config,
     "gemma": transformers.GemmaConfig,
+    "granite": transformers.GraniteConfig,
+    "olmo": transformers.OlmoConfig,
     # Model types that transformers maps to the Llama classes with a config of their own.
     "internlm3": transformers.InternLM3Config,
     "iquestcoder": transformers.IQuestCoderConfig,
@@ -685,6 +726,54 @@ FIXTURE_SPECS = {
         id2label={0: "a", 1: "b", 2: "c"},
         label2id={"a": 0, "b": 1, "c": 2},
     ),
+    "data2vec-text-tiny-mlm": lambda: fixture(
+        "data2vec-text-tiny-mlm", "data2vec-text", transformers.Data2VecTextForMaskedLM, "bpe",
+        "Data2VecTextForMaskedLM: the RoBERTa layout under `data2vec_text.`.",
+        [
+            lambda n, d: fill_mask(n, d, MASKED["<mask>"], top_k=3),
+            lambda n, d: feature_extraction(d, TEXTS),
+        ],
+        seed=55,
+    ),
+    "ernie-tiny-cls": lambda: fixture(
+        "ernie-tiny-cls", "ernie", transformers.ErnieForSequenceClassification, "wordpiece",
+        "ErnieForSequenceClassification: task-type embeddings (use_task_id), 2 labels.",
+        [
+            lambda n, d: text_classification(n, d, TEXTS, "all"),
+            lambda n, d: pooled_embeddings(d, TEXTS[:3], "mean", True),
+        ],
+        seed=56,
+    ),
+    "gpt-bigcode-tiny": lambda: fixture(
+        "gpt-bigcode-tiny", "gpt_bigcode", transformers.GPTBigCodeForCausalLM, "gpt2",
+        "GPTBigCodeForCausalLM: multi-query attention (one key/value head), tanh GELU.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=25,
+    ),
+    "opt-tiny": lambda: fixture(
+        "opt-tiny", "opt", transformers.OPTForCausalLM, "gpt2",
+        "OPTForCausalLM like opt-350m: post-LayerNorm, 24-wide embeddings projected to 32, "
+        "positions offset by 2, ReLU.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=26,
+    ),
+    "granite-tiny": lambda: fixture(
+        "granite-tiny", "granite", transformers.GraniteForCausalLM, "llama",
+        "GraniteForCausalLM: embedding, residual, attention and logit multipliers.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=19,
+        embedding_multiplier=3.0,
+        residual_multiplier=0.5,
+        attention_multiplier=0.2,
+        logits_scaling=0.7,
+    ),
+    "olmo-tiny": lambda: fixture(
+        "olmo-tiny", "olmo", transformers.OlmoForCausalLM, "llama",
+        "OlmoForCausalLM: LayerNorms without parameters, q/k/v clipped to [-1.5, 1.5].",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=20,
+        clip_qkv=1.5,
+    ),
     "t5-tiny": lambda: fixture(
         "t5-tiny", "t5", transformers.T5ForConditionalGeneration, "t5",
         "T5ForConditionalGeneration: ReLU feed-forward, tied head with decoder-output scaling, "
@@ -711,11 +800,64 @@ T2T_INPUTS = [
 ]
 
 
+RECOMPUTE = {
+    "feature-extraction": lambda name, d, c: (
+        feature_extraction(d, c["inputs"]) if "pooling" not in c["options"]
+        else pooled_embeddings(d, c["inputs"], c["options"]["pooling"], c["options"].get("normalize", False))
+    ),
+    "fill-mask": lambda name, d, c: fill_mask(name, d, c["inputs"], top_k=c["options"].get("top_k", 5)),
+    "text-classification": lambda name, d, c: text_classification(name, d, c["inputs"], c["options"].get("top_k", 1)),
+    "token-classification": lambda name, d, c: token_classification(name, d, c["inputs"]),
+    "text-generation": lambda name, d, c: text_generation(
+        name, d, c["inputs"], c["options"]["max_new_tokens"],
+        **{k: v for k, v in c["options"].items() if k != "max_new_tokens"}),
+    "text2text-generation": lambda name, d, c: text2text_generation(
+        name, d, c["inputs"], c["options"]["max_new_tokens"],
+        **{k: v for k, v in c["options"].items() if k != "max_new_tokens"}),
+}
+
+
+def recompute(dirs: list[Path], device: str, dtype: str):
+    """Run the checks of existing fixtures again with transformers on `device` in
+    `dtype`, writing `reference.<backend>-<dtype>.json` beside `reference.json`: what
+    half-precision runs are compared with (skillsets and transformers then round alike,
+    and greedy steps record their margins, so that a token after a near tie is not
+    held against either)."""
+    global DEVICE, DTYPE, STRICT_MARGINS
+    DEVICE = device
+    DTYPE = {"f16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    STRICT_MARGINS = False
+    backend = "cuda" if device.startswith("cuda") else device
+    for d in dirs:
+        ref = json.loads((d / "reference.json").read_text())
+        checks = [RECOMPUTE[c["task"]](d.name, d, c) for c in ref["checks"]]
+        ref.update(
+            {
+                "transformers_version": transformers.__version__,
+                "torch_version": torch.__version__.split("+")[0],
+                "device": device,
+                "dtype": dtype,
+                "checks": checks,
+            }
+        )
+        out = d / f"reference.{backend}-{dtype}.json"
+        out.write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {out}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="fixture names to rebuild")
+    parser.add_argument("--recompute", nargs="+", type=Path, metavar="FIXTURE_DIR",
+                        help="recompute the references of existing fixtures in --dtype on --device")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", nargs="+", choices=["f16", "bf16"], default=["f16", "bf16"])
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.recompute:
+        for dtype in args.dtype:
+            recompute(args.recompute, args.device, dtype)
+        return
     names = args.only or list(FIXTURE_SPECS)
     for name in names:
         if name not in FIXTURE_SPECS:

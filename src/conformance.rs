@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use skillset_codegen::CheckResult;
 use skillset_runtime::pipeline::{PoolingChoice, RunOptions, TopK};
-use skillset_runtime::{DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
+use skillset_runtime::{Backend, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
 
 /// `reference.json` of a fixture directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +253,87 @@ fn walk(
     Ok(())
 }
 
+impl Fixture {
+    /// The reference to compare a run in `dtype` on `backend` with: `reference.json`
+    /// (transformers in f32) for f32; for f16/bf16, transformers' own run in that dtype
+    /// on that backend (`reference.<backend>-<dtype>.json`, written by
+    /// `scripts/make_fixtures.py --recompute`), so that both sides round alike.
+    pub fn reference_for(&self, backend: Backend, dtype: DType) -> Result<Reference, String> {
+        if dtype == DType::F32 {
+            return Ok(self.reference.clone());
+        }
+        let name = format!("reference.{}-{}.json", backend.as_str(), dtype.as_str());
+        let path = self.dir.join(&name);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            format!(
+                "no {name}: record transformers' {dtype} outputs on {backend} first \
+                 (python scripts/make_fixtures.py --recompute {} --device {backend} --dtype {dtype})",
+                self.dir.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Greedy steps whose best and second-best logits are closer than this (in the
+/// reference's own precision) may pick either token: the tokens after one are not
+/// compared.
+pub fn low_margin(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 0.0,
+        DType::F16 => 0.05,
+        DType::BF16 => 0.25,
+    }
+}
+
+/// Compare generations with a reference that recorded its per-step margins: tokens
+/// must agree up to the first near tie; text only when there was none.
+fn compare_generations(
+    ours: &serde_json::Value,
+    reference: &serde_json::Value,
+    dtype: DType,
+) -> Result<f64, String> {
+    let (Some(ours), Some(refs)) = (ours.as_array(), reference.as_array()) else {
+        return Err("generation outputs are not lists".into());
+    };
+    if ours.len() != refs.len() {
+        return Err(format!(
+            "{} outputs, transformers has {}",
+            ours.len(),
+            refs.len()
+        ));
+    }
+    for (i, (o, r)) in ours.iter().zip(refs).enumerate() {
+        let ids = |v: &serde_json::Value| -> Vec<u64> {
+            v["token_ids"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+                .unwrap_or_default()
+        };
+        let (mine, theirs) = (ids(o), ids(r));
+        let margins: Vec<f64> = r["step_margins"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        let sure = margins
+            .iter()
+            .position(|m| *m < low_margin(dtype))
+            .unwrap_or(theirs.len());
+        if sure >= theirs.len() {
+            if mine != theirs || o["generated_text"] != r["generated_text"] {
+                return Err(format!(
+                    "[{i}]: tokens {mine:?}, transformers has {theirs:?}"
+                ));
+            }
+        } else if mine.get(..sure) != theirs.get(..sure) {
+            return Err(format!(
+                "[{i}]: tokens {mine:?}, transformers has {theirs:?} (which agree up to its near tie at step {sure})"
+            ));
+        }
+    }
+    Ok(0.0)
+}
+
 /// Run every check of a fixture through the runtime (loading through `scope`) and
 /// compare with transformers. One [`CheckResult`] per check.
 pub fn run_fixture(
@@ -262,11 +343,18 @@ pub fn run_fixture(
     dtype: DType,
 ) -> Vec<CheckResult> {
     let tol = tolerance(dtype);
+    let backend = device.backend().unwrap_or(Backend::Cpu);
+    let reference = fixture.reference_for(backend, dtype);
     let mut loaded: HashMap<Task, Pipeline> = HashMap::new();
     let mut out = Vec::new();
-    for check in &fixture.reference.checks {
+    for (i, check) in fixture.reference.checks.iter().enumerate() {
         let started = Instant::now();
         let result = (|| -> Result<f64, String> {
+            let reference = reference.as_ref().map_err(Clone::clone)?;
+            let expected = reference
+                .checks
+                .get(i)
+                .ok_or("the dtype reference has fewer checks")?;
             let pipeline = match loaded.entry(check.task) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
@@ -280,35 +368,36 @@ pub fn run_fixture(
                 ),
             };
             let opts = check.options.to_run_options()?;
-            let ours = pipeline
-                .run_json(&check.inputs, &opts)
-                .map_err(|e| e.to_string())?;
-            compare(
-                &serde_json::Value::from(ours),
-                &serde_json::Value::from(check.outputs.clone()),
-                tol,
-            )
+            let ours = serde_json::Value::from(
+                pipeline
+                    .run_json(&check.inputs, &opts)
+                    .map_err(|e| e.to_string())?,
+            );
+            let expected = serde_json::Value::from(expected.outputs.clone());
+            let generation = matches!(check.task, Task::TextGeneration | Task::Text2TextGeneration);
+            if generation
+                && expected
+                    .get(0)
+                    .is_some_and(|o| o.get("step_margins").is_some())
+            {
+                compare_generations(&ours, &expected, dtype)
+            } else {
+                compare(&ours, &expected, tol)
+            }
         })();
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        out.push(match result {
-            Ok(d) => CheckResult {
-                fixture: fixture.name.clone(),
-                task: check.task,
-                dtype: dtype.to_string(),
-                passed: true,
-                max_abs_diff: Some(d),
-                detail: None,
-                latency_ms,
-            },
-            Err(e) => CheckResult {
-                fixture: fixture.name.clone(),
-                task: check.task,
-                dtype: dtype.to_string(),
-                passed: false,
-                max_abs_diff: None,
-                detail: Some(e),
-                latency_ms,
-            },
+        let (passed, max_abs_diff, detail) = match result {
+            Ok(d) => (true, Some(d), None),
+            Err(e) => (false, None, Some(e)),
+        };
+        out.push(CheckResult {
+            fixture: fixture.name.clone(),
+            task: check.task,
+            dtype: dtype.to_string(),
+            passed,
+            max_abs_diff,
+            detail,
+            latency_ms,
         });
     }
     out
@@ -339,5 +428,58 @@ mod tests {
         let e = compare(&json!([{"label": "A", "score": 0.5}]), &r, 1e-4).unwrap_err();
         assert!(e.contains("no key `index`"), "{e}");
         assert!(compare(&json!(f64::NAN), &json!(1.0), 1.0).is_err());
+    }
+
+    #[test]
+    fn half_precision_generations_are_compared_up_to_the_first_near_tie() {
+        let reference = json!([{"generated_text": "ab", "token_ids": [1, 2, 3], "step_margins": [2.0, 0.01, 3.0]}]);
+        // Agrees up to step 1, where the reference's margin is below the bf16 bar.
+        assert!(compare_generations(
+            &json!([{"generated_text": "x", "token_ids": [1, 9, 9]}]),
+            &reference,
+            DType::BF16
+        )
+        .is_ok());
+        let e = compare_generations(
+            &json!([{"generated_text": "x", "token_ids": [7, 2, 3]}]),
+            &reference,
+            DType::BF16,
+        )
+        .unwrap_err();
+        assert!(e.contains("agree up to its near tie at step 1"), "{e}");
+        // Without a near tie every token and the text must match.
+        let sure =
+            json!([{"generated_text": "ab", "token_ids": [1, 2], "step_margins": [2.0, 3.0]}]);
+        assert!(compare_generations(
+            &json!([{"generated_text": "ab", "token_ids": [1, 2]}]),
+            &sure,
+            DType::F16
+        )
+        .is_ok());
+        assert!(compare_generations(
+            &json!([{"generated_text": "ab", "token_ids": [1, 3]}]),
+            &sure,
+            DType::F16
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn half_precision_needs_its_own_reference() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny-mlm");
+        let f = Fixture::open(&dir).unwrap();
+        assert_eq!(
+            f.reference_for(Backend::Cpu, DType::F32)
+                .unwrap()
+                .checks
+                .len(),
+            f.reference.checks.len()
+        );
+        let e = f.reference_for(Backend::Cuda, DType::F16).unwrap_err();
+        assert!(
+            e.contains("no reference.cuda-f16.json") && e.contains("--recompute"),
+            "{e}"
+        );
     }
 }

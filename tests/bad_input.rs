@@ -165,3 +165,109 @@ fn backends_that_are_not_there() {
         assert!(s.contains("--features metal"), "{s}");
     }
 }
+
+#[test]
+fn a_missing_tensor_or_config_field_is_named() {
+    let d = copy_of("bert-tiny-mlm", "tensor");
+    let w = d.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&w, &candle_core::Device::Cpu).unwrap();
+    assert!(tensors
+        .remove("bert.encoder.layer.1.attention.self.key.weight")
+        .is_some());
+    candle_core::safetensors::save(&tensors, &w).unwrap();
+    let (e, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(matches!(e, Error::WeightMismatch { .. }), "{s}");
+    assert!(
+        s.contains("bert.encoder.layer.1.attention.self.key.weight"),
+        "{s}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+
+    let d = copy_of("llama-tiny", "field");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
+    let mut cfg = cfg.as_object().unwrap().clone();
+    cfg.remove("num_hidden_layers");
+    std::fs::write(d.join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
+    let (_, s) = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d));
+    assert!(
+        s.contains("config.json: field `num_hidden_layers`: is missing"),
+        "{s}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_model_type_without_a_family_says_so() {
+    let d = copy_of("llama-tiny", "nofamily");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        cfg.replace("\"model_type\": \"llama\"", "\"model_type\": \"mamba\""),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skillset"))
+        .args([
+            "run",
+            "--task",
+            "text-generation",
+            "--input",
+            "x",
+            "--model-dir",
+        ])
+        .arg(&d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("no skillset family runs model type `mamba` yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("MambaForCausalLM"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+    // Through the typed API a family skillset refuses it as another model type.
+    let (e, s) = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d));
+    assert!(matches!(e, Error::ModelTypeMismatch { .. }), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn empty_and_overlong_generation_prompts() {
+    let ep = skillsets::Llama::init_cpu::<task::TextGeneration>(fixture("llama-tiny")).unwrap();
+    let (_, s) = err_of(ep.call(""));
+    assert!(s.contains("an empty prompt"), "{s}");
+    let (_, s) = err_of(ep.call(&"word ".repeat(200)));
+    assert!(s.contains("exceeds the model's 64 positions"), "{s}");
+    // And the endpoint still works.
+    let mut o = ep.options();
+    o.max_new_tokens = 3;
+    assert_eq!(ep.call_with("Paris is", &o).unwrap().token_ids.len(), 3);
+}
+
+#[test]
+fn truncation_is_reported_at_verbose() {
+    let long = "word ".repeat(500);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skillset"))
+        .args([
+            "run",
+            "--verbose",
+            "--json",
+            "--task",
+            "feature-extraction",
+            "--input",
+            &long,
+            "--model-dir",
+        ])
+        .arg(fixture("bert-tiny-mlm"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("were longer than 64 tokens and were truncated"),
+        "{stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["outputs"][0].as_array().unwrap().len(), 64);
+}

@@ -246,6 +246,12 @@ fn fixtures_through_the_generated_types() {
                 "camembert" => bert_tasks!(skillsets::Camembert, f, check),
                 "distilbert" => bert_tasks!(skillsets::Distilbert, f, check),
                 "electra" => bert_tasks!(skillsets::Electra, f, check),
+                "data2vec-text" => bert_tasks!(skillsets::Data2vecText, f, check),
+                "ernie" => bert_tasks!(skillsets::Ernie, f, check),
+                "granite" => decoder_tasks!(skillsets::Granite, f, check),
+                "olmo" => decoder_tasks!(skillsets::Olmo, f, check),
+                "gpt_bigcode" => decoder_tasks!(skillsets::GptBigcode, f, check),
+                "opt" => decoder_tasks!(skillsets::Opt, f, check),
                 "llama" => decoder_tasks!(skillsets::Llama, f, check),
                 "mistral" => decoder_tasks!(skillsets::Mistral, f, check),
                 "qwen2" => decoder_tasks!(skillsets::Qwen2, f, check),
@@ -355,7 +361,7 @@ fn endpoints_are_shared_across_threads() {
         .unwrap();
     let expected = to_value(&check.outputs[0]);
     std::thread::scope(|s| {
-        for _ in 0..4 {
+        for _ in 0..8 {
             let ep = ep.clone();
             let expected = expected.clone();
             let text = check.inputs[0].clone();

@@ -25,6 +25,18 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Open a checkpoint directory, or look a model id (`org/name`, optionally
     /// `org/name@revision`) up in the local Hugging Face cache.
+    ///
+    /// ```
+    /// use skillset_runtime::Checkpoint;
+    ///
+    /// let ckpt = Checkpoint::open("../tests/fixtures/roberta-tiny-mlm".as_ref())?;
+    /// assert_eq!(ckpt.model_type, "roberta");
+    /// assert_eq!(ckpt.weight_files()?.len(), 1);
+    /// // Not there, and not a cached model id either: an error that says what to do.
+    /// let err = Checkpoint::open("acme/not-downloaded".as_ref()).unwrap_err();
+    /// assert!(err.to_string().contains("Hugging Face cache"));
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn open(path: &Path) -> Result<Self> {
         let dir = if path.is_dir() {
             path.to_path_buf()

@@ -10,6 +10,20 @@ use crate::error::{Error, Result};
 use crate::Backend;
 
 /// Where to run: `cpu`, `cuda[:N]`, `metal[:N]` or `auto` (CUDA, then Metal, then CPU).
+///
+/// ```
+/// use skillset_runtime::DeviceSpec;
+///
+/// assert_eq!("cuda:1".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(1));
+/// // `auto` takes the best backend compiled in and present, and says which.
+/// let device = DeviceSpec::Auto.resolve().unwrap();
+/// println!("running on {}", device.name);
+/// // A backend that is not compiled in is an error that names the feature.
+/// if !cfg!(feature = "cuda") {
+///     let err = DeviceSpec::Cuda(0).resolve().unwrap_err();
+///     assert!(err.to_string().contains("--features cuda"));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DeviceSpec {
     #[default]
@@ -144,6 +158,13 @@ fn first_line(s: &str) -> String {
 }
 
 /// Floating-point precision of the weights and activations.
+///
+/// ```
+/// use skillset_runtime::DType;
+///
+/// assert_eq!("bfloat16".parse::<DType>().unwrap(), DType::BF16);
+/// assert!("f8".parse::<DType>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DType {
     #[default]

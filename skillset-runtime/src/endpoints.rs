@@ -37,6 +37,19 @@ impl Endpoint<FeatureExtraction> {
 
     /// Sentence embeddings: a sentence-transformers directory's own pooling and
     /// normalization (as `SentenceTransformer.encode` gives), mean pooling otherwise.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::FeatureExtraction, Skillset};
+    ///
+    /// #[skillset(family = "bert")]
+    /// struct Encoder;
+    ///
+    /// let embed = Encoder::init_cpu::<FeatureExtraction>("../tests/fixtures/camembert-tiny")?;
+    /// let vectors = embed.embed(&["Le café est délicieux.", "Il pleut."])?;
+    /// assert_eq!(vectors.len(), 2);
+    /// assert_eq!(vectors[0].len(), 30);
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.pipeline().sentence_embeddings(texts)
     }
@@ -54,6 +67,21 @@ impl Endpoint<FeatureExtraction> {
 
 impl Endpoint<FillMask> {
     /// The 5 best fillers of the one mask token in `text`, best first.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::FillMask, Skillset};
+    ///
+    /// #[skillset(family = "bert")]
+    /// struct Bert;
+    ///
+    /// let fill = Bert::init_cpu::<FillMask>("../tests/fixtures/bert-tiny-mlm")?;
+    /// let predictions = fill.call("Paris is the [MASK] of France.")?;
+    /// assert_eq!(predictions.len(), 5);
+    /// assert!(predictions[0].score >= predictions[1].score);
+    /// // No mask: a typed error, and the endpoint keeps working.
+    /// assert!(fill.call("no mask").is_err());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn call(&self, text: &str) -> Result<Vec<FillMaskPrediction>> {
         self.call_top_k(text, 5)
     }
@@ -87,6 +115,18 @@ impl Endpoint<FillMask> {
 
 impl Endpoint<TextClassification> {
     /// Every label of the checkpoint with its score, best first.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::TextClassification, Skillset};
+    ///
+    /// #[skillset(model_type = "roberta")]
+    /// struct Classifier;
+    ///
+    /// let classify = Classifier::init_cpu::<TextClassification>("../tests/fixtures/roberta-tiny-cls")?;
+    /// let labels = classify.call("A match report.")?;
+    /// assert_eq!(labels.len(), 4);
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn call(&self, text: &str) -> Result<Vec<LabelScore>> {
         Ok(self.call_batch(&[text])?.remove(0))
     }
@@ -99,6 +139,21 @@ impl Endpoint<TextClassification> {
 
 impl Endpoint<TokenClassification> {
     /// The tokens of `text` whose label is not `O`, with scores and character offsets.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::TokenClassification, Skillset};
+    ///
+    /// #[skillset(family = "bert")]
+    /// struct Ner;
+    ///
+    /// let ner = Ner::init_cpu::<TokenClassification>("../tests/fixtures/xlm-roberta-tiny-ner")?;
+    /// let text = "Der Zug fährt nach München.";
+    /// for e in ner.call(text)? {
+    ///     let span: String = text.chars().skip(e.start).take(e.end - e.start).collect();
+    ///     println!("{} {span:?} {:.3}", e.entity, e.score);
+    /// }
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn call(&self, text: &str) -> Result<Vec<TokenEntity>> {
         Ok(self.call_batch(&[text])?.remove(0))
     }
@@ -137,6 +192,28 @@ impl Endpoint<TextGeneration> {
 
     /// Continue `prompt`, calling `on_token` with each new token as it is generated;
     /// return `ControlFlow::Break(())` from it to stop early.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use skillset_runtime::{skillset, task::TextGeneration, Skillset};
+    ///
+    /// #[skillset(family = "llama")]
+    /// struct Decoder;
+    ///
+    /// let generate = Decoder::init_cpu::<TextGeneration>("../tests/fixtures/llama-tiny")?;
+    /// let mut options = generate.options();
+    /// options.max_new_tokens = 8;
+    /// let mut streamed = String::new();
+    /// let out = generate.stream("Paris is", &options, |token| {
+    ///     streamed.push_str(&token.text);
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!(out.generated_text, format!("Paris is{streamed}"));
+    /// // The same tokens, one decoding step per `next`.
+    /// let ids: Vec<u32> = generate.tokens("Paris is", &options)?.map(|t| t.unwrap().token_id).collect();
+    /// assert_eq!(ids, out.token_ids);
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn stream(
         &self,
         prompt: &str,
@@ -168,6 +245,18 @@ impl Endpoint<Text2TextGeneration> {
 
     /// Generate from `prompt` (e.g. `"translate English to German: ..."`) with the
     /// checkpoint's defaults.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::Text2TextGeneration, Skillset};
+    ///
+    /// #[skillset(family = "t5")]
+    /// struct T5;
+    ///
+    /// let t5 = T5::init_cpu::<Text2TextGeneration>("../tests/fixtures/t5-tiny")?;
+    /// let out = t5.call("translate English to German: The house is wonderful.")?;
+    /// assert!(!out.token_ids.is_empty());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn call(&self, prompt: &str) -> Result<Generation> {
         self.call_with(prompt, &self.options())
     }

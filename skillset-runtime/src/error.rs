@@ -102,9 +102,26 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
+    /// The device ran out of memory.
+    #[error("out of memory on the device: {0} (use a smaller batch (`max_batch_size`), a shorter input, f16/bf16, or another device)")]
+    OutOfMemory(String),
+
     /// A tensor operation failed.
     #[error("tensor operation failed: {}", first_line(.0))]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        let message = first_line(&e);
+        if message.contains("OUT_OF_MEMORY")
+            || message.to_ascii_lowercase().contains("out of memory")
+        {
+            Error::OutOfMemory(message)
+        } else {
+            Error::Candle(e)
+        }
+    }
 }
 
 /// candle errors carry a backtrace when RUST_BACKTRACE is set: keep the message.
@@ -130,5 +147,22 @@ impl Error {
             path: path.into(),
             reason: reason.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_memory_is_its_own_error() {
+        let e: Error = candle_core::Error::Msg(
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".into(),
+        )
+        .into();
+        assert!(matches!(e, Error::OutOfMemory(_)), "{e}");
+        assert!(e.to_string().contains("smaller batch"));
+        let e: Error = candle_core::Error::Msg("shape mismatch".into()).into();
+        assert!(matches!(e, Error::Candle(_)));
     }
 }

@@ -15,6 +15,16 @@ use crate::tokenize::TextTokenizer;
 
 /// How to generate. `Default` is greedy decoding of 20 new tokens; checkpoints'
 /// `generation_config.json` values are applied by [`GenerationOptions::from_checkpoint`].
+///
+/// ```
+/// use skillset_runtime::GenerationOptions;
+///
+/// let greedy = GenerationOptions { max_new_tokens: 8, ..Default::default() };
+/// assert!(!greedy.do_sample);
+/// // Sampling with transformers' defaults (top-k 50), seeded.
+/// let sampled = GenerationOptions { temperature: 0.7, seed: 42, ..greedy.clone().sampling() };
+/// assert_eq!(sampled.top_k, Some(50));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationOptions {
     pub max_new_tokens: usize,

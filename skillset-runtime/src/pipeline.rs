@@ -22,6 +22,18 @@ use crate::tokenize::{EncodedBatch, TextTokenizer};
 use crate::{Family, Task};
 
 /// How to load a checkpoint.
+///
+/// ```
+/// use skillset_runtime::{skillset, task::FeatureExtraction, DType, DeviceSpec, LoadOptions, Skillset};
+///
+/// #[skillset(family = "bert")]
+/// struct Encoder;
+///
+/// let options = LoadOptions { max_batch_size: 8, ..LoadOptions::new(DeviceSpec::Cpu, DType::F32) };
+/// let embed = Encoder::init_with::<FeatureExtraction>("../tests/fixtures/bert-tiny-mlm", &options)?;
+/// assert_eq!(embed.pipeline().dtype(), DType::F32);
+/// # Ok::<(), skillset_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOptions {
     pub device: DeviceSpec,
@@ -51,6 +63,14 @@ impl LoadOptions {
 }
 
 /// How many results a ranking task returns.
+///
+/// ```
+/// use skillset_runtime::TopK;
+///
+/// assert_eq!("3".parse::<TopK>().unwrap(), TopK::N(3));
+/// assert_eq!("all".parse::<TopK>().unwrap(), TopK::All);
+/// assert!("0".parse::<TopK>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopK {
     N(usize),
@@ -190,6 +210,20 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Load `checkpoint` (a directory or a cached model id) for `task`, checking that
     /// it is a checkpoint `scope` accepts and that `scope` runs the task.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, LoadOptions, Pipeline, RunOptions, Skillset, Task};
+    ///
+    /// #[skillset(family = "bert")]
+    /// struct AnyBert;
+    ///
+    /// // The task is chosen at run time, as `skillset run` does.
+    /// let task: Task = "text-classification".parse()?;
+    /// let pipeline = Pipeline::load_for_scope(AnyBert::SCOPE, "../tests/fixtures/bert-tiny-cls".as_ref(), task, &LoadOptions::default())?;
+    /// let outputs = pipeline.run_json(&["I love it".to_string()], &RunOptions::default())?;
+    /// assert!(outputs[0][0]["label"].is_string());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load_for_scope(
         scope: Scope,
         checkpoint: &Path,

@@ -10,6 +10,19 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 
 /// How per-token hidden states become one vector.
+///
+/// ```
+/// use skillset_runtime::{skillset, task::FeatureExtraction, Pooling, Skillset};
+///
+/// #[skillset(model_type = "bert")]
+/// struct Bert;
+///
+/// let embed = Bert::init_cpu::<FeatureExtraction>("../tests/fixtures/bert-tiny-mlm")?;
+/// let v = embed.embed_with(&["a sentence"], "cls".parse::<Pooling>()?, true)?;
+/// let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+/// assert!((norm - 1.0).abs() < 1e-5);
+/// # Ok::<(), skillset_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pooling {
     /// The first token's state (`[CLS]`/`<s>`).

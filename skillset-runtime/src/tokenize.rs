@@ -129,6 +129,17 @@ impl TextTokenizer {
             .inner
             .encode_batch_char_offsets(texts.to_vec(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let truncated = encodings
+            .iter()
+            .filter(|e| !e.get_overflowing().is_empty())
+            .count();
+        if truncated > 0 {
+            tracing::info!(
+                "{truncated} of {} inputs were longer than {} tokens and were truncated to fit the model, as transformers does",
+                texts.len(),
+                self.max_length
+            );
+        }
         self.pad(encodings, device)
     }
 

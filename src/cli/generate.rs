@@ -117,12 +117,21 @@ pub fn select<'m>(
 
 /// `--list-families`.
 pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failure> {
+    // Verified: a committed fixture passed on some backend, as recorded in the
+    // backend_results.json this binary was built with, or as measured since into the
+    // results file of the output directory.
     let results = read_results(&results_path(args))?;
     let verified = |e: &ModelTypeEntry| {
-        results
-            .statuses(e)
-            .iter()
-            .any(|(_, s)| *s == BackendStatus::Verified)
+        let built_in = crate::lookup(&e.model_type).is_some_and(|i| {
+            i.backends
+                .iter()
+                .any(|(_, s)| *s == BackendStatus::Verified)
+        });
+        built_in
+            || results
+                .statuses(e)
+                .iter()
+                .any(|(_, s)| *s == BackendStatus::Verified)
     };
     let without = meta
         .model_types
@@ -135,25 +144,25 @@ pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failur
             .iter()
             .map(|f| {
                 let members: Vec<&ModelTypeEntry> = meta.family_members(f.name).collect();
+                let verified: Vec<&String> = members
+                    .iter()
+                    .filter(|e| verified(e))
+                    .map(|e| &e.model_type)
+                    .collect();
                 json!({
                     "family": f.name,
                     "description": f.description,
                     "modality": f.modality,
                     "tasks": f.task_names().collect::<Vec<_>>(),
                     "model_types": members.iter().map(|e| &e.model_type).collect::<Vec<_>>(),
+                    "verified": verified,
                     "model_type_count": members.len(),
-                    "verified_model_types": members.iter().filter(|e| verified(e)).map(|e| &e.model_type).collect::<Vec<_>>(),
-                    "verified_count": members.iter().filter(|e| verified(e)).count(),
+                    "verified_count": verified.len(),
                 })
             })
             .collect();
-        let doc = json!({
-            "transformers_version": meta.transformers_version,
-            "model_types": meta.model_types.len(),
-            "without_family": without,
-            "families": families,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        let _ = without;
+        println!("{}", serde_json::to_string_pretty(&families).expect("json"));
         return Ok(());
     }
     println!(

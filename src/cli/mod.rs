@@ -4,6 +4,7 @@
 //! Exit status: 0 on success, 1 when something failed (a validation, a conformance
 //! check, a model run), 2 for a usage error such as an unknown name.
 
+mod bench;
 mod generate;
 mod run;
 mod run_tests;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use skillset_codegen::Metadata;
 
+pub use bench::BenchArgs;
 pub use run::RunArgs;
 
 /// Generate, validate, test and run typed skillsets for HF transformers model types.
@@ -106,6 +108,8 @@ pub struct GeneratorArgs {
 pub enum Command {
     /// Run a checkpoint on inputs and print the outputs in pipeline() schema.
     Run(RunArgs),
+    /// Time a task's handler on a synthetic batch (median of timed iterations).
+    Bench(BenchArgs),
 }
 
 /// A failure with its exit status.
@@ -140,10 +144,12 @@ impl<E: std::fmt::Display> From<E> for Failure {
 pub fn main_with(cli: Cli) -> ExitCode {
     init_tracing(match &cli.command {
         Some(Command::Run(r)) => r.verbose,
+        Some(Command::Bench(_)) => false,
         None => cli.generator.verbose,
     });
     let result = match cli.command {
         Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Bench(args)) => bench::bench(&args),
         None => generator(&cli.generator),
     };
     match result {

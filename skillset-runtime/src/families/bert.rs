@@ -1,8 +1,9 @@
 //! The `bert` family: BERT-style bidirectional encoders with absolute position
 //! embeddings. One implementation serves BERT, the RoBERTa line (RoBERTa, XLM-RoBERTa,
-//! CamemBERT: positions count from the padding index + 1), DistilBERT (no token types,
-//! its own weight names) and ELECTRA (embeddings narrower than the encoder, projected
-//! up). They differ in weight names, position ids and heads, not in the encoder.
+//! CamemBERT and Data2VecText: positions count from the padding index + 1), ERNIE (task
+//! type embeddings), DistilBERT (no token types, its own weight names) and ELECTRA
+//! (embeddings narrower than the encoder, projected up). They differ in weight names,
+//! position ids and heads, not in the encoder.
 
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear};
@@ -17,36 +18,30 @@ use crate::Task;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flavor {
     Bert,
-    /// RoBERTa, XLM-RoBERTa, CamemBERT: positions start at `pad_token_id + 1`.
+    /// RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText: positions start at `pad_token_id + 1`.
     Roberta,
     DistilBert,
     Electra,
 }
 
 impl Flavor {
-    fn of(architecture: &str) -> Option<Self> {
-        let starts = |p: &[&str]| p.iter().any(|p| architecture.starts_with(p));
-        Some(if starts(&["Roberta", "XLMRoberta", "Camembert"]) {
-            Flavor::Roberta
-        } else if starts(&["DistilBert"]) {
-            Flavor::DistilBert
-        } else if starts(&["Electra"]) {
-            Flavor::Electra
-        } else if starts(&["Bert"]) {
-            Flavor::Bert
-        } else {
-            return None;
-        })
-    }
-
-    /// Where head models keep the encoder.
-    fn prefix(self) -> &'static str {
-        match self {
-            Flavor::Bert => "bert",
-            Flavor::Roberta => "roberta",
-            Flavor::DistilBert => "distilbert",
-            Flavor::Electra => "electra",
-        }
+    /// The flavor of an architecture class and where its head models keep the encoder.
+    fn of(architecture: &str) -> Option<(Self, &'static str)> {
+        // (class-name prefix, flavor, weight prefix); longer class prefixes first.
+        const LAYOUTS: &[(&str, Flavor, &str)] = &[
+            ("XLMRoberta", Flavor::Roberta, "roberta"),
+            ("Roberta", Flavor::Roberta, "roberta"),
+            ("Camembert", Flavor::Roberta, "roberta"),
+            ("Data2VecText", Flavor::Roberta, "data2vec_text"),
+            ("DistilBert", Flavor::DistilBert, "distilbert"),
+            ("Electra", Flavor::Electra, "electra"),
+            ("Ernie", Flavor::Bert, "ernie"),
+            ("Bert", Flavor::Bert, "bert"),
+        ];
+        LAYOUTS
+            .iter()
+            .find(|(class, _, _)| architecture.starts_with(class))
+            .map(|(_, flavor, prefix)| (*flavor, *prefix))
     }
 }
 
@@ -66,6 +61,8 @@ struct Config {
     pad_token_id: u32,
     tie_word_embeddings: bool,
     num_labels: usize,
+    use_task_id: bool,
+    task_type_vocab_size: usize,
 }
 
 impl Config {
@@ -121,6 +118,8 @@ impl Config {
             pad_token_id: c.usize_or("pad_token_id", 0)? as u32,
             tie_word_embeddings: c.bool_or("tie_word_embeddings", true),
             num_labels: c.num_labels(),
+            use_task_id: c.bool_or("use_task_id", false),
+            task_type_vocab_size: c.usize_or("task_type_vocab_size", 3)?,
         })
     }
 }
@@ -208,6 +207,9 @@ struct Encoder {
     norm: LayerNorm,
     /// ELECTRA: embedding width -> hidden width.
     project: Option<Linear>,
+    /// ERNIE with `use_task_id`: the embedding of task type 0 (what transformers adds
+    /// when no task type ids are given).
+    task_type: Option<Tensor>,
     layers: Vec<Layer>,
 }
 
@@ -233,6 +235,14 @@ impl Encoder {
             norm: emb.layer_norm(e, c.eps, "LayerNorm")?,
             project: if e != h {
                 Some(w.linear(e, h, "embeddings_project")?)
+            } else {
+                None
+            },
+            task_type: if c.use_task_id {
+                Some(
+                    emb.get((c.task_type_vocab_size, e), "task_type_embeddings.weight")?
+                        .get(0)?,
+                )
             } else {
                 None
             },
@@ -360,14 +370,13 @@ pub(crate) fn load(
     task: Task,
     device: &Device,
 ) -> Result<BertModel> {
-    let flavor = Flavor::of(architecture).ok_or_else(|| {
+    let (flavor, prefix) = Flavor::of(architecture).ok_or_else(|| {
         config.invalid(
             "architectures",
             format!("`{architecture}` is not a bert-family architecture"),
         )
     })?;
     let c = Config::read(flavor, config)?;
-    let prefix = flavor.prefix();
     // Head models keep the encoder under `bert.` & co.; a bare model (and
     // sentence-transformers) at the root.
     let body = if weights.contains(&format!("{prefix}.embeddings.word_embeddings.weight")) {
@@ -497,6 +506,9 @@ impl EncoderModel for BertModel {
                 batch.type_ids.clone()
             };
             x = (x + tt.forward(&types)?)?;
+        }
+        if let Some(task) = &e.task_type {
+            x = x.broadcast_add(task)?;
         }
         let mut x = e.norm.forward(&x)?;
         if let Some(p) = &e.project {

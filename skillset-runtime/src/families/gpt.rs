@@ -1,8 +1,10 @@
 //! The `gpt` family: decoder-only transformers with LayerNorm (with bias) and GELU
 //! MLPs, in the layouts of GPT-2 (learned positions, fused `Conv1D` qkv), GPT-Neo
 //! (learned positions, unscaled attention, alternating local attention), GPT-J
-//! (interleaved partial rotary, one LayerNorm feeding attention and MLP in parallel)
-//! and GPT-NeoX (rotary on part of each head, fused per-head qkv, parallel residual).
+//! (interleaved partial rotary, one LayerNorm feeding attention and MLP in parallel),
+//! GPT-NeoX (rotary on part of each head, fused per-head qkv, parallel residual),
+//! GPTBigCode (multi-query attention) and OPT (positions offset by 2, ReLU, pre- or
+//! post-LayerNorm).
 //! candle-transformers ships none of GPT-2 or GPT-Neo; this is our own implementation.
 
 use candle_core::{DType, Device, Module, Tensor, D};
@@ -20,6 +22,11 @@ enum Flavor {
     GptNeo,
     GptJ,
     GptNeoX,
+    /// GPT-2 layout with `Linear` layers and multi-query attention (StarCoder 1).
+    GptBigCode,
+    /// OPT: learned positions offset by 2, ReLU, pre- or post-LayerNorm, optional
+    /// projections between the embedding and hidden widths.
+    Opt,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +53,13 @@ struct Config {
     local_layers: Vec<bool>,
     window: Option<usize>,
     tie_word_embeddings: bool,
+    /// Key/value heads (1 for multi-query GPTBigCode).
+    kv_heads: usize,
+    /// OPT: width of the embeddings, offset of position ids, LayerNorm placement.
+    embed_dim: usize,
+    position_offset: u32,
+    pre_layer_norm: bool,
+    final_layer_norm: bool,
 }
 
 fn num(c: &ConfigReader, keys: &[&str]) -> Option<f64> {
@@ -65,6 +79,8 @@ impl Config {
             "GPTNeoForCausalLM" | "GPTNeoModel" => Flavor::GptNeo,
             "GPTJForCausalLM" | "GPTJModel" => Flavor::GptJ,
             "GPTNeoXForCausalLM" | "GPTNeoXModel" => Flavor::GptNeoX,
+            "GPTBigCodeForCausalLM" | "GPTBigCodeModel" => Flavor::GptBigCode,
+            "OPTForCausalLM" | "OPTModel" => Flavor::Opt,
             other => {
                 return Err(c.invalid(
                     "architectures",
@@ -94,6 +110,7 @@ impl Config {
             .value
             .get("n_inner")
             .or_else(|| c.value.get("intermediate_size"))
+            .or_else(|| c.value.get("ffn_dim"))
         {
             Some(v) if !v.is_null() => v
                 .as_u64()
@@ -108,10 +125,11 @@ impl Config {
         };
         let act = c.activation(
             act_key,
-            if flavor == Flavor::GptNeoX {
-                "gelu"
-            } else {
-                "gelu_new"
+            match flavor {
+                Flavor::GptNeoX => "gelu",
+                Flavor::Opt => "relu",
+                Flavor::GptBigCode => "gelu_pytorch_tanh",
+                _ => "gelu_new",
             },
         )?;
         let eps = c.f64_or(
@@ -167,6 +185,13 @@ impl Config {
             Flavor::Gpt2 if !c.bool_or("scale_attn_weights", true) => 1.0,
             _ => 1.0 / (head_dim as f64).sqrt(),
         };
+        if flavor == Flavor::Opt && !c.bool_or("layer_norm_elementwise_affine", true) {
+            return Err(c.invalid(
+                "layer_norm_elementwise_affine",
+                "OPT LayerNorms without weights are not supported".into(),
+            ));
+        }
+        let pre_layer_norm = flavor != Flavor::Opt || c.bool_or("do_layer_norm_before", true);
         Ok(Config {
             flavor,
             vocab_size: c.usize("vocab_size")?,
@@ -192,8 +217,25 @@ impl Config {
             window,
             tie_word_embeddings: c.bool_or(
                 "tie_word_embeddings",
-                matches!(flavor, Flavor::Gpt2 | Flavor::GptNeo),
+                matches!(
+                    flavor,
+                    Flavor::Gpt2 | Flavor::GptNeo | Flavor::GptBigCode | Flavor::Opt
+                ),
             ),
+            kv_heads: if flavor == Flavor::GptBigCode && c.bool_or("multi_query", true) {
+                1
+            } else {
+                heads
+            },
+            embed_dim: if flavor == Flavor::Opt {
+                c.usize_or("word_embed_proj_dim", hidden)?
+            } else {
+                hidden
+            },
+            position_offset: if flavor == Flavor::Opt { 2 } else { 0 },
+            pre_layer_norm,
+            final_layer_norm: flavor != Flavor::Opt
+                || (pre_layer_norm && !c.bool_or("_remove_final_layer_norm", false)),
         })
     }
 
@@ -214,6 +256,9 @@ enum Qkv {
     Fused(Linear),
     /// One projection whose output is `[head0: q k v | head1: q k v | ...]` (GPT-NeoX).
     FusedPerHead(Linear),
+    /// One projection whose output is `[q | k | v]` with k and v of one head each
+    /// (multi-query GPTBigCode).
+    FusedMultiQuery(Linear),
     Separate(Linear, Linear, Linear),
 }
 
@@ -286,6 +331,44 @@ impl Block {
                     fc_out: w.linear(i, h, "mlp.dense_4h_to_h")?,
                 }
             }
+            Flavor::GptBigCode => {
+                let kv = c.kv_heads * c.head_dim();
+                let c_attn = w.linear(h, h + 2 * kv, "attn.c_attn")?;
+                Block {
+                    ln_1: w.layer_norm(h, c.eps, "ln_1")?,
+                    ln_2: Some(w.layer_norm(h, c.eps, "ln_2")?),
+                    qkv: if c.kv_heads == 1 {
+                        Qkv::FusedMultiQuery(c_attn)
+                    } else {
+                        Qkv::FusedPerHead(c_attn)
+                    },
+                    out: w.linear(h, h, "attn.c_proj")?,
+                    fc_in: w.linear(h, i, "mlp.c_fc")?,
+                    fc_out: w.linear(i, h, "mlp.c_proj")?,
+                }
+            }
+            Flavor::Opt => {
+                let a = w.pp("self_attn");
+                let lin = |w: &Weights, d_in, d_out, name: &str| {
+                    if c.attention_bias {
+                        w.linear(d_in, d_out, name)
+                    } else {
+                        w.linear_no_bias(d_in, d_out, name)
+                    }
+                };
+                Block {
+                    ln_1: w.layer_norm(h, c.eps, "self_attn_layer_norm")?,
+                    ln_2: Some(w.layer_norm(h, c.eps, "final_layer_norm")?),
+                    qkv: Qkv::Separate(
+                        lin(&a, h, h, "q_proj")?,
+                        lin(&a, h, h, "k_proj")?,
+                        lin(&a, h, h, "v_proj")?,
+                    ),
+                    out: lin(&a, h, h, "out_proj")?,
+                    fc_in: lin(w, h, i, "fc1")?,
+                    fc_out: lin(w, i, h, "fc2")?,
+                }
+            }
         })
     }
 }
@@ -296,7 +379,10 @@ pub(crate) struct GptModel {
     wte: Embedding,
     wpe: Option<Embedding>,
     blocks: Vec<Block>,
-    ln_f: LayerNorm,
+    ln_f: Option<LayerNorm>,
+    /// OPT: embedding width -> hidden width and back.
+    project_in: Option<Linear>,
+    project_out: Option<Linear>,
     lm_head: Linear,
     inv_freq: Vec<f32>,
     dtype: DType,
@@ -311,55 +397,66 @@ pub(crate) fn load(
     device: &Device,
 ) -> Result<GptModel> {
     let c = Config::read(architecture, config)?;
-    let prefix = if c.flavor == Flavor::GptNeoX {
-        "gpt_neox"
-    } else {
-        "transformer"
-    };
-    let embed_name = if c.flavor == Flavor::GptNeoX {
-        "embed_in"
-    } else {
-        "wte"
+    // (body prefix, token embedding, position embedding, blocks, final norm, head)
+    let (prefix, embed_name, pos_name, blocks_name, ln_f_name, head_name) = match c.flavor {
+        Flavor::GptNeoX => (
+            "gpt_neox",
+            "embed_in",
+            "",
+            "layers",
+            "final_layer_norm",
+            "embed_out",
+        ),
+        Flavor::Opt => (
+            "model.decoder",
+            "embed_tokens",
+            "embed_positions",
+            "layers",
+            "final_layer_norm",
+            "lm_head",
+        ),
+        Flavor::Gpt2 | Flavor::GptNeo | Flavor::GptBigCode => {
+            ("transformer", "wte", "wpe", "h", "ln_f", "lm_head")
+        }
+        Flavor::GptJ => ("transformer", "wte", "", "h", "ln_f", "lm_head"),
     };
     // Head models keep the body under a prefix; old GPT-2 checkpoints and bare
-    // models at the root.
+    // models at the root (OPT's bare model keeps `decoder.`).
     let body = if weights.contains(&format!("{prefix}.{embed_name}.weight")) {
         weights.pp(prefix)
+    } else if c.flavor == Flavor::Opt {
+        weights.pp("decoder")
     } else {
         weights.clone()
     };
-    let wte = body.embedding(c.vocab_size, c.hidden, embed_name)?;
-    let wpe = match c.flavor {
-        Flavor::Gpt2 | Flavor::GptNeo => Some(body.embedding(c.max_positions, c.hidden, "wpe")?),
-        _ => None,
-    };
-    let blocks_name = if c.flavor == Flavor::GptNeoX {
-        "layers"
+    let wte = body.embedding(c.vocab_size, c.embed_dim, embed_name)?;
+    let wpe = if pos_name.is_empty() {
+        None
     } else {
-        "h"
+        let n = c.max_positions + c.position_offset as usize;
+        Some(body.embedding(n, c.hidden, pos_name)?)
     };
     let blocks = (0..c.layers)
         .map(|i| Block::load(&body.pp(format!("{blocks_name}.{i}")), &c))
         .collect::<Result<Vec<_>>>()?;
-    let ln_f = body.layer_norm(
-        c.hidden,
-        c.eps,
-        if c.flavor == Flavor::GptNeoX {
-            "final_layer_norm"
-        } else {
-            "ln_f"
-        },
-    )?;
-    let head_name = if c.flavor == Flavor::GptNeoX {
-        "embed_out"
+    let ln_f = if c.final_layer_norm {
+        Some(body.layer_norm(c.hidden, c.eps, ln_f_name)?)
     } else {
-        "lm_head"
+        None
+    };
+    let (project_in, project_out) = if c.embed_dim != c.hidden {
+        (
+            Some(body.linear_no_bias(c.embed_dim, c.hidden, "project_in")?),
+            Some(body.linear_no_bias(c.hidden, c.embed_dim, "project_out")?),
+        )
+    } else {
+        (None, None)
     };
     let lm_head = if weights.contains(&format!("{head_name}.weight")) && !c.tie_word_embeddings {
         if c.flavor == Flavor::GptJ {
-            weights.linear(c.hidden, c.vocab_size, head_name)?
+            weights.linear(c.embed_dim, c.vocab_size, head_name)?
         } else {
-            weights.linear_no_bias(c.hidden, c.vocab_size, head_name)?
+            weights.linear_no_bias(c.embed_dim, c.vocab_size, head_name)?
         }
     } else if c.tie_word_embeddings {
         Linear::new(wte.embeddings().clone(), None)
@@ -378,6 +475,8 @@ pub(crate) fn load(
         wpe,
         blocks,
         ln_f,
+        project_in,
+        project_out,
         lm_head,
         inv_freq,
         dtype,
@@ -449,8 +548,15 @@ impl CausalLm for GptModel {
         let (b, t) = input_ids.dims2()?;
         let (heads, hd) = (c.heads, c.head_dim());
         let mut x = self.wte.forward(input_ids)?;
+        if let Some(p) = &self.project_in {
+            x = p.forward(&x)?;
+        }
         if let Some(wpe) = &self.wpe {
-            let pos = nn::ids_tensor(positions, &self.device)?;
+            let shifted: Vec<Vec<u32>> = positions
+                .iter()
+                .map(|r| r.iter().map(|p| p + c.position_offset).collect())
+                .collect();
+            let pos = nn::ids_tensor(&shifted, &self.device)?;
             x = (x + wpe.forward(&pos)?)?;
         }
         let rope = if c.rotary_dim > 0 {
@@ -458,20 +564,33 @@ impl CausalLm for GptModel {
         } else {
             None
         };
-        let split = |y: Tensor| -> Result<Tensor> {
-            Ok(y.reshape((b, t, heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let split = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
         };
         for (i, (block, kv)) in self.blocks.iter().zip(cache.iter_mut()).enumerate() {
-            let h = block.ln_1.forward(&x)?;
+            // Post-LayerNorm (OPT with do_layer_norm_before = false) normalises after
+            // each residual instead of before each sublayer.
+            let h = if c.pre_layer_norm {
+                block.ln_1.forward(&x)?
+            } else {
+                x.clone()
+            };
             let (q, k, v) = match &block.qkv {
                 Qkv::Fused(l) => {
                     let y = l.forward(&h)?;
                     (
-                        split(y.narrow(D::Minus1, 0, c.hidden)?)?,
-                        split(y.narrow(D::Minus1, c.hidden, c.hidden)?)?,
-                        split(y.narrow(D::Minus1, 2 * c.hidden, c.hidden)?)?,
+                        split(y.narrow(D::Minus1, 0, c.hidden)?, heads)?,
+                        split(y.narrow(D::Minus1, c.hidden, c.hidden)?, heads)?,
+                        split(y.narrow(D::Minus1, 2 * c.hidden, c.hidden)?, heads)?,
+                    )
+                }
+                Qkv::FusedMultiQuery(l) => {
+                    let y = l.forward(&h)?;
+                    let kv_dim = c.kv_heads * hd;
+                    (
+                        split(y.narrow(D::Minus1, 0, c.hidden)?, heads)?,
+                        split(y.narrow(D::Minus1, c.hidden, kv_dim)?, c.kv_heads)?,
+                        split(y.narrow(D::Minus1, c.hidden + kv_dim, kv_dim)?, c.kv_heads)?,
                     )
                 }
                 Qkv::FusedPerHead(l) => {
@@ -486,9 +605,9 @@ impl CausalLm for GptModel {
                     )
                 }
                 Qkv::Separate(q, k, v) => (
-                    split(q.forward(&h)?)?,
-                    split(k.forward(&h)?)?,
-                    split(v.forward(&h)?)?,
+                    split(q.forward(&h)?, heads)?,
+                    split(k.forward(&h)?, heads)?,
+                    split(v.forward(&h)?, heads)?,
                 ),
             };
             let (q, k) = match &rope {
@@ -496,6 +615,12 @@ impl CausalLm for GptModel {
                 None => (q, k),
             };
             let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
+            let (k, v) = if c.kv_heads != heads {
+                let (b, _, len, d) = k.dims4()?;
+                (k.expand((b, heads, len, d))?, v.expand((b, heads, len, d))?)
+            } else {
+                (k, v)
+            };
             let bias = if c.local_layers[i] {
                 masks.window.as_ref().unwrap_or(&masks.full)
             } else {
@@ -517,15 +642,34 @@ impl CausalLm for GptModel {
                     .forward(&c.act.forward(&block.fc_in.forward(&m_in)?)?)?;
                 ((attn + m)? + x)?
             } else {
-                let x = (attn + x)?;
                 let ln_2 = block.ln_2.as_ref().expect("sequential blocks have ln_2");
+                let mut x = (attn + x)?;
+                if !c.pre_layer_norm {
+                    x = block.ln_1.forward(&x)?;
+                }
+                let m_in = if c.pre_layer_norm {
+                    ln_2.forward(&x)?
+                } else {
+                    x.clone()
+                };
                 let m = block
                     .fc_out
-                    .forward(&c.act.forward(&block.fc_in.forward(&ln_2.forward(&x)?)?)?)?;
-                (m + x)?
+                    .forward(&c.act.forward(&block.fc_in.forward(&m_in)?)?)?;
+                let x = (m + x)?;
+                if c.pre_layer_norm {
+                    x
+                } else {
+                    ln_2.forward(&x)?
+                }
             };
         }
-        let last = self.ln_f.forward(&x.narrow(1, t - 1, 1)?)?;
+        let mut last = x.narrow(1, t - 1, 1)?;
+        if let Some(ln) = &self.ln_f {
+            last = ln.forward(&last)?;
+        }
+        if let Some(p) = &self.project_out {
+            last = p.forward(&last)?;
+        }
         Ok(self
             .lm_head
             .forward(&last)?

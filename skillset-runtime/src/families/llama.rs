@@ -2,7 +2,8 @@
 //! embeddings, grouped-query attention and a gated MLP. One implementation serves
 //! Llama, Mistral (sliding-window attention), Qwen2 (q/k/v biases), Qwen3 (per-head
 //! q/k norms), Phi-3 (fused qkv and gate/up projections, partial rotary) and Gemma
-//! (offset RMSNorm, scaled embeddings, GELU MLP).
+//! (offset RMSNorm, scaled embeddings, GELU MLP), Granite (multipliers) and OLMo
+//! (parameter-free LayerNorms, q/k/v clipping).
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::kv_cache::KvCache;
@@ -21,6 +22,10 @@ enum Flavor {
     Qwen3,
     Phi3,
     Gemma,
+    /// Llama with multipliers on embeddings, residuals, attention and logits.
+    Granite,
+    /// Llama with parameter-free LayerNorms and optional q/k/v clipping.
+    Olmo,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +47,11 @@ struct Config {
     sliding_window: Option<usize>,
     max_positions: usize,
     inv_freq: Vec<f64>,
+    embedding_multiplier: f64,
+    residual_multiplier: f64,
+    attention_multiplier: Option<f64>,
+    logits_scaling: f64,
+    clip_qkv: Option<f64>,
 }
 
 /// The rope parameters: transformers 5 nests them in `rope_parameters`, older configs
@@ -119,6 +129,8 @@ impl Config {
             "Qwen3" => Flavor::Qwen3,
             "Phi3" => Flavor::Phi3,
             "Gemma" => Flavor::Gemma,
+            "Granite" => Flavor::Granite,
+            "Olmo" => Flavor::Olmo,
             _ => {
                 return Err(c.invalid(
                     "architectures",
@@ -221,24 +233,87 @@ impl Config {
             sliding_window,
             max_positions: c.usize_or("max_position_embeddings", 4096)?,
             inv_freq: rope_inv_freq(c, rotary_dim)?,
+            embedding_multiplier: if flavor == Flavor::Granite {
+                c.f64_or("embedding_multiplier", 1.0)?
+            } else {
+                1.0
+            },
+            residual_multiplier: if flavor == Flavor::Granite {
+                c.f64_or("residual_multiplier", 1.0)?
+            } else {
+                1.0
+            },
+            attention_multiplier: if flavor == Flavor::Granite {
+                Some(c.f64_or("attention_multiplier", 1.0)?)
+            } else {
+                None
+            },
+            logits_scaling: if flavor == Flavor::Granite {
+                c.f64_or("logits_scaling", 1.0)?
+            } else {
+                1.0
+            },
+            clip_qkv: if flavor == Flavor::Olmo {
+                c.value.get("clip_qkv").and_then(|v| v.as_f64())
+            } else {
+                None
+            },
         })
+    }
+}
+
+/// The norms of the family: RMSNorm (with Gemma's `1 + weight`), or OLMo's LayerNorm
+/// without parameters.
+enum RmsNorm {
+    Rms(Rms),
+    /// `(x - mean) / sqrt(var + 1e-5)` in f32.
+    Plain,
+}
+
+impl RmsNorm {
+    fn load(w: &Weights, size: usize, eps: f64, name: &str, c: &Config) -> Result<Self> {
+        if c.flavor == Flavor::Olmo {
+            return Ok(RmsNorm::Plain);
+        }
+        Ok(RmsNorm::Rms(Rms::load(
+            w,
+            size,
+            eps,
+            name,
+            c.flavor == Flavor::Gemma,
+        )?))
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            RmsNorm::Rms(r) => r.forward(x),
+            RmsNorm::Plain => {
+                let dtype = x.dtype();
+                let xf = x.to_dtype(DType::F32)?;
+                let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
+                let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+                Ok(centered
+                    .broadcast_div(&(var + 1e-5)?.sqrt()?)?
+                    .to_dtype(dtype)?)
+            }
+        }
     }
 }
 
 /// RMSNorm computed in f32 like transformers (`weight * x / rms(x)`; Gemma scales by
 /// `1 + weight`).
-struct RmsNorm {
+struct Rms {
     weight: Tensor,
     eps: f64,
 }
 
-impl RmsNorm {
+impl Rms {
     fn load(w: &Weights, size: usize, eps: f64, name: &str, offset: bool) -> Result<Self> {
         let mut weight = w.pp(name).get(size, "weight")?;
         if offset {
             weight = (weight.to_dtype(DType::F32)? + 1.0)?;
         }
-        Ok(RmsNorm { weight, eps })
+        Ok(Rms { weight, eps })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -324,8 +399,8 @@ impl Layer {
         let o_bias = c.attention_bias && c.flavor != Flavor::Qwen2;
         let (q_norm, k_norm) = if c.flavor == Flavor::Qwen3 {
             (
-                Some(RmsNorm::load(&a, hd, c.eps, "q_norm", false)?),
-                Some(RmsNorm::load(&a, hd, c.eps, "k_norm", false)?),
+                Some(RmsNorm::load(&a, hd, c.eps, "q_norm", c)?),
+                Some(RmsNorm::load(&a, hd, c.eps, "k_norm", c)?),
             )
         } else {
             (None, None)
@@ -355,12 +430,11 @@ impl Layer {
                 down: linear(&m, i, h, "down_proj", c.mlp_bias)?,
             }
         };
-        let offset = c.flavor == Flavor::Gemma;
         Ok(Layer {
             attn,
             mlp,
-            input_norm: RmsNorm::load(w, h, c.eps, "input_layernorm", offset)?,
-            post_norm: RmsNorm::load(w, h, c.eps, "post_attention_layernorm", offset)?,
+            input_norm: RmsNorm::load(w, h, c.eps, "input_layernorm", c)?,
+            post_norm: RmsNorm::load(w, h, c.eps, "post_attention_layernorm", c)?,
         })
     }
 }
@@ -389,7 +463,7 @@ pub(crate) fn load(
     let layers = (0..c.num_layers)
         .map(|i| Layer::load(&m.pp(format!("layers.{i}")), &c))
         .collect::<Result<Vec<_>>>()?;
-    let norm = RmsNorm::load(&m, c.hidden_size, c.eps, "norm", c.flavor == Flavor::Gemma)?;
+    let norm = RmsNorm::load(&m, c.hidden_size, c.eps, "norm", &c)?;
     let lm_head = if c.tie_word_embeddings || !weights.contains("lm_head.weight") {
         if !c.tie_word_embeddings {
             return Err(Error::WeightMismatch {
@@ -488,8 +562,26 @@ impl CausalLm for LlamaModel {
                 Tensor::new((c.hidden_size as f32).sqrt(), &self.device)?.to_dtype(self.dtype)?;
             x = x.broadcast_mul(&scale)?;
         }
+        if c.embedding_multiplier != 1.0 {
+            x = (x * c.embedding_multiplier)?;
+        }
         let (cos, sin) = self.rope_tables(positions)?;
-        let scale = 1.0 / (c.head_dim as f64).sqrt();
+        let scale = c
+            .attention_multiplier
+            .unwrap_or(1.0 / (c.head_dim as f64).sqrt());
+        let clip = |y: Tensor| -> Result<Tensor> {
+            Ok(match c.clip_qkv {
+                Some(m) => y.clamp(-m, m)?,
+                None => y,
+            })
+        };
+        let scaled = |y: Tensor| -> Result<Tensor> {
+            Ok(if c.residual_multiplier != 1.0 {
+                (y * c.residual_multiplier)?
+            } else {
+                y
+            })
+        };
         for (layer, kv) in self.layers.iter().zip(cache.iter_mut()) {
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
@@ -499,9 +591,9 @@ impl CausalLm for LlamaModel {
                     .transpose(1, 2)?
                     .contiguous()?)
             };
-            let mut q = shape(a.q.forward(&h)?, c.num_heads)?;
-            let mut k = shape(a.k.forward(&h)?, c.num_kv_heads)?;
-            let v = shape(a.v.forward(&h)?, c.num_kv_heads)?;
+            let mut q = shape(clip(a.q.forward(&h)?)?, c.num_heads)?;
+            let mut k = shape(clip(a.k.forward(&h)?)?, c.num_kv_heads)?;
+            let v = shape(clip(a.v.forward(&h)?)?, c.num_kv_heads)?;
             if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
                 q = qn.forward(&q)?;
                 k = kn.forward(&k)?;
@@ -516,19 +608,24 @@ impl CausalLm for LlamaModel {
             let ctx = ctx
                 .transpose(1, 2)?
                 .reshape((b, t, c.num_heads * c.head_dim))?;
-            x = (a.o.forward(&ctx)? + residual)?;
+            x = (scaled(a.o.forward(&ctx)?)? + residual)?;
             let residual = x.clone();
             let h = layer.post_norm.forward(&x)?;
             let Mlp::Gated { gate, up, down } = &layer.mlp;
             let y = (c.act.forward(&gate.forward(&h)?)? * up.forward(&h)?)?;
-            x = (down.forward(&y)? + residual)?;
+            x = (scaled(down.forward(&y)?)? + residual)?;
         }
         let last = x.narrow(1, t - 1, 1)?;
         let last = self.norm.forward(&last)?;
-        Ok(self
+        let logits = self
             .lm_head
             .forward(&last)?
             .squeeze(1)?
-            .to_dtype(DType::F32)?)
+            .to_dtype(DType::F32)?;
+        Ok(if c.logits_scaling != 1.0 {
+            (logits / c.logits_scaling)?
+        } else {
+            logits
+        })
     }
 }

@@ -1,0 +1,170 @@
+//! `skillset bench`: time the real handler on a synthetic batch. Warm-up runs are
+//! excluded, the device is synchronised before the clock stops, and the median of the
+//! timed iterations is reported (tokenization is included and also reported alone).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use skillset_runtime::pipeline::{PoolingChoice, RunOptions};
+use skillset_runtime::{Checkpoint, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
+
+use super::generate::parse_task;
+use super::Failure;
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Checkpoint directory or cached model id.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: PathBuf,
+    /// feature-extraction or text-generation.
+    #[arg(long, default_value = "feature-extraction")]
+    pub task: String,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Inputs per call.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Tokens per input (special tokens included).
+    #[arg(long, default_value_t = 16)]
+    pub seq: usize,
+    /// text-generation: tokens generated per input (greedy).
+    #[arg(long, default_value_t = 32)]
+    pub max_new_tokens: usize,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `the the the ...`: one token per word in the WordPiece and BPE vocabularies at
+/// hand, so `seq - 2` words make `seq` tokens with the special tokens. The peer script
+/// (scripts/bench_peer.py) builds the same text.
+fn synthetic_text(words: usize) -> String {
+    vec!["the"; words].join(" ")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
+    let task = parse_task(&args.task)?;
+    let device: DeviceSpec = args
+        .device
+        .parse()
+        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
+    let dtype: DType = args
+        .dtype
+        .parse()
+        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
+    if args.batch == 0 || args.seq < 3 || args.iters == 0 {
+        return Err(Failure::usage(
+            "--batch and --iters must be at least 1, --seq at least 3",
+        ));
+    }
+    let ckpt = Checkpoint::open(&args.model_dir)?;
+    let info = crate::lookup(&ckpt.model_type)
+        .ok_or_else(|| Failure::failed(format!("unknown model type `{}`", ckpt.model_type)))?;
+    let options = LoadOptions {
+        device,
+        dtype,
+        max_batch_size: args.batch,
+    };
+    let pipeline =
+        Pipeline::load_for_scope(Scope::ModelType(info), &args.model_dir, task, &options)?;
+    let words = match task {
+        Task::FeatureExtraction => args.seq - 2,
+        _ => args.seq,
+    };
+    let inputs: Vec<String> = (0..args.batch).map(|_| synthetic_text(words)).collect();
+    let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let run_options = RunOptions {
+        pooling: PoolingChoice::Auto,
+        max_new_tokens: Some(args.max_new_tokens),
+        ..Default::default()
+    };
+    let actual_seq = pipeline
+        .tokenizer()
+        .encode_batch(&texts[..1], pipeline.device())?
+        .lengths[0];
+
+    let sync = |p: &Pipeline| -> Result<(), Failure> {
+        p.device()
+            .synchronize()
+            .map_err(|e| Failure::failed(e.to_string()))
+    };
+    let run_once = |p: &Pipeline| -> Result<(f64, usize), Failure> {
+        let started = Instant::now();
+        let out = p.run_json(&inputs, &run_options)?;
+        sync(p)?;
+        let generated = out
+            .iter()
+            .map(|o| o["token_ids"].as_array().map(|a| a.len()).unwrap_or(0))
+            .sum();
+        Ok((started.elapsed().as_secs_f64(), generated))
+    };
+    for _ in 0..args.warmup {
+        run_once(&pipeline)?;
+    }
+    let mut times = Vec::with_capacity(args.iters);
+    let mut generated = 0;
+    for _ in 0..args.iters {
+        let (t, g) = run_once(&pipeline)?;
+        times.push(t);
+        generated = g;
+    }
+    let mut tok_times = Vec::with_capacity(args.iters);
+    for _ in 0..args.iters {
+        let started = Instant::now();
+        pipeline
+            .tokenizer()
+            .encode_batch(&texts, pipeline.device())?;
+        tok_times.push(started.elapsed().as_secs_f64());
+    }
+    let t = median(times);
+    let doc = json!({
+        "task": task,
+        "device": pipeline.device_name(),
+        "dtype": dtype.as_str(),
+        "batch": args.batch,
+        "seq": actual_seq,
+        "items_per_s": args.batch as f64 / t,
+        "ms_per_iter": t * 1e3,
+        "tokenize_ms": median(tok_times) * 1e3,
+        "tokens_per_s": if task == Task::FeatureExtraction { serde_json::Value::Null } else { json!(generated as f64 / t) },
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "iters": args.iters,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string(&doc).expect("json"));
+    } else {
+        println!(
+            "{task} on {} ({}): batch {} x {actual_seq} tokens: {:.1} items/s, {:.2} ms/iter (tokenization {:.2} ms){}",
+            pipeline.device_name(),
+            dtype,
+            args.batch,
+            args.batch as f64 / t,
+            t * 1e3,
+            median_of(&doc, "tokenize_ms"),
+            match doc["tokens_per_s"].as_f64() {
+                Some(tps) => format!(", {tps:.1} generated tokens/s"),
+                None => String::new(),
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn median_of(doc: &serde_json::Value, key: &str) -> f64 {
+    doc[key].as_f64().unwrap_or(f64::NAN)
+}
