@@ -1,55 +1,89 @@
 #!/usr/bin/env bash
 # The GPU check, run on the GPU machine in one call (device tool), from the repository
-# root with dist/skillset-cuda built by scripts/build-cuda.sh carried along:
+# root, with dist/skillset-cuda (scripts/build-cuda.sh) carried along:
 #
-#   scripts/gpu-check.sh [dist/skillset-cuda]
+#   scripts/gpu-check.sh [BINARY]          on the GPU machine
+#   scripts/gpu-check.sh --dry-run         here, on the CPU, with target/release/skillset
 #
-# 1. transformers' own f16/bf16 outputs on cuda for every fixture (the machine has
-#    PyTorch and transformers; they are what half precision is compared with),
-# 2. every fixture through `skillset --run-tests` on cpu and cuda in f32, f16 and bf16
-#    (f32: the CPU tolerances; f16/bf16: max abs diff under 1e-2, identical greedy
-#    tokens up to the reference's first near tie),
-# 3. `skillset run --device cuda` for each task, and errors for a missing ordinal,
-# then a compact table. Full logs and backend_results.json go to $OUT.
+# 1. transformers' own f16/bf16 outputs on the device for every fixture (the GPU machine
+#    has PyTorch and transformers): what half precision is compared with;
+# 2. every fixture through `skillset --run-tests` on every backend the binary has, in
+#    f32, f16 and bf16 (f32: the CPU tolerances; f16/bf16: max abs diff under 1e-2,
+#    greedy tokens identical up to the reference's first near tie);
+# 3. `skillset run` on the device for each kind of task, and the error for an ordinal
+#    that does not exist;
+# then a compact family x backend x dtype table. Logs and backend_results.json go to
+# $OUT (default gpu-out/). The all-MiniLM-L6-v2 check is not part of it: the model
+# (87 MB) does not fit beside the binary in what a device call carries.
 set -uo pipefail
-bin=${1:-dist/skillset-cuda}
+cd "$(dirname "$0")/.."
+device=cuda
+bin=dist/skillset-cuda
+if [ "${1:-}" = "--dry-run" ]; then
+  device=cpu
+  bin=target/release/skillset
+elif [ -n "${1:-}" ]; then
+  bin=$1
+fi
 out=${OUT:-gpu-out}
 mkdir -p "$out"
-site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
-export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1
-"$bin" --version > "$out/version.txt" 2>&1 || { cat "$out/version.txt"; echo "the CUDA binary does not start: see above"; exit 1; }
+started=$(date +%s)
+if [ "$device" = cuda ]; then
+  site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
+  export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
+  nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+fi
+if ! "$bin" --version > "$out/version.txt" 2>&1; then
+  cat "$out/version.txt"
+  echo "$bin does not start (for the CUDA build: are libcuda and the CUDA 13 libraries on LD_LIBRARY_PATH?)"
+  exit 1
+fi
 
-fixtures=$(ls -d tests/fixtures/*/)
-python3 scripts/make_fixtures.py --recompute $fixtures --device cuda --dtype f16 bf16 > "$out/references.log" 2>&1 ||
-  echo "recomputing transformers' half-precision references failed: see $out/references.log"
+echo "::: transformers' half-precision references on $device"
+python3 scripts/make_fixtures.py --recompute tests/fixtures/*/ --device "$device" --dtype f16 bf16 \
+  --out "$out/references" > "$out/references.log" 2>&1 || echo "recomputing the references failed: see $out/references.log"
+export SKILLSET_REFERENCES="$out/references"
+
+echo "::: skillset --run-tests"
 families=$(python3 -c 'import json; print(" ".join("--family " + f["name"] for f in json.load(open("model_types.json"))["families"]))')
+# shellcheck disable=SC2086
 "$bin" $families --run-tests --dtypes f32,f16,bf16 --results "$out/backend_results.json" \
   --output-dir "$out/generated" > "$out/run-tests.log" 2>&1
 echo "run-tests exit $?" >> "$out/run-tests.log"
 
+echo "::: skillset run --device $device"
 {
-  "$bin" run --device cuda --task fill-mask --model-dir tests/fixtures/bert-tiny-mlm --input "Paris is the [MASK] of France." --json
-  "$bin" run --device cuda --dtype f16 --task feature-extraction --pooling mean --model-dir tests/fixtures/bert-tiny-mlm --input "hello" --json
-  "$bin" run --device cuda --dtype bf16 --task text-generation --model-dir tests/fixtures/llama-tiny --input "Paris is" --json
-  "$bin" run --device cuda:99 --task fill-mask --model-dir tests/fixtures/bert-tiny-mlm --input "a [MASK]" --json
-  echo "missing ordinal exit $? (expected 1)"
+  "$bin" run --device "$device" --task fill-mask --model-dir tests/fixtures/bert-tiny-mlm --input "Paris is the [MASK] of France." --json
+  "$bin" run --device "$device" --dtype f16 --task feature-extraction --pooling mean --model-dir tests/fixtures/bert-tiny-mlm --input "hello" --json
+  "$bin" run --device "$device" --dtype bf16 --task text-generation --max-new-tokens 8 --model-dir tests/fixtures/llama-tiny --input "Paris is" --json
+  "$bin" run --device "$device" --task text2text-generation --max-new-tokens 8 --model-dir tests/fixtures/t5-tiny --input "summarize: a b c" --json
+  if [ "$device" = cuda ]; then
+    "$bin" run --device cuda:99 --task fill-mask --model-dir tests/fixtures/bert-tiny-mlm --input "a [MASK]" --json
+    echo "missing ordinal exit $? (expected 1)"
+  fi
 } > "$out/run.log" 2>&1
+grep -c '"outputs"' "$out/run.log" | sed 's/^/skillset run outputs: /'
 
 python3 - "$out/backend_results.json" <<'PY'
 import json, sys
 from collections import defaultdict
 d = json.load(open(sys.argv[1]))
-table = defaultdict(lambda: defaultdict(lambda: [0, 0]))
 fams = {e["model_type"]: e["family"] for e in json.load(open("model_types.json"))["model_types"]}
+table = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+failures = []
 for mt, runs in d["results"].items():
     for r in runs:
         for c in r.get("checks", []):
             cell = table[(fams.get(mt), r["backend"])][c["dtype"]]
             cell[0] += c["passed"]
             cell[1] += 1
-print(f"{'family':<8} {'backend':<7} {'f32':>9} {'f16':>9} {'bf16':>9}")
+            if not c["passed"]:
+                failures.append(f"{r['backend']} {c['dtype']} {c['fixture']} {c['task']}: {c.get('detail', '')[:160]}")
+for f in failures[:20]:
+    print("FAIL", f)
+print(f"\n{'family':<8} {'backend':<7} {'f32':>9} {'f16':>9} {'bf16':>9}   (checks passed / run)")
 for (fam, backend), cells in sorted(table.items(), key=lambda x: (str(x[0][0]), x[0][1])):
     row = [f"{cells[dt][0]}/{cells[dt][1]}" if dt in cells else "-" for dt in ("f32", "f16", "bf16")]
     print(f"{str(fam):<8} {backend:<7} {row[0]:>9} {row[1]:>9} {row[2]:>9}")
 PY
+echo "gpu-check took $(( $(date +%s) - started )) s; logs in $out/"

@@ -817,9 +817,10 @@ RECOMPUTE = {
 }
 
 
-def recompute(dirs: list[Path], device: str, dtype: str):
+def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
     """Run the checks of existing fixtures again with transformers on `device` in
-    `dtype`, writing `reference.<backend>-<dtype>.json` beside `reference.json`: what
+    `dtype`, writing `reference.<backend>-<dtype>.json` beside `reference.json` (or under
+    `out_dir/<fixture>/`, which `SKILLSET_REFERENCES=out_dir` points skillsets at): what
     half-precision runs are compared with (skillsets and transformers then round alike,
     and greedy steps record their margins, so that a token after a near tie is not
     held against either)."""
@@ -840,7 +841,9 @@ def recompute(dirs: list[Path], device: str, dtype: str):
                 "checks": checks,
             }
         )
-        out = d / f"reference.{backend}-{dtype}.json"
+        target = d if out_dir is None else out_dir / d.name
+        target.mkdir(parents=True, exist_ok=True)
+        out = target / f"reference.{backend}-{dtype}.json"
         out.write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {out}")
 
@@ -852,11 +855,12 @@ def main():
                         help="recompute the references of existing fixtures in --dtype on --device")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", nargs="+", choices=["f16", "bf16"], default=["f16", "bf16"])
+    parser.add_argument("--out", type=Path, help="write recomputed references under DIR/<fixture>/")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.recompute:
         for dtype in args.dtype:
-            recompute(args.recompute, args.device, dtype)
+            recompute([Path(d.rstrip("/")) if isinstance(d, str) else d for d in args.recompute], args.device, dtype, args.out)
         return
     names = args.only or list(FIXTURE_SPECS)
     for name in names:
