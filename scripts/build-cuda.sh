@@ -5,7 +5,8 @@
 #     to CUDA 13.0 (a newer nvcc emits code the 13.0 driver rejects);
 #   - libcuda comes only with the driver, so the link uses a stub whose every `cu*`
 #     symbol is an empty function; the real driver library is used at run time.
-# Output: dist/skillset-cuda (stripped). At run time it needs libcuda.so.1 (driver),
+# Output: dist/skillset-cuda (stripped) and dist/skillset-cuda.xz (what to carry to the
+# GPU machine: `carry: ["dist/skillset-cuda.xz"]`). At run time it needs libcuda.so.1 (driver),
 # libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13 and
 # libcudart.so.13 on LD_LIBRARY_PATH, even for --help (see scripts/gpu-check.sh).
 # Takes ~20 minutes on 2 cores, most of it nvcc compiling candle-kernels.
@@ -44,4 +45,7 @@ CUDA_ROOT="$root" CUDA_HOME="$root" CUDA_PATH="$root" PATH="$root/bin:$PATH" NVC
 mkdir -p dist
 cp target/cuda-release/release/skillset dist/skillset-cuda
 strip dist/skillset-cuda
-ls -la dist/skillset-cuda
+# ~62 MB stripped (33 MB of it sm_90 fatbin), over what a device call carries beside the
+# working tree (64 MiB in all): carry the xz copy (~8 MB); gpu-check.sh unpacks it.
+xz -T2 -6 -k -f dist/skillset-cuda
+ls -la dist/skillset-cuda dist/skillset-cuda.xz

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check, run on the GPU machine in one call (device tool), from the repository
-# root, with dist/skillset-cuda (scripts/build-cuda.sh) carried along:
+# root, with dist/skillset-cuda.xz (scripts/build-cuda.sh) carried along:
 #
 #   scripts/gpu-check.sh [BINARY]          on the GPU machine
 #   scripts/gpu-check.sh --dry-run         here, on the CPU, with target/release/skillset
@@ -28,6 +28,9 @@ fi
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 started=$(date +%s)
+if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
+  xz -d -k -f "$bin.xz" && chmod +x "$bin"
+fi
 if [ "$device" = cuda ]; then
   site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
   export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
