@@ -29,7 +29,9 @@ out=${OUT:-gpu-out}
 mkdir -p "$out"
 started=$(date +%s)
 if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
-  xz -d -k -f "$bin.xz" && chmod +x "$bin"
+  xz -d -k -f "$bin.xz" 2>/dev/null ||
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$bin.xz" "$bin"
+  chmod +x "$bin"
 fi
 if [ "$device" = cuda ]; then
   site=$(python3 -c 'import site; print(site.getsitepackages()[0])')

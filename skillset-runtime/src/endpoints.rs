@@ -164,24 +164,51 @@ impl Endpoint<TokenClassification> {
     }
 }
 
-impl Endpoint<TextGeneration> {
+/// The generation tasks: text-generation (a causal LM continues the prompt) and
+/// text2text-generation (an encoder-decoder writes its own sequence from the input).
+pub trait GenerativeTask: crate::TaskType + sealed::Sealed {}
+impl GenerativeTask for TextGeneration {}
+impl GenerativeTask for Text2TextGeneration {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::TextGeneration {}
+    impl Sealed for super::Text2TextGeneration {}
+}
+
+impl<T: GenerativeTask> Endpoint<T> {
     /// The checkpoint's generation defaults (generation_config.json): greedy unless it
     /// says otherwise. Adjust a copy and pass it to [`call_with`](Self::call_with).
     pub fn options(&self) -> GenerationOptions {
         self.pipeline().generation_defaults().clone()
     }
 
-    /// Continue `prompt` with the checkpoint's defaults.
+    /// Generate from `prompt` with the checkpoint's defaults: text-generation continues
+    /// it (the output starts with the prompt), text2text-generation writes a new
+    /// sequence from it (e.g. `"translate English to German: ..."`).
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::Text2TextGeneration, Skillset};
+    ///
+    /// #[skillset(family = "t5")]
+    /// struct T5;
+    ///
+    /// let t5 = T5::init_cpu::<Text2TextGeneration>("../tests/fixtures/t5-tiny")?;
+    /// let out = t5.call("translate English to German: The house is wonderful.")?;
+    /// assert!(!out.token_ids.is_empty());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
     pub fn call(&self, prompt: &str) -> Result<Generation> {
         self.call_with(prompt, &self.options())
     }
 
-    /// Continue `prompt` with explicit options.
+    /// Generate from `prompt` with explicit options.
     pub fn call_with(&self, prompt: &str, opts: &GenerationOptions) -> Result<Generation> {
         Ok(self.call_batch(&[prompt], opts)?.remove(0))
     }
 
-    /// Continue several prompts in one batch (left-padded, one forward pass per step).
+    /// Generate from several prompts in one batch (one forward pass per step; causal
+    /// LMs left-pad the prompts).
     pub fn call_batch(
         &self,
         prompts: &[&str],
@@ -190,7 +217,7 @@ impl Endpoint<TextGeneration> {
         self.pipeline().text_generation(prompts, opts, None)
     }
 
-    /// Continue `prompt`, calling `on_token` with each new token as it is generated;
+    /// Generate from `prompt`, calling `on_token` with each new token as it is generated;
     /// return `ControlFlow::Break(())` from it to stop early.
     ///
     /// ```
@@ -214,69 +241,6 @@ impl Endpoint<TextGeneration> {
     /// assert_eq!(ids, out.token_ids);
     /// # Ok::<(), skillset_runtime::Error>(())
     /// ```
-    pub fn stream(
-        &self,
-        prompt: &str,
-        opts: &GenerationOptions,
-        mut on_token: impl FnMut(&TokenEvent) -> ControlFlow<()>,
-    ) -> Result<Generation> {
-        Ok(self
-            .pipeline()
-            .text_generation(&[prompt], opts, Some(&mut on_token))?
-            .remove(0))
-    }
-
-    /// The new tokens of `prompt` as an iterator: each `next` runs one decoding step.
-    pub fn tokens(&self, prompt: &str, opts: &GenerationOptions) -> Result<TokenStream<'_>> {
-        Ok(TokenStream {
-            generator: self.pipeline().generator(&[prompt], opts)?,
-            pending: VecDeque::new(),
-            failed: false,
-        })
-    }
-}
-
-impl Endpoint<Text2TextGeneration> {
-    /// The checkpoint's generation defaults (generation_config.json): greedy unless it
-    /// says otherwise. Adjust a copy and pass it to [`call_with`](Self::call_with).
-    pub fn options(&self) -> GenerationOptions {
-        self.pipeline().generation_defaults().clone()
-    }
-
-    /// Generate from `prompt` (e.g. `"translate English to German: ..."`) with the
-    /// checkpoint's defaults.
-    ///
-    /// ```
-    /// use skillset_runtime::{skillset, task::Text2TextGeneration, Skillset};
-    ///
-    /// #[skillset(family = "t5")]
-    /// struct T5;
-    ///
-    /// let t5 = T5::init_cpu::<Text2TextGeneration>("../tests/fixtures/t5-tiny")?;
-    /// let out = t5.call("translate English to German: The house is wonderful.")?;
-    /// assert!(!out.token_ids.is_empty());
-    /// # Ok::<(), skillset_runtime::Error>(())
-    /// ```
-    pub fn call(&self, prompt: &str) -> Result<Generation> {
-        self.call_with(prompt, &self.options())
-    }
-
-    /// Generate from `prompt` with explicit options.
-    pub fn call_with(&self, prompt: &str, opts: &GenerationOptions) -> Result<Generation> {
-        Ok(self.call_batch(&[prompt], opts)?.remove(0))
-    }
-
-    /// Generate from several inputs in one batch.
-    pub fn call_batch(
-        &self,
-        prompts: &[&str],
-        opts: &GenerationOptions,
-    ) -> Result<Vec<Generation>> {
-        self.pipeline().text_generation(prompts, opts, None)
-    }
-
-    /// Generate from `prompt`, calling `on_token` with each new token as it is generated;
-    /// return `ControlFlow::Break(())` from it to stop early.
     pub fn stream(
         &self,
         prompt: &str,

@@ -38,7 +38,7 @@ pub use skillset_macros::skillset;
 
 pub use checkpoint::Checkpoint;
 pub use device::{backend_compiled, DType, DeviceSpec, ResolvedDevice};
-pub use endpoints::TokenStream;
+pub use endpoints::{GenerativeTask, TokenStream};
 pub use error::{Error, Result};
 pub use generation::{Generation, GenerationOptions, TokenEvent};
 pub use info::{FamilyInfo, ModelTypeInfo, Scope};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 use skillset_runtime::pipeline::{PoolingChoice, RunOptions};
-use skillset_runtime::{Checkpoint, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
+use skillset_runtime::{Checkpoint, LoadOptions, Pipeline, Scope, Task};
 
 use super::generate::parse_task;
 use super::Failure;
@@ -59,14 +59,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let task = parse_task(&args.task)?;
-    let device: DeviceSpec = args
-        .device
-        .parse()
-        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
-    let dtype: DType = args
-        .dtype
-        .parse()
-        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
+    let (device, dtype) = super::run::parse_device_dtype(&args.device, &args.dtype)?;
     if args.batch == 0 || args.seq < 3 || args.iters == 0 {
         return Err(Failure::usage(
             "--batch and --iters must be at least 1, --seq at least 3",

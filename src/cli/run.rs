@@ -77,16 +77,18 @@ pub struct RunArgs {
     pub verbose: bool,
 }
 
+/// `--device` and `--dtype`, as usage errors when they do not parse.
+pub fn parse_device_dtype(device: &str, dtype: &str) -> Result<(DeviceSpec, DType), Failure> {
+    let usage = |e: skillset_runtime::Error| Failure::usage(e.to_string());
+    Ok((
+        device.parse().map_err(usage)?,
+        dtype.parse().map_err(usage)?,
+    ))
+}
+
 pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let task = parse_task(&args.task)?;
-    let device: DeviceSpec = args
-        .device
-        .parse()
-        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
-    let dtype: DType = args
-        .dtype
-        .parse()
-        .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?;
+    let (device, dtype) = parse_device_dtype(&args.device, &args.dtype)?;
     let top_k = args
         .top_k
         .as_deref()

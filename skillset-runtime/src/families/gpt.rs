@@ -486,24 +486,7 @@ pub(crate) fn load(
 
 impl GptModel {
     fn rope_tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
-        let b = positions.len();
-        let t = positions.first().map(|p| p.len()).unwrap_or(0);
-        let half = self.c.rotary_dim / 2;
-        let mut cos = Vec::with_capacity(b * t * half);
-        let mut sin = Vec::with_capacity(b * t * half);
-        for row in positions {
-            for &p in row {
-                for &f in &self.inv_freq {
-                    let a = (p as f32) * f;
-                    cos.push(a.cos());
-                    sin.push(a.sin());
-                }
-            }
-        }
-        Ok((
-            Tensor::from_vec(cos, (b, t, half), &self.device)?.to_dtype(self.dtype)?,
-            Tensor::from_vec(sin, (b, t, half), &self.device)?.to_dtype(self.dtype)?,
-        ))
+        nn::rope_tables(positions, &self.inv_freq, self.dtype, &self.device)
     }
 
     /// Rotary on the first `rotary_dim` of each head: interleaved pairs for GPT-J,

@@ -46,7 +46,8 @@ struct Config {
     mlp_bias: bool,
     sliding_window: Option<usize>,
     max_positions: usize,
-    inv_freq: Vec<f64>,
+    /// In f32, as transformers computes the rotary angles.
+    inv_freq: Vec<f32>,
     embedding_multiplier: f64,
     residual_multiplier: f64,
     attention_multiplier: Option<f64>,
@@ -56,7 +57,7 @@ struct Config {
 
 /// The rope parameters: transformers 5 nests them in `rope_parameters`, older configs
 /// have `rope_theta` and `rope_scaling` at the top.
-fn rope_inv_freq(c: &ConfigReader, rotary_dim: usize) -> Result<Vec<f64>> {
+fn rope_inv_freq(c: &ConfigReader, rotary_dim: usize) -> Result<Vec<f32>> {
     let params = c.value.get("rope_parameters").filter(|v| v.is_object());
     let scaling = c.value.get("rope_scaling").filter(|v| v.is_object());
     let get = |k: &str| {
@@ -114,7 +115,7 @@ fn rope_inv_freq(c: &ConfigReader, rotary_dim: usize) -> Result<Vec<f64>> {
             ))
         }
     }
-    Ok(inv)
+    Ok(inv.into_iter().map(|x| x as f32).collect())
 }
 
 impl Config {
@@ -318,9 +319,7 @@ impl Rms {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
-        let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = xf.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        let normed = nn::rms_normalize_f32(x, self.eps)?;
         if self.weight.dtype() == DType::F32 && dtype != DType::F32 {
             // Gemma: the product is taken in f32, then cast.
             Ok(normed.broadcast_mul(&self.weight)?.to_dtype(dtype)?)
@@ -489,24 +488,7 @@ pub(crate) fn load(
 impl LlamaModel {
     /// cos/sin `[batch, len, rotary_dim / 2]` for the positions.
     fn rope_tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
-        let b = positions.len();
-        let t = positions.first().map(|p| p.len()).unwrap_or(0);
-        let half = self.c.rotary_dim / 2;
-        let mut cos = Vec::with_capacity(b * t * half);
-        let mut sin = Vec::with_capacity(b * t * half);
-        for row in positions {
-            for &p in row {
-                for &f in &self.c.inv_freq {
-                    // transformers multiplies in f32
-                    let a = (p as f32) * (f as f32);
-                    cos.push(a.cos());
-                    sin.push(a.sin());
-                }
-            }
-        }
-        let cos = Tensor::from_vec(cos, (b, t, half), &self.device)?.to_dtype(self.dtype)?;
-        let sin = Tensor::from_vec(sin, (b, t, half), &self.device)?.to_dtype(self.dtype)?;
-        Ok((cos, sin))
+        nn::rope_tables(positions, &self.c.inv_freq, self.dtype, &self.device)
     }
 
     fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {

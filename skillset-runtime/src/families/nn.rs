@@ -180,6 +180,42 @@ pub fn ids_tensor(rows: &[Vec<u32>], device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(flat, (b, len), device)?)
 }
 
+/// Rotary tables `cos`, `sin` of shape `[batch, len, inv_freq.len()]` for per-row
+/// positions, computed in f32 as transformers does, then cast to `dtype`.
+pub fn rope_tables(
+    positions: &[Vec<u32>],
+    inv_freq: &[f32],
+    dtype: DType,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let b = positions.len();
+    let t = positions.first().map(|p| p.len()).unwrap_or(0);
+    let half = inv_freq.len();
+    let mut cos = Vec::with_capacity(b * t * half);
+    let mut sin = Vec::with_capacity(b * t * half);
+    for row in positions {
+        for &p in row {
+            for &f in inv_freq {
+                let a = (p as f32) * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (b, t, half), device)?.to_dtype(dtype)?,
+        Tensor::from_vec(sin, (b, t, half), device)?.to_dtype(dtype)?,
+    ))
+}
+
+/// `x / sqrt(mean(x^2) + eps)` over the last dimension, computed in f32 (the core of
+/// RMSNorm and T5's layer norm); the caller casts and scales.
+pub fn rms_normalize_f32(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let xf = x.to_dtype(DType::F32)?;
+    let var = xf.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
+    Ok(xf.broadcast_div(&(var + eps)?.sqrt()?)?)
+}
+
 /// Softmax over the last dimension in f32, returned on the CPU as rows.
 pub fn softmax_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
     let probs = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?;

@@ -3,7 +3,7 @@
 //! biases, ReLU or gated-GELU feed-forward, greedy or sampled decoding with a cache of
 //! decoder self-attention keys and of the encoder's cross-attention keys.
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::{Embedding, Linear};
 
@@ -113,12 +113,7 @@ impl T5Norm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
-        let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = xf
-            .broadcast_div(&(var + self.eps)?.sqrt()?)?
-            .to_dtype(dtype)?;
+        let normed = nn::rms_normalize_f32(x, self.eps)?.to_dtype(x.dtype())?;
         Ok(normed.broadcast_mul(&self.weight)?)
     }
 }
