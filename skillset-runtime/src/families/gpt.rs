@@ -492,18 +492,13 @@ impl GptModel {
     /// Rotary on the first `rotary_dim` of each head: interleaved pairs for GPT-J,
     /// halves for GPT-NeoX.
     fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        let (hd, rd) = (self.c.head_dim(), self.c.rotary_dim);
-        let rot = x.narrow(D::Minus1, 0, rd)?.contiguous()?;
-        let rot = if self.c.flavor == Flavor::GptJ {
-            candle_nn::rotary_emb::rope_i(&rot, cos, sin)?
-        } else {
-            candle_nn::rotary_emb::rope(&rot, cos, sin)?
-        };
-        if rd == hd {
-            return Ok(rot);
-        }
-        let pass = x.narrow(D::Minus1, rd, hd - rd)?;
-        Ok(Tensor::cat(&[&rot, &pass], D::Minus1)?.contiguous()?)
+        nn::partial_rope(
+            x,
+            cos,
+            sin,
+            self.c.rotary_dim,
+            self.c.flavor == Flavor::GptJ,
+        )
     }
 }
 
@@ -598,12 +593,10 @@ impl CausalLm for GptModel {
                 None => (q, k),
             };
             let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
-            let (k, v) = if c.kv_heads != heads {
-                let (b, _, len, d) = k.dims4()?;
-                (k.expand((b, heads, len, d))?, v.expand((b, heads, len, d))?)
-            } else {
-                (k, v)
-            };
+            let (k, v) = (
+                nn::repeat_kv(k, heads / c.kv_heads)?,
+                nn::repeat_kv(v, heads / c.kv_heads)?,
+            );
             let bias = if c.local_layers[i] {
                 masks.window.as_ref().unwrap_or(&masks.full)
             } else {

@@ -492,26 +492,8 @@ impl LlamaModel {
     }
 
     fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        let hd = self.c.head_dim;
-        let rd = self.c.rotary_dim;
-        if rd == hd {
-            return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?);
-        }
-        let rot = x.narrow(D::Minus1, 0, rd)?.contiguous()?;
-        let pass = x.narrow(D::Minus1, rd, hd - rd)?;
-        let rot = candle_nn::rotary_emb::rope(&rot, cos, sin)?;
-        Ok(Tensor::cat(&[&rot, &pass], D::Minus1)?.contiguous()?)
+        nn::partial_rope(x, cos, sin, self.c.rotary_dim, false)
     }
-}
-
-fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
-    if n_rep == 1 {
-        return Ok(x);
-    }
-    let (b, kvh, t, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?
-        .expand((b, kvh, n_rep, t, d))?
-        .reshape((b, kvh * n_rep, t, d))?)
 }
 
 impl CausalLm for LlamaModel {
@@ -584,8 +566,8 @@ impl CausalLm for LlamaModel {
             let k = self.rope(&k, &cos, &sin)?;
             let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
             let n_rep = c.num_heads / c.num_kv_heads;
-            let k = repeat_kv(k, n_rep)?;
-            let v = repeat_kv(v, n_rep)?;
+            let k = nn::repeat_kv(k, n_rep)?;
+            let v = nn::repeat_kv(v, n_rep)?;
             let ctx = nn::attention(&q, &k.contiguous()?, &v.contiguous()?, Some(bias), scale)?;
             let ctx = ctx
                 .transpose(1, 2)?

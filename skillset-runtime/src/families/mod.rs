@@ -77,46 +77,53 @@ pub(crate) fn load(
         vb: ckpt.var_builder(dtype, device)?,
         path: files[0].clone(),
     };
-    let wrong_task = || Error::InvalidOption(format!("the {family} family does not run `{task}`"));
-    match family {
-        Family::Bert => Ok(Model::Encoder(Box::new(bert::load(
+    // Each family runs these tasks; the loaders below take the task as given.
+    let runs = match family {
+        Family::Bert => matches!(
+            task,
+            Task::FeatureExtraction
+                | Task::FillMask
+                | Task::TextClassification
+                | Task::TokenClassification
+        ),
+        Family::Gpt | Family::Llama => task == Task::TextGeneration,
+        Family::T5 => task == Task::Text2TextGeneration,
+    };
+    if !runs {
+        return Err(Error::InvalidOption(format!(
+            "the {family} family does not run `{task}`"
+        )));
+    }
+    Ok(match family {
+        Family::Bert => Model::Encoder(Box::new(bert::load(
             architecture,
             &config,
             &weights,
             task,
             device,
-        )?))),
-        Family::Gpt => match task {
-            Task::TextGeneration => Ok(Model::Causal(Box::new(gpt::load(
-                architecture,
-                &config,
-                &weights,
-                dtype,
-                device,
-            )?))),
-            _ => Err(wrong_task()),
-        },
-        Family::T5 => match task {
-            Task::Text2TextGeneration => Ok(Model::T5(Box::new(t5::load(
-                architecture,
-                &config,
-                &weights,
-                dtype,
-                device,
-            )?))),
-            _ => Err(wrong_task()),
-        },
-        Family::Llama => match task {
-            Task::TextGeneration => Ok(Model::Causal(Box::new(llama::load(
-                architecture,
-                &config,
-                &weights,
-                dtype,
-                device,
-            )?))),
-            _ => Err(wrong_task()),
-        },
-    }
+        )?)),
+        Family::Gpt => Model::Causal(Box::new(gpt::load(
+            architecture,
+            &config,
+            &weights,
+            dtype,
+            device,
+        )?)),
+        Family::Llama => Model::Causal(Box::new(llama::load(
+            architecture,
+            &config,
+            &weights,
+            dtype,
+            device,
+        )?)),
+        Family::T5 => Model::T5(Box::new(t5::load(
+            architecture,
+            &config,
+            &weights,
+            dtype,
+            device,
+        )?)),
+    })
 }
 
 /// Reads config.json fields with errors that name the file and field.

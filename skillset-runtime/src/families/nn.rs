@@ -208,6 +208,43 @@ pub fn rope_tables(
     ))
 }
 
+/// Rotary embeddings on the first `rotary_dim` dims of each head of `x [b, h, t, d]`
+/// (all of them when `rotary_dim == d`): halves rotated (`rotate_half`, Llama, NeoX), or
+/// interleaved pairs (`rotate_every_two`, GPT-J).
+pub fn partial_rope(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    rotary_dim: usize,
+    interleaved: bool,
+) -> Result<Tensor> {
+    let d = x.dim(candle_core::D::Minus1)?;
+    let rot = x
+        .narrow(candle_core::D::Minus1, 0, rotary_dim)?
+        .contiguous()?;
+    let rot = if interleaved {
+        candle_nn::rotary_emb::rope_i(&rot, cos, sin)?
+    } else {
+        candle_nn::rotary_emb::rope(&rot, cos, sin)?
+    };
+    if rotary_dim == d {
+        return Ok(rot);
+    }
+    let pass = x.narrow(candle_core::D::Minus1, rotary_dim, d - rotary_dim)?;
+    Ok(Tensor::cat(&[&rot, &pass], candle_core::D::Minus1)?.contiguous()?)
+}
+
+/// Grouped-query attention: `[b, kv_heads, t, d]` -> `[b, kv_heads * n_rep, t, d]`.
+pub fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x);
+    }
+    let (b, kvh, t, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .expand((b, kvh, n_rep, t, d))?
+        .reshape((b, kvh * n_rep, t, d))?)
+}
+
 /// `x / sqrt(mean(x^2) + eps)` over the last dimension, computed in f32 (the core of
 /// RMSNorm and T5's layer norm); the caller casts and scales.
 pub fn rms_normalize_f32(x: &Tensor, eps: f64) -> Result<Tensor> {
