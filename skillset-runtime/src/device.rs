@@ -72,6 +72,8 @@ pub const fn backend_compiled(backend: Backend) -> bool {
         Backend::Cpu => true,
         Backend::Cuda => cfg!(feature = "cuda"),
         Backend::Metal => cfg!(feature = "metal"),
+        Backend::Wasm => cfg!(target_arch = "wasm32"),
+        Backend::WebGpu | Backend::WebNn => false,
     }
 }
 

@@ -230,7 +230,17 @@ impl Pipeline {
         task: Task,
         options: &LoadOptions,
     ) -> Result<Self> {
-        let ckpt = Checkpoint::open(checkpoint)?;
+        Self::load_checkpoint(scope, Checkpoint::open(checkpoint)?, task, options)
+    }
+
+    /// As [`Pipeline::load_for_scope`], from a checkpoint already opened (one given as
+    /// bytes with [`Checkpoint::from_files`], say: the web backend's way).
+    pub fn load_checkpoint(
+        scope: Scope,
+        ckpt: Checkpoint,
+        task: Task,
+        options: &LoadOptions,
+    ) -> Result<Self> {
         if !scope.accepts(&ckpt.model_type) {
             return Err(Error::ModelTypeMismatch {
                 path: ckpt.config_path(),

@@ -9,7 +9,8 @@ use std::time::Instant;
 use serde_json::json;
 use skillset_codegen::names::{did_you_mean, file_stem};
 use skillset_codegen::{
-    generate as gen, suggest, BackendResults, BackendStatus, Family, Metadata, ModelTypeEntry, Task,
+    generate as gen, suggest, Backend, BackendResults, BackendStatus, Family, Metadata,
+    ModelTypeEntry, Task,
 };
 
 use super::{Failure, GeneratorArgs};
@@ -133,6 +134,14 @@ pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failur
                 .iter()
                 .any(|(_, s)| *s == BackendStatus::Verified)
     };
+    let verified_on = |e: &ModelTypeEntry, backend: Backend| {
+        let built_in = crate::lookup(&e.model_type).is_some_and(|i| {
+            i.backends
+                .iter()
+                .any(|(b, s)| *b == backend && *s == BackendStatus::Verified)
+        });
+        built_in || results.status(e, backend) == BackendStatus::Verified
+    };
     let without = meta
         .model_types
         .iter()
@@ -158,6 +167,25 @@ pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failur
                     "verified": verified,
                     "model_type_count": members.len(),
                     "verified_count": verified.len(),
+                    // Per backend, the model types a fixture passed on (the wasm
+                    // results come from the headless-Chromium tests); WebGPU and WebNN
+                    // list none until something runs on them.
+                    "verified_by_backend": Backend::ALL
+                        .iter()
+                        .map(|&b| {
+                            let names: Vec<&String> = members
+                                .iter()
+                                .filter(|e| verified_on(e, b))
+                                .map(|e| &e.model_type)
+                                .collect();
+                            (b.as_str().to_string(), json!(names))
+                        })
+                        .collect::<serde_json::Map<_, _>>(),
+                    "unsupported_backends": Backend::ALL
+                        .iter()
+                        .filter(|b| !b.implemented())
+                        .map(|b| b.as_str())
+                        .collect::<Vec<_>>(),
                 })
             })
             .collect();

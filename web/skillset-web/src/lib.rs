@@ -1,0 +1,214 @@
+//! skillsets in the browser: the same runtime as the native `skillset` command,
+//! compiled to `wasm32-unknown-unknown` (CPU, SIMD128), with checkpoints passed in as
+//! bytes instead of paths.
+//!
+//! JavaScript uses it through `web/skillsets.js` (a transformers.js-style
+//! `pipeline(task, model)`); this crate is the thin wasm-bindgen layer under it:
+//!
+//! ```js
+//! const files = new Files("https://example.org/models/bert");
+//! files.add("config.json", bytes1); files.add("tokenizer.json", bytes2);
+//! files.add("model.safetensors", bytes3);
+//! const p = WebPipeline.load("fill-mask", files);
+//! const json = p.run(JSON.stringify(["Paris is the [MASK] of France."]), "{}");
+//! ```
+//!
+//! Outputs are `skillset run --json`'s `outputs`, one per input, as a JSON string.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use skillset_runtime::pipeline::{PoolingChoice, RunOptions, TopK};
+use skillset_runtime::{Checkpoint, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
+use wasm_bindgen::prelude::*;
+
+/// The files of one checkpoint, by name, as the page fetched them.
+#[wasm_bindgen]
+pub struct Files {
+    label: String,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+#[wasm_bindgen]
+impl Files {
+    /// `label` names the checkpoint in error messages (its base URL, say).
+    #[wasm_bindgen(constructor)]
+    pub fn new(label: &str) -> Files {
+        Files {
+            label: label.to_string(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Add a file (`config.json`, `tokenizer.json`, `model.safetensors`, ...).
+    pub fn add(&mut self, name: &str, bytes: Vec<u8>) {
+        self.files.insert(name.to_string(), bytes);
+    }
+
+    /// The names added so far, comma-separated.
+    pub fn names(&self) -> String {
+        self.files.keys().cloned().collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A checkpoint loaded for one task, on the CPU of the page's wasm instance.
+#[wasm_bindgen]
+pub struct WebPipeline {
+    inner: Pipeline,
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// `skillset run`'s options, as the JavaScript wrapper passes them (snake_case keys,
+/// as transformers.js and HF pipelines spell them).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WebRunOptions {
+    top_k: Option<serde_json::Value>,
+    pooling: Option<String>,
+    normalize: bool,
+    max_new_tokens: Option<usize>,
+    do_sample: bool,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    seed: Option<u64>,
+    repetition_penalty: Option<f64>,
+}
+
+impl WebRunOptions {
+    fn to_run_options(&self) -> Result<RunOptions, String> {
+        let top_k = match &self.top_k {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => Some(
+                n.to_string()
+                    .parse::<TopK>()
+                    .map_err(|e| format!("option `top_k`: {e}"))?,
+            ),
+            Some(serde_json::Value::String(s)) => Some(
+                s.parse::<TopK>()
+                    .map_err(|e| format!("option `top_k`: {e}"))?,
+            ),
+            Some(other) => {
+                return Err(format!(
+                    "option `top_k` must be a positive integer or \"all\", not {other}"
+                ))
+            }
+        };
+        let pooling = match self.pooling.as_deref() {
+            None => PoolingChoice::Auto,
+            Some("none") => PoolingChoice::None,
+            Some(p) => {
+                PoolingChoice::Pool(p.parse().map_err(|e| format!("option `pooling`: {e}"))?)
+            }
+        };
+        Ok(RunOptions {
+            top_k,
+            pooling,
+            normalize: self.normalize,
+            max_new_tokens: self.max_new_tokens,
+            do_sample: self.do_sample,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            repetition_penalty: self.repetition_penalty,
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl WebPipeline {
+    /// Load `files` for `task`: the model type comes from config.json and runs on the
+    /// family `skillset run` would use, or this is an error that says why not.
+    pub fn load(task: &str, files: Files) -> Result<WebPipeline, JsError> {
+        let task: Task = task.parse().map_err(js_error)?;
+        let ckpt = Checkpoint::from_files(&files.label, files.files).map_err(js_error)?;
+        let info = skillsets::lookup(&ckpt.model_type).ok_or_else(|| {
+            js_error(format!(
+                "{}: model type `{}` is not one of the {} model types of transformers {}",
+                ckpt.config_path().display(),
+                ckpt.model_type,
+                skillsets::MODEL_TYPES.len(),
+                skillsets::TRANSFORMERS_VERSION
+            ))
+        })?;
+        let options = LoadOptions::new(DeviceSpec::Cpu, DType::F32);
+        let inner = Pipeline::load_checkpoint(Scope::ModelType(info), ckpt, task, &options)
+            .map_err(js_error)?;
+        Ok(WebPipeline { inner })
+    }
+
+    /// Run on `inputs_json` (a JSON array of strings) with `options_json` (a JSON
+    /// object of `skillset run`'s options: top_k, pooling, normalize,
+    /// max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty).
+    /// Returns the JSON array of outputs, one per input.
+    pub fn run(&self, inputs_json: &str, options_json: &str) -> Result<String, JsError> {
+        let inputs: Vec<String> = serde_json::from_str(inputs_json)
+            .map_err(|e| js_error(format!("inputs must be a JSON array of strings: {e}")))?;
+        if inputs.is_empty() {
+            return Err(js_error("no input: pass a string or an array of strings"));
+        }
+        let options: WebRunOptions = if options_json.trim().is_empty() {
+            WebRunOptions::default()
+        } else {
+            serde_json::from_str(options_json).map_err(|e| js_error(format!("options: {e}")))?
+        };
+        let run_options = options.to_run_options().map_err(js_error)?;
+        let outputs = self
+            .inner
+            .run_json(&inputs, &run_options)
+            .map_err(js_error)?;
+        serde_json::to_string(&outputs).map_err(js_error)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn task(&self) -> String {
+        self.inner.task().to_string()
+    }
+
+    #[wasm_bindgen(getter, js_name = modelType)]
+    pub fn model_type(&self) -> String {
+        self.inner.model_type().to_string()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn family(&self) -> String {
+        self.inner.family().to_string()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn device(&self) -> String {
+        format!("{} (wasm32)", self.inner.device_name())
+    }
+}
+
+/// The skillsets version compiled in.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Whether the module was compiled with WebAssembly SIMD128.
+#[wasm_bindgen]
+pub fn simd128() -> bool {
+    cfg!(target_feature = "simd128")
+}
+
+/// Compare a check's outputs with transformers' by the same rule as the native
+/// conformance tests (`skillset --run-tests`): `check_json` is one check of a fixture's
+/// `reference.json`, `outputs_json` what [`WebPipeline::run`] returned for its inputs.
+/// Returns `{"passed": bool, "max_abs_diff": number|null, "detail": string|null}`.
+#[wasm_bindgen(js_name = checkReference)]
+pub fn check_reference(check_json: &str, outputs_json: &str) -> Result<String, JsError> {
+    let check: skillsets::conformance::ReferenceCheck =
+        serde_json::from_str(check_json).map_err(|e| js_error(format!("check: {e}")))?;
+    let ours: serde_json::Value =
+        serde_json::from_str(outputs_json).map_err(|e| js_error(format!("outputs: {e}")))?;
+    let result = skillsets::conformance::check_outputs(&check, &ours, DType::F32);
+    let doc = match result {
+        Ok(d) => serde_json::json!({"passed": true, "max_abs_diff": d, "detail": null}),
+        Err(e) => serde_json::json!({"passed": false, "max_abs_diff": null, "detail": e}),
+    };
+    Ok(doc.to_string())
+}
