@@ -271,3 +271,67 @@ fn truncation_is_reported_at_verbose() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["outputs"][0].as_array().unwrap().len(), 64);
 }
+
+/// A checkpoint given as bytes (the web backend's way) runs exactly as the directory
+/// does, and its broken files are errors that name the file under the label.
+#[test]
+fn checkpoint_from_bytes() {
+    use skillsets::runtime::pipeline::RunOptions;
+    use skillsets::runtime::{Checkpoint, LoadOptions, Pipeline, Scope};
+    use std::collections::BTreeMap;
+
+    let dir = fixture("bert-tiny-mlm");
+    let files: BTreeMap<String, Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    let task: skillsets::Task = "fill-mask".parse().unwrap();
+    let scope = Scope::ModelType(skillsets::lookup("bert").unwrap());
+    let opts = LoadOptions::default();
+    let inputs = vec!["Paris is the [MASK] of France.".to_string()];
+    let from_dir = Pipeline::load_for_scope(scope, &dir, task, &opts).unwrap();
+    let ckpt = Checkpoint::from_files("https://example.org/bert", files.clone()).unwrap();
+    assert!(ckpt.in_memory());
+    let from_bytes = Pipeline::load_checkpoint(scope, ckpt, task, &opts).unwrap();
+    let run = RunOptions::default();
+    assert_eq!(
+        from_dir.run_json(&inputs, &run).unwrap(),
+        from_bytes.run_json(&inputs, &run).unwrap()
+    );
+
+    let broken = |name: &str, bytes: Option<Vec<u8>>| {
+        let mut f = files.clone();
+        match bytes {
+            Some(b) => f.insert(name.to_string(), b),
+            None => f.remove(name),
+        };
+        let r = Checkpoint::from_files("https://example.org/bert", f)
+            .and_then(|c| Pipeline::load_checkpoint(scope, c, task, &opts));
+        err_of(r).1
+    };
+    let s = broken("tokenizer.json", None);
+    assert!(
+        s.contains("https://example.org/bert/tokenizer.json") && s.contains("not found"),
+        "{s}"
+    );
+    let weights = &files["model.safetensors"];
+    let s = broken(
+        "model.safetensors",
+        Some(weights[..weights.len() / 2].to_vec()),
+    );
+    assert!(
+        s.contains("https://example.org/bert/model.safetensors") && s.contains("truncated"),
+        "{s}"
+    );
+    let s = broken("model.safetensors", Some(b"<html>".to_vec()));
+    assert!(s.contains("is not a safetensors file"), "{s}");
+    let s = broken("config.json", Some(Vec::new()));
+    assert!(s.contains("config.json: not valid JSON"), "{s}");
+    let s = broken("model.safetensors", None);
+    assert!(s.contains("model weights"), "{s}");
+}

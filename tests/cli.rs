@@ -71,6 +71,29 @@ fn list_families_and_tasks_as_json() {
         .unwrap()
         .iter()
         .any(|m| m == "xlm-roberta"));
+    // Per backend: the wasm entries are what the headless-Chromium tests measured
+    // (scripts/test-web.sh with SKILLSET_WEB_RECORD=1); nothing runs on WebGPU/WebNN.
+    let on = |f: &Value, b: &str| -> Vec<String> {
+        f["verified_by_backend"][b]
+            .as_array()
+            .unwrap_or_else(|| panic!("no verified_by_backend.{b}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let wasm: usize = families.iter().map(|f| on(f, "wasm").len()).sum();
+    assert!(
+        wasm >= 25,
+        "only {wasm} model types verified in the browser"
+    );
+    assert!(on(bert, "wasm").contains(&"xlm-roberta".to_string()));
+    for f in families {
+        assert!(on(f, "webgpu").is_empty() && on(f, "webnn").is_empty());
+        assert_eq!(
+            f["unsupported_backends"],
+            serde_json::json!(["webgpu", "webnn"])
+        );
+    }
 
     let o = skillset(&["--list-tasks", "--json"]);
     assert!(o.status.success());

@@ -204,8 +204,12 @@ pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failur
     for f in &meta.families {
         let members: Vec<&ModelTypeEntry> = meta.family_members(f.name).collect();
         let nverified = members.iter().filter(|e| verified(e)).count();
+        let nweb = members
+            .iter()
+            .filter(|e| verified_on(e, Backend::Wasm))
+            .count();
         println!(
-            "{:<10} {:>3} model types ({nverified} verified)  {}",
+            "{:<10} {:>3} model types ({nverified} verified, {nweb} in the browser)  {}",
             f.name.as_str(),
             members.len(),
             f.description
