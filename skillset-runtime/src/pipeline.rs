@@ -562,6 +562,14 @@ impl Pipeline {
         })
     }
 
+    /// The encoder's last hidden states for a batch tokenized already: the bare
+    /// forward pass under the feature-extraction handler (`skillset bench` measures
+    /// the handler's overhead over it).
+    pub fn hidden_states(&self, batch: &EncodedBatch) -> Result<Tensor> {
+        self.expect_task(Task::FeatureExtraction)?;
+        self.encoder(Head::None)?.hidden_states(batch)
+    }
+
     /// Sentence embeddings: a sentence-transformers directory's pooling and
     /// normalization, or mean pooling without normalization for any other checkpoint.
     pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {

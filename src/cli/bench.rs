@@ -124,6 +124,27 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
             .encode_batch(&texts, pipeline.device())?;
         tok_times.push(started.elapsed().as_secs_f64());
     }
+    // The bare forward pass (feature-extraction): the same batch tokenized once, then
+    // only the encoder; the handler's overhead is what it adds (tokenization, pooling,
+    // copying the results out).
+    let forward = if task == Task::FeatureExtraction {
+        let batch = pipeline
+            .tokenizer()
+            .encode_batch(&texts, pipeline.device())?;
+        let mut fwd = Vec::with_capacity(args.iters);
+        for i in 0..args.warmup + args.iters {
+            let started = Instant::now();
+            let h = pipeline.hidden_states(&batch)?;
+            sync(&pipeline)?;
+            drop(h);
+            if i >= args.warmup {
+                fwd.push(started.elapsed().as_secs_f64());
+            }
+        }
+        Some(median(fwd))
+    } else {
+        None
+    };
     let t = median(times);
     let doc = json!({
         "task": task,
@@ -134,6 +155,8 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
         "items_per_s": args.batch as f64 / t,
         "ms_per_iter": t * 1e3,
         "tokenize_ms": median(tok_times) * 1e3,
+        "forward_ms": forward.map(|f| f * 1e3),
+        "handler_overhead_pct": forward.map(|f| (t / f - 1.0) * 100.0),
         "tokens_per_s": if task == Task::FeatureExtraction { serde_json::Value::Null } else { json!(generated as f64 / t) },
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "iters": args.iters,

@@ -334,7 +334,7 @@ describe("the demo page", () => {
     await p.close();
   });
 
-  test("page load to first result, and embeddings per second vs native", { skip: !existsSync(join(minilmDir, "model.safetensors")) && "all-MiniLM-L6-v2 not fetched (scripts/fetch-minilm.sh)" }, async () => {
+  test("MiniLM in the page equals native; page load to first result (and, with SKILLSET_WEB_MEASURE=1, embeddings/s vs native)", { skip: !existsSync(join(minilmDir, "model.safetensors")) && "all-MiniLM-L6-v2 not fetched (scripts/fetch-minilm.sh)" }, async () => {
     const p = await browser.newPage();
     const input = "A man is eating food.";
     // A fresh context has an empty cache: this is a first visit.
@@ -350,6 +350,7 @@ describe("the demo page", () => {
     measured.page_load_to_first_result_ms = t.firstResultMs;
     measured.model_load_ms = t.loadMs;
 
+    if (process.env.SKILLSET_WEB_MEASURE !== "1") return; // throughput: on request only
     const throughput = async (batch, seq) => {
       const texts = Array.from({ length: batch }, () => Array(seq - 2).fill("the").join(" "));
       const ms = [];

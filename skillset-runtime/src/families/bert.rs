@@ -194,7 +194,7 @@ impl Layer {
         let x = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let y = c.act.forward(&self.up.forward(&x)?)?;
+        let y = nn::linear_act(&self.up, c.act, &x)?;
         Ok(self.out_norm.forward(&(self.down.forward(&y)? + x)?)?)
     }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod bert;
 pub(crate) mod causal;
 pub(crate) mod gpt;
+pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod nn;
 pub(crate) mod t5;

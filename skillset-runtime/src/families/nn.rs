@@ -36,12 +36,37 @@ impl Activation {
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Activation::Gelu => x.gelu_erf(),
+            Activation::Gelu => super::kernels::gelu_erf(x),
             Activation::GeluTanh => x.gelu(),
             Activation::Relu => x.relu(),
             Activation::Silu => x.silu(),
             Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
             Activation::Tanh => x.tanh(),
+        }
+    }
+}
+
+/// `act(linear(x))`, with the bias add fused into the activation where a fast kernel
+/// does both (the exact GELU on the CPU in f32).
+pub fn linear_act(linear: &Linear, act: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
+    match (act, linear.bias()) {
+        (Activation::Gelu, Some(bias))
+            if x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() =>
+        {
+            let w = linear.weight();
+            let dims = x.dims().to_vec();
+            let k = *dims.last().unwrap_or(&0);
+            let rows = x.elem_count() / k.max(1);
+            let y = x.reshape((rows, k))?.matmul(&w.t()?)?;
+            let mut out_dims = dims;
+            if let Some(last) = out_dims.last_mut() {
+                *last = w.dim(0)?;
+            }
+            super::kernels::bias_gelu_erf(&y, bias)?.reshape(out_dims)
+        }
+        _ => {
+            use candle_core::Module;
+            act.forward(&linear.forward(x)?)
         }
     }
 }
@@ -146,13 +171,14 @@ pub fn attention(
     scale: f64,
 ) -> Result<Tensor> {
     let dtype = q.dtype();
-    let mut scores = (q.matmul(&k.t()?)? * scale)?;
-    if let Some(bias) = bias {
-        scores = scores.broadcast_add(bias)?;
-    }
+    let scores = q.matmul(&k.t()?)?;
     let probs = if dtype == DType::F32 {
-        candle_nn::ops::softmax_last_dim(&scores)?
+        super::kernels::scaled_bias_softmax(&scores, bias, scale)?
     } else {
+        let mut scores = (scores * scale)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
         candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?
     };
     Ok(probs.matmul(v)?)

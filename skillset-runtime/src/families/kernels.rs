@@ -1,0 +1,416 @@
+//! CPU kernels where candle's generic ones are slow: the erf-based GELU (candle calls
+//! libm's scalar `erff` per element, a third of a MiniLM forward pass on two cores),
+//! fused with the bias add of the linear layer before it.
+//!
+//! The erf is a branch-free rational approximation on [-4, 4] (the one XLA and Eigen
+//! use for f32: odd degree-13 numerator over even degree-8 denominator; erf is ±1 in f32
+//! beyond ±4), which the compiler vectorises; its error against libm is under 1e-6
+//! (tested below). Other devices and dtypes take candle's path.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+
+/// erf(x) for f32, branch-free.
+#[inline(always)]
+pub fn erf_f32(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
+    p = x2 * p + -2.101_024e-6;
+    p = x2 * p + -5.692_506_4e-5;
+    p = x2 * p + -7.349_906_3e-4;
+    p = x2 * p + -2.954_6e-3;
+    p = x2 * p + -1.609_603_3e-2;
+    p *= x;
+    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
+    q = x2 * q + -1.682_827e-3;
+    q = x2 * q + -7.373_329e-3;
+    q = x2 * q + -1.426_474e-2;
+    p / q
+}
+
+/// GELU(x) = x/2 (1 + erf(x/√2)), as transformers' `gelu`.
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// e^x for f32, branch-free (Cephes' `expf`: x = n ln2 + r, a degree-6 polynomial for
+/// e^r, 2^n from the exponent bits); relative error ~1e-7 (tested below).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round x log2(e) to the nearest integer with the 1.5 * 2^23 trick (no `round`
+    // call, which baseline x86-64 lacks as an instruction).
+    const MAGIC: f32 = 12_582_912.0;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4 * r + 1.398_2e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    let bits = (t.to_bits() as i32 - 0x4B40_0000 + 127) << 23;
+    e * f32::from_bits(bits as u32)
+}
+
+/// One row of `gelu(x + bias)` (bias: the row's width, or empty for none).
+#[inline(always)]
+fn gelu_row(out: &mut [f32], x: &[f32], bias: &[f32]) {
+    if bias.is_empty() {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = gelu(v);
+        }
+    } else {
+        for ((o, &v), &b) in out.iter_mut().zip(x).zip(bias) {
+            *o = gelu(v + b);
+        }
+    }
+}
+
+/// One row of `softmax(x * scale + bias)`; reductions over 8 lanes so that they
+/// vectorise.
+#[inline(always)]
+fn softmax_row(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut oc = out.chunks_exact_mut(8);
+    let mut xc = x.chunks_exact(8);
+    let mut bc = bias.chunks_exact(8);
+    for ((o, xs), bs) in (&mut oc).zip(&mut xc).zip(&mut bc) {
+        for i in 0..8 {
+            o[i] = xs[i] * scale + bs[i];
+            lanes[i] = lanes[i].max(o[i]);
+        }
+    }
+    let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for ((o, &v), &b) in oc
+        .into_remainder()
+        .iter_mut()
+        .zip(xc.remainder())
+        .zip(bc.remainder())
+    {
+        *o = v * scale + b;
+        max = max.max(*o);
+    }
+    let mut sums = [0f32; 8];
+    let mut oc = out.chunks_exact_mut(8);
+    for o in &mut oc {
+        for i in 0..8 {
+            o[i] = exp_f32(o[i] - max);
+            sums[i] += o[i];
+        }
+    }
+    let mut sum: f32 = sums.iter().sum();
+    for o in oc.into_remainder() {
+        *o = exp_f32(*o - max);
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+}
+
+/// The row kernels compiled for AVX2 + FMA, chosen at run time where the CPU has them
+/// (the crate itself is built for baseline x86-64: 4-wide SSE2).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    #[target_feature(enable = "avx2,fma")]
+    pub fn gelu_row(out: &mut [f32], x: &[f32], bias: &[f32]) {
+        super::gelu_row(out, x, bias)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub fn softmax_row(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
+        super::softmax_row(out, x, bias, scale)
+    }
+    pub fn available() -> bool {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        })
+    }
+}
+
+fn gelu_row_best(out: &mut [f32], x: &[f32], bias: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+        return unsafe { avx2::gelu_row(out, x, bias) };
+    }
+    gelu_row(out, x, bias)
+}
+
+fn softmax_row_best(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+        return unsafe { avx2::softmax_row(out, x, bias, scale) };
+    }
+    softmax_row(out, x, bias, scale)
+}
+
+/// Rows of at least this many elements are split between threads.
+const PAR_MIN: usize = 1 << 15;
+
+fn for_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    // Whole rows per chunk, so that a chunk knows its bias offsets.
+    let threads = candle_core::utils::get_num_threads().max(1);
+    if threads == 1 || out.len() < PAR_MIN || cfg!(target_arch = "wasm32") {
+        f(0, out);
+        return;
+    }
+    use rayon::prelude::*;
+    let rows = out.len() / row.max(1);
+    let per = rows.div_ceil(threads).max(1) * row.max(1);
+    // On candle's own worker threads (as its ops run), not on freshly spawned ones.
+    candle_core::utils::with_threadpool(|| {
+        out.par_chunks_mut(per)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i * per, chunk))
+    });
+}
+
+/// `gelu(x + bias)`, `bias` broadcast over the last dimension.
+struct BiasGelu;
+
+impl CustomOp2 for BiasGelu {
+    fn name(&self) -> &'static str {
+        "bias-gelu-erf"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F32(b)) = (s1, s2) else {
+            candle_core::bail!("bias-gelu-erf: f32 only");
+        };
+        let (Some((x0, x1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("bias-gelu-erf: contiguous inputs only");
+        };
+        let (x, b) = (&x[x0..x1], &b[b0..b1]);
+        let row = b.len();
+        if row == 0 || x.len() % row != 0 {
+            candle_core::bail!("bias-gelu-erf: bias of {row} for {} values", x.len());
+        }
+        let mut out = vec![0f32; x.len()];
+        for_chunks(&mut out, row, |start, chunk| {
+            let n = chunk.len();
+            for (o, xs) in chunk
+                .chunks_exact_mut(row)
+                .zip(x[start..start + n].chunks_exact(row))
+            {
+                gelu_row_best(o, xs, b);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `gelu(x)`.
+struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "gelu-erf"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(x) = s else {
+            candle_core::bail!("gelu-erf: f32 only");
+        };
+        let Some((x0, x1)) = l.contiguous_offsets() else {
+            candle_core::bail!("gelu-erf: contiguous input only");
+        };
+        let x = &x[x0..x1];
+        let mut out = vec![0f32; x.len()];
+        let row = *l.dims().last().unwrap_or(&1);
+        for_chunks(&mut out, row, |start, chunk| {
+            let n = chunk.len();
+            gelu_row_best(chunk, &x[start..start + n], &[]);
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+/// `softmax(scores * scale + bias)` over the last dimension, in one pass per row:
+/// scores `[b, h, q, k]`, bias `[b, 1, 1 or q, k]`.
+struct ScaledBiasSoftmax {
+    scale: f32,
+}
+
+impl CustomOp2 for ScaledBiasSoftmax {
+    fn name(&self) -> &'static str {
+        "scaled-bias-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F32(bias)) = (s1, s2) else {
+            candle_core::bail!("scaled-bias-softmax: f32 only");
+        };
+        let (Some((x0, x1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("scaled-bias-softmax: contiguous inputs only");
+        };
+        let (x, bias) = (&x[x0..x1], &bias[b0..b1]);
+        let (b, h, q, k) = l1.shape().dims4()?;
+        let (bb, bh, bq, bk) = l2.shape().dims4()?;
+        if bb != b || bh != 1 || !(bq == 1 || bq == q) || bk != k {
+            candle_core::bail!(
+                "scaled-bias-softmax: bias {:?} for scores {:?}",
+                l2.dims(),
+                l1.dims()
+            );
+        }
+        let scale = self.scale;
+        let mut out = vec![0f32; x.len()];
+        for_chunks(&mut out, k, |start, chunk| {
+            let n = chunk.len();
+            for (r, (o, xs)) in chunk
+                .chunks_exact_mut(k)
+                .zip(x[start..start + n].chunks_exact(k))
+                .enumerate()
+            {
+                let row = start / k + r;
+                let (bi, qi) = (row / (h * q), row % q);
+                let brow = &bias[(bi * bq + if bq == 1 { 0 } else { qi }) * k..][..k];
+                softmax_row_best(o, xs, brow, scale);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `softmax(scores * scale + bias)` over the last dimension (f32 in, f32 out).
+pub fn scaled_bias_softmax(
+    scores: &Tensor,
+    bias: Option<&Tensor>,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    if let Some(bias) = bias {
+        let fits = match (scores.dims4(), bias.dims4()) {
+            (Ok((b, _, q, k)), Ok((bb, 1, bq, bk))) => bb == b && (bq == 1 || bq == q) && bk == k,
+            _ => false,
+        };
+        if fits && fast_path(scores) && bias.dtype() == scores.dtype() {
+            return scores.contiguous()?.apply_op2_no_bwd(
+                &bias.contiguous()?,
+                &ScaledBiasSoftmax {
+                    scale: scale as f32,
+                },
+            );
+        }
+    }
+    let mut s = (scores * scale)?;
+    if let Some(bias) = bias {
+        s = s.broadcast_add(bias)?;
+    }
+    candle_nn::ops::softmax_last_dim(&s)
+}
+
+/// `SKILLSET_CANDLE_KERNELS=1` turns these kernels off (candle's ops instead), to
+/// measure what they bring.
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("SKILLSET_CANDLE_KERNELS").is_none_or(|v| v != "1"))
+}
+
+fn fast_path(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && enabled()
+}
+
+/// The exact (erf) GELU.
+pub fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
+    if fast_path(x) {
+        x.contiguous()?.apply_op1_no_bwd(&Gelu)
+    } else {
+        x.gelu_erf()
+    }
+}
+
+/// `gelu_erf(x + bias)` in one pass where the fast path applies.
+pub fn bias_gelu_erf(x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    if fast_path(x) && bias.dtype() == x.dtype() && bias.rank() == 1 {
+        x.contiguous()?
+            .apply_op2_no_bwd(&bias.contiguous()?, &BiasGelu)
+    } else {
+        x.broadcast_add(bias)?.gelu_erf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_libm() {
+        let mut worst = 0f64;
+        let mut x = -6.0f64;
+        while x <= 6.0 {
+            let ours = erf_f32(x as f32) as f64;
+            let exact = candle_core::cpu::erf::erf_f64(x);
+            worst = worst.max((ours - exact).abs());
+            x += 1e-4;
+        }
+        assert!(worst < 1e-6, "max |erf error| {worst:e}");
+    }
+
+    #[test]
+    fn exp_is_close() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x <= 88.0 {
+            let exact = (x as f64).exp();
+            worst = worst.max(((exp_f32(x) as f64) - exact).abs() / exact);
+            x += 1e-3;
+        }
+        assert!(worst < 3e-7, "max relative exp error {worst:e}");
+        assert_eq!(exp_f32(-1e30), exp_f32(-87.0));
+        assert!(exp_f32(f32::NEG_INFINITY) < 1e-37);
+    }
+
+    #[test]
+    fn softmax_matches_candle() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        // Rows of 37: the 8-lane loops and their remainders.
+        let x = Tensor::randn(0f32, 3.0, (2, 3, 5, 37), &dev)?;
+        for bias in [
+            Tensor::randn(0f32, 1.0, (2, 1, 1, 37), &dev)?,
+            Tensor::randn(0f32, 1.0, (2, 1, 5, 37), &dev)?,
+        ] {
+            let ours = scaled_bias_softmax(&x, Some(&bias), 0.3)?;
+            let theirs = candle_nn::ops::softmax_last_dim(&(&x * 0.3)?.broadcast_add(&bias)?)?;
+            let d = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-6, "softmax differs by {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn kernels_match_candle() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let x = Tensor::randn(0f32, 3.0, (3, 50_000), &dev)?;
+        let b = Tensor::randn(0f32, 1.0, 50_000, &dev)?;
+        let ours = bias_gelu_erf(&x, &b)?;
+        let theirs = x.broadcast_add(&b)?.gelu_erf()?;
+        let d = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-5, "bias_gelu_erf differs by {d}");
+        let d = (gelu_erf(&x)? - x.gelu_erf()?)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(d < 1e-5, "gelu_erf differs by {d}");
+        Ok(())
+    }
+}
