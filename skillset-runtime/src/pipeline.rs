@@ -508,20 +508,40 @@ impl Pipeline {
     }
 
     /// Run `f` over `texts` in chunks of at most `max_batch_size`.
+    /// Run `f` on batches of at most `max_batch_size` texts, returning the outputs in
+    /// input order. More texts than fit one batch are sorted by token count first
+    /// (longest first, as sentence-transformers' `encode` does), so that each batch
+    /// pads to nearly its own length instead of computing padding.
     fn chunked<T>(
         &self,
         texts: &[&str],
         mut f: impl FnMut(&[&str], EncodedBatch) -> Result<Vec<T>>,
     ) -> Result<Vec<T>> {
-        if texts.is_empty() {
-            return Err(Error::InvalidInput("no input text".into()));
+        if texts.len() <= self.max_batch_size {
+            let batch = self.tokenizer.encode_batch(texts, self.device())?;
+            return f(texts, batch);
         }
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(self.max_batch_size) {
-            let batch = self.tokenizer.encode_batch(chunk, self.device())?;
-            out.extend(f(chunk, batch)?);
+        let encodings = self.tokenizer.encode_all(texts)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
+        let mut encodings: Vec<Option<_>> = encodings.into_iter().map(Some).collect();
+        let mut out: Vec<Option<T>> = (0..texts.len()).map(|_| None).collect();
+        for group in order.chunks(self.max_batch_size) {
+            let chunk: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
+            let encs: Vec<_> = group.iter().filter_map(|&i| encodings[i].take()).collect();
+            let results = f(&chunk, self.tokenizer.pad(encs, self.device())?)?;
+            if results.len() != group.len() {
+                return Err(Error::InvalidInput(format!(
+                    "internal: {} outputs for a batch of {}",
+                    results.len(),
+                    group.len()
+                )));
+            }
+            for (&i, r) in group.iter().zip(results) {
+                out[i] = Some(r);
+            }
         }
-        Ok(out)
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// feature-extraction: the last hidden states of each text, per token (special

@@ -122,6 +122,12 @@ impl TextTokenizer {
 
     /// Encode texts with special tokens and pad them to the longest.
     pub fn encode_batch(&self, texts: &[&str], device: &Device) -> Result<EncodedBatch> {
+        let encodings = self.encode_all(texts)?;
+        self.pad(encodings, device)
+    }
+
+    /// Encode texts with special tokens (truncated to the model's length), unpadded.
+    pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
         if texts.is_empty() {
             return Err(Error::InvalidInput("no input text".into()));
         }
@@ -140,7 +146,7 @@ impl TextTokenizer {
                 self.max_length
             );
         }
-        self.pad(encodings, device)
+        Ok(encodings)
     }
 
     /// Pad already-encoded texts into a batch.
