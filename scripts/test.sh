@@ -9,5 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/fetch-minilm.sh
 cargo test --workspace "$@"
 if [ "${SKILLSET_SKIP_WEB:-0}" != 1 ]; then
+    t0=$(date +%s)
     scripts/test-web.sh
+    echo "web backend (wasm build + browser tests): $(( $(date +%s) - t0 )) s"
 fi

@@ -6,9 +6,9 @@
 //! position ids and heads, not in the encoder.
 
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear};
+use candle_nn::{Embedding, LayerNorm};
 
-use super::nn::{self, Activation, Weights};
+use super::nn::{self, Activation, Linear, Weights};
 use super::{ConfigReader, EncoderModel, Head};
 use crate::error::{Error, Result};
 use crate::tokenize::EncodedBatch;

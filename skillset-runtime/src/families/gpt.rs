@@ -9,10 +9,10 @@
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::kv_cache::KvCache;
-use candle_nn::{Embedding, LayerNorm, Linear};
+use candle_nn::{Embedding, LayerNorm};
 
 use super::causal::Masks;
-use super::nn::{self, Activation, Weights};
+use super::nn::{self, Activation, Linear, Weights};
 use super::{CausalLm, ConfigReader};
 use crate::error::{Error, Result};
 

@@ -112,6 +112,59 @@ fn softmax_row(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
     }
 }
 
+/// A dot product over 4 x 8 lanes: four independent accumulator chains, so that the
+/// FMA latency is hidden (vectorises; FMA where the caller is compiled with it).
+#[inline(always)]
+fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [[0f32; 8]; 4];
+    let (ac, bc) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for (q, acc) in acc.iter_mut().enumerate() {
+            for l in 0..8 {
+                let (xv, yv) = (x[q * 8 + l], y[q * 8 + l]);
+                acc[l] = if FMA {
+                    xv.mul_add(yv, acc[l])
+                } else {
+                    xv * yv + acc[l]
+                };
+            }
+        }
+    }
+    let mut lanes = [0f32; 8];
+    for l in 0..8 {
+        lanes[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+    }
+    let mut sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    for (x, y) in ar.iter().zip(br) {
+        sum += x * y;
+    }
+    sum
+}
+
+/// `out[i][j] = x[i] . w[j] (+ bias[j])` for output columns `cols` of a few rows of x:
+/// every weight row is read once, straight from its `[out, in]` layout.
+#[inline(always)]
+fn few_rows_block<const FMA: bool>(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    bias: &[f32],
+    cols: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let m = x.len() / k;
+    let width = cols.len();
+    for (jj, j) in cols.enumerate() {
+        let wr = &w[j * k..(j + 1) * k];
+        let b = bias.get(j).copied().unwrap_or(0.0);
+        for i in 0..m {
+            out[i * width + jj] = dot::<FMA>(&x[i * k..(i + 1) * k], wr) + b;
+        }
+    }
+}
+
 /// The row kernels compiled for AVX2 + FMA, chosen at run time where the CPU has them
 /// (the crate itself is built for baseline x86-64: 4-wide SSE2).
 #[cfg(target_arch = "x86_64")]
@@ -123,6 +176,17 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub fn softmax_row(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
         super::softmax_row(out, x, bias, scale)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub fn few_rows_block(
+        x: &[f32],
+        k: usize,
+        w: &[f32],
+        bias: &[f32],
+        cols: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
+        super::few_rows_block::<true>(x, k, w, bias, cols, out)
     }
     pub fn available() -> bool {
         static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -148,6 +212,22 @@ fn softmax_row_best(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
         return unsafe { avx2::softmax_row(out, x, bias, scale) };
     }
     softmax_row(out, x, bias, scale)
+}
+
+fn few_rows_block_best(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    bias: &[f32],
+    cols: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+        return unsafe { avx2::few_rows_block(x, k, w, bias, cols, out) };
+    }
+    few_rows_block::<false>(x, k, w, bias, cols, out)
 }
 
 /// Rows of at least this many elements are split between threads.
@@ -326,6 +406,126 @@ fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var_os("SKILLSET_CANDLE_KERNELS").is_none_or(|v| v != "1"))
 }
 
+/// `x W^T + b` for a few rows of x (`[m, k]`, W `[n, k]` as transformers stores it).
+struct FewRowsLinear {
+    with_bias: bool,
+}
+
+impl candle_core::CustomOp3 for FewRowsLinear {
+    fn name(&self) -> &'static str {
+        "few-rows-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) = (s1, s2, s3) else {
+            candle_core::bail!("few-rows-linear: f32 only");
+        };
+        let (Some((x0, x1)), Some((w0, w1)), Some((b0, b1))) = (
+            l1.contiguous_offsets(),
+            l2.contiguous_offsets(),
+            l3.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("few-rows-linear: contiguous inputs only");
+        };
+        let (x, w, b) = (&x[x0..x1], &w[w0..w1], &b[b0..b1]);
+        let (m, k) = l1.shape().dims2()?;
+        let (n, k2) = l2.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("few-rows-linear: {m}x{k} times {n}x{k2}");
+        }
+        let bias: &[f32] = if self.with_bias { b } else { &[] };
+        let threads = candle_core::utils::get_num_threads().max(1);
+        let mut out = vec![0f32; m * n];
+        if threads == 1 || n * k < PAR_MIN || cfg!(target_arch = "wasm32") {
+            few_rows_block_best(x, k, w, bias, 0..n, &mut out);
+        } else {
+            use rayon::prelude::*;
+            let per = n.div_ceil(threads);
+            let blocks: Vec<(usize, Vec<f32>)> = candle_core::utils::with_threadpool(|| {
+                (0..n)
+                    .step_by(per)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|start| {
+                        let end = (start + per).min(n);
+                        let mut block = vec![0f32; m * (end - start)];
+                        few_rows_block_best(x, k, w, bias, start..end, &mut block);
+                        (start, block)
+                    })
+                    .collect()
+            });
+            for (start, block) in blocks {
+                let width = block.len() / m.max(1);
+                for i in 0..m {
+                    out[i * n + start..i * n + start + width]
+                        .copy_from_slice(&block[i * width..(i + 1) * width]);
+                }
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
+/// Rows up to which [`linear`] takes the few-rows kernel. Measured on MiniLM and
+/// llama-30m (BENCHMARKS.md): for one row (a generation step at batch 1) it beats
+/// candle's matmul, which packs the weight on every call; already at 16 rows candle's
+/// blocked kernel is well ahead of these dot products.
+pub const FEW_ROWS: usize = 1;
+
+/// `x W^T + b` over the last dimension of `x`, W `[out, in]`: the few-rows kernel for
+/// short inputs and generation steps on the CPU in f32, candle's matmul otherwise.
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let k = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count().checked_div(k).unwrap_or(0);
+    if rows > 0 && rows <= FEW_ROWS && fast_path(x) && w.dtype() == x.dtype() && w.rank() == 2 {
+        let x2 = x.contiguous()?.reshape((rows, k))?;
+        let dummy;
+        let b = match bias {
+            Some(b) => b.contiguous()?,
+            None => {
+                dummy = Tensor::zeros(1, x.dtype(), x.device())?;
+                dummy.clone()
+            }
+        };
+        let y = x2.apply_op3_no_bwd(
+            &w.contiguous()?,
+            &b,
+            &FewRowsLinear {
+                with_bias: bias.is_some(),
+            },
+        )?;
+        let mut out = dims;
+        if let Some(last) = out.last_mut() {
+            *last = w.dim(0)?;
+        }
+        return y.reshape(out);
+    }
+    let y = match dims.len() {
+        3 | 4 if x.is_contiguous() => {
+            let mut out = dims.clone();
+            if let Some(last) = out.last_mut() {
+                *last = w.dim(0)?;
+            }
+            x.reshape((rows, k))?.matmul(&w.t()?)?.reshape(out)?
+        }
+        2 => x.matmul(&w.t()?)?,
+        _ => x.broadcast_matmul(&w.t()?)?,
+    };
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
 fn fast_path(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && enabled()
 }
@@ -393,6 +593,29 @@ mod tests {
             let theirs = candle_nn::ops::softmax_last_dim(&(&x * 0.3)?.broadcast_add(&bias)?)?;
             let d = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(d < 1e-6, "softmax differs by {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn one_row_linear_matches_candle() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        // k not a multiple of 32 (remainders), n big enough for the threaded path.
+        for (k, n) in [(37, 5), (300, 2000)] {
+            let x = Tensor::randn(0f32, 1.0, (1, 1, k), &dev)?;
+            let w = Tensor::randn(0f32, 1.0, (n, k), &dev)?;
+            let b = Tensor::randn(0f32, 1.0, n, &dev)?;
+            let reference = x.broadcast_matmul(&w.t()?)?;
+            for bias in [None, Some(&b)] {
+                let ours = linear(&x, &w, bias)?;
+                let theirs = match bias {
+                    Some(b) => reference.broadcast_add(b)?,
+                    None => reference.clone(),
+                };
+                assert_eq!(ours.dims(), &[1, 1, n]);
+                let d = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(d < 1e-4, "k {k} n {n}: differs by {d}");
+            }
         }
         Ok(())
     }

@@ -7,10 +7,10 @@
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::kv_cache::KvCache;
-use candle_nn::{Embedding, Linear};
+use candle_nn::Embedding;
 
 use super::causal::Masks;
-use super::nn::{self, Activation, Weights};
+use super::nn::{self, Activation, Linear, Weights};
 use super::{CausalLm, ConfigReader};
 use crate::error::{Error, Result};
 

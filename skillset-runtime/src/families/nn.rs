@@ -2,7 +2,7 @@
 //! missing tensor, dtype-safe attention masks and attention itself.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
 use crate::error::{Error, Result};
 
@@ -50,24 +50,42 @@ impl Activation {
 /// does both (the exact GELU on the CPU in f32).
 pub fn linear_act(linear: &Linear, act: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
     match (act, linear.bias()) {
-        (Activation::Gelu, Some(bias))
-            if x.device().is_cpu() && x.dtype() == DType::F32 && x.is_contiguous() =>
-        {
-            let w = linear.weight();
-            let dims = x.dims().to_vec();
-            let k = *dims.last().unwrap_or(&0);
-            let rows = x.elem_count() / k.max(1);
-            let y = x.reshape((rows, k))?.matmul(&w.t()?)?;
-            let mut out_dims = dims;
-            if let Some(last) = out_dims.last_mut() {
-                *last = w.dim(0)?;
-            }
-            super::kernels::bias_gelu_erf(&y, bias)?.reshape(out_dims)
+        (Activation::Gelu, Some(bias)) if x.device().is_cpu() && x.dtype() == DType::F32 => {
+            super::kernels::bias_gelu_erf(&super::kernels::linear(x, linear.weight(), None)?, bias)
         }
         _ => {
             use candle_core::Module;
             act.forward(&linear.forward(x)?)
         }
+    }
+}
+
+/// A linear layer `y = x W^T + b`, W `[out, in]` as transformers stores it (candle's
+/// `Linear`, with the few-rows CPU kernel for short inputs and generation steps: see
+/// `kernels::linear`).
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Linear { weight, bias }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl candle_core::Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        super::kernels::linear(x, &self.weight, self.bias.as_ref())
     }
 }
 

@@ -5,9 +5,9 @@
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
-use candle_nn::{Embedding, Linear};
+use candle_nn::Embedding;
 
-use super::nn::{self, Activation, Weights};
+use super::nn::{self, Activation, Linear, Weights};
 use super::ConfigReader;
 use crate::error::{Error, Result};
 use crate::generation::Stepper;
