@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use skillset_codegen::CheckResult;
-use skillset_runtime::pipeline::{PoolingChoice, RunOptions, TopK};
+use skillset_runtime::pipeline::RunOptions;
 use skillset_runtime::{Backend, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
 
 /// `reference.json` of a fixture directory.
@@ -52,29 +52,8 @@ pub struct CheckOptions {
 impl CheckOptions {
     /// The same options as `skillset run` flags.
     pub fn to_run_options(&self) -> Result<RunOptions, String> {
-        let top_k = match &self.top_k {
-            None => None,
-            Some(serde_json::Value::String(s)) => {
-                Some(s.parse::<TopK>().map_err(|e| e.to_string())?)
-            }
-            Some(v) => Some(v.to_string().parse::<TopK>().map_err(|e| e.to_string())?),
-        };
-        let pooling = match self.pooling.as_deref() {
-            None => PoolingChoice::Auto,
-            Some("none") => PoolingChoice::None,
-            Some(p) => PoolingChoice::Pool(
-                p.parse()
-                    .map_err(|e: skillset_runtime::Error| e.to_string())?,
-            ),
-        };
-        Ok(RunOptions {
-            top_k,
-            pooling,
-            normalize: self.normalize,
-            max_new_tokens: self.max_new_tokens,
-            repetition_penalty: self.repetition_penalty,
-            ..Default::default()
-        })
+        let json = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        RunOptions::from_json(&json).map_err(|e| e.to_string())
     }
 
     /// The options as `skillset run` arguments.

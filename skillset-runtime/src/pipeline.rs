@@ -113,6 +113,18 @@ pub enum PoolingChoice {
     Pool(Pooling),
 }
 
+/// `none` (per-token states) or a pooling name (`mean`, `cls`, `max`, ...), as
+/// `skillset run --pooling` takes it.
+impl std::str::FromStr for PoolingChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(PoolingChoice::None),
+            p => Ok(PoolingChoice::Pool(p.parse()?)),
+        }
+    }
+}
+
 /// Per-call options of [`Pipeline::run_json`] (what `skillset run` passes).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunOptions {
@@ -132,6 +144,63 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// The options from a JSON object keyed as `skillset run`'s flags in snake_case
+    /// (`top_k` as a number or `"all"`, `pooling`, `normalize`, `max_new_tokens`,
+    /// `do_sample`, `temperature`, `top_p`, `seed`, `repetition_penalty`): what the web
+    /// API and the fixtures' `reference.json` pass. An unknown key is an error.
+    ///
+    /// ```
+    /// use skillset_runtime::pipeline::{RunOptions, TopK};
+    ///
+    /// let o = RunOptions::from_json(&serde_json::json!({"top_k": "all", "normalize": true}))?;
+    /// assert_eq!((o.top_k, o.normalize), (Some(TopK::All), true));
+    /// assert!(RunOptions::from_json(&serde_json::json!({"topk": 3})).is_err());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn from_json(options: &serde_json::Value) -> Result<Self> {
+        let bad =
+            |key: &str, what: &str| Error::InvalidOption(format!("option `{key}` must be {what}"));
+        let mut o = RunOptions::default();
+        let Some(map) = options.as_object() else {
+            return Err(Error::InvalidOption("options must be a JSON object".into()));
+        };
+        for (key, v) in map {
+            if v.is_null() {
+                continue;
+            }
+            let float = || v.as_f64().ok_or_else(|| bad(key, "a number"));
+            let count = || {
+                v.as_u64()
+                    .map(|n| n as usize)
+                    .ok_or_else(|| bad(key, "a non-negative integer"))
+            };
+            match key.as_str() {
+                "top_k" => {
+                    o.top_k = Some(match v {
+                        serde_json::Value::String(s) => s.parse()?,
+                        n => n.to_string().parse()?,
+                    })
+                }
+                "pooling" => {
+                    o.pooling = v.as_str().ok_or_else(|| bad(key, "a string"))?.parse()?
+                }
+                "normalize" => o.normalize = v.as_bool().ok_or_else(|| bad(key, "true or false"))?,
+                "do_sample" => o.do_sample = v.as_bool().ok_or_else(|| bad(key, "true or false"))?,
+                "max_new_tokens" => o.max_new_tokens = Some(count()?),
+                "seed" => o.seed = Some(count()? as u64),
+                "temperature" => o.temperature = Some(float()?),
+                "top_p" => o.top_p = Some(float()?),
+                "repetition_penalty" => o.repetition_penalty = Some(float()?),
+                other => {
+                    return Err(Error::InvalidOption(format!(
+                        "unknown option `{other}` (top_k, pooling, normalize, max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty)"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+
     /// Generation options: the checkpoint's defaults with these overrides. Greedy
     /// unless a sampling option is given.
     pub fn generation(&self, defaults: &GenerationOptions) -> Result<GenerationOptions> {

@@ -97,11 +97,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::usage(e.to_string()))?;
     let pooling = match args.pooling.as_deref() {
         None => PoolingChoice::Auto,
-        Some("none") => PoolingChoice::None,
-        Some(p) => PoolingChoice::Pool(
-            p.parse()
-                .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?,
-        ),
+        Some(p) => p
+            .parse()
+            .map_err(|e: skillset_runtime::Error| Failure::usage(e.to_string()))?,
     };
     let mut inputs = args.inputs.clone();
     if let Some(file) = &args.input_file {

@@ -143,25 +143,19 @@ fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// `out[i][j] = x[i] . w[j] (+ bias[j])` for output columns `cols` of a few rows of x:
-/// every weight row is read once, straight from its `[out, in]` layout.
+/// `out[j - cols.start] = x . w[j] (+ bias[j])` for the weight rows `cols`: every
+/// weight row is read once, straight from its `[out, in]` layout.
 #[inline(always)]
-fn few_rows_block<const FMA: bool>(
+fn matvec_range<const FMA: bool>(
     x: &[f32],
-    k: usize,
     w: &[f32],
     bias: &[f32],
     cols: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
-    let m = x.len() / k;
-    let width = cols.len();
-    for (jj, j) in cols.enumerate() {
-        let wr = &w[j * k..(j + 1) * k];
-        let b = bias.get(j).copied().unwrap_or(0.0);
-        for i in 0..m {
-            out[i * width + jj] = dot::<FMA>(&x[i * k..(i + 1) * k], wr) + b;
-        }
+    let k = x.len();
+    for (o, j) in out.iter_mut().zip(cols) {
+        *o = dot::<FMA>(x, &w[j * k..(j + 1) * k]) + bias.get(j).copied().unwrap_or(0.0);
     }
 }
 
@@ -178,15 +172,14 @@ mod avx2 {
         super::softmax_row(out, x, bias, scale)
     }
     #[target_feature(enable = "avx2,fma")]
-    pub fn few_rows_block(
+    pub fn matvec_range(
         x: &[f32],
-        k: usize,
         w: &[f32],
         bias: &[f32],
         cols: std::ops::Range<usize>,
         out: &mut [f32],
     ) {
-        super::few_rows_block::<true>(x, k, w, bias, cols, out)
+        super::matvec_range::<true>(x, w, bias, cols, out)
     }
     pub fn available() -> bool {
         static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -214,9 +207,8 @@ fn softmax_row_best(out: &mut [f32], x: &[f32], bias: &[f32], scale: f32) {
     softmax_row(out, x, bias, scale)
 }
 
-fn few_rows_block_best(
+fn matvec_range_best(
     x: &[f32],
-    k: usize,
     w: &[f32],
     bias: &[f32],
     cols: std::ops::Range<usize>,
@@ -225,18 +217,19 @@ fn few_rows_block_best(
     #[cfg(target_arch = "x86_64")]
     if avx2::available() {
         // SAFETY: the CPU has AVX2 and FMA (checked at run time).
-        return unsafe { avx2::few_rows_block(x, k, w, bias, cols, out) };
+        return unsafe { avx2::matvec_range(x, w, bias, cols, out) };
     }
-    few_rows_block::<false>(x, k, w, bias, cols, out)
+    matvec_range::<false>(x, w, bias, cols, out)
 }
 
-/// Rows of at least this many elements are split between threads.
+/// Work of at least this many elements is split between threads.
 const PAR_MIN: usize = 1 << 15;
 
-fn for_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    // Whole rows per chunk, so that a chunk knows its bias offsets.
+/// Run `f(start, chunk)` over `out` in chunks of whole rows, on candle's worker
+/// threads when `work` (elements touched) is worth it.
+fn for_chunks(out: &mut [f32], row: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     let threads = candle_core::utils::get_num_threads().max(1);
-    if threads == 1 || out.len() < PAR_MIN || cfg!(target_arch = "wasm32") {
+    if threads == 1 || work < PAR_MIN || cfg!(target_arch = "wasm32") {
         f(0, out);
         return;
     }
@@ -249,6 +242,17 @@ fn for_chunks(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync)
             .enumerate()
             .for_each(|(i, chunk)| f(i * per, chunk))
     });
+}
+
+/// The f32 values of a contiguous CPU tensor, or the error a kernel reports.
+fn f32s<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{op}: f32 only");
+    };
+    let Some((start, end)) = l.contiguous_offsets() else {
+        candle_core::bail!("{op}: contiguous inputs only");
+    };
+    Ok(&v[start..end])
 }
 
 /// `gelu(x + bias)`, `bias` broadcast over the last dimension.
@@ -266,20 +270,13 @@ impl CustomOp2 for BiasGelu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(b)) = (s1, s2) else {
-            candle_core::bail!("bias-gelu-erf: f32 only");
-        };
-        let (Some((x0, x1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("bias-gelu-erf: contiguous inputs only");
-        };
-        let (x, b) = (&x[x0..x1], &b[b0..b1]);
+        let (x, b) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
         let row = b.len();
         if row == 0 || x.len() % row != 0 {
             candle_core::bail!("bias-gelu-erf: bias of {row} for {} values", x.len());
         }
         let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, row, |start, chunk| {
+        for_chunks(&mut out, row, x.len(), |start, chunk| {
             let n = chunk.len();
             for (o, xs) in chunk
                 .chunks_exact_mut(row)
@@ -301,16 +298,10 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(x) = s else {
-            candle_core::bail!("gelu-erf: f32 only");
-        };
-        let Some((x0, x1)) = l.contiguous_offsets() else {
-            candle_core::bail!("gelu-erf: contiguous input only");
-        };
-        let x = &x[x0..x1];
+        let x = f32s(self.name(), s, l)?;
         let mut out = vec![0f32; x.len()];
         let row = *l.dims().last().unwrap_or(&1);
-        for_chunks(&mut out, row, |start, chunk| {
+        for_chunks(&mut out, row, x.len(), |start, chunk| {
             let n = chunk.len();
             gelu_row_best(chunk, &x[start..start + n], &[]);
         });
@@ -336,14 +327,7 @@ impl CustomOp2 for ScaledBiasSoftmax {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(bias)) = (s1, s2) else {
-            candle_core::bail!("scaled-bias-softmax: f32 only");
-        };
-        let (Some((x0, x1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("scaled-bias-softmax: contiguous inputs only");
-        };
-        let (x, bias) = (&x[x0..x1], &bias[b0..b1]);
+        let (x, bias) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
         let (b, h, q, k) = l1.shape().dims4()?;
         let (bb, bh, bq, bk) = l2.shape().dims4()?;
         if bb != b || bh != 1 || !(bq == 1 || bq == q) || bk != k {
@@ -355,7 +339,7 @@ impl CustomOp2 for ScaledBiasSoftmax {
         }
         let scale = self.scale;
         let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, k, |start, chunk| {
+        for_chunks(&mut out, k, x.len(), |start, chunk| {
             let n = chunk.len();
             for (r, (o, xs)) in chunk
                 .chunks_exact_mut(k)
@@ -406,14 +390,54 @@ fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var_os("SKILLSET_CANDLE_KERNELS").is_none_or(|v| v != "1"))
 }
 
-/// `x W^T + b` for a few rows of x (`[m, k]`, W `[n, k]` as transformers stores it).
-struct FewRowsLinear {
+/// `x W^T (+ b)` for one row x `[1, k]`, W `[n, k]` as transformers stores it: the
+/// `bias` operand is read only when `with_bias`.
+struct Matvec {
     with_bias: bool,
 }
 
-impl candle_core::CustomOp3 for FewRowsLinear {
+impl Matvec {
+    fn run(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, k) = wl.shape().dims2()?;
+        if x.len() != k {
+            candle_core::bail!("matvec: 1x{} times {n}x{k}", x.len());
+        }
+        let bias = if self.with_bias { b } else { &[] };
+        let mut out = vec![0f32; n];
+        for_chunks(&mut out, 1, n * k, |start, chunk| {
+            let end = start + chunk.len();
+            matvec_range_best(x, w, bias, start..end, chunk)
+        });
+        Ok((CpuStorage::F32(out), Shape::from((1, n))))
+    }
+}
+
+impl CustomOp2 for Matvec {
     fn name(&self) -> &'static str {
-        "few-rows-linear"
+        "matvec"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let w = f32s(self.name(), s2, l2)?;
+        self.run(f32s(self.name(), s1, l1)?, w, &[], l2)
+    }
+}
+
+impl candle_core::CustomOp3 for Matvec {
+    fn name(&self) -> &'static str {
+        "matvec"
     }
 
     fn cpu_fwd(
@@ -425,105 +449,36 @@ impl candle_core::CustomOp3 for FewRowsLinear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) = (s1, s2, s3) else {
-            candle_core::bail!("few-rows-linear: f32 only");
-        };
-        let (Some((x0, x1)), Some((w0, w1)), Some((b0, b1))) = (
-            l1.contiguous_offsets(),
-            l2.contiguous_offsets(),
-            l3.contiguous_offsets(),
-        ) else {
-            candle_core::bail!("few-rows-linear: contiguous inputs only");
-        };
-        let (x, w, b) = (&x[x0..x1], &w[w0..w1], &b[b0..b1]);
-        let (m, k) = l1.shape().dims2()?;
-        let (n, k2) = l2.shape().dims2()?;
-        if k != k2 {
-            candle_core::bail!("few-rows-linear: {m}x{k} times {n}x{k2}");
-        }
-        let bias: &[f32] = if self.with_bias { b } else { &[] };
-        let threads = candle_core::utils::get_num_threads().max(1);
-        let mut out = vec![0f32; m * n];
-        if threads == 1 || n * k < PAR_MIN || cfg!(target_arch = "wasm32") {
-            few_rows_block_best(x, k, w, bias, 0..n, &mut out);
-        } else {
-            use rayon::prelude::*;
-            let per = n.div_ceil(threads);
-            let blocks: Vec<(usize, Vec<f32>)> = candle_core::utils::with_threadpool(|| {
-                (0..n)
-                    .step_by(per)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|start| {
-                        let end = (start + per).min(n);
-                        let mut block = vec![0f32; m * (end - start)];
-                        few_rows_block_best(x, k, w, bias, start..end, &mut block);
-                        (start, block)
-                    })
-                    .collect()
-            });
-            for (start, block) in blocks {
-                let width = block.len() / m.max(1);
-                for i in 0..m {
-                    out[i * n + start..i * n + start + width]
-                        .copy_from_slice(&block[i * width..(i + 1) * width]);
-                }
-            }
-        }
-        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+        let (x, w) = (f32s("matvec", s1, l1)?, f32s("matvec", s2, l2)?);
+        self.run(x, w, f32s("matvec", s3, l3)?, l2)
     }
 }
 
-/// Rows up to which [`linear`] takes the few-rows kernel. Measured on MiniLM and
-/// llama-30m (BENCHMARKS.md): for one row (a generation step at batch 1) it beats
-/// candle's matmul, which packs the weight on every call; already at 16 rows candle's
-/// blocked kernel is well ahead of these dot products.
-pub const FEW_ROWS: usize = 1;
-
-/// `x W^T + b` over the last dimension of `x`, W `[out, in]`: the few-rows kernel for
-/// short inputs and generation steps on the CPU in f32, candle's matmul otherwise.
-pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let k = *dims.last().unwrap_or(&0);
-    let rows = x.elem_count().checked_div(k).unwrap_or(0);
-    if rows > 0 && rows <= FEW_ROWS && fast_path(x) && w.dtype() == x.dtype() && w.rank() == 2 {
-        let x2 = x.contiguous()?.reshape((rows, k))?;
-        let dummy;
-        let b = match bias {
-            Some(b) => b.contiguous()?,
-            None => {
-                dummy = Tensor::zeros(1, x.dtype(), x.device())?;
-                dummy.clone()
-            }
-        };
-        let y = x2.apply_op3_no_bwd(
-            &w.contiguous()?,
-            &b,
-            &FewRowsLinear {
-                with_bias: bias.is_some(),
-            },
-        )?;
-        let mut out = dims;
-        if let Some(last) = out.last_mut() {
-            *last = w.dim(0)?;
-        }
-        return y.reshape(out);
+/// `x W^T (+ b)` when `x` holds a single row (a generation step at batch 1), on the
+/// CPU in f32: dot products over the weight rows as stored. Measured on llama-30m
+/// (BENCHMARKS.md): +30% tokens/s over candle's matmul, which packs the weight on
+/// every call; already at 16 rows candle's blocked kernel is well ahead of dot
+/// products, so any other shape returns `None` (the caller uses candle's matmul).
+pub fn matvec(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    let k = x.dims().last().copied().unwrap_or(0);
+    if k == 0 || x.elem_count() != k || !fast_path(x) || w.dtype() != x.dtype() || w.rank() != 2 {
+        return Ok(None);
     }
-    let y = match dims.len() {
-        3 | 4 if x.is_contiguous() => {
-            let mut out = dims.clone();
-            if let Some(last) = out.last_mut() {
-                *last = w.dim(0)?;
-            }
-            x.reshape((rows, k))?.matmul(&w.t()?)?.reshape(out)?
-        }
-        2 => x.matmul(&w.t()?)?,
-        _ => x.broadcast_matmul(&w.t()?)?,
+    let x1 = x.contiguous()?.reshape((1, k))?;
+    let w = w.contiguous()?;
+    let y = match bias {
+        Some(b) => x1.apply_op3_no_bwd(&w, &b.contiguous()?, &Matvec { with_bias: true })?,
+        None => x1.apply_op2_no_bwd(&w, &Matvec { with_bias: false })?,
     };
-    match bias {
-        Some(b) => y.broadcast_add(b),
-        None => Ok(y),
+    let mut dims = x.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = w.dim(0)?;
     }
+    Ok(Some(y.reshape(dims)?))
 }
 
 fn fast_path(x: &Tensor) -> bool {
@@ -607,7 +562,7 @@ mod tests {
             let b = Tensor::randn(0f32, 1.0, n, &dev)?;
             let reference = x.broadcast_matmul(&w.t()?)?;
             for bias in [None, Some(&b)] {
-                let ours = linear(&x, &w, bias)?;
+                let ours = matvec(&x, &w, bias)?.expect("one row takes the kernel");
                 let theirs = match bias {
                     Some(b) => reference.broadcast_add(b)?,
                     None => reference.clone(),

@@ -49,43 +49,44 @@ impl Activation {
 /// `act(linear(x))`, with the bias add fused into the activation where a fast kernel
 /// does both (the exact GELU on the CPU in f32).
 pub fn linear_act(linear: &Linear, act: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
+    use candle_core::Module;
     match (act, linear.bias()) {
         (Activation::Gelu, Some(bias)) if x.device().is_cpu() && x.dtype() == DType::F32 => {
-            super::kernels::bias_gelu_erf(&super::kernels::linear(x, linear.weight(), None)?, bias)
+            let y = match super::kernels::matvec(x, linear.weight(), None)? {
+                Some(y) => y,
+                None => candle_nn::Linear::new(linear.weight().clone(), None).forward(x)?,
+            };
+            super::kernels::bias_gelu_erf(&y, bias)
         }
-        _ => {
-            use candle_core::Module;
-            act.forward(&linear.forward(x)?)
-        }
+        _ => act.forward(&linear.forward(x)?),
     }
 }
 
-/// A linear layer `y = x W^T + b`, W `[out, in]` as transformers stores it (candle's
-/// `Linear`, with the few-rows CPU kernel for short inputs and generation steps: see
-/// `kernels::linear`).
+/// candle's `Linear` (`y = x W^T + b`, W `[out, in]` as transformers stores it), with
+/// a one-row CPU kernel for generation steps (`kernels::matvec`).
 #[derive(Debug, Clone)]
-pub struct Linear {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
+pub struct Linear(candle_nn::Linear);
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Linear { weight, bias }
+        Linear(candle_nn::Linear::new(weight, bias))
     }
 
     pub fn weight(&self) -> &Tensor {
-        &self.weight
+        self.0.weight()
     }
 
     pub fn bias(&self) -> Option<&Tensor> {
-        self.bias.as_ref()
+        self.0.bias()
     }
 }
 
 impl candle_core::Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        super::kernels::linear(x, &self.weight, self.bias.as_ref())
+        match super::kernels::matvec(x, self.weight(), self.bias())? {
+            Some(y) => Ok(y),
+            None => self.0.forward(x),
+        }
     }
 }
 

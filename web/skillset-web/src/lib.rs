@@ -17,8 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use skillset_runtime::pipeline::{PoolingChoice, RunOptions, TopK};
+use skillset_runtime::pipeline::RunOptions;
 use skillset_runtime::{Checkpoint, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
 use wasm_bindgen::prelude::*;
 
@@ -61,62 +60,6 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// `skillset run`'s options, as the JavaScript wrapper passes them (snake_case keys,
-/// as transformers.js and HF pipelines spell them).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct WebRunOptions {
-    top_k: Option<serde_json::Value>,
-    pooling: Option<String>,
-    normalize: bool,
-    max_new_tokens: Option<usize>,
-    do_sample: bool,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    seed: Option<u64>,
-    repetition_penalty: Option<f64>,
-}
-
-impl WebRunOptions {
-    fn to_run_options(&self) -> Result<RunOptions, String> {
-        let top_k = match &self.top_k {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Number(n)) => Some(
-                n.to_string()
-                    .parse::<TopK>()
-                    .map_err(|e| format!("option `top_k`: {e}"))?,
-            ),
-            Some(serde_json::Value::String(s)) => Some(
-                s.parse::<TopK>()
-                    .map_err(|e| format!("option `top_k`: {e}"))?,
-            ),
-            Some(other) => {
-                return Err(format!(
-                    "option `top_k` must be a positive integer or \"all\", not {other}"
-                ))
-            }
-        };
-        let pooling = match self.pooling.as_deref() {
-            None => PoolingChoice::Auto,
-            Some("none") => PoolingChoice::None,
-            Some(p) => {
-                PoolingChoice::Pool(p.parse().map_err(|e| format!("option `pooling`: {e}"))?)
-            }
-        };
-        Ok(RunOptions {
-            top_k,
-            pooling,
-            normalize: self.normalize,
-            max_new_tokens: self.max_new_tokens,
-            do_sample: self.do_sample,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            seed: self.seed,
-            repetition_penalty: self.repetition_penalty,
-        })
-    }
-}
-
 #[wasm_bindgen]
 impl WebPipeline {
     /// Load `files` for `task`: the model type comes from config.json and runs on the
@@ -149,12 +92,13 @@ impl WebPipeline {
         if inputs.is_empty() {
             return Err(js_error("no input: pass a string or an array of strings"));
         }
-        let options: WebRunOptions = if options_json.trim().is_empty() {
-            WebRunOptions::default()
+        let run_options = if options_json.trim().is_empty() {
+            RunOptions::default()
         } else {
-            serde_json::from_str(options_json).map_err(|e| js_error(format!("options: {e}")))?
+            let options: serde_json::Value = serde_json::from_str(options_json)
+                .map_err(|e| js_error(format!("options: {e}")))?;
+            RunOptions::from_json(&options).map_err(js_error)?
         };
-        let run_options = options.to_run_options().map_err(js_error)?;
         let outputs = self
             .inner
             .run_json(&inputs, &run_options)
