@@ -116,6 +116,71 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
                 },
             },
         ),
+        (
+            "vit",
+            {
+                "description": "Vision transformers on image patches with a class token and pre-norm "
+                "layers: ViT, DeiT (plus its distillation token)",
+                "modality": "vision",
+                "base": ["ViTModel", "DeiTModel"],
+                "tasks": {
+                    "image-classification": ["ViTForImageClassification", "DeiTForImageClassification"],
+                    "image-feature-extraction": ["ViTModel", "DeiTModel"],
+                },
+            },
+        ),
+        (
+            "clip",
+            {
+                "description": "Contrastive image-text dual encoders: CLIP (softmax over labels, pooled at the "
+                "end-of-text token) and SigLIP (sigmoid scores, attention-pooling head)",
+                "modality": "multimodal",
+                "base": ["CLIPModel", "SiglipModel"],
+                "tasks": {
+                    "zero-shot-image-classification": ["CLIPModel", "SiglipModel"],
+                },
+            },
+        ),
+        (
+            "wav2vec2",
+            {
+                "description": "Self-supervised speech encoders on raw 16 kHz waveforms (convolutional feature "
+                "encoder, convolutional positions): Wav2Vec2 and HuBERT, with CTC or classification heads",
+                "modality": "audio",
+                "base": ["Wav2Vec2Model", "HubertModel"],
+                "tasks": {
+                    "automatic-speech-recognition": ["Wav2Vec2ForCTC", "HubertForCTC"],
+                    "audio-classification": [
+                        "Wav2Vec2ForSequenceClassification",
+                        "HubertForSequenceClassification",
+                    ],
+                },
+            },
+        ),
+        (
+            "whisper",
+            {
+                "description": "Whisper encoder-decoder speech recognition on log-mel spectrograms, with "
+                "language/task prompt tokens and 30-second windows",
+                "modality": "audio",
+                "base": ["WhisperModel"],
+                "tasks": {
+                    "automatic-speech-recognition": ["WhisperForConditionalGeneration"],
+                },
+            },
+        ),
+        (
+            "llava",
+            {
+                "description": "LLaVA: a CLIP vision tower and a projector feeding image features into a "
+                "llama-family decoder (image-text-to-text, the llama family's generation)",
+                "modality": "multimodal",
+                "base": ["LlavaModel"],
+                "tasks": {
+                    "image-text-to-text": ["LlavaForConditionalGeneration"],
+                },
+            },
+        ),
     ]
 )
 

@@ -14,3 +14,6 @@ run classify -- tests/fixtures/bert-tiny-cls text-classification "I love this mo
 run classify -- tests/fixtures/bert-tiny-ner token-classification "Sarah works in London."
 run generate -- tests/fixtures/llama-tiny "Paris is the capital of"
 run translate -- tests/fixtures/t5-tiny "translate English to German: The house is wonderful."
+run zero_shot -- tests/fixtures/clip-tiny tests/fixtures/media/gradient.png "a cat,a dog,a red car"
+run zero_shot -- tests/fixtures/siglip-tiny tests/fixtures/media/gray.png "a cat,a dog"
+run transcribe -- tests/fixtures/whisper-tiny tests/fixtures/media/stereo44k.wav

@@ -31,6 +31,19 @@ pub struct ReferenceCheck {
     pub options: CheckOptions,
     /// One output per input, in the schema of `pipeline()` (= `skillset run --json`).
     pub outputs: Vec<serde_json::Value>,
+    /// A looser bar on numbers than the dtype's, for a check whose inputs decode
+    /// differently by design (JPEG), with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_note: Option<String>,
+}
+
+impl ReferenceCheck {
+    /// The bar on numbers for this check in `dtype`.
+    pub fn tolerance(&self, dtype: DType) -> f64 {
+        tolerance(dtype).max(self.tolerance.unwrap_or(0.0))
+    }
 }
 
 /// The `skillset run` options a check was recorded with.
@@ -47,6 +60,23 @@ pub struct CheckOptions {
     pub max_new_tokens: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repetition_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_labels: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypothesis_template: Option<String>,
+    /// Whisper's spoken language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Whisper's task: `transcribe` or `translate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Decoding beams (transformers' speech pipeline needs `1` said explicitly to
+    /// decode greedily); only 1 is run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_beams: Option<usize>,
+    /// image-text-to-text: the prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 impl CheckOptions {
@@ -81,7 +111,31 @@ impl CheckOptions {
             args.push("--repetition-penalty".into());
             args.push(r.to_string());
         }
+        if let Some(labels) = &self.candidate_labels {
+            args.push("--candidate-labels".into());
+            args.push(labels.join(","));
+        }
+        if let Some(t) = &self.hypothesis_template {
+            args.push("--hypothesis-template".into());
+            args.push(t.clone());
+        }
+        if let Some(l) = &self.language {
+            args.push("--language".into());
+            args.push(l.clone());
+        }
+        if let Some(t) = &self.text {
+            args.push("--text".into());
+            args.push(t.clone());
+        }
         args
+    }
+
+    /// `skillset run`'s `--task` for a check of `task`: Whisper's `translate` /
+    /// `transcribe` where the check sets one.
+    pub fn task_arg(&self, task: Task) -> String {
+        self.task
+            .clone()
+            .unwrap_or_else(|| task.as_str().to_string())
     }
 }
 
@@ -108,6 +162,21 @@ impl Fixture {
             dir: dir.to_path_buf(),
             reference,
         })
+    }
+}
+
+impl Fixture {
+    /// A check's inputs as `run_json` takes them: texts as they are, image and audio
+    /// files (stored relative to the fixture directory) as paths.
+    pub fn inputs(&self, check: &ReferenceCheck) -> Vec<String> {
+        match check.task.input_kind() {
+            skillset_runtime::InputKind::Text => check.inputs.clone(),
+            _ => check
+                .inputs
+                .iter()
+                .map(|p| self.dir.join(p).to_string_lossy().into_owned())
+                .collect(),
+        }
     }
 }
 
@@ -339,7 +408,7 @@ pub fn check_outputs(
     {
         compare_generations(ours, &expected_outputs, dtype)
     } else {
-        compare(ours, &expected_outputs, tolerance(dtype))
+        compare(ours, &expected_outputs, expected.tolerance(dtype))
     }
 }
 
@@ -376,9 +445,10 @@ pub fn run_fixture(
                 ),
             };
             let opts = check.options.to_run_options()?;
+            let inputs = fixture.inputs(check);
             let ours = serde_json::Value::from(
                 pipeline
-                    .run_json(&check.inputs, &opts)
+                    .run_json(&inputs, &opts)
                     .map_err(|e| e.to_string())?,
             );
             check_outputs(expected, &ours, dtype)

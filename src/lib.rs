@@ -28,7 +28,7 @@
 pub use skillset_runtime as runtime;
 pub use skillset_runtime::{
     skillset, task, Backend, BackendStatus, DType, DeviceSpec, Endpoint, Error, Family, FamilyInfo,
-    Modality, ModelTypeInfo, Result, Scope, Skillset, Supports, Task,
+    InputKind, Modality, ModelTypeInfo, Result, Scope, Skillset, Supports, Task,
 };
 
 #[cfg(feature = "cli")]

@@ -481,7 +481,9 @@ fn a_malformed_metadata_file_is_one_line() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("field `family`: unknown family `lama`; did you mean `llama`?"),
+        stderr(&o).contains(
+            "field `family`: unknown family `lama`; did you mean one of `llama`, `llava`?"
+        ),
         "{}",
         stderr(&o)
     );

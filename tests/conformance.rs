@@ -46,6 +46,26 @@ struct AnyGpt;
 #[skillset(family = "t5")]
 struct AnyT5;
 
+/// Every vision transformer of the vit family.
+#[skillset(family = "vit")]
+struct AnyVit;
+
+/// Every image-text dual encoder of the clip family.
+#[skillset(family = "clip")]
+struct AnyClip;
+
+/// Every speech encoder of the wav2vec2 family.
+#[skillset(family = "wav2vec2")]
+struct AnyWav2Vec2;
+
+/// LLaVA checkpoints.
+#[skillset(family = "llava")]
+struct AnyLlava;
+
+/// Whisper checkpoints.
+#[skillset(family = "whisper")]
+struct AnyWhisper;
+
 fn to_value<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap()
 }
@@ -196,6 +216,126 @@ fn text2text_generation<S: Supports<task::Text2TextGeneration>>(
     batched.into_iter().map(to_value).collect()
 }
 
+fn media_paths(dir: &Path, check: &ReferenceCheck) -> Vec<PathBuf> {
+    check.inputs.iter().map(|p| dir.join(p)).collect()
+}
+
+fn top_k_of(check: &ReferenceCheck, default: usize) -> usize {
+    match &check.options.top_k {
+        Some(Value::String(s)) if s == "all" => usize::MAX,
+        Some(v) => v.as_u64().unwrap() as usize,
+        None => default,
+    }
+}
+
+fn image_classification<S: Supports<task::ImageClassification>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::ImageClassification>(dir).unwrap();
+    let k = top_k_of(check, 5);
+    media_paths(dir, check)
+        .iter()
+        .map(|p| {
+            let mut ranked = ep.call(p).unwrap();
+            ranked.truncate(k);
+            to_value(ranked)
+        })
+        .collect()
+}
+
+fn image_feature_extraction<S: Supports<task::ImageFeatureExtraction>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::ImageFeatureExtraction>(dir).unwrap();
+    let images: Vec<_> = media_paths(dir, check)
+        .iter()
+        .map(|p| skillset_runtime::media::RgbImage::open(p).unwrap())
+        .collect();
+    // One batch equals one by one.
+    let batched = ep.call_batch(&images).unwrap();
+    for (img, b) in images.iter().zip(&batched) {
+        let one = to_value(ep.call_image(img).unwrap());
+        compare(&one, &to_value(b), 1e-5).unwrap();
+    }
+    batched.into_iter().map(to_value).collect()
+}
+
+fn zero_shot_image_classification<S: Supports<task::ZeroShotImageClassification>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::ZeroShotImageClassification>(dir).unwrap();
+    let labels: Vec<&str> = check
+        .options
+        .candidate_labels
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    media_paths(dir, check)
+        .iter()
+        .map(|p| {
+            let img = skillset_runtime::media::RgbImage::open(p).unwrap();
+            to_value(
+                ep.call_image(&img, &labels, check.options.hypothesis_template.as_deref())
+                    .unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn speech_recognition<S: Supports<task::AutomaticSpeechRecognition>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::AutomaticSpeechRecognition>(dir).unwrap();
+    let opts = check.options.to_run_options().unwrap();
+    media_paths(dir, check)
+        .iter()
+        .map(|p| {
+            let audio = skillset_runtime::media::Audio::open(p).unwrap();
+            to_value(ep.call_audio(&audio, &opts).unwrap())
+        })
+        .collect()
+}
+
+fn audio_classification<S: Supports<task::AudioClassification>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::AudioClassification>(dir).unwrap();
+    let k = top_k_of(check, 5);
+    media_paths(dir, check)
+        .iter()
+        .map(|p| {
+            let mut ranked = ep.call(p).unwrap();
+            ranked.truncate(k);
+            to_value(ranked)
+        })
+        .collect()
+}
+
+fn image_text_to_text<S: Supports<task::ImageTextToText>>(
+    dir: &Path,
+    check: &ReferenceCheck,
+) -> Vec<Value> {
+    let ep = S::init_cpu::<task::ImageTextToText>(dir).unwrap();
+    let mut opts = ep.options();
+    if let Some(n) = check.options.max_new_tokens {
+        opts.max_new_tokens = n;
+    }
+    let prompt = check.options.text.as_deref().unwrap();
+    media_paths(dir, check)
+        .iter()
+        .map(|p| {
+            let img = skillset_runtime::media::RgbImage::open(p).unwrap();
+            to_value(ep.call_with(&img, prompt, &opts).unwrap())
+        })
+        .collect()
+}
+
 macro_rules! typed {
     ($S:ty, $f:expr, $check:expr, [$($task:ident => $run:ident),* $(,)?]) => {
         match $check.task {
@@ -228,10 +368,50 @@ macro_rules! seq2seq_tasks {
     };
 }
 
+macro_rules! vit_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [
+            ImageClassification => image_classification,
+            ImageFeatureExtraction => image_feature_extraction,
+        ])
+    };
+}
+
+macro_rules! clip_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [ZeroShotImageClassification => zero_shot_image_classification])
+    };
+}
+
+macro_rules! wav2vec2_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [
+            AutomaticSpeechRecognition => speech_recognition,
+            AudioClassification => audio_classification,
+        ])
+    };
+}
+
+macro_rules! llava_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [ImageTextToText => image_text_to_text])
+    };
+}
+
+macro_rules! whisper_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [AutomaticSpeechRecognition => speech_recognition])
+    };
+}
+
 /// transformers' outputs vs ours through a typed skillset `via`.
 fn assert_matches(f: &Fixture, check: &ReferenceCheck, ours: Vec<Value>, via: &str) {
-    compare(&Value::from(ours), &Value::from(check.outputs.clone()), TOL)
-        .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", f.name, check.task));
+    compare(
+        &Value::from(ours),
+        &Value::from(check.outputs.clone()),
+        check.tolerance(skillsets::DType::F32),
+    )
+    .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", f.name, check.task));
 }
 
 #[test]
@@ -266,6 +446,14 @@ fn fixtures_through_the_generated_types() {
                 "gpt_neox" => decoder_tasks!(skillsets::GptNeox, f, check),
                 "t5" => seq2seq_tasks!(skillsets::T5, f, check),
                 "mt5" => seq2seq_tasks!(skillsets::Mt5, f, check),
+                "vit" => vit_tasks!(skillsets::Vit, f, check),
+                "deit" => vit_tasks!(skillsets::Deit, f, check),
+                "clip" => clip_tasks!(skillsets::Clip, f, check),
+                "siglip" => clip_tasks!(skillsets::Siglip, f, check),
+                "wav2vec2" => wav2vec2_tasks!(skillsets::Wav2vec2, f, check),
+                "hubert" => wav2vec2_tasks!(skillsets::Hubert, f, check),
+                "whisper" => whisper_tasks!(skillsets::Whisper, f, check),
+                "llava" => llava_tasks!(skillsets::Llava, f, check),
                 other => panic!("fixture {} of {other}: add its generated type here", f.name),
             };
             assert_matches(&f, check, ours, "the generated type");
@@ -287,6 +475,11 @@ fn fixtures_through_user_skillsets() {
                 skillsets::Family::Llama => decoder_tasks!(AnyDecoder, f, check),
                 skillsets::Family::Gpt => decoder_tasks!(AnyGpt, f, check),
                 skillsets::Family::T5 => seq2seq_tasks!(AnyT5, f, check),
+                skillsets::Family::Vit => vit_tasks!(AnyVit, f, check),
+                skillsets::Family::Clip => clip_tasks!(AnyClip, f, check),
+                skillsets::Family::Wav2Vec2 => wav2vec2_tasks!(AnyWav2Vec2, f, check),
+                skillsets::Family::Whisper => whisper_tasks!(AnyWhisper, f, check),
+                skillsets::Family::Llava => llava_tasks!(AnyLlava, f, check),
             };
             assert_matches(&f, check, ours, "a #[skillset(family)] struct");
         }
@@ -317,14 +510,20 @@ fn skillset_bin() -> &'static str {
 
 #[test]
 fn fixtures_through_skillset_run() {
+    let mut checked_media = 0;
     for f in fixtures() {
         for check in &f.reference.checks {
             let mut cmd = Command::new(skillset_bin());
             cmd.args(["run", "--json", "--model-dir"])
                 .arg(&f.dir)
-                .args(["--task", check.task.as_str()]);
-            for input in &check.inputs {
-                cmd.arg("--input").arg(input);
+                .args(["--task", &check.options.task_arg(check.task)]);
+            let flag = match check.task.input_kind() {
+                skillsets::InputKind::Text => "--input",
+                skillsets::InputKind::Image => "--image",
+                skillsets::InputKind::Audio => "--audio",
+            };
+            for input in &f.inputs(check) {
+                cmd.arg(flag).arg(input);
             }
             cmd.args(check.options.to_args());
             let out = cmd.output().unwrap();
@@ -338,12 +537,21 @@ fn fixtures_through_skillset_run() {
             let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(doc["model_type"], f.reference.model_type.as_str());
             assert_eq!(doc["task"], check.task.as_str());
+            checked_media += usize::from(check.task.input_kind() != skillsets::InputKind::Text);
             assert_eq!(doc["device"], "cpu");
             assert_eq!(doc["dtype"], "f32");
-            compare(&doc["outputs"], &Value::from(check.outputs.clone()), TOL)
-                .unwrap_or_else(|e| panic!("{} {} via skillset run: {e}", f.name, check.task));
+            compare(
+                &doc["outputs"],
+                &Value::from(check.outputs.clone()),
+                check.tolerance(skillsets::DType::F32),
+            )
+            .unwrap_or_else(|e| panic!("{} {} via skillset run: {e}", f.name, check.task));
         }
     }
+    assert!(
+        checked_media >= 10,
+        "only {checked_media} image/audio checks ran"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub mod check;
 #[cfg(feature = "generate")]
 pub mod generate;
 
-pub use names::{suggest, Backend, Family, Modality, Task, UnknownName};
+pub use names::{suggest, Backend, Family, InputKind, Modality, Task, UnknownName};
 pub use schema::{
     BackendResults, BackendRun, BackendStatus, CheckResult, FamilyEntry, Metadata, ModelTypeEntry,
     Outcome, TaskEntry,

@@ -162,6 +162,11 @@ names_enum! {
         Gpt = "gpt",
         Llama = "llama",
         T5 = "t5",
+        Vit = "vit",
+        Clip = "clip",
+        Wav2Vec2 = "wav2vec2",
+        Whisper = "whisper",
+        Llava = "llava",
     }
 }
 
@@ -192,6 +197,55 @@ names_enum! {
         /// WebNN in a browser: not implemented (no Rust binding, no candle backend).
         WebNn = "webnn",
     }
+}
+
+impl Family {
+    /// Whether the family's models read text (and so load tokenizer.json).
+    pub const fn reads_text(self) -> bool {
+        !matches!(self, Family::Vit | Family::Wav2Vec2)
+    }
+
+    /// Whether they read images (and so load preprocessor_config.json's image processor).
+    pub const fn reads_images(self) -> bool {
+        matches!(self, Family::Vit | Family::Clip | Family::Llava)
+    }
+
+    /// Whether they read audio.
+    pub const fn reads_audio(self) -> bool {
+        matches!(self, Family::Wav2Vec2 | Family::Whisper)
+    }
+}
+
+impl Task {
+    /// What a task's inputs are: `image` and `audio` tasks take file paths (or decoded
+    /// media), the others text. image-text-to-text takes images (its prompt is an
+    /// option, as in transformers' pipeline).
+    pub const fn input_kind(self) -> InputKind {
+        match self {
+            Task::ImageClassification
+            | Task::ImageFeatureExtraction
+            | Task::ImageSegmentation
+            | Task::ZeroShotImageClassification
+            | Task::ObjectDetection
+            | Task::ZeroShotObjectDetection
+            | Task::DepthEstimation
+            | Task::MaskGeneration
+            | Task::KeypointMatching
+            | Task::ImageTextToText => InputKind::Image,
+            Task::AudioClassification
+            | Task::AutomaticSpeechRecognition
+            | Task::ZeroShotAudioClassification => InputKind::Audio,
+            _ => InputKind::Text,
+        }
+    }
+}
+
+/// What a task's inputs are (see [`Task::input_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputKind {
+    Text,
+    Image,
+    Audio,
 }
 
 impl Backend {

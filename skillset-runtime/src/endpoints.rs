@@ -291,3 +291,206 @@ impl Iterator for TokenStream<'_> {
         }
     }
 }
+
+fn open_image(path: &std::path::Path) -> Result<crate::media::RgbImage> {
+    crate::media::RgbImage::open(path)
+}
+
+impl Endpoint<crate::skillset::task::ImageClassification> {
+    /// Every label of the checkpoint with its score for the image at `path`, best
+    /// first.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::ImageClassification, Skillset};
+    ///
+    /// #[skillset(family = "vit")]
+    /// struct Classifier;
+    ///
+    /// let classify = Classifier::init_cpu::<ImageClassification>("../tests/fixtures/vit-tiny-cls")?;
+    /// let labels = classify.call("../tests/fixtures/media/gradient.png")?;
+    /// assert_eq!(labels.len(), 3);
+    /// assert!(labels[0].score >= labels[1].score);
+    /// // Not an image: a typed error.
+    /// assert!(classify.call("../tests/fixtures/media/tone16k.wav").is_err());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn call(&self, path: impl AsRef<std::path::Path>) -> Result<Vec<LabelScore>> {
+        self.call_image(&open_image(path.as_ref())?)
+    }
+
+    /// As [`call`](Self::call), for a decoded image.
+    pub fn call_image(&self, image: &crate::media::RgbImage) -> Result<Vec<LabelScore>> {
+        Ok(self.call_batch(std::slice::from_ref(image))?.remove(0))
+    }
+
+    /// Labels with scores for each image, batched.
+    pub fn call_batch(&self, images: &[crate::media::RgbImage]) -> Result<Vec<Vec<LabelScore>>> {
+        self.pipeline().image_classification(images, TopK::All)
+    }
+}
+
+impl Endpoint<crate::skillset::task::ImageFeatureExtraction> {
+    /// The last hidden states `[tokens][hidden]` of the image at `path` (class token
+    /// first), as transformers' `image-feature-extraction` pipeline returns them.
+    pub fn call(&self, path: impl AsRef<std::path::Path>) -> Result<Vec<Vec<f32>>> {
+        self.call_image(&open_image(path.as_ref())?)
+    }
+
+    /// As [`call`](Self::call), for a decoded image.
+    pub fn call_image(&self, image: &crate::media::RgbImage) -> Result<Vec<Vec<f32>>> {
+        Ok(self.call_batch(std::slice::from_ref(image))?.remove(0))
+    }
+
+    /// Hidden states of each image, batched.
+    pub fn call_batch(&self, images: &[crate::media::RgbImage]) -> Result<Vec<Vec<Vec<f32>>>> {
+        self.pipeline().image_features(images)
+    }
+}
+
+impl Endpoint<crate::skillset::task::ZeroShotImageClassification> {
+    /// The candidate labels with scores for the image at `path`, best first (labels
+    /// put into transformers' default template, `This is a photo of {}.`).
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::ZeroShotImageClassification, Skillset};
+    ///
+    /// #[skillset(family = "clip")]
+    /// struct Clip;
+    ///
+    /// let zero_shot = Clip::init_cpu::<ZeroShotImageClassification>("../tests/fixtures/clip-tiny")?;
+    /// let ranked = zero_shot.call("../tests/fixtures/media/gradient.png", &["a cat", "a dog"])?;
+    /// assert_eq!(ranked.len(), 2);
+    /// // CLIP's scores are a softmax over the labels.
+    /// assert!((ranked[0].score + ranked[1].score - 1.0).abs() < 1e-5);
+    /// // No labels: a typed error.
+    /// assert!(zero_shot.call("../tests/fixtures/media/gradient.png", &[]).is_err());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn call(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        labels: &[&str],
+    ) -> Result<Vec<LabelScore>> {
+        self.call_image(&open_image(path.as_ref())?, labels, None)
+    }
+
+    /// For a decoded image, with an optional hypothesis template (`{}` marks the label).
+    pub fn call_image(
+        &self,
+        image: &crate::media::RgbImage,
+        labels: &[&str],
+        template: Option<&str>,
+    ) -> Result<Vec<LabelScore>> {
+        Ok(self
+            .pipeline()
+            .zero_shot_image_classification(std::slice::from_ref(image), labels, template)?
+            .remove(0))
+    }
+
+    /// Image embeddings (`get_image_features`).
+    pub fn image_embeddings(&self, images: &[crate::media::RgbImage]) -> Result<Vec<Vec<f32>>> {
+        self.pipeline().image_embeddings(images)
+    }
+
+    /// Text embeddings (`get_text_features`).
+    pub fn text_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.pipeline().text_embeddings(texts)
+    }
+}
+
+impl Endpoint<crate::skillset::task::AutomaticSpeechRecognition> {
+    /// The text of the WAV file at `path` (resampled to the model's rate; long audio in
+    /// windows).
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::AutomaticSpeechRecognition, Skillset};
+    ///
+    /// #[skillset(family = "wav2vec2")]
+    /// struct Asr;
+    ///
+    /// let asr = Asr::init_cpu::<AutomaticSpeechRecognition>("../tests/fixtures/wav2vec2-tiny-ctc")?;
+    /// let out = asr.call("../tests/fixtures/media/tone16k.wav")?;
+    /// println!("{}", out.text);
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn call(&self, path: impl AsRef<std::path::Path>) -> Result<crate::Transcription> {
+        self.call_audio(
+            &crate::media::Audio::open(path.as_ref())?,
+            &crate::RunOptions::default(),
+        )
+    }
+
+    /// For decoded audio, with Whisper's `language` / `speech_task` / `max_new_tokens`
+    /// options.
+    pub fn call_audio(
+        &self,
+        audio: &crate::media::Audio,
+        opts: &crate::RunOptions,
+    ) -> Result<crate::Transcription> {
+        Ok(self
+            .pipeline()
+            .speech_recognition(std::slice::from_ref(audio), opts)?
+            .remove(0))
+    }
+}
+
+impl Endpoint<crate::skillset::task::AudioClassification> {
+    /// Every label with its score for the WAV file at `path`, best first.
+    pub fn call(&self, path: impl AsRef<std::path::Path>) -> Result<Vec<LabelScore>> {
+        self.call_audio(&crate::media::Audio::open(path.as_ref())?)
+    }
+
+    /// For decoded audio.
+    pub fn call_audio(&self, audio: &crate::media::Audio) -> Result<Vec<LabelScore>> {
+        Ok(self
+            .pipeline()
+            .audio_classification(std::slice::from_ref(audio), TopK::All)?
+            .remove(0))
+    }
+}
+
+impl Endpoint<crate::skillset::task::ImageTextToText> {
+    /// The checkpoint's generation defaults, to adjust for
+    /// [`call_with`](Self::call_with).
+    pub fn options(&self) -> GenerationOptions {
+        self.pipeline().generation_defaults().clone()
+    }
+
+    /// Continue `prompt` (with `<image>` where the image goes) about the image at
+    /// `path`, with the checkpoint's generation defaults.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::ImageTextToText, Skillset};
+    ///
+    /// #[skillset(family = "llava")]
+    /// struct Llava;
+    ///
+    /// let chat = Llava::init_cpu::<ImageTextToText>("../tests/fixtures/llava-tiny")?;
+    /// let prompt = "USER: <image>\nWhat is in the picture? ASSISTANT:";
+    /// let out = chat.call("../tests/fixtures/media/gradient.png", prompt)?;
+    /// assert!(out.generated_text.starts_with(prompt));
+    /// // A prompt without `<image>`: a typed error.
+    /// assert!(chat.call("../tests/fixtures/media/gradient.png", "Describe it.").is_err());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn call(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        prompt: &str,
+    ) -> Result<crate::ImageTextGeneration> {
+        self.call_with(&open_image(path.as_ref())?, prompt, &self.options())
+    }
+
+    /// For a decoded image, with explicit generation options.
+    pub fn call_with(
+        &self,
+        image: &crate::media::RgbImage,
+        prompt: &str,
+        opts: &GenerationOptions,
+    ) -> Result<crate::ImageTextGeneration> {
+        Ok(self
+            .pipeline()
+            .image_text_to_text(std::slice::from_ref(image), prompt, opts)?
+            .remove(0))
+    }
+}

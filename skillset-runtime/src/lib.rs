@@ -26,13 +26,16 @@ pub mod error;
 pub mod families;
 pub mod generation;
 pub mod info;
+pub mod media;
 pub mod outputs;
 pub mod pipeline;
 pub mod pooling;
 mod skillset;
+pub mod speech;
 pub mod tokenize;
+mod vision;
 
-pub use skillset_codegen::{Backend, BackendStatus, Family, Modality, Task};
+pub use skillset_codegen::{Backend, BackendStatus, Family, InputKind, Modality, Task};
 /// `#[skillset(family = "...")]` / `#[skillset(model_type = "...")]` on a struct.
 pub use skillset_macros::skillset;
 
@@ -42,7 +45,9 @@ pub use endpoints::{GenerativeTask, TokenStream};
 pub use error::{Error, Result};
 pub use generation::{Generation, GenerationOptions, TokenEvent};
 pub use info::{FamilyInfo, ModelTypeInfo, Scope};
-pub use outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
+pub use outputs::{
+    Features, FillMaskPrediction, ImageTextGeneration, LabelScore, TokenEntity, Transcription,
+};
 pub use pipeline::{LoadOptions, Pipeline, RunOptions, TopK};
 pub use pooling::Pooling;
 pub use skillset::{task, Endpoint, Skillset, Supports, TaskType};

@@ -40,3 +40,18 @@ pub struct TokenEntity {
     pub start: usize,
     pub end: usize,
 }
+
+/// automatic-speech-recognition: the transcription (or translation) of one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transcription {
+    pub text: String,
+}
+
+/// image-text-to-text: the prompt and its continuation (`generated_text` starts with
+/// the prompt, as transformers' pipeline returns it by default), plus the new tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageTextGeneration {
+    pub input_text: String,
+    pub generated_text: String,
+    pub token_ids: Vec<u32>,
+}

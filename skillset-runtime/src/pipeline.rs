@@ -93,7 +93,7 @@ impl std::str::FromStr for TopK {
 }
 
 impl TopK {
-    fn take(self, n: usize) -> usize {
+    pub(crate) fn take(self, n: usize) -> usize {
         match self {
             TopK::N(k) => k.min(n),
             TopK::All => n,
@@ -141,6 +141,18 @@ pub struct RunOptions {
     pub top_p: Option<f64>,
     pub seed: Option<u64>,
     pub repetition_penalty: Option<f64>,
+    /// zero-shot-image-classification: the labels to choose from.
+    pub candidate_labels: Option<Vec<String>>,
+    /// zero-shot-image-classification: the sentence each label is put in (`{}` marks
+    /// the place); `This is a photo of {}.` by default, as in transformers.
+    pub hypothesis_template: Option<String>,
+    /// Whisper: the spoken language (`en`, `fr`, `english`, `<|fr|>`, ...); detected
+    /// when absent on a multilingual checkpoint.
+    pub language: Option<String>,
+    /// Whisper: `transcribe` (default) or `translate` (into English).
+    pub speech_task: Option<String>,
+    /// image-text-to-text: the prompt, with `<image>` where the image goes.
+    pub text: Option<String>,
 }
 
 impl RunOptions {
@@ -191,9 +203,36 @@ impl RunOptions {
                 "temperature" => o.temperature = Some(float()?),
                 "top_p" => o.top_p = Some(float()?),
                 "repetition_penalty" => o.repetition_penalty = Some(float()?),
+                "candidate_labels" => {
+                    let labels = match v {
+                        serde_json::Value::String(s) => {
+                            s.split(',').map(|l| l.trim().to_string()).collect()
+                        }
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .map(|l| l.as_str().map(String::from))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| bad(key, "a list of strings"))?,
+                        _ => return Err(bad(key, "a list of strings")),
+                    };
+                    o.candidate_labels = Some(labels);
+                }
+                "hypothesis_template" => {
+                    o.hypothesis_template = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into())
+                }
+                "language" => o.language = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
+                "task" => o.speech_task = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
+                "text" => o.text = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
+                "num_beams" => {
+                    if count()? != 1 {
+                        return Err(Error::InvalidOption(
+                            "beam search is not implemented: decoding is greedy (num_beams 1) or sampled".into(),
+                        ));
+                    }
+                }
                 other => {
                     return Err(Error::InvalidOption(format!(
-                        "unknown option `{other}` (top_k, pooling, normalize, max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty)"
+                        "unknown option `{other}` (top_k, pooling, normalize, max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty, candidate_labels, hypothesis_template, language, task, num_beams, text)"
                     )))
                 }
             }
@@ -254,8 +293,12 @@ pub struct Pipeline {
     device: ResolvedDevice,
     dtype: DType,
     dir: PathBuf,
-    tokenizer: TextTokenizer,
-    model: Model,
+    tokenizer: Option<TextTokenizer>,
+    pub(crate) image_processor: Option<crate::media::ImageProcessor>,
+    pub(crate) audio: Option<crate::speech::AudioFrontEnd>,
+    pub(crate) ctc: Option<crate::speech::CtcVocab>,
+    pub(crate) whisper: Option<crate::speech::WhisperDecoding>,
+    pub(crate) model: Model,
     labels: Vec<String>,
     score_fn: ScoreFn,
     sentence_transformers: Option<SentenceTransformersConfig>,
@@ -379,7 +422,27 @@ impl Pipeline {
             .and_then(|s| s.max_seq_length)
             .unwrap_or(max_positions)
             .min(max_positions);
-        let tokenizer = TextTokenizer::load(&ckpt, max_len)?;
+        let tokenizer = if family.reads_text() {
+            Some(TextTokenizer::load(&ckpt, max_len)?)
+        } else {
+            None
+        };
+        let image_processor = if family.reads_images() {
+            Some(crate::media::ImageProcessor::from_checkpoint(&ckpt)?)
+        } else {
+            None
+        };
+        let audio = crate::speech::AudioFrontEnd::for_family(family, &ckpt)?;
+        let ctc = if family == Family::Wav2Vec2 && task == Task::AutomaticSpeechRecognition {
+            Some(crate::speech::CtcVocab::load(&ckpt)?)
+        } else {
+            None
+        };
+        let whisper = if family == Family::Whisper {
+            Some(crate::speech::WhisperDecoding::load(&ckpt)?)
+        } else {
+            None
+        };
         let config = ConfigReader::new(&ckpt);
         let labels = config.labels();
         let problem_type = config.str_or("problem_type", "");
@@ -389,7 +452,7 @@ impl Pipeline {
             _ if labels.len() == 1 => ScoreFn::Sigmoid,
             _ => ScoreFn::Softmax,
         };
-        if task == Task::FillMask && tokenizer.mask.is_none() {
+        if task == Task::FillMask && tokenizer.as_ref().is_some_and(|t| t.mask.is_none()) {
             return Err(Error::invalid_file(
                 ckpt.dir.join("tokenizer.json"),
                 "the tokenizer has no mask token, which fill-mask needs",
@@ -403,6 +466,10 @@ impl Pipeline {
             dtype: options.dtype,
             dir: ckpt.dir.clone(),
             tokenizer,
+            image_processor,
+            audio,
+            ctc,
+            whisper,
             model,
             labels,
             score_fn,
@@ -434,8 +501,23 @@ impl Pipeline {
     pub fn checkpoint_dir(&self) -> &Path {
         &self.dir
     }
-    pub fn tokenizer(&self) -> &TextTokenizer {
-        &self.tokenizer
+    /// The text tokenizer (`None` for a model that reads no text, such as ViT).
+    pub fn tokenizer(&self) -> Option<&TextTokenizer> {
+        self.tokenizer.as_ref()
+    }
+
+    /// Inputs per forward pass.
+    pub fn max_batch_size(&self) -> usize {
+        self.max_batch_size
+    }
+
+    pub(crate) fn tok(&self) -> Result<&TextTokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            Error::InvalidOption(format!(
+                "the `{}` pipeline reads no text (its model has no tokenizer)",
+                self.task
+            ))
+        })
     }
     /// `id2label` in id order.
     pub fn labels(&self) -> &[String] {
@@ -479,11 +561,11 @@ impl Pipeline {
         if prompts.is_empty() {
             return Err(Error::InvalidInput("no prompt".into()));
         }
+        let tok = self.tok()?;
         prompts
             .iter()
             .map(|p| {
-                self.tokenizer
-                    .inner()
+                tok.inner()
                     .encode(*p, false)
                     .map(|e| e.get_ids().to_vec())
                     .map_err(|e| Error::Tokenizer(e.to_string()))
@@ -504,14 +586,14 @@ impl Pipeline {
                 let stepper = CausalStepper::new(
                     model.as_ref(),
                     &ids,
-                    self.tokenizer.pad_id,
+                    self.tok()?.pad_id,
                     opts.max_new_tokens,
                     self.dtype.to_candle(),
                     self.device(),
                 )?;
                 Generator::new(
                     Box::new(stepper) as Box<dyn Stepper>,
-                    &self.tokenizer,
+                    self.tok()?,
                     ids,
                     opts.clone(),
                 )
@@ -520,7 +602,7 @@ impl Pipeline {
                 if prompts.is_empty() {
                     return Err(Error::InvalidInput("no input text".into()));
                 }
-                let batch = self.tokenizer.encode_batch(prompts, self.device())?;
+                let batch = self.tok()?.encode_batch(prompts, self.device())?;
                 let stepper = T5Stepper::new(
                     model,
                     &batch.input_ids,
@@ -532,7 +614,7 @@ impl Pipeline {
                 let seen = vec![vec![T5Stepper::start_token(model)]; prompts.len()];
                 Generator::new(
                     Box::new(stepper) as Box<dyn Stepper>,
-                    &self.tokenizer,
+                    self.tok()?,
                     seen,
                     opts.clone(),
                 )
@@ -561,7 +643,7 @@ impl Pipeline {
                 None => gen.run(&mut |_| ControlFlow::Continue(()))?,
             }
             for (prompt, tokens) in chunk.iter().zip(gen.new_tokens()) {
-                let text = self.tokenizer.decode(tokens, true)?;
+                let text = self.tok()?.decode(tokens, true)?;
                 out.push(Generation {
                     // text-generation returns the full text, text2text only its own.
                     generated_text: if self.task == Task::TextGeneration {
@@ -587,10 +669,10 @@ impl Pipeline {
         mut f: impl FnMut(&[&str], EncodedBatch) -> Result<Vec<T>>,
     ) -> Result<Vec<T>> {
         if texts.len() <= self.max_batch_size {
-            let batch = self.tokenizer.encode_batch(texts, self.device())?;
+            let batch = self.tok()?.encode_batch(texts, self.device())?;
             return f(texts, batch);
         }
-        let encodings = self.tokenizer.encode_all(texts)?;
+        let encodings = self.tok()?.encode_all(texts)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
         let mut encodings: Vec<Option<_>> = encodings.into_iter().map(Some).collect();
@@ -598,7 +680,7 @@ impl Pipeline {
         for group in order.chunks(self.max_batch_size) {
             let chunk: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
             let encs: Vec<_> = group.iter().filter_map(|&i| encodings[i].take()).collect();
-            let results = f(&chunk, self.tokenizer.pad(encs, self.device())?)?;
+            let results = f(&chunk, self.tok()?.pad(encs, self.device())?)?;
             if results.len() != group.len() {
                 return Err(Error::InvalidInput(format!(
                     "internal: {} outputs for a batch of {}",
@@ -695,7 +777,7 @@ impl Pipeline {
         self.expect_task(Task::FillMask)?;
         let model = self.encoder(Head::MaskedLm)?;
         let (mask_token, mask_id) = self
-            .tokenizer
+            .tok()?
             .mask
             .clone()
             .ok_or_else(|| Error::InvalidInput("the tokenizer has no mask token".into()))?;
@@ -743,12 +825,13 @@ impl Pipeline {
                     for (token, score) in best {
                         let mut seq = ids[i].clone();
                         seq[p] = token;
-                        seq.retain(|&t| t != self.tokenizer.pad_id);
+                        let pad = self.tok()?.pad_id;
+                        seq.retain(|&t| t != pad);
                         preds.push(FillMaskPrediction {
                             score,
                             token,
-                            token_str: self.tokenizer.decode(&[token], false)?,
-                            sequence: self.tokenizer.decode(&seq, single)?,
+                            token_str: self.tok()?.decode(&[token], false)?,
+                            sequence: self.tok()?.decode(&seq, single)?,
                         });
                     }
                     per_mask.push(preds);
@@ -834,12 +917,12 @@ impl Pipeline {
                     }
                     let (start, end) = enc.get_offsets()[idx];
                     let id = enc.get_ids()[idx];
-                    let word = if self.tokenizer.unk_id == Some(id) {
+                    let word = if self.tok()?.unk_id == Some(id) {
                         chars[start.min(chars.len())..end.min(chars.len())]
                             .iter()
                             .collect()
                     } else {
-                        self.tokenizer.id_to_token(id).unwrap_or_default()
+                        self.tok()?.id_to_token(id).unwrap_or_default()
                     };
                     entities.push(TokenEntity {
                         entity,
@@ -858,10 +941,32 @@ impl Pipeline {
 
     /// Run the pipeline's task on `inputs` and return one JSON value per input, in the
     /// schema of transformers' `pipeline()` (what `skillset run --json` prints).
+    ///
+    /// Image and audio tasks read each input as a file path (PNG/JPEG, WAV).
     pub fn run_json(&self, inputs: &[String], opts: &RunOptions) -> Result<Vec<serde_json::Value>> {
         let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
         fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
             serde_json::to_value(v).expect("task outputs are plain data and always serialize")
+        }
+        if inputs.is_empty() {
+            return Err(Error::InvalidInput("no input".into()));
+        }
+        match self.task.input_kind() {
+            crate::InputKind::Text => {}
+            crate::InputKind::Image => {
+                let images = inputs
+                    .iter()
+                    .map(|p| crate::media::RgbImage::open(Path::new(p)))
+                    .collect::<Result<Vec<_>>>()?;
+                return self.run_images_json(&images, opts);
+            }
+            crate::InputKind::Audio => {
+                let audio = inputs
+                    .iter()
+                    .map(|p| crate::media::Audio::open(Path::new(p)))
+                    .collect::<Result<Vec<_>>>()?;
+                return self.run_audio_json(&audio, opts);
+            }
         }
         let values = match self.task {
             Task::FeatureExtraction => {
@@ -890,7 +995,7 @@ impl Pipeline {
                     Some(TopK::All) => usize::MAX,
                     None => 5,
                 };
-                let k = k.min(self.vocab_size());
+                let k = k.min(self.vocab_size()?);
                 self.fill_mask(&texts, k)?
                     .iter()
                     .map(|per_mask| {
@@ -930,8 +1035,8 @@ impl Pipeline {
         Ok(values)
     }
 
-    fn vocab_size(&self) -> usize {
-        self.tokenizer.inner().get_vocab_size(true)
+    fn vocab_size(&self) -> Result<usize> {
+        Ok(self.tok()?.inner().get_vocab_size(true))
     }
 }
 

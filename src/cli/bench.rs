@@ -86,8 +86,12 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
         max_new_tokens: Some(args.max_new_tokens),
         ..Default::default()
     };
-    let actual_seq = pipeline
-        .tokenizer()
+    let tokenizer = pipeline.tokenizer().ok_or_else(|| {
+        Failure::usage(format!(
+            "skillset bench times text tasks; `{task}` reads no text"
+        ))
+    })?;
+    let actual_seq = tokenizer
         .encode_batch(&texts[..1], pipeline.device())?
         .lengths[0];
 
@@ -119,18 +123,14 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let mut tok_times = Vec::with_capacity(args.iters);
     for _ in 0..args.iters {
         let started = Instant::now();
-        pipeline
-            .tokenizer()
-            .encode_batch(&texts, pipeline.device())?;
+        tokenizer.encode_batch(&texts, pipeline.device())?;
         tok_times.push(started.elapsed().as_secs_f64());
     }
     // The bare forward pass (feature-extraction): the same batch tokenized once, then
     // only the encoder; the handler's overhead is what it adds (tokenization, pooling,
     // copying the results out).
     let forward = if task == Task::FeatureExtraction {
-        let batch = pipeline
-            .tokenizer()
-            .encode_batch(&texts, pipeline.device())?;
+        let batch = tokenizer.encode_batch(&texts, pipeline.device())?;
         let mut fwd = Vec::with_capacity(args.iters);
         for i in 0..args.warmup + args.iters {
             let started = Instant::now();

@@ -107,7 +107,7 @@ pub struct GeneratorArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a checkpoint on inputs and print the outputs in pipeline() schema.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Time a task's handler on a synthetic batch (median of timed iterations).
     Bench(BenchArgs),
 }

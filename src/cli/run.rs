@@ -19,9 +19,11 @@ pub struct RunArgs {
     /// model id in the local Hugging Face cache.
     #[arg(long, value_name = "DIR")]
     pub model_dir: PathBuf,
-    /// The task, e.g. feature-extraction, fill-mask, text-classification.
+    /// The task, e.g. feature-extraction, fill-mask, image-classification,
+    /// automatic-speech-recognition [default: the model type's task, when it has one].
+    /// `translate` / `transcribe`: speech recognition with Whisper's task token.
     #[arg(long)]
-    pub task: String,
+    pub task: Option<String>,
     /// auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -31,6 +33,25 @@ pub struct RunArgs {
     /// An input text (repeatable; all inputs run as one batch).
     #[arg(long = "input", value_name = "TEXT")]
     pub inputs: Vec<String>,
+    /// An image file (PNG or JPEG) for an image task (repeatable).
+    #[arg(long = "image", value_name = "PATH")]
+    pub images: Vec<PathBuf>,
+    /// An audio file (WAV) for a speech task (repeatable).
+    #[arg(long = "audio", value_name = "PATH")]
+    pub audio: Vec<PathBuf>,
+    /// zero-shot-image-classification: the labels to choose from, comma-separated.
+    #[arg(long, value_name = "A,B,C")]
+    pub candidate_labels: Option<String>,
+    /// zero-shot-image-classification: the sentence each label goes into (`{}`)
+    /// [default: "This is a photo of {}."].
+    #[arg(long, value_name = "TEMPLATE")]
+    pub hypothesis_template: Option<String>,
+    /// image-text-to-text: the prompt, with `<image>` where the image goes.
+    #[arg(long, value_name = "PROMPT")]
+    pub text: Option<String>,
+    /// Whisper: the spoken language (en, fr, english, ...) [default: detected].
+    #[arg(long)]
+    pub language: Option<String>,
     /// Read more inputs from a file, one per line (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
@@ -87,7 +108,13 @@ pub fn parse_device_dtype(device: &str, dtype: &str) -> Result<(DeviceSpec, DTyp
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
-    let task = parse_task(&args.task)?;
+    // `--task translate` / `--task transcribe`: speech recognition with that task.
+    let (task_name, speech_task) = match args.task.as_deref() {
+        Some(t @ ("translate" | "transcribe")) => {
+            (Some("automatic-speech-recognition"), Some(t.to_string()))
+        }
+        other => (other, None),
+    };
     let (device, dtype) = parse_device_dtype(&args.device, &args.dtype)?;
     let top_k = args
         .top_k
@@ -105,9 +132,17 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Some(file) = &args.input_file {
         inputs.extend(read_lines(file)?);
     }
+    let path_inputs = |paths: &[PathBuf]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    };
+    inputs.extend(path_inputs(&args.images));
+    inputs.extend(path_inputs(&args.audio));
     if inputs.is_empty() {
         return Err(Failure::usage(
-            "no input: pass --input TEXT (repeatable) or --input-file FILE",
+            "no input: pass --input TEXT (repeatable), --input-file FILE, --image PATH or --audio PATH",
         ));
     }
 
@@ -127,6 +162,41 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             .to_string(),
         )
     })?;
+    let task = match task_name {
+        Some(t) => parse_task(t)?,
+        None => match info.tasks {
+            [only] => *only,
+            tasks => {
+                let names: Vec<&str> = tasks.iter().map(|t| t.as_str()).collect();
+                return Err(Failure::usage(if names.is_empty() {
+                    format!("model type `{}` runs no task in skillsets", info.model_type)
+                } else {
+                    format!(
+                        "pass --task: model type `{}` runs {}",
+                        info.model_type,
+                        names.join(", ")
+                    )
+                }));
+            }
+        },
+    };
+    let kind = task.input_kind();
+    let wrong = |flag: &str, wants: &str| {
+        Failure::usage(format!(
+            "{flag} is for {wants} tasks; `{task}` takes {}",
+            match kind {
+                skillset_runtime::InputKind::Text => "text (--input)",
+                skillset_runtime::InputKind::Image => "images (--image)",
+                skillset_runtime::InputKind::Audio => "audio (--audio)",
+            }
+        ))
+    };
+    if !args.images.is_empty() && kind != skillset_runtime::InputKind::Image {
+        return Err(wrong("--image", "image"));
+    }
+    if !args.audio.is_empty() && kind != skillset_runtime::InputKind::Audio {
+        return Err(wrong("--audio", "speech"));
+    }
     let started = Instant::now();
     let options = LoadOptions {
         device,
@@ -154,6 +224,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         top_p: args.top_p,
         seed: args.seed,
         repetition_penalty: args.repetition_penalty,
+        candidate_labels: args.candidate_labels.as_deref().map(|l| {
+            l.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        }),
+        hypothesis_template: args.hypothesis_template.clone(),
+        language: args.language.clone(),
+        speech_task,
+        text: args.text.clone(),
     };
     let outputs = if args.stream && task == skillset_runtime::Task::TextGeneration {
         stream_generation(&pipeline, &inputs, &run_options, args.json)?
@@ -286,6 +366,9 @@ fn print_human(v: &serde_json::Value) {
                 if items.len() > 6 { ", ..." } else { "" },
                 items.len()
             );
+        }
+        serde_json::Value::Object(o) if o.get("text").is_some_and(|t| t.is_string()) => {
+            println!("  {}", o["text"].as_str().unwrap_or_default())
         }
         other => println!("  {other}"),
     }

@@ -147,8 +147,20 @@ function maxDiff(a, b, path = "") {
   return 0;
 }
 
+// Image, audio and image+text tasks take files, which the web API does not take yet:
+// their fixtures are checked natively only (tests/conformance.rs).
+const MEDIA_TASKS = new Set([
+  "image-classification",
+  "image-feature-extraction",
+  "zero-shot-image-classification",
+  "automatic-speech-recognition",
+  "audio-classification",
+  "image-text-to-text",
+]);
+const textChecks = (reference) => reference.checks.filter((c) => !MEDIA_TASKS.has(c.task));
 const fixtures = readdirSync(fixturesDir)
   .filter((d) => existsSync(join(fixturesDir, d, "reference.json")))
+  .filter((d) => textChecks(JSON.parse(readFileSync(join(fixturesDir, d, "reference.json"), "utf8"))).length > 0)
   .sort();
 const runs = {}; // model type -> BackendRun
 
@@ -166,7 +178,7 @@ describe("every fixture in the browser", () => {
         skillsets_version: JSON.parse(readFileSync(join(web, "package.json"), "utf8")).version,
       });
       const failures = [];
-      for (const check of reference.checks) {
+      for (const check of textChecks(reference)) {
         const result = { fixture: name, task: check.task, dtype: "f32", passed: false };
         try {
           const { outputs, ms } = await inPage(check.task, `/fixtures/${name}/`, check.inputs, check.options ?? {});

@@ -25,6 +25,25 @@ pub(crate) trait CausalLm: Send + Sync {
         masks: &Masks,
         cache: &mut [KvCache],
     ) -> Result<Tensor>;
+    /// The input embeddings `[batch, t, hidden]` of `input_ids` (what `forward` starts
+    /// from), for models that splice other embeddings in (LLaVA's image features).
+    fn embed(&self, _input_ids: &Tensor) -> Result<Tensor> {
+        Err(Error::InvalidOption(
+            "this decoder takes token ids only".into(),
+        ))
+    }
+    /// `forward` from input embeddings.
+    fn forward_embeds(
+        &self,
+        _x: Tensor,
+        _positions: &[Vec<u32>],
+        _masks: &Masks,
+        _cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        Err(Error::InvalidOption(
+            "this decoder takes token ids only".into(),
+        ))
+    }
 }
 
 /// Additive attention biases `[batch, 1, t, cached + t]` for one forward pass, built

@@ -516,8 +516,11 @@ impl CausalLm for LlamaModel {
         masks: &Masks,
         cache: &mut [KvCache],
     ) -> Result<Tensor> {
-        let bias = masks.window.as_ref().unwrap_or(&masks.full);
-        let (b, t) = input_ids.dims2()?;
+        let x = self.embed(input_ids)?;
+        self.forward_embeds(x, positions, masks, cache)
+    }
+
+    fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
         let c = &self.c;
         let mut x = self.embed.forward(input_ids)?;
         if c.flavor == Flavor::Gemma {
@@ -529,6 +532,19 @@ impl CausalLm for LlamaModel {
         if c.embedding_multiplier != 1.0 {
             x = (x * c.embedding_multiplier)?;
         }
+        Ok(x)
+    }
+
+    fn forward_embeds(
+        &self,
+        mut x: Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let bias = masks.window.as_ref().unwrap_or(&masks.full);
+        let (b, t, _) = x.dims3()?;
+        let c = &self.c;
         let (cos, sin) = self.rope_tables(positions)?;
         let scale = c
             .attention_multiplier

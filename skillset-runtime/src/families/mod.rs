@@ -5,11 +5,17 @@
 
 pub(crate) mod bert;
 pub(crate) mod causal;
+pub(crate) mod clip;
+pub(crate) mod encoder;
 pub(crate) mod gpt;
 pub(crate) mod kernels;
 pub(crate) mod llama;
+pub(crate) mod llava;
 pub(crate) mod nn;
 pub(crate) mod t5;
+pub(crate) mod vit;
+pub(crate) mod wav2vec2;
+pub(crate) mod whisper;
 
 pub(crate) use causal::CausalLm;
 
@@ -48,6 +54,11 @@ pub(crate) enum Model {
     Encoder(Box<dyn EncoderModel>),
     Causal(Box<dyn CausalLm>),
     T5(Box<t5::T5Model>),
+    Vit(Box<vit::VitModel>),
+    Clip(Box<clip::ClipModel>),
+    Wav2Vec2(Box<wav2vec2::Wav2Vec2>),
+    Whisper(Box<whisper::Whisper>),
+    Llava(Box<llava::LlavaModel>),
 }
 
 impl Model {
@@ -58,6 +69,11 @@ impl Model {
             Model::Causal(m) => m.max_positions(),
             // Relative positions: no limit of its own (the tokenizer's applies).
             Model::T5(_) => usize::MAX,
+            Model::Vit(_) => usize::MAX,
+            Model::Clip(m) => m.max_positions(),
+            Model::Wav2Vec2(_) => usize::MAX,
+            Model::Whisper(m) => m.max_target_positions,
+            Model::Llava(m) => m.llm.max_positions(),
         }
     }
 }
@@ -89,6 +105,17 @@ pub(crate) fn load(
         ),
         Family::Gpt | Family::Llama => task == Task::TextGeneration,
         Family::T5 => task == Task::Text2TextGeneration,
+        Family::Vit => matches!(
+            task,
+            Task::ImageClassification | Task::ImageFeatureExtraction
+        ),
+        Family::Clip => task == Task::ZeroShotImageClassification,
+        Family::Wav2Vec2 => matches!(
+            task,
+            Task::AutomaticSpeechRecognition | Task::AudioClassification
+        ),
+        Family::Whisper => task == Task::AutomaticSpeechRecognition,
+        Family::Llava => task == Task::ImageTextToText,
     };
     if !runs {
         return Err(Error::InvalidOption(format!(
@@ -124,6 +151,16 @@ pub(crate) fn load(
             dtype,
             device,
         )?)),
+        Family::Vit => Model::Vit(Box::new(vit::load(architecture, &config, &weights, task)?)),
+        Family::Clip => Model::Clip(Box::new(clip::load(architecture, &config, &weights)?)),
+        Family::Wav2Vec2 => Model::Wav2Vec2(Box::new(wav2vec2::load(
+            architecture,
+            &config,
+            &weights,
+            task,
+        )?)),
+        Family::Whisper => Model::Whisper(Box::new(whisper::load(&config, &weights)?)),
+        Family::Llava => Model::Llava(Box::new(llava::load(&config, &weights, dtype, device)?)),
     })
 }
 

@@ -1,0 +1,218 @@
+//! The transformer layer shared by the vision and audio encoders (ViT, CLIP, SigLIP,
+//! Wav2Vec2, HuBERT, Whisper): self-attention and a two-layer MLP, each in a residual
+//! branch, with the layer norms before (pre-norm) or after (post-norm) the branches.
+//! Only the tensor names differ between the families.
+
+use candle_core::{Module, Tensor};
+use candle_nn::LayerNorm;
+
+use super::nn::{self, Activation, Linear, Weights};
+use crate::error::Result;
+
+/// The tensor names of one layer, relative to the layer's prefix.
+pub(crate) struct LayerNames {
+    pub norm1: &'static str,
+    pub q: &'static str,
+    pub k: &'static str,
+    pub v: &'static str,
+    pub out: &'static str,
+    pub norm2: &'static str,
+    pub fc1: &'static str,
+    pub fc2: &'static str,
+}
+
+/// ViT / DeiT.
+pub(crate) const VIT_NAMES: LayerNames = LayerNames {
+    norm1: "layernorm_before",
+    q: "attention.attention.query",
+    k: "attention.attention.key",
+    v: "attention.attention.value",
+    out: "attention.output.dense",
+    norm2: "layernorm_after",
+    fc1: "intermediate.dense",
+    fc2: "output.dense",
+};
+
+/// CLIP and SigLIP (vision and text towers).
+pub(crate) const CLIP_NAMES: LayerNames = LayerNames {
+    norm1: "layer_norm1",
+    q: "self_attn.q_proj",
+    k: "self_attn.k_proj",
+    v: "self_attn.v_proj",
+    out: "self_attn.out_proj",
+    norm2: "layer_norm2",
+    fc1: "mlp.fc1",
+    fc2: "mlp.fc2",
+};
+
+/// Wav2Vec2 and HuBERT.
+pub(crate) const WAV2VEC2_NAMES: LayerNames = LayerNames {
+    norm1: "layer_norm",
+    q: "attention.q_proj",
+    k: "attention.k_proj",
+    v: "attention.v_proj",
+    out: "attention.out_proj",
+    norm2: "final_layer_norm",
+    fc1: "feed_forward.intermediate_dense",
+    fc2: "feed_forward.output_dense",
+};
+
+/// Whisper's encoder and decoder self-attention blocks.
+pub(crate) const WHISPER_NAMES: LayerNames = LayerNames {
+    norm1: "self_attn_layer_norm",
+    q: "self_attn.q_proj",
+    k: "self_attn.k_proj",
+    v: "self_attn.v_proj",
+    out: "self_attn.out_proj",
+    norm2: "final_layer_norm",
+    fc1: "fc1",
+    fc2: "fc2",
+};
+
+/// A linear layer whose bias may be absent (Whisper's `k_proj` has none).
+pub(crate) fn linear_maybe_bias(
+    w: &Weights,
+    d_in: usize,
+    d_out: usize,
+    name: &str,
+) -> Result<Linear> {
+    if w.contains(&format!("{name}.bias")) {
+        w.linear(d_in, d_out, name)
+    } else {
+        w.linear_no_bias(d_in, d_out, name)
+    }
+}
+
+/// Multi-head attention projections.
+pub(crate) struct Attention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub out: Linear,
+    pub heads: usize,
+    pub scale: f64,
+}
+
+impl Attention {
+    pub fn load(
+        w: &Weights,
+        hidden: usize,
+        heads: usize,
+        names: (&str, &str, &str, &str),
+    ) -> Result<Self> {
+        Ok(Attention {
+            q: linear_maybe_bias(w, hidden, hidden, names.0)?,
+            k: linear_maybe_bias(w, hidden, hidden, names.1)?,
+            v: linear_maybe_bias(w, hidden, hidden, names.2)?,
+            out: linear_maybe_bias(w, hidden, hidden, names.3)?,
+            heads,
+            scale: ((hidden / heads) as f64).powf(-0.5),
+        })
+    }
+
+    /// Attention of `x` over `kv` (itself for self-attention), with an additive bias.
+    pub fn forward(&self, x: &Tensor, kv: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let q = nn::split_heads(&self.q.forward(x)?, self.heads)?;
+        let k = nn::split_heads(&self.k.forward(kv)?, self.heads)?;
+        let v = nn::split_heads(&self.v.forward(kv)?, self.heads)?;
+        let ctx = nn::attention(&q, &k, &v, bias, self.scale)?;
+        Ok(self.out.forward(&nn::merge_heads(&ctx)?)?)
+    }
+}
+
+/// One encoder layer.
+pub(crate) struct Layer {
+    norm1: LayerNorm,
+    attn: Attention,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    act: Activation,
+    pre_norm: bool,
+}
+
+/// The sizes of an encoder layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerDims {
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub eps: f64,
+    pub act: Activation,
+    /// Layer norms before the attention and MLP branches (ViT, CLIP, Whisper, stable
+    /// Wav2Vec2), or after each residual sum (BERT-style: base Wav2Vec2, HuBERT).
+    pub pre_norm: bool,
+}
+
+impl Layer {
+    pub fn load(w: &Weights, d: LayerDims, n: &LayerNames) -> Result<Self> {
+        Ok(Layer {
+            norm1: w.layer_norm(d.hidden, d.eps, n.norm1)?,
+            attn: Attention::load(w, d.hidden, d.heads, (n.q, n.k, n.v, n.out))?,
+            norm2: w.layer_norm(d.hidden, d.eps, n.norm2)?,
+            fc1: w.linear(d.hidden, d.intermediate, n.fc1)?,
+            fc2: w.linear(d.intermediate, d.hidden, n.fc2)?,
+            act: d.act,
+            pre_norm: d.pre_norm,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let mlp = |h: &Tensor| -> Result<Tensor> {
+            Ok(self.fc2.forward(&nn::linear_act(&self.fc1, self.act, h)?)?)
+        };
+        if self.pre_norm {
+            let h = self.norm1.forward(x)?;
+            let x = (x + self.attn.forward(&h, &h, bias)?)?;
+            let h = self.norm2.forward(&x)?;
+            Ok((&x + mlp(&h)?)?)
+        } else {
+            let x = self.norm1.forward(&(x + self.attn.forward(x, x, bias)?)?)?;
+            Ok(self.norm2.forward(&(&x + mlp(&x)?)?)?)
+        }
+    }
+}
+
+/// `layers` layers under `prefix.{i}`.
+pub(crate) fn load_layers(
+    w: &Weights,
+    prefix: &str,
+    count: usize,
+    d: LayerDims,
+    names: &LayerNames,
+) -> Result<Vec<Layer>> {
+    (0..count)
+        .map(|i| Layer::load(&w.pp(format!("{prefix}.{i}")), d, names))
+        .collect()
+}
+
+/// Run `x` through every layer.
+pub(crate) fn run_layers(layers: &[Layer], x: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    layers.iter().try_fold(x, |x, l| l.forward(&x, bias))
+}
+
+/// Non-overlapping patches as a matrix product (a convolution whose stride is its
+/// kernel): `[b, c, H, W]` -> `[b, patches, hidden]`, row-major over the patch grid.
+pub(crate) fn patch_embed(
+    pixels: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    patch: usize,
+) -> Result<Tensor> {
+    let (b, c, h, w) = pixels.dims4()?;
+    let (gh, gw) = (h / patch, w / patch);
+    let hidden = weight.dim(0)?;
+    let x = pixels
+        .narrow(2, 0, gh * patch)?
+        .narrow(3, 0, gw * patch)?
+        .reshape((b, c, gh, patch, gw, patch))?
+        .permute((0, 2, 4, 1, 3, 5))?
+        .contiguous()?
+        .reshape((b * gh * gw, c * patch * patch))?;
+    let wt = weight.reshape((hidden, c * patch * patch))?;
+    let mut y = x.matmul(&wt.t()?)?;
+    if let Some(bias) = bias {
+        y = y.broadcast_add(bias)?;
+    }
+    Ok(y.reshape((b, gh * gw, hidden))?)
+}

@@ -1,0 +1,220 @@
+//! The llava family: LLaVA. A CLIP vision tower (features from one of its layers,
+//! class token dropped by the `default` strategy), a two-layer projector into the
+//! language model's embedding space, and a llama-family decoder whose `<image>` token
+//! embeddings are replaced by the projected image features. Generation is the llama
+//! family's (same stepper, cache and decoding rules).
+
+use candle_core::{Module, Tensor};
+use candle_nn::kv_cache::KvCache;
+
+use super::causal::{CausalLm, Masks};
+use super::clip::{self, VisionTower};
+use super::llama::{self, LlamaModel};
+use super::nn::{Activation, Linear, Weights};
+use super::ConfigReader;
+use crate::error::{Error, Result};
+
+pub(crate) struct LlavaModel {
+    vision: VisionTower,
+    /// `hidden_states[feature_layer]` of the tower.
+    feature_layer: usize,
+    /// `default`: drop the class token; `full`: keep it.
+    drop_class_token: bool,
+    proj1: Linear,
+    proj2: Linear,
+    act: Activation,
+    pub llm: LlamaModel,
+    pub image_token: u32,
+}
+
+fn sub<'a>(config: &'a ConfigReader, key: &str) -> Result<ConfigReader<'a>> {
+    match config.value.get(key) {
+        Some(v) if v.is_object() => Ok(ConfigReader {
+            value: v,
+            path: config.path.clone(),
+        }),
+        _ => Err(config.invalid(key, "is missing".into())),
+    }
+}
+
+pub(crate) fn load(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+) -> Result<LlavaModel> {
+    let vc = sub(config, "vision_config")?;
+    let tc = sub(config, "text_config")?;
+    let vision_type = vc.str_or("model_type", "clip_vision_model");
+    if vision_type != "clip_vision_model" {
+        return Err(vc.invalid(
+            "model_type",
+            format!("a `{vision_type}` vision tower: the llava family runs CLIP vision towers"),
+        ));
+    }
+    // Hub checkpoints nest the tower as `vision_tower.vision_model.`; transformers 5
+    // saves it as `vision_tower.`. The projector and decoder are under
+    // `multi_modal_projector.` and `language_model.` in both.
+    let vw = if weights.contains("vision_tower.vision_model.embeddings.class_embedding") {
+        weights.pp("vision_tower.vision_model")
+    } else if weights.contains("vision_tower.embeddings.class_embedding") {
+        weights.pp("vision_tower")
+    } else {
+        return Err(Error::WeightMismatch {
+            path: weights.path.clone(),
+            reason: "no `vision_tower.` CLIP weights: expected a LlavaForConditionalGeneration checkpoint (vision_tower., multi_modal_projector., language_model.)".into(),
+        });
+    };
+    let proj = weights.pp("multi_modal_projector");
+    let lw = weights.pp("language_model");
+    let vision = clip::load_vision(&vc, &vw, clip::Kind::Clip)?;
+    let layers = vision.num_layers() as i64;
+    let requested = config
+        .value
+        .get("vision_feature_layer")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(-2);
+    // hidden_states has layers + 1 entries; negative counts from the end.
+    let feature_layer = if requested < 0 {
+        layers + 1 + requested
+    } else {
+        requested
+    };
+    if !(0..=layers).contains(&feature_layer) {
+        return Err(config.invalid(
+            "vision_feature_layer",
+            format!("{requested} for a tower of {layers} layers"),
+        ));
+    }
+    let drop_class_token = match config.str_or("vision_feature_select_strategy", "default") {
+        "default" => true,
+        "full" => false,
+        other => {
+            return Err(config.invalid(
+                "vision_feature_select_strategy",
+                format!("`{other}`: expected `default` or `full`"),
+            ))
+        }
+    };
+    let vh = vc.usize("hidden_size")?;
+    let th = tc.usize("hidden_size")?;
+    let text_arch = match tc.str_or("model_type", "llama") {
+        "llama" => "LlamaForCausalLM",
+        "mistral" => "MistralForCausalLM",
+        "qwen2" => "Qwen2ForCausalLM",
+        "gemma" => "GemmaForCausalLM",
+        other => {
+            return Err(tc.invalid(
+                "model_type",
+                format!("a `{other}` language model: the llava family runs llama-family decoders"),
+            ))
+        }
+    };
+    let bias = config.bool_or("multimodal_projector_bias", true);
+    let linear = |d_in, d_out, name: &str| {
+        if bias {
+            proj.linear(d_in, d_out, name)
+        } else {
+            proj.linear_no_bias(d_in, d_out, name)
+        }
+    };
+    Ok(LlavaModel {
+        feature_layer: feature_layer as usize,
+        drop_class_token,
+        proj1: linear(vh, th, "linear_1")?,
+        proj2: linear(th, th, "linear_2")?,
+        act: config.activation("projector_hidden_act", "gelu")?,
+        llm: llama::load(text_arch, &tc, &lw, dtype, device)?,
+        image_token: config
+            .value
+            .get("image_token_index")
+            .or_else(|| config.value.get("image_token_id"))
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| config.invalid("image_token_index", "is missing".into()))?
+            as u32,
+        vision,
+    })
+}
+
+impl LlavaModel {
+    /// How many `<image>` tokens stand for one image.
+    pub fn image_tokens(&self) -> usize {
+        self.vision.tokens() - usize::from(self.drop_class_token)
+    }
+
+    /// Projected image features `[tokens, text hidden]` of `pixel_values` `[1, 3, H, W]`.
+    pub fn image_features(&self, pixels: &Tensor) -> Result<Tensor> {
+        let h = self.vision.hidden_states(pixels, self.feature_layer)?;
+        let h = if self.drop_class_token {
+            h.narrow(1, 1, h.dim(1)? - 1)?
+        } else {
+            h
+        };
+        let x = self.act.forward(&self.proj1.forward(&h)?)?;
+        Ok(self.proj2.forward(&x)?.squeeze(0)?)
+    }
+}
+
+/// One request: the decoder with one image's features spliced in at the `<image>`
+/// tokens of the prompt (the first forward pass); later steps are plain tokens.
+pub(crate) struct LlavaRequest<'a> {
+    pub model: &'a LlavaModel,
+    pub features: Tensor,
+}
+
+impl CausalLm for LlavaRequest<'_> {
+    fn num_layers(&self) -> usize {
+        self.model.llm.num_layers()
+    }
+
+    fn max_positions(&self) -> usize {
+        self.model.llm.max_positions()
+    }
+
+    fn sliding_window(&self) -> Option<usize> {
+        self.model.llm.sliding_window()
+    }
+
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let x = self.model.llm.embed(input_ids)?;
+        let ids: Vec<Vec<u32>> = input_ids.to_vec2()?;
+        let image_rows: Vec<usize> = ids[0]
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| t == self.model.image_token)
+            .map(|(i, _)| i)
+            .collect();
+        if image_rows.is_empty() {
+            return self.model.llm.forward_embeds(x, positions, masks, cache);
+        }
+        if ids.len() != 1 || image_rows.len() != self.features.dim(0)? {
+            return Err(Error::InvalidInput(format!(
+                "{} image tokens in the prompt for {} image features",
+                image_rows.len(),
+                self.features.dim(0)?
+            )));
+        }
+        // Runs of text embeddings and image features, in order.
+        let row = x.squeeze(0)?;
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for (feature, &r) in image_rows.iter().enumerate() {
+            if r > start {
+                parts.push(row.narrow(0, start, r - start)?);
+            }
+            parts.push(self.features.narrow(0, feature, 1)?.to_dtype(row.dtype())?);
+            start = r + 1;
+        }
+        if start < row.dim(0)? {
+            parts.push(row.narrow(0, start, row.dim(0)? - start)?);
+        }
+        let x = Tensor::cat(&parts, 0)?.unsqueeze(0)?;
+        self.model.llm.forward_embeds(x, positions, masks, cache)
+    }
+}

@@ -1,0 +1,321 @@
+//! The wav2vec2 family: Wav2Vec2 and HuBERT. A convolutional feature encoder on the
+//! raw waveform (group norm on the first layer, or layer norm on every layer), a
+//! feature projection, a grouped convolutional position embedding (weight-normalized),
+//! transformer layers (post-norm, or pre-norm for the "stable layer norm" variant),
+//! and a CTC head (speech recognition) or a mean-pooled classifier.
+
+use candle_core::{Module, Tensor, D};
+use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
+
+use super::encoder::{self, LayerDims, WAV2VEC2_NAMES};
+use super::nn::{Activation, Linear, Weights};
+use super::ConfigReader;
+use crate::error::{Error, Result};
+use crate::Task;
+
+enum ConvNorm {
+    None,
+    /// Group norm with one group per channel (first layer, `feat_extract_norm: group`).
+    Group {
+        weight: Tensor,
+        bias: Tensor,
+    },
+    /// Layer norm over the channels (`feat_extract_norm: layer`).
+    Layer(LayerNorm),
+}
+
+struct ConvLayer {
+    conv: Conv1d,
+    norm: ConvNorm,
+}
+
+pub(crate) enum Head {
+    Ctc(Linear),
+    Classifier {
+        projector: Linear,
+        classifier: Linear,
+    },
+}
+
+pub(crate) struct Wav2Vec2 {
+    convs: Vec<ConvLayer>,
+    conv_act: Activation,
+    projection_norm: Option<LayerNorm>,
+    projection: Linear,
+    pos_conv: Conv1d,
+    pos_kernel: usize,
+    encoder_norm: LayerNorm,
+    stable: bool,
+    layers: Vec<encoder::Layer>,
+    pub head: Head,
+    /// Total stride of the feature encoder, and its receptive field.
+    stride: usize,
+    receptive: usize,
+}
+
+fn usize_list(config: &ConfigReader, key: &str) -> Result<Vec<usize>> {
+    config
+        .value
+        .get(key)
+        .and_then(|v| v.as_array())
+        .and_then(|a| {
+            a.iter()
+                .map(|x| x.as_u64().map(|n| n as usize))
+                .collect::<Option<Vec<_>>>()
+        })
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| config.invalid(key, "expected a list of positive integers".into()))
+}
+
+pub(crate) fn load(
+    architecture: &str,
+    config: &ConfigReader,
+    weights: &Weights,
+    task: Task,
+) -> Result<Wav2Vec2> {
+    let base = if architecture.starts_with("Hubert") {
+        "hubert"
+    } else {
+        "wav2vec2"
+    };
+    let w = if weights.contains(&format!("{base}.feature_projection.projection.weight")) {
+        weights.pp(base)
+    } else {
+        weights.clone()
+    };
+    let hidden = config.usize("hidden_size")?;
+    let heads = config.usize("num_attention_heads")?;
+    if heads == 0 || hidden % heads != 0 {
+        return Err(config.invalid(
+            "num_attention_heads",
+            format!("{heads} heads do not divide hidden_size {hidden}"),
+        ));
+    }
+    let dims = usize_list(config, "conv_dim")?;
+    let kernels = usize_list(config, "conv_kernel")?;
+    let strides = usize_list(config, "conv_stride")?;
+    if kernels.len() != dims.len() || strides.len() != dims.len() || strides.contains(&0) {
+        return Err(config.invalid(
+            "conv_dim",
+            "conv_dim, conv_kernel and conv_stride must have the same length".into(),
+        ));
+    }
+    let conv_bias = config.bool_or("conv_bias", false);
+    let norm_kind = config.str_or("feat_extract_norm", "group");
+    let eps = config.f64_or("layer_norm_eps", 1e-5)?;
+    let mut convs = Vec::with_capacity(dims.len());
+    for i in 0..dims.len() {
+        let cw = w.pp(format!("feature_extractor.conv_layers.{i}"));
+        let c_in = if i == 0 { 1 } else { dims[i - 1] };
+        let weight = cw.get((dims[i], c_in, kernels[i]), "conv.weight")?;
+        let bias = if conv_bias {
+            Some(cw.get(dims[i], "conv.bias")?)
+        } else {
+            None
+        };
+        let conv = Conv1d::new(
+            weight,
+            bias,
+            Conv1dConfig {
+                stride: strides[i],
+                ..Default::default()
+            },
+        );
+        let norm = match (norm_kind, i) {
+            ("group", 0) => ConvNorm::Group {
+                weight: cw.get(dims[0], "layer_norm.weight")?,
+                bias: cw.get(dims[0], "layer_norm.bias")?,
+            },
+            ("group", _) => ConvNorm::None,
+            ("layer", _) => ConvNorm::Layer(cw.layer_norm(dims[i], 1e-5, "layer_norm")?),
+            (other, _) => {
+                return Err(config.invalid(
+                    "feat_extract_norm",
+                    format!("`{other}`: expected `group` or `layer`"),
+                ))
+            }
+        };
+        convs.push(ConvLayer { conv, norm });
+    }
+    let last = *dims.last().unwrap_or(&hidden);
+    let fp = w.pp("feature_projection");
+    let projection_norm = if base == "hubert" && !config.bool_or("feat_proj_layer_norm", true) {
+        None
+    } else {
+        Some(fp.layer_norm(last, eps, "layer_norm")?)
+    };
+    let projection = fp.linear(last, hidden, "projection")?;
+    // The position convolution: weight norm over dim 2, stored as g and v.
+    let k = config.usize("num_conv_pos_embeddings")?;
+    let groups = config.usize("num_conv_pos_embedding_groups")?;
+    if groups == 0 || hidden % groups != 0 {
+        return Err(config.invalid(
+            "num_conv_pos_embedding_groups",
+            format!("{groups} groups for {hidden} channels"),
+        ));
+    }
+    let pc = w.pp("encoder.pos_conv_embed.conv");
+    let (g, v) = if pc.contains("parametrizations.weight.original0") {
+        (
+            pc.get((1, 1, k), "parametrizations.weight.original0")?,
+            pc.get(
+                (hidden, hidden / groups, k),
+                "parametrizations.weight.original1",
+            )?,
+        )
+    } else {
+        (
+            pc.get((1, 1, k), "weight_g")?,
+            pc.get((hidden, hidden / groups, k), "weight_v")?,
+        )
+    };
+    let norm = v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
+    let pos_weight = v.broadcast_mul(&g.broadcast_div(&norm)?)?;
+    let pos_conv = Conv1d::new(
+        pos_weight,
+        Some(pc.get(hidden, "bias")?),
+        Conv1dConfig {
+            padding: k / 2,
+            groups,
+            ..Default::default()
+        },
+    );
+    let stable = config.bool_or("do_stable_layer_norm", false);
+    let layer_dims = LayerDims {
+        hidden,
+        heads,
+        intermediate: config.usize("intermediate_size")?,
+        eps,
+        act: config.activation("hidden_act", "gelu")?,
+        pre_norm: stable,
+    };
+    let layers = encoder::load_layers(
+        &w,
+        "encoder.layers",
+        config.usize("num_hidden_layers")?,
+        layer_dims,
+        &WAV2VEC2_NAMES,
+    )?;
+    let head = match task {
+        Task::AutomaticSpeechRecognition => {
+            let vocab = config.usize("vocab_size")?;
+            Head::Ctc(weights.linear(hidden, vocab, "lm_head")?)
+        }
+        _ => {
+            if config.bool_or("use_weighted_layer_sum", false) {
+                return Err(config.invalid(
+                    "use_weighted_layer_sum",
+                    "a classifier over a weighted sum of layers is not supported yet".into(),
+                ));
+            }
+            let proj = config.usize_or("classifier_proj_size", 256)?;
+            Head::Classifier {
+                projector: weights.linear(hidden, proj, "projector")?,
+                classifier: weights.linear(proj, config.num_labels(), "classifier")?,
+            }
+        }
+    };
+    let mut stride = 1;
+    let mut receptive = 1;
+    for (k, s) in kernels.iter().zip(&strides) {
+        receptive += (k - 1) * stride;
+        stride *= s;
+    }
+    Ok(Wav2Vec2 {
+        convs,
+        conv_act: config.activation("feat_extract_activation", "gelu")?,
+        projection_norm,
+        projection,
+        pos_conv,
+        pos_kernel: k,
+        encoder_norm: w.layer_norm(hidden, eps, "encoder.layer_norm")?,
+        stable,
+        layers,
+        head,
+        stride,
+        receptive,
+    })
+}
+
+impl Wav2Vec2 {
+    /// The fewest samples that make one frame.
+    pub fn min_samples(&self) -> usize {
+        self.receptive
+    }
+
+    /// Samples per frame.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The encoder's last hidden states `[1, frames, hidden]` of one utterance's
+    /// `input_values` `[1, samples]`.
+    pub fn hidden_states(&self, input: &Tensor) -> Result<Tensor> {
+        let samples = input.dim(1)?;
+        if samples < self.receptive {
+            return Err(Error::InvalidInput(format!(
+                "{samples} samples is shorter than the model's receptive field ({} samples): the audio is too short",
+                self.receptive
+            )));
+        }
+        let mut x = input.unsqueeze(1)?;
+        for layer in &self.convs {
+            x = layer.conv.forward(&x)?;
+            x = match &layer.norm {
+                ConvNorm::None => x,
+                ConvNorm::Group { weight, bias } => {
+                    // Per channel over time, eps 1e-5.
+                    let mean = x.mean_keepdim(D::Minus1)?;
+                    let centered = x.broadcast_sub(&mean)?;
+                    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+                    let normed = centered.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+                    normed
+                        .broadcast_mul(&weight.reshape((1, (), 1))?)?
+                        .broadcast_add(&bias.reshape((1, (), 1))?)?
+                }
+                ConvNorm::Layer(norm) => norm.forward(&x.transpose(1, 2)?)?.transpose(1, 2)?,
+            };
+            x = self.conv_act.forward(&x)?;
+        }
+        let mut x = x.transpose(1, 2)?.contiguous()?;
+        if let Some(norm) = &self.projection_norm {
+            x = norm.forward(&x)?;
+        }
+        let x = self.projection.forward(&x)?;
+        // Position embedding: grouped conv, drop the extra frame of an even kernel, GELU.
+        let mut pos = self.pos_conv.forward(&x.transpose(1, 2)?.contiguous()?)?;
+        if self.pos_kernel % 2 == 0 {
+            let t = pos.dim(2)?;
+            pos = pos.narrow(2, 0, t - 1)?;
+        }
+        let pos = self.conv_act_pos(&pos)?.transpose(1, 2)?;
+        let mut x = (x + pos)?;
+        if !self.stable {
+            x = self.encoder_norm.forward(&x)?;
+        }
+        let x = encoder::run_layers(&self.layers, x, None)?;
+        Ok(if self.stable {
+            self.encoder_norm.forward(&x)?
+        } else {
+            x
+        })
+    }
+
+    fn conv_act_pos(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.conv_act.forward(x)?)
+    }
+
+    /// CTC logits `[frames, vocab]`, or class logits `[labels]`.
+    pub fn head_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(match &self.head {
+            Head::Ctc(lm) => lm.forward(hidden)?.squeeze(0)?,
+            Head::Classifier {
+                projector,
+                classifier,
+            } => {
+                let pooled = projector.forward(hidden)?.mean(1)?;
+                classifier.forward(&pooled)?.squeeze(0)?
+            }
+        })
+    }
+}

@@ -1,0 +1,631 @@
+//! The audio tasks of [`Pipeline`]: automatic-speech-recognition and
+//! audio-classification, and the feature extractors in front of them.
+
+use std::collections::BTreeMap;
+
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::families::Model;
+use crate::media::audio::{zero_mean_unit_var, Audio, LogMel};
+use crate::outputs::{LabelScore, Transcription};
+use crate::pipeline::{softmax, Pipeline, RunOptions, TopK};
+use crate::{Family, Task};
+
+/// What turns a waveform into the model's input, from `preprocessor_config.json`.
+#[derive(Debug, Clone)]
+pub enum AudioFrontEnd {
+    /// `Wav2Vec2FeatureExtractor`: the waveform, optionally normalized per utterance.
+    Waveform {
+        sampling_rate: u32,
+        normalize: bool,
+        /// Whether the model takes an attention mask (`return_attention_mask`).
+        attention_mask: bool,
+    },
+    /// `WhisperFeatureExtractor`: log-mel spectrograms of fixed-length windows.
+    LogMel(LogMel),
+}
+
+impl AudioFrontEnd {
+    pub(crate) fn for_family(family: Family, ckpt: &Checkpoint) -> Result<Option<Self>> {
+        if !family.reads_audio() {
+            return Ok(None);
+        }
+        let path = ckpt.dir.join("preprocessor_config.json");
+        let config = ckpt
+            .json("preprocessor_config.json")?
+            .ok_or_else(|| Error::MissingFile {
+                path: path.clone(),
+                what: "preprocessor_config.json",
+                hint: Some("a speech model's checkpoint ships its feature extractor's settings in preprocessor_config.json (AutoFeatureExtractor.save_pretrained writes it)".into()),
+            })?;
+        let num = |k: &str, default: u64| -> Result<u64> {
+            match config.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(v) => v.as_u64().ok_or_else(|| {
+                    Error::invalid_file(
+                        &path,
+                        format!("field `{k}`: expected a positive integer, found {v}"),
+                    )
+                }),
+            }
+        };
+        let sampling_rate = num("sampling_rate", 16_000)? as u32;
+        if sampling_rate == 0 {
+            return Err(Error::invalid_file(&path, "field `sampling_rate`: 0 Hz"));
+        }
+        let flag =
+            |k: &str, default: bool| config.get(k).and_then(|v| v.as_bool()).unwrap_or(default);
+        Ok(Some(match family {
+            Family::Whisper => AudioFrontEnd::LogMel(LogMel::new(
+                num("feature_size", 80)? as usize,
+                sampling_rate,
+                num("hop_length", 160)? as usize,
+                num("chunk_length", 30)? as usize,
+                num("n_fft", 400)? as usize,
+            )?),
+            _ => AudioFrontEnd::Waveform {
+                sampling_rate,
+                normalize: flag("do_normalize", true),
+                attention_mask: flag("return_attention_mask", false),
+            },
+        }))
+    }
+
+    /// The rate the model hears at.
+    pub fn sampling_rate(&self) -> u32 {
+        match self {
+            AudioFrontEnd::Waveform { sampling_rate, .. } => *sampling_rate,
+            AudioFrontEnd::LogMel(m) => m.sampling_rate,
+        }
+    }
+
+    /// `audio` at the model's rate (resampled where needed), checked for content.
+    pub fn prepare(&self, audio: Audio) -> Result<Audio> {
+        if audio.samples.is_empty() {
+            return Err(Error::InvalidInput("the audio has no samples".into()));
+        }
+        audio.resampled(self.sampling_rate())
+    }
+
+    /// Wav2Vec2's `input_values` for one utterance at the model's rate.
+    pub fn input_values(&self, samples: &[f32]) -> Vec<f32> {
+        match self {
+            AudioFrontEnd::Waveform {
+                normalize: true, ..
+            } => zero_mean_unit_var(samples),
+            _ => samples.to_vec(),
+        }
+    }
+}
+
+impl Pipeline {
+    fn front_end(&self) -> Result<&AudioFrontEnd> {
+        self.audio.as_ref().ok_or_else(|| {
+            Error::InvalidOption(format!("the `{}` pipeline reads no audio", self.task()))
+        })
+    }
+
+    /// The waveform the model hears: mono, at the feature extractor's rate.
+    pub fn prepare_audio(&self, audio: &Audio) -> Result<Audio> {
+        self.front_end()?.prepare(audio.clone())
+    }
+
+    /// The feature extractor in front of the model.
+    pub fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
+        self.audio.as_ref()
+    }
+
+    /// Wav2Vec2's `input_values` for `audio` (resampled, normalized where the
+    /// checkpoint says): what the model sees.
+    pub fn audio_input_values(&self, audio: &Audio) -> Result<Vec<f32>> {
+        let front = self.front_end()?;
+        Ok(front.input_values(&front.prepare(audio.clone())?.samples))
+    }
+
+    fn wav2vec2(&self) -> Option<&crate::families::wav2vec2::Wav2Vec2> {
+        match &self.model {
+            Model::Wav2Vec2(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Wav2Vec2/HuBERT logits of one utterance (CTC: `[frames, vocab]`; classifier:
+    /// `[labels]`). Long audio runs in windows of `WAV2VEC2_WINDOW_SECONDS` for CTC
+    /// (frames concatenated), so memory stays bounded.
+    fn wav2vec2_logits(&self, audio: &Audio) -> Result<Tensor> {
+        let model = self
+            .wav2vec2()
+            .ok_or_else(|| Error::InvalidOption("not a wav2vec2 pipeline".into()))?;
+        let front = self.front_end()?;
+        let audio = front.prepare(audio.clone())?;
+        let run = |samples: &[f32]| -> Result<Tensor> {
+            let values = front.input_values(samples);
+            let input = Tensor::from_vec(values, (1, samples.len()), &Device::Cpu)?
+                .to_dtype(self.dtype().to_candle())?
+                .to_device(self.device())?;
+            model.head_logits(&model.hidden_states(&input)?)
+        };
+        if samples_too_short(&audio, model.min_samples()) {
+            return Err(Error::InvalidInput(format!(
+                "the audio is {:.3} s long, shorter than the {} samples ({:.3} s) the model needs for one frame",
+                audio.seconds(),
+                model.min_samples(),
+                model.min_samples() as f64 / audio.sample_rate as f64
+            )));
+        }
+        // At most 30 s and at most `WAV2VEC2_WINDOW_FRAMES` frames (a real Wav2Vec2
+        // makes 1500 frames of 30 s; a model with a finer stride would otherwise build
+        // a quadratic attention over tens of thousands of frames).
+        let window = (WAV2VEC2_WINDOW_SECONDS * audio.sample_rate as usize)
+            .min(WAV2VEC2_WINDOW_FRAMES * model.stride());
+        if self.task() != Task::AutomaticSpeechRecognition || audio.samples.len() <= window {
+            return run(&audio.samples);
+        }
+        // Windows on frame boundaries; a last piece too short for a frame is dropped.
+        let window = window / model.stride() * model.stride();
+        let mut parts = Vec::new();
+        for piece in audio.samples.chunks(window) {
+            if piece.len() >= model.min_samples() {
+                parts.push(run(piece)?);
+            }
+        }
+        Ok(Tensor::cat(&parts, 0)?)
+    }
+
+    /// automatic-speech-recognition: the text of each utterance.
+    pub fn speech_recognition(
+        &self,
+        audio: &[Audio],
+        opts: &RunOptions,
+    ) -> Result<Vec<Transcription>> {
+        if self.task() != Task::AutomaticSpeechRecognition {
+            return Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`",
+                self.task()
+            )));
+        }
+        audio
+            .iter()
+            .map(|a| {
+                if let Some(vocab) = &self.ctc {
+                    if opts.language.is_some() || opts.speech_task.is_some() {
+                        return Err(Error::InvalidOption(
+                            "--language and --task translate are Whisper options: a CTC model transcribes in its one vocabulary".into(),
+                        ));
+                    }
+                    let logits = self.wav2vec2_logits(a)?;
+                    let ids: Vec<u32> = logits.argmax(candle_core::D::Minus1)?.to_vec1()?;
+                    Ok(Transcription {
+                        text: vocab.decode(&ids),
+                    })
+                } else {
+                    self.whisper_transcribe(a, opts)
+                }
+            })
+            .collect()
+    }
+
+    /// audio-classification: each utterance's labels with softmax scores, best first.
+    pub fn audio_classification(
+        &self,
+        audio: &[Audio],
+        top_k: TopK,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        if self.task() != Task::AudioClassification {
+            return Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`",
+                self.task()
+            )));
+        }
+        audio
+            .iter()
+            .map(|a| {
+                let logits: Vec<f32> = self
+                    .wav2vec2_logits(a)?
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_device(&Device::Cpu)?
+                    .to_vec1()?;
+                Ok(self.rank(&softmax(&logits), top_k))
+            })
+            .collect()
+    }
+
+    /// [`Pipeline::run_json`] for decoded audio.
+    pub fn run_audio_json(
+        &self,
+        audio: &[Audio],
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).expect("task outputs are plain data and always serialize")
+        }
+        Ok(match self.task() {
+            Task::AutomaticSpeechRecognition => self
+                .speech_recognition(audio, opts)?
+                .iter()
+                .map(to_json)
+                .collect(),
+            Task::AudioClassification => self
+                .audio_classification(audio, opts.top_k.unwrap_or(TopK::N(5)))?
+                .iter()
+                .map(to_json)
+                .collect(),
+            other => {
+                return Err(Error::UnsupportedTask {
+                    scope: format!("family `{}`", self.family()),
+                    task: other,
+                    supported: vec![],
+                })
+            }
+        })
+    }
+}
+
+/// CTC models hear long audio in windows of at most this many seconds...
+pub const WAV2VEC2_WINDOW_SECONDS: usize = 30;
+/// ... and at most this many frames.
+pub const WAV2VEC2_WINDOW_FRAMES: usize = 5000;
+
+fn samples_too_short(audio: &Audio, min: usize) -> bool {
+    audio.samples.len() < min
+}
+
+/// A CTC tokenizer's vocabulary (`vocab.json` + `tokenizer_config.json`), decoded as
+/// `Wav2Vec2CTCTokenizer` does: repeats collapsed, blanks (the pad token) dropped, the
+/// word delimiter turned into a space.
+#[derive(Debug, Clone)]
+pub struct CtcVocab {
+    tokens: Vec<String>,
+    pad: String,
+    word_delimiter: String,
+}
+
+impl CtcVocab {
+    pub(crate) fn load(ckpt: &Checkpoint) -> Result<Self> {
+        let path = ckpt.dir.join("vocab.json");
+        let vocab = ckpt.json("vocab.json")?.ok_or_else(|| Error::MissingFile {
+            path: path.clone(),
+            what: "vocab.json",
+            hint: Some("a CTC checkpoint ships its character vocabulary in vocab.json (Wav2Vec2CTCTokenizer.save_pretrained writes it)".into()),
+        })?;
+        let map = vocab
+            .as_object()
+            .ok_or_else(|| Error::invalid_file(&path, "expected an object of token -> id"))?;
+        // A multilingual vocab.json nests one table per language: take the first.
+        let map = match map.values().next() {
+            Some(serde_json::Value::Object(inner)) => inner,
+            _ => map,
+        };
+        let mut tokens = vec![String::new(); map.len()];
+        for (tok, id) in map {
+            let id = id
+                .as_u64()
+                .filter(|&i| (i as usize) < map.len())
+                .ok_or_else(|| Error::invalid_file(&path, format!("token {tok:?}: bad id {id}")))?;
+            tokens[id as usize] = tok.clone();
+        }
+        let config = ckpt.json("tokenizer_config.json")?.unwrap_or_default();
+        let get = |k: &str, d: &str| -> String {
+            match config.get(k) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Object(o)) => o
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or(d)
+                    .to_string(),
+                _ => d.to_string(),
+            }
+        };
+        Ok(CtcVocab {
+            tokens,
+            pad: get("pad_token", "<pad>"),
+            word_delimiter: get("word_delimiter_token", "|"),
+        })
+    }
+
+    /// The text of one utterance's best path (one id per frame).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut out = String::new();
+        let mut prev: Option<u32> = None;
+        for &id in ids {
+            if prev == Some(id) {
+                continue;
+            }
+            prev = Some(id);
+            let tok = self
+                .tokens
+                .get(id as usize)
+                .map(String::as_str)
+                .unwrap_or("");
+            if tok == self.pad {
+                continue;
+            }
+            if tok == self.word_delimiter {
+                out.push(' ');
+            } else {
+                out.push_str(tok);
+            }
+        }
+        out.trim().to_string()
+    }
+}
+
+/// Whisper's decoding rules, from `generation_config.json`.
+#[derive(Debug, Clone)]
+pub struct WhisperDecoding {
+    pub decoder_start: u32,
+    pub eos: Vec<u32>,
+    pub lang_to_id: BTreeMap<String, u32>,
+    pub task_to_id: BTreeMap<String, u32>,
+    pub no_timestamps: Option<u32>,
+    pub suppress: Vec<u32>,
+    pub begin_suppress: Vec<u32>,
+    pub multilingual: bool,
+    /// `max_length` of the decoder sequence, prompt included.
+    pub max_length: Option<usize>,
+}
+
+impl WhisperDecoding {
+    pub(crate) fn load(ckpt: &Checkpoint) -> Result<Self> {
+        let path = ckpt.dir.join("generation_config.json");
+        let g = ckpt.json("generation_config.json")?.ok_or_else(|| Error::MissingFile {
+            path: path.clone(),
+            what: "generation_config.json",
+            hint: Some("Whisper's decoding rules (start-of-transcript, language and task tokens, suppressed tokens) are in generation_config.json".into()),
+        })?;
+        let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|n| n as u32);
+        let ids = |k: &str| -> Vec<u32> {
+            match g.get(k) {
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_u64())
+                    .map(|n| n as u32)
+                    .collect(),
+                Some(v) => v.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+                None => vec![],
+            }
+        };
+        let table = |k: &str| -> BTreeMap<String, u32> {
+            g.get(k)
+                .and_then(|v| v.as_object())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n as u32)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let decoder_start = id("decoder_start_token_id").ok_or_else(|| {
+            Error::invalid_file(&path, "field `decoder_start_token_id` is missing")
+        })?;
+        let lang_to_id = table("lang_to_id");
+        Ok(WhisperDecoding {
+            decoder_start,
+            eos: ids("eos_token_id"),
+            multilingual: g
+                .get("is_multilingual")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(!lang_to_id.is_empty()),
+            lang_to_id,
+            task_to_id: table("task_to_id"),
+            no_timestamps: id("no_timestamps_token_id"),
+            suppress: ids("suppress_tokens"),
+            begin_suppress: ids("begin_suppress_tokens"),
+            max_length: g
+                .get("max_length")
+                .and_then(|v| v.as_u64())
+                .map(|n| n as usize),
+        })
+    }
+
+    /// The language token for `en`, `<|en|>` or `english`.
+    fn language_token(&self, language: &str) -> Result<u32> {
+        let lower = language.trim().to_lowercase();
+        let code = if lower.starts_with("<|") {
+            lower.clone()
+        } else {
+            let code = LANGUAGE_NAMES
+                .iter()
+                .find(|(name, _)| *name == lower)
+                .map(|(_, c)| *c)
+                .unwrap_or(&lower);
+            format!("<|{code}|>")
+        };
+        self.lang_to_id.get(&code).copied().ok_or_else(|| {
+            let known: Vec<&str> = self
+                .lang_to_id
+                .keys()
+                .map(|k| k.trim_start_matches("<|").trim_end_matches("|>"))
+                .collect();
+            Error::InvalidOption(if known.is_empty() {
+                format!(
+                    "language `{language}`: this checkpoint is English-only (no language tokens)"
+                )
+            } else {
+                format!(
+                    "unknown language `{language}`: this checkpoint knows {}",
+                    known.join(", ")
+                )
+            })
+        })
+    }
+}
+
+/// Common language names to Whisper's codes (`--language french`).
+const LANGUAGE_NAMES: &[(&str, &str)] = &[
+    ("english", "en"),
+    ("chinese", "zh"),
+    ("german", "de"),
+    ("spanish", "es"),
+    ("russian", "ru"),
+    ("korean", "ko"),
+    ("french", "fr"),
+    ("japanese", "ja"),
+    ("portuguese", "pt"),
+    ("turkish", "tr"),
+    ("polish", "pl"),
+    ("catalan", "ca"),
+    ("dutch", "nl"),
+    ("arabic", "ar"),
+    ("swedish", "sv"),
+    ("italian", "it"),
+    ("indonesian", "id"),
+    ("hindi", "hi"),
+    ("finnish", "fi"),
+    ("vietnamese", "vi"),
+    ("hebrew", "he"),
+    ("ukrainian", "uk"),
+    ("greek", "el"),
+    ("czech", "cs"),
+    ("romanian", "ro"),
+    ("danish", "da"),
+    ("hungarian", "hu"),
+    ("norwegian", "no"),
+];
+
+impl Pipeline {
+    fn whisper(
+        &self,
+    ) -> Result<(
+        &crate::families::whisper::Whisper,
+        &WhisperDecoding,
+        &LogMel,
+    )> {
+        match (&self.model, &self.whisper, &self.audio) {
+            (Model::Whisper(m), Some(d), Some(AudioFrontEnd::LogMel(mel))) => Ok((m, d, mel)),
+            _ => Err(Error::InvalidOption("not a Whisper pipeline".into())),
+        }
+    }
+
+    /// The log-mel features `[n_mels, frames]` (flat) of each 30-second window (the
+    /// feature extractor's `chunk_length`) of `audio`.
+    pub fn whisper_features(&self, audio: &Audio) -> Result<Vec<Vec<f32>>> {
+        let (_, _, mel) = self.whisper()?;
+        let audio = self.prepare_audio(audio)?;
+        Ok(audio
+            .samples
+            .chunks(mel.n_samples)
+            .map(|w| mel.features(w))
+            .collect())
+    }
+
+    fn whisper_transcribe(&self, audio: &Audio, opts: &RunOptions) -> Result<Transcription> {
+        let (model, rules, mel) = self.whisper()?;
+        // The prompt: start of transcript, language, task, no timestamps.
+        let mut prompt = vec![rules.decoder_start];
+        let language = match &opts.language {
+            Some(l) => Some(rules.language_token(l)?),
+            None => None,
+        };
+        if let Some(l) = language {
+            prompt.push(l);
+        }
+        match &opts.speech_task {
+            Some(t) => {
+                let id = rules.task_to_id.get(t.as_str()).copied().ok_or_else(|| {
+                    Error::InvalidOption(if rules.task_to_id.is_empty() {
+                        format!("task `{t}`: this checkpoint is English-only and only transcribes")
+                    } else {
+                        format!(
+                            "unknown Whisper task `{t}` (expected {})",
+                            rules
+                                .task_to_id
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        )
+                    })
+                })?;
+                prompt.push(id);
+            }
+            None if language.is_some() => {
+                if let Some(&id) = rules.task_to_id.get("transcribe") {
+                    prompt.push(id);
+                }
+            }
+            None => {}
+        }
+        let max_new = match opts.max_new_tokens {
+            Some(n) => n,
+            None => rules
+                .max_length
+                .unwrap_or(model.max_target_positions)
+                .saturating_sub(prompt.len() + 1),
+        };
+        let audio = self.prepare_audio(audio)?;
+        let tok = self.tok()?;
+        let mut text = String::new();
+        for window in audio.samples.chunks(mel.n_samples) {
+            let features = Tensor::from_vec(
+                mel.features(window),
+                (1, mel.n_mels, mel.frames()),
+                &Device::Cpu,
+            )?
+            .to_dtype(self.dtype().to_candle())?
+            .to_device(self.device())?;
+            let encoded = model.encode(&features)?;
+            let mut state = model.start(&encoded)?;
+            let mut window_prompt = prompt.clone();
+            if language.is_none() && rules.multilingual && !rules.lang_to_id.is_empty() {
+                // Language detection: the most likely language token after the start.
+                let mut probe = model.start(&encoded)?;
+                let logits = model.step(&mut probe, &[rules.decoder_start])?;
+                let best = rules
+                    .lang_to_id
+                    .values()
+                    .copied()
+                    .max_by(|&a, &b| logits[a as usize].total_cmp(&logits[b as usize]))
+                    .unwrap_or(rules.decoder_start);
+                window_prompt.insert(1, best);
+            }
+            if let Some(nt) = rules.no_timestamps {
+                if window_prompt.last() != Some(&nt) {
+                    window_prompt.push(nt);
+                }
+            }
+            let limit = max_new.min(
+                model
+                    .max_target_positions
+                    .saturating_sub(window_prompt.len()),
+            );
+            let mut generated = Vec::new();
+            let mut feed = window_prompt.clone();
+            while generated.len() < limit {
+                let mut logits = model.step(&mut state, &feed)?;
+                for &t in &rules.suppress {
+                    if let Some(l) = logits.get_mut(t as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+                if generated.is_empty() {
+                    for &t in &rules.begin_suppress {
+                        if let Some(l) = logits.get_mut(t as usize) {
+                            *l = f32::NEG_INFINITY;
+                        }
+                    }
+                }
+                let next = logits
+                    .iter()
+                    .enumerate()
+                    .fold((0usize, f32::NEG_INFINITY), |best, (i, &x)| {
+                        if x > best.1 {
+                            (i, x)
+                        } else {
+                            best
+                        }
+                    })
+                    .0 as u32;
+                if rules.eos.contains(&next) {
+                    break;
+                }
+                generated.push(next);
+                feed = vec![next];
+            }
+            text.push_str(&tok.decode(&generated, true)?);
+        }
+        Ok(Transcription { text })
+    }
+}

@@ -1,0 +1,381 @@
+//! The image tasks of [`Pipeline`]: image-classification, image-feature-extraction and
+//! zero-shot-image-classification.
+
+use candle_core::{Device, Tensor};
+
+use crate::error::{Error, Result};
+use crate::families::Model;
+use crate::media::RgbImage;
+use crate::outputs::LabelScore;
+use crate::pipeline::{softmax, Pipeline, TopK};
+use crate::Task;
+
+impl Pipeline {
+    /// `pixel_values` `[b, 3, H, W]` of a batch of images, on the pipeline's device in
+    /// its dtype.
+    pub(crate) fn pixel_values(&self, images: &[RgbImage]) -> Result<Tensor> {
+        let processor = self.image_processor.as_ref().ok_or_else(|| {
+            Error::InvalidOption(format!("the `{}` pipeline reads no images", self.task()))
+        })?;
+        if images.is_empty() {
+            return Err(Error::InvalidInput("no image".into()));
+        }
+        let (h, w) = processor.output_size(&images[0]);
+        let mut data = Vec::with_capacity(images.len() * 3 * h * w);
+        for img in images {
+            if processor.output_size(img) != (h, w) {
+                return Err(Error::InvalidInput(
+                    "the images of one batch come out of the processor in different sizes".into(),
+                ));
+            }
+            data.extend(processor.preprocess(img));
+        }
+        let t = Tensor::from_vec(data, (images.len(), 3, h, w), &Device::Cpu)?;
+        Ok(t.to_dtype(self.dtype().to_candle())?
+            .to_device(self.device())?)
+    }
+
+    /// The image processor's output for one image: `[3, H, W]` as a flat vector (what
+    /// the model sees).
+    pub fn preprocess_image(&self, image: &RgbImage) -> Result<Vec<f32>> {
+        let processor = self.image_processor.as_ref().ok_or_else(|| {
+            Error::InvalidOption(format!("the `{}` pipeline reads no images", self.task()))
+        })?;
+        Ok(processor.preprocess(image))
+    }
+
+    fn vit(&self, task: Task) -> Result<&crate::families::vit::VitModel> {
+        match &self.model {
+            Model::Vit(m) if self.task() == task => Ok(m),
+            _ => Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`, not `{task}`",
+                self.task()
+            ))),
+        }
+    }
+
+    /// image-classification: each image's labels with softmax scores, best first.
+    pub fn image_classification(
+        &self,
+        images: &[RgbImage],
+        top_k: TopK,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        let model = self.vit(Task::ImageClassification)?;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.max_batch_size()) {
+            let hidden = model.hidden_states(&self.pixel_values(chunk)?)?;
+            let logits: Vec<Vec<f32>> = model
+                .logits(&hidden)?
+                .to_dtype(candle_core::DType::F32)?
+                .to_device(&Device::Cpu)?
+                .to_vec2()?;
+            for row in logits {
+                out.push(self.rank(&softmax(&row), top_k));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Labels with scores, best first, cut to `top_k`.
+    pub(crate) fn rank(&self, scores: &[f32], top_k: TopK) -> Vec<LabelScore> {
+        let mut ranked: Vec<LabelScore> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &score)| LabelScore {
+                label: self
+                    .labels()
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("LABEL_{i}")),
+                score,
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        ranked.truncate(top_k.take(ranked.len()));
+        ranked
+    }
+
+    /// image-feature-extraction: each image's last hidden states `[tokens][hidden]`
+    /// (class token first), as transformers' pipeline returns them.
+    pub fn image_features(&self, images: &[RgbImage]) -> Result<Vec<Vec<Vec<f32>>>> {
+        let model = self.vit(Task::ImageFeatureExtraction)?;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.max_batch_size()) {
+            let hidden = model
+                .hidden_states(&self.pixel_values(chunk)?)?
+                .to_dtype(candle_core::DType::F32)?
+                .to_device(&Device::Cpu)?;
+            for i in 0..chunk.len() {
+                out.push(hidden.get(i)?.to_vec2()?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// transformers' default `hypothesis_template` for zero-shot image classification.
+pub const DEFAULT_HYPOTHESIS_TEMPLATE: &str = "This is a photo of {}.";
+
+impl Pipeline {
+    fn clip(&self) -> Result<&crate::families::clip::ClipModel> {
+        match &self.model {
+            Model::Clip(m) => Ok(m),
+            _ => Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`, which has no image-text encoder",
+                self.task()
+            ))),
+        }
+    }
+
+    /// Image embeddings of a CLIP/SigLIP checkpoint (`get_image_features`: projected,
+    /// not normalized).
+    pub fn image_embeddings(&self, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+        let model = self.clip()?;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.max_batch_size()) {
+            let e = model.image_embeds(&self.pixel_values(chunk)?)?;
+            out.extend(
+                e.to_dtype(candle_core::DType::F32)?
+                    .to_device(&Device::Cpu)?
+                    .to_vec2::<f32>()?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Text embeddings of a CLIP/SigLIP checkpoint (`get_text_features`), tokenized as
+    /// the zero-shot pipeline does (SigLIP: padded to the tokenizer's maximum length).
+    pub fn text_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let model = self.clip()?;
+        if texts.is_empty() {
+            return Err(Error::InvalidInput("no text".into()));
+        }
+        let tok = self.tok()?;
+        let encodings = tok.encode_all(texts)?;
+        let siglip = model.kind == crate::families::clip::Kind::Siglip;
+        let len = if siglip {
+            tok.max_length
+        } else {
+            encodings
+                .iter()
+                .map(|e| e.get_ids().len())
+                .max()
+                .unwrap_or(0)
+        };
+        let mut ids = Vec::with_capacity(texts.len());
+        let mut mask = Vec::with_capacity(texts.len());
+        for e in &encodings {
+            let mut row: Vec<u32> = e.get_ids().iter().copied().take(len).collect();
+            let mut m = vec![1u32; row.len()];
+            row.resize(len, tok.pad_id);
+            m.resize(len, 0);
+            ids.push(row);
+            mask.push(m);
+        }
+        // SigLIP's tokenizer gives no attention mask (its model attends to padding).
+        let e = model.text_embeds(&ids, if siglip { None } else { Some(&mask) }, self.device())?;
+        Ok(e.to_dtype(candle_core::DType::F32)?
+            .to_device(&Device::Cpu)?
+            .to_vec2()?)
+    }
+
+    /// zero-shot-image-classification: each image's candidate labels with scores, best
+    /// first (CLIP: softmax over the labels; SigLIP: independent sigmoids). The labels
+    /// are put into `template` (`{}` marks the place).
+    pub fn zero_shot_image_classification(
+        &self,
+        images: &[RgbImage],
+        labels: &[&str],
+        template: Option<&str>,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        let model = self.clip()?;
+        if labels.is_empty() {
+            return Err(Error::InvalidInput(
+                "zero-shot-image-classification needs candidate labels (--candidate-labels cat,dog)".into(),
+            ));
+        }
+        if let Some(l) = labels.iter().find(|l| l.trim().is_empty()) {
+            return Err(Error::InvalidInput(format!(
+                "an empty candidate label ({l:?})"
+            )));
+        }
+        let template = template.unwrap_or(DEFAULT_HYPOTHESIS_TEMPLATE);
+        if !template.contains("{}") {
+            return Err(Error::InvalidInput(format!(
+                "the hypothesis template {template:?} has no `{{}}` for the label"
+            )));
+        }
+        let texts: Vec<String> = labels
+            .iter()
+            .map(|l| template.replacen("{}", l, 1))
+            .collect();
+        let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let text = Tensor::new(self.text_embeddings(&text_refs)?, &Device::Cpu)?;
+        let image = Tensor::new(self.image_embeddings(images)?, &Device::Cpu)?;
+        let logits: Vec<Vec<f32>> = model.logits(&image, &text)?.to_vec2()?;
+        Ok(logits
+            .iter()
+            .map(|row| {
+                let scores = match model.kind {
+                    crate::families::clip::Kind::Clip => softmax(row),
+                    crate::families::clip::Kind::Siglip => {
+                        row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()
+                    }
+                };
+                let mut ranked: Vec<LabelScore> = scores
+                    .iter()
+                    .zip(labels)
+                    .map(|(&score, l)| LabelScore {
+                        label: l.to_string(),
+                        score,
+                    })
+                    .collect();
+                ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+                ranked
+            })
+            .collect())
+    }
+
+    /// image-text-to-text (LLaVA): for each image, the prompt (with one `<image>` where
+    /// the image goes) continued by the decoder, as transformers' pipeline returns it.
+    pub fn image_text_to_text(
+        &self,
+        images: &[RgbImage],
+        prompt: &str,
+        opts: &crate::generation::GenerationOptions,
+    ) -> Result<Vec<crate::outputs::ImageTextGeneration>> {
+        let Model::Llava(model) = &self.model else {
+            return Err(Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`",
+                self.task()
+            )));
+        };
+        let tok = self.tok()?;
+        let image_token = tok.id_to_token(model.image_token).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "the tokenizer has no token for image_token_index {}",
+                model.image_token
+            ))
+        })?;
+        match prompt.matches(image_token.as_str()).count() {
+            1 => {}
+            0 => {
+                return Err(Error::InvalidInput(format!(
+                    "the prompt has no `{image_token}`: put it where the image goes, e.g. \"USER: {image_token}\\nWhat is in the picture? ASSISTANT:\""
+                )))
+            }
+            n => {
+                return Err(Error::InvalidInput(format!(
+                    "the prompt has {n} `{image_token}` tokens for one image"
+                )))
+            }
+        }
+        // The processor's expansion: one token per image feature.
+        let expanded = prompt.replace(
+            image_token.as_str(),
+            &image_token.repeat(model.image_tokens()),
+        );
+        let ids = tok
+            .inner()
+            .encode(expanded.as_str(), true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec();
+        let prompt_text = tok.decode(&ids, true)?;
+        let mut out = Vec::with_capacity(images.len());
+        for image in images {
+            let features =
+                model.image_features(&self.pixel_values(std::slice::from_ref(image))?)?;
+            let request = crate::families::llava::LlavaRequest { model, features };
+            let stepper = crate::families::causal::CausalStepper::new(
+                &request,
+                std::slice::from_ref(&ids),
+                tok.pad_id,
+                opts.max_new_tokens,
+                self.dtype().to_candle(),
+                self.device(),
+            )?;
+            let mut gen = crate::generation::Generator::new(
+                Box::new(stepper) as Box<dyn crate::generation::Stepper>,
+                tok,
+                vec![ids.clone()],
+                opts.clone(),
+            )?;
+            gen.run(&mut |_| std::ops::ControlFlow::Continue(()))?;
+            let new = gen.new_tokens()[0].clone();
+            // transformers decodes the whole sequence and cuts the prompt's text off,
+            // which keeps the first new token's leading space.
+            let full: Vec<u32> = ids.iter().chain(&new).copied().collect();
+            let full_text = tok.decode(&full, true)?;
+            let continuation = full_text
+                .strip_prefix(prompt_text.as_str())
+                .map(String::from)
+                .unwrap_or_else(|| tok.decode(&new, true).unwrap_or_default());
+            out.push(crate::outputs::ImageTextGeneration {
+                input_text: prompt.to_string(),
+                generated_text: format!("{prompt}{continuation}"),
+                token_ids: new,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Pipeline::run_json`] for decoded images.
+    pub fn run_images_json(
+        &self,
+        images: &[RgbImage],
+        opts: &crate::pipeline::RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).expect("task outputs are plain data and always serialize")
+        }
+        Ok(match self.task() {
+            Task::ImageClassification => self
+                .image_classification(images, opts.top_k.unwrap_or(TopK::N(5)))?
+                .iter()
+                .map(to_json)
+                .collect(),
+            Task::ImageFeatureExtraction => {
+                self.image_features(images)?.iter().map(to_json).collect()
+            }
+            Task::ImageTextToText => {
+                let prompt = opts.text.as_deref().ok_or_else(|| {
+                    Error::InvalidInput(
+                        "image-text-to-text needs a prompt with `<image>` in it (--text)".into(),
+                    )
+                })?;
+                let gen = opts.generation(self.generation_defaults())?;
+                self.image_text_to_text(images, prompt, &gen)?
+                    .iter()
+                    .map(to_json)
+                    .collect()
+            }
+            Task::ZeroShotImageClassification => {
+                let labels: Vec<&str> = opts
+                    .candidate_labels
+                    .iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                let mut ranked = self.zero_shot_image_classification(
+                    images,
+                    &labels,
+                    opts.hypothesis_template.as_deref(),
+                )?;
+                if let Some(k) = opts.top_k {
+                    for r in &mut ranked {
+                        r.truncate(k.take(r.len()));
+                    }
+                }
+                ranked.iter().map(to_json).collect()
+            }
+            other => {
+                return Err(Error::UnsupportedTask {
+                    scope: format!("family `{}`", self.family()),
+                    task: other,
+                    supported: vec![],
+                })
+            }
+        })
+    }
+}
