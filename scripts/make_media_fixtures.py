@@ -821,6 +821,9 @@ def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], lan
     # num_beams 1 explicitly: transformers' ASR pipeline otherwise adds its own default
     # num_beams=5 (and max_new_tokens=256) for a model whose generation config leaves them unset.
     options = {"language": language, "task": task, "max_new_tokens": max_new_tokens, "num_beams": 1}
+    # No language: transformers detects it (the likeliest language token after the
+    # start token); no task: none is added unless a language was given.
+    options = {k: v for k, v in options.items() if v is not None}
     return ({"task": "automatic-speech-recognition", "inputs": inputs, "options": options, "outputs": outputs},
             token_ids, first_features)
 
@@ -870,6 +873,8 @@ def whisper_tiny():
     a, ids_a, feats_a = whisper_reference(name, d, model, fe, tok, AUDIO, "en", "transcribe", 8)
     b, ids_b, _ = whisper_reference(name, d, model, fe, tok, AUDIO[:1], "fr", "translate", 8)
     c, ids_c, _ = whisper_reference(name, d, model, fe, tok, SHORT, "en", "transcribe", 8)
+    detected, ids_d, _ = whisper_reference(name, d, model, fe, tok, AUDIO[:2], None, None, 6)
+    translated, ids_t, _ = whisper_reference(name, d, model, fe, tok, AUDIO[:1], None, "translate", 6)
     # What transformers' own pipeline says (it is not the reference for multi-window inputs).
     pipe_notes = []
     try:
@@ -892,7 +897,7 @@ def whisper_tiny():
     write_processor(d, tensors, {
         "tensor": "input_features", "inputs": AUDIO, "processor_class": type(fe).__name__, "resampler": RESAMPLER,
         "special_token_ids": ids, "suppress_tokens": suppress, "begin_suppress_tokens": [space, eot],
-        "token_ids": {"checks": [ids_a, ids_b, ids_c],
+        "token_ids": {"checks": [ids_a, ids_b, ids_c, ids_d, ids_t],
                       "note": "per check, per input, per window: the generated ids after the forced prompt "
                               "(<|startoftranscript|> <|lang|> <|task|> <|notimestamps|>), including a final "
                               "<|endoftext|> if one was generated."},
@@ -906,7 +911,7 @@ def whisper_tiny():
            "frames, 100 encoder positions), byte-level BPE with Whisper's special tokens (<|en|>, <|fr|>, "
            "<|de|> only); greedy decoding with forced language/task/notimestamps prompt, suppress_tokens and "
            "begin_suppress_tokens; long audio split into consecutive 2 s windows.",
-           [a, b, c])
+           [a, b, c, detected, translated])
 
 
 LLAVA_PROMPTS = ["USER: <image>\nWhat is in the picture? ASSISTANT:"]

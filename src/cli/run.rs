@@ -162,11 +162,25 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             .to_string(),
         )
     })?;
+    // Without --task: the model type's one task, else the task of the checkpoint's
+    // architecture (`Wav2Vec2ForCTC` -> automatic-speech-recognition).
+    let architectures: Vec<&str> = ckpt
+        .config
+        .get("architectures")
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let by_architecture: Vec<skillset_runtime::Task> = info
+        .hf_tasks
+        .iter()
+        .filter(|(t, a)| architectures.contains(a) && info.tasks.contains(t))
+        .map(|(t, _)| *t)
+        .collect();
     let task = match task_name {
         Some(t) => parse_task(t)?,
-        None => match info.tasks {
-            [only] => *only,
-            tasks => {
+        None => match (info.tasks, by_architecture.as_slice()) {
+            ([only], _) | (_, [only]) => *only,
+            (tasks, _) => {
                 let names: Vec<&str> = tasks.iter().map(|t| t.as_str()).collect();
                 return Err(Failure::usage(if names.is_empty() {
                     format!("model type `{}` runs no task in skillsets", info.model_type)

@@ -264,12 +264,16 @@ impl Wav2Vec2 {
             x = match &layer.norm {
                 ConvNorm::None => x,
                 ConvNorm::Group { weight, bias } => {
-                    // Per channel over time, eps 1e-5.
+                    // Per channel over time, eps 1e-5; statistics in f32 (tens of
+                    // thousands of frames).
+                    let dtype = x.dtype();
+                    let x = x.to_dtype(candle_core::DType::F32)?;
                     let mean = x.mean_keepdim(D::Minus1)?;
                     let centered = x.broadcast_sub(&mean)?;
                     let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
                     let normed = centered.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
                     normed
+                        .to_dtype(dtype)?
                         .broadcast_mul(&weight.reshape((1, (), 1))?)?
                         .broadcast_add(&bias.reshape((1, (), 1))?)?
                 }
@@ -313,7 +317,13 @@ impl Wav2Vec2 {
                 projector,
                 classifier,
             } => {
-                let pooled = projector.forward(hidden)?.mean(1)?;
+                // Mean over the frames accumulated in f32 (torch accumulates half
+                // precision sums in f32 too).
+                let projected = projector.forward(hidden)?;
+                let pooled = projected
+                    .to_dtype(candle_core::DType::F32)?
+                    .mean(1)?
+                    .to_dtype(projected.dtype())?;
                 classifier.forward(&pooled)?.squeeze(0)?
             }
         })
