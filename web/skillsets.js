@@ -24,7 +24,18 @@ import init, {
 
 export const CACHE_NAME = "skillsets-models-v1";
 
-const REQUIRED = ["config.json", "tokenizer.json"];
+// tokenizer.json is required for text tasks; image and audio models may have none
+// (ViT, Wav2Vec2 with vocab.json), and the runtime names whatever is missing.
+const REQUIRED = ["config.json"];
+const TEXT_REQUIRED = ["tokenizer.json"];
+const MEDIA_TASKS = new Set([
+  "image-classification",
+  "image-feature-extraction",
+  "zero-shot-image-classification",
+  "automatic-speech-recognition",
+  "audio-classification",
+  "image-text-to-text",
+]);
 // Read when present (a 404 is fine): tokenizer and generation settings, and the
 // sentence-transformers layout (pooling, normalization, max length).
 const OPTIONAL = [
@@ -32,6 +43,8 @@ const OPTIONAL = [
   "special_tokens_map.json",
   "generation_config.json",
   "modules.json",
+  "preprocessor_config.json",
+  "vocab.json",
   "sentence_bert_config.json",
 ];
 
@@ -151,7 +164,7 @@ function resolveFiles(model) {
 }
 
 /** Fetch every file the runtime reads of a checkpoint into a `Files`. */
-async function fetchCheckpoint(model, { progress, useCache }) {
+async function fetchCheckpoint(model, { task, progress, useCache }) {
   const { label, url, listed } = resolveFiles(model);
   const cache = await openCache(useCache);
   const files = new Files(label);
@@ -173,6 +186,7 @@ async function fetchCheckpoint(model, { progress, useCache }) {
     }
   };
   for (const name of REQUIRED) await get(name, true);
+  for (const name of TEXT_REQUIRED) await get(name, !MEDIA_TASKS.has(task));
   const optional = listed ? OPTIONAL.filter((n) => n in listed) : OPTIONAL;
   const found = {};
   await Promise.all(optional.map(async (n) => (found[n] = await get(n, false))));
@@ -203,19 +217,34 @@ async function fetchCheckpoint(model, { progress, useCache }) {
   return files;
 }
 
+/** The bytes of an image or audio input given as a URL, Blob, ArrayBuffer or bytes. */
+async function mediaBytes(x) {
+  if (typeof x === "string") {
+    const r = await fetch(x);
+    if (!r.ok) throw new Error(`${x}: HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  }
+  if (x instanceof Uint8Array) return x;
+  if (x instanceof ArrayBuffer) return new Uint8Array(x);
+  if (typeof Blob !== "undefined" && x instanceof Blob) return new Uint8Array(await x.arrayBuffer());
+  throw new TypeError("an image or audio input must be a URL, Blob, ArrayBuffer or Uint8Array");
+}
+
 /**
  * Load a model for a task, as transformers.js' `pipeline(task, model, options)`.
  * Options: `progress_callback(event)` (events `initiate`, `progress`, `done`,
  * `ready`, each naming `file`), `cache` (default true).
  * Returns an async function `(inputs, runOptions) => outputs`: a string gives one
- * output, an array gives one per input. `runOptions` are `skillset run`'s: top_k,
- * pooling ("mean", "cls", "max", "none"), normalize, max_new_tokens, do_sample,
- * temperature, top_p, seed, repetition_penalty.
+ * output, an array gives one per input. Image and audio tasks take URLs (or Blobs,
+ * ArrayBuffers, Uint8Arrays) of PNG/JPEG or WAV files. `runOptions` are `skillset
+ * run`'s: top_k, pooling ("mean", "cls", "max", "none"), normalize, max_new_tokens,
+ * do_sample, temperature, top_p, seed, repetition_penalty, candidate_labels,
+ * hypothesis_template, language, task (Whisper), text (image-text-to-text).
  */
 export async function pipeline(task, model, options = {}) {
   const progress = options.progress_callback ?? (() => {});
   await initialize();
-  const files = await fetchCheckpoint(model, { progress, useCache: options.cache !== false });
+  const files = await fetchCheckpoint(model, { task, progress, useCache: options.cache !== false });
   let inner;
   try {
     inner = WebPipeline.load(task, files);
@@ -223,17 +252,34 @@ export async function pipeline(task, model, options = {}) {
     throw new Error(String(e?.message ?? e));
   }
   progress({ status: "ready", task, model: inner.modelType });
+  const kind = inner.inputKind;
   const run = async (inputs, runOptions = {}) => {
     const many = Array.isArray(inputs);
     const list = many ? inputs : [inputs];
-    if (list.some((x) => typeof x !== "string")) {
-      throw new TypeError("inputs must be a string or an array of strings");
-    }
     let text;
-    try {
-      text = inner.run(JSON.stringify(list), JSON.stringify(runOptions));
-    } catch (e) {
-      throw new Error(String(e?.message ?? e));
+    if (kind === "text") {
+      if (list.some((x) => typeof x !== "string")) {
+        throw new TypeError("inputs must be a string or an array of strings");
+      }
+      try {
+        text = inner.run(JSON.stringify(list), JSON.stringify(runOptions));
+      } catch (e) {
+        throw new Error(String(e?.message ?? e));
+      }
+    } else {
+      // Images (PNG, JPEG) or audio (WAV): URLs, Blobs, ArrayBuffers or byte arrays.
+      const media = new Files(`${task} inputs`);
+      const names = [];
+      for (const [i, x] of list.entries()) {
+        const name = typeof x === "string" ? x : `input ${i}`;
+        names.push(name);
+        media.add(name, await mediaBytes(x));
+      }
+      try {
+        text = inner.runMedia(media, JSON.stringify(names), JSON.stringify(runOptions));
+      } catch (e) {
+        throw new Error(String(e?.message ?? e));
+      }
     }
     const outputs = JSON.parse(text);
     return many ? outputs : outputs[0];

@@ -109,8 +109,22 @@ async function loadError(task, model) {
   );
 }
 
+// Tasks whose inputs are image or audio files.
+const MEDIA_TASKS = new Set([
+  "image-classification",
+  "image-feature-extraction",
+  "zero-shot-image-classification",
+  "automatic-speech-recognition",
+  "audio-classification",
+  "image-text-to-text",
+]);
+
 function optionArgs(options = {}) {
   const args = [];
+  if (options.candidate_labels !== undefined) args.push("--candidate-labels", options.candidate_labels.join(","));
+  if (options.hypothesis_template !== undefined) args.push("--hypothesis-template", options.hypothesis_template);
+  if (options.language !== undefined) args.push("--language", options.language);
+  if (options.text !== undefined) args.push("--text", options.text);
   if (options.top_k !== undefined) args.push("--top-k", String(options.top_k));
   if (options.pooling !== undefined) args.push("--pooling", options.pooling);
   if (options.normalize) args.push("--normalize");
@@ -119,9 +133,11 @@ function optionArgs(options = {}) {
   return args;
 }
 
-function native(dir, task, inputs, options) {
-  const args = ["run", "--model-dir", dir, "--task", task, "--json", ...optionArgs(options)];
-  for (const i of inputs) args.push("--input", i);
+function native(dir, task, inputs, options = {}) {
+  // Whisper's `task` option is `skillset run --task translate|transcribe`.
+  const args = ["run", "--model-dir", dir, "--task", options.task ?? task, "--json", ...optionArgs(options)];
+  const flag = !MEDIA_TASKS.has(task) ? "--input" : task.startsWith("image") || task.startsWith("zero-shot-image") ? "--image" : "--audio";
+  for (const i of inputs) args.push(flag, MEDIA_TASKS.has(task) ? join(dir, i) : i);
   const out = execFileSync(bin, args, { encoding: "utf8", maxBuffer: 1 << 28 });
   return JSON.parse(out).outputs;
 }
@@ -147,20 +163,8 @@ function maxDiff(a, b, path = "") {
   return 0;
 }
 
-// Image, audio and image+text tasks take files, which the web API does not take yet:
-// their fixtures are checked natively only (tests/conformance.rs).
-const MEDIA_TASKS = new Set([
-  "image-classification",
-  "image-feature-extraction",
-  "zero-shot-image-classification",
-  "automatic-speech-recognition",
-  "audio-classification",
-  "image-text-to-text",
-]);
-const textChecks = (reference) => reference.checks.filter((c) => !MEDIA_TASKS.has(c.task));
 const fixtures = readdirSync(fixturesDir)
   .filter((d) => existsSync(join(fixturesDir, d, "reference.json")))
-  .filter((d) => textChecks(JSON.parse(readFileSync(join(fixturesDir, d, "reference.json"), "utf8"))).length > 0)
   .sort();
 const runs = {}; // model type -> BackendRun
 
@@ -178,10 +182,12 @@ describe("every fixture in the browser", () => {
         skillsets_version: JSON.parse(readFileSync(join(web, "package.json"), "utf8")).version,
       });
       const failures = [];
-      for (const check of textChecks(reference)) {
+      for (const check of reference.checks) {
         const result = { fixture: name, task: check.task, dtype: "f32", passed: false };
         try {
-          const { outputs, ms } = await inPage(check.task, `/fixtures/${name}/`, check.inputs, check.options ?? {});
+          // Image and audio inputs are files next to the fixture: the page fetches them.
+          const inputs = MEDIA_TASKS.has(check.task) ? check.inputs.map((i) => `/fixtures/${name}/${i}`) : check.inputs;
+          const { outputs, ms } = await inPage(check.task, `/fixtures/${name}/`, inputs, check.options ?? {});
           result.latency_ms = ms;
           const vsReference = await page.evaluate(
             async ({ check, outputs }) => (await import("/skillsets.js")).compareWithReference(check, outputs),

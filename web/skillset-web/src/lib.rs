@@ -17,8 +17,11 @@
 
 use std::collections::BTreeMap;
 
+use skillset_runtime::media::{Audio, RgbImage};
 use skillset_runtime::pipeline::RunOptions;
-use skillset_runtime::{Checkpoint, DType, DeviceSpec, LoadOptions, Pipeline, Scope, Task};
+use skillset_runtime::{
+    Checkpoint, DType, DeviceSpec, InputKind, LoadOptions, Pipeline, Scope, Task,
+};
 use wasm_bindgen::prelude::*;
 
 /// The files of one checkpoint, by name, as the page fetched them.
@@ -92,18 +95,78 @@ impl WebPipeline {
         if inputs.is_empty() {
             return Err(js_error("no input: pass a string or an array of strings"));
         }
-        let run_options = if options_json.trim().is_empty() {
-            RunOptions::default()
-        } else {
-            let options: serde_json::Value = serde_json::from_str(options_json)
-                .map_err(|e| js_error(format!("options: {e}")))?;
-            RunOptions::from_json(&options).map_err(js_error)?
-        };
+        if self.inner.task().input_kind() != InputKind::Text {
+            return Err(js_error(format!(
+                "`{}` takes images or audio: use runMedia",
+                self.inner.task()
+            )));
+        }
         let outputs = self
             .inner
-            .run_json(&inputs, &run_options)
+            .run_json(&inputs, &run_options(options_json)?)
             .map_err(js_error)?;
         serde_json::to_string(&outputs).map_err(js_error)
+    }
+
+    /// Run an image or audio task on encoded files (PNG/JPEG, WAV), in the order of
+    /// `order` (a JSON array of the names given to `media.add`). Returns the JSON
+    /// array of outputs, one per file.
+    #[wasm_bindgen(js_name = runMedia)]
+    pub fn run_media(
+        &self,
+        media: Files,
+        order_json: &str,
+        options_json: &str,
+    ) -> Result<String, JsError> {
+        let order: Vec<String> = serde_json::from_str(order_json)
+            .map_err(|e| js_error(format!("order must be a JSON array of names: {e}")))?;
+        if order.is_empty() {
+            return Err(js_error(
+                "no input: pass an image or audio file (or several)",
+            ));
+        }
+        let bytes = |name: &String| {
+            media
+                .files
+                .get(name)
+                .ok_or_else(|| js_error(format!("no file named {name:?} was added")))
+        };
+        let options = run_options(options_json)?;
+        let outputs = match self.inner.task().input_kind() {
+            InputKind::Image => {
+                let images = order
+                    .iter()
+                    .map(|n| RgbImage::decode(bytes(n)?, n).map_err(js_error))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.inner.run_images_json(&images, &options)
+            }
+            InputKind::Audio => {
+                let audio = order
+                    .iter()
+                    .map(|n| Audio::decode_wav(bytes(n)?, n).map_err(js_error))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.inner.run_audio_json(&audio, &options)
+            }
+            InputKind::Text => {
+                return Err(js_error(format!(
+                    "`{}` takes text: use run",
+                    self.inner.task()
+                )))
+            }
+        }
+        .map_err(js_error)?;
+        serde_json::to_string(&outputs).map_err(js_error)
+    }
+
+    /// `text`, `image` or `audio`: what the task's inputs are.
+    #[wasm_bindgen(getter, js_name = inputKind)]
+    pub fn input_kind(&self) -> String {
+        match self.inner.task().input_kind() {
+            InputKind::Text => "text",
+            InputKind::Image => "image",
+            InputKind::Audio => "audio",
+        }
+        .to_string()
     }
 
     #[wasm_bindgen(getter)]
@@ -125,6 +188,15 @@ impl WebPipeline {
     pub fn device(&self) -> String {
         format!("{} (wasm32)", self.inner.device_name())
     }
+}
+
+fn run_options(options_json: &str) -> Result<RunOptions, JsError> {
+    if options_json.trim().is_empty() {
+        return Ok(RunOptions::default());
+    }
+    let options: serde_json::Value =
+        serde_json::from_str(options_json).map_err(|e| js_error(format!("options: {e}")))?;
+    RunOptions::from_json(&options).map_err(js_error)
 }
 
 /// The skillsets version compiled in.
