@@ -588,3 +588,116 @@ fn sampling_through_skillset_run_is_seeded() {
     );
     no_panic(&o);
 }
+
+#[test]
+fn media_inputs_on_the_command_line() {
+    // The task comes from the checkpoint's architecture when --task is left out.
+    let o = skillset(&[
+        "run",
+        "--model-dir",
+        "tests/fixtures/vit-tiny-cls",
+        "--image",
+        "tests/fixtures/media/gradient.png",
+        "--image",
+        "tests/fixtures/media/gray.png",
+        "--top-k",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["task"], "image-classification");
+    assert_eq!(doc["outputs"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["outputs"][0].as_array().unwrap().len(), 2);
+
+    // Each bad input: exit 1 (2 for usage), one line naming the problem, no panic.
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/vit-tiny-cls",
+                "--image",
+                "/no/such.png",
+            ],
+            1,
+            "image not found",
+        ),
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/vit-tiny-cls",
+                "--image",
+                "tests/fixtures/media/tone16k.wav",
+            ],
+            1,
+            "not an image",
+        ),
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/bert-tiny-mlm",
+                "--task",
+                "fill-mask",
+                "--image",
+                "tests/fixtures/media/gray.png",
+            ],
+            2,
+            "--image is for image tasks",
+        ),
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/clip-tiny",
+                "--image",
+                "tests/fixtures/media/gray.png",
+            ],
+            1,
+            "--candidate-labels",
+        ),
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/whisper-tiny",
+                "--audio",
+                "tests/fixtures/media/tone16k.wav",
+                "--task",
+                "translate",
+                "--language",
+                "xx",
+            ],
+            1,
+            "unknown language `xx`",
+        ),
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/wav2vec2-tiny-ctc",
+                "--audio",
+                "tests/fixtures/media/gradient.png",
+            ],
+            1,
+            "not a WAV file",
+        ),
+        (
+            &[
+                "--model-dir",
+                "tests/fixtures/llava-tiny",
+                "--image",
+                "tests/fixtures/media/gray.png",
+                "--text",
+                "no image token here",
+            ],
+            1,
+            "has no `<image>`",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let o = skillset(&all);
+        assert_eq!(o.status.code(), Some(*code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+        no_panic(&o);
+    }
+}
