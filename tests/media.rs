@@ -49,6 +49,15 @@ fn max_diff(ours: &[f32], theirs: &Tensor) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// The largest difference of each kind, printed (`cargo test --test media -- --nocapture`).
+fn report(what: &str, diffs: &[f32]) {
+    let max = diffs.iter().copied().fold(0.0, f32::max);
+    println!(
+        "{what}: max |diff| vs transformers {max:.2e} over {} tensors",
+        diffs.len()
+    );
+}
+
 fn load(name: &str, task: Task) -> Pipeline {
     let info = skillsets::lookup(
         &skillsets::runtime::Checkpoint::open(&fixture(name))
@@ -85,6 +94,7 @@ fn image_processors_match_transformers_both_engines() {
             "{name}: transformers 5's default"
         );
         pil.engine = ResizeEngine::Pil;
+        let (mut tv, mut pl) = (vec![], vec![]);
         for (i, path) in inputs_of(name, &info).iter().enumerate() {
             let img = RgbImage::open(path).unwrap();
             // The torchvision-backed processor transformers' pipeline uses.
@@ -93,13 +103,17 @@ fn image_processors_match_transformers_both_engines() {
                 &tensors[&format!("pixel_values.{i}")],
             );
             assert!(d < TOL, "{name} input {i}: {d}");
+            tv.push(d);
             // And the Pillow one, which rounds some pixels differently.
             let d = max_diff(
                 &pil.preprocess(&img),
                 &tensors[&format!("pixel_values_pil.{i}")],
             );
             assert!(d < TOL, "{name} input {i} (Pillow): {d}");
+            pl.push(d);
         }
+        report(&format!("{name} pixel_values (torchvision)"), &tv);
+        report(&format!("{name} pixel_values (Pillow)"), &pl);
     }
 }
 
@@ -116,9 +130,11 @@ fn clip_and_siglip_embeddings_match_transformers() {
             .iter()
             .map(|p| RgbImage::open(p).unwrap())
             .collect();
+        let mut diffs = vec![];
         for (i, e) in ep.image_embeddings(&images).unwrap().iter().enumerate() {
             let d = max_diff(e, &tensors[&format!("image_embeds.{i}")]);
             assert!(d < TOL, "{name} image {i}: {d}");
+            diffs.push(d);
         }
         let texts: Vec<&str> = info["texts"]
             .as_array()
@@ -129,7 +145,9 @@ fn clip_and_siglip_embeddings_match_transformers() {
         for (i, e) in ep.text_embeddings(&texts).unwrap().iter().enumerate() {
             let d = max_diff(e, &tensors[&format!("text_embeds.{i}")]);
             assert!(d < TOL, "{name} text {i}: {d}");
+            diffs.push(d);
         }
+        report(&format!("{name} image and text embeddings"), &diffs);
     }
 }
 
@@ -145,6 +163,7 @@ fn audio_front_ends_match_transformers() {
             Task::AutomaticSpeechRecognition
         };
         let pipeline = load(name, task);
+        let (mut values, mut resampled) = (vec![], vec![]);
         for (i, path) in inputs_of(name, &info).iter().enumerate() {
             let audio = Audio::open(path).unwrap();
             let d = max_diff(
@@ -152,26 +171,33 @@ fn audio_front_ends_match_transformers() {
                 &tensors[&format!("input_values.{i}")],
             );
             assert!(d < TOL, "{name} input {i}: {d}");
+            values.push(d);
             if let Some(r) = tensors.get(&format!("resampled.{i}")) {
                 assert_ne!(audio.sample_rate, 16_000);
                 let d = max_diff(&pipeline.prepare_audio(&audio).unwrap().samples, r);
                 assert!(d < TOL, "{name} resampled {i}: {d}");
+                resampled.push(d);
             }
         }
+        report(&format!("{name} input_values"), &values);
+        report(&format!("{name} resampled to 16 kHz"), &resampled);
     }
     // WhisperFeatureExtractor: log-mel features of the first window.
     let (tensors, info) = processor_reference("whisper-tiny");
     let pipeline = load("whisper-tiny", Task::AutomaticSpeechRecognition);
+    let mut features = vec![];
     for (i, path) in inputs_of("whisper-tiny", &info).iter().enumerate() {
         let audio = Audio::open(path).unwrap();
         let windows = pipeline.whisper_features(&audio).unwrap();
         let d = max_diff(&windows[0], &tensors[&format!("input_features.{i}")]);
         assert!(d < TOL, "whisper input {i}: {d}");
+        features.push(d);
         if let Some(r) = tensors.get(&format!("resampled.{i}")) {
             let d = max_diff(&pipeline.prepare_audio(&audio).unwrap().samples, r);
             assert!(d < TOL, "whisper resampled {i}: {d}");
         }
     }
+    report("whisper-tiny log-mel input_features", &features);
 }
 
 // ---------------------------------------------------------------------------
