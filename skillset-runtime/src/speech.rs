@@ -147,7 +147,7 @@ impl Pipeline {
                 .to_device(self.device())?;
             model.head_logits(&model.hidden_states(&input)?)
         };
-        if samples_too_short(&audio, model.min_samples()) {
+        if audio.samples.len() < model.min_samples() {
             return Err(Error::InvalidInput(format!(
                 "the audio is {:.3} s long, shorter than the {} samples ({:.3} s) the model needs for one frame",
                 audio.seconds(),
@@ -263,14 +263,11 @@ impl Pipeline {
     }
 }
 
-/// CTC models hear long audio in windows of at most this many seconds...
+/// CTC models hear long audio in windows of at most this many seconds and at most
+/// [`WAV2VEC2_WINDOW_FRAMES`] frames.
 pub const WAV2VEC2_WINDOW_SECONDS: usize = 30;
-/// ... and at most this many frames.
+/// See [`WAV2VEC2_WINDOW_SECONDS`].
 pub const WAV2VEC2_WINDOW_FRAMES: usize = 5000;
-
-fn samples_too_short(audio: &Audio, min: usize) -> bool {
-    audio.samples.len() < min
-}
 
 /// A CTC tokenizer's vocabulary (`vocab.json` + `tokenizer_config.json`), decoded as
 /// `Wav2Vec2CTCTokenizer` does: repeats collapsed, blanks (the pad token) dropped, the
