@@ -6,7 +6,8 @@
 #   scripts/gpu-check.sh --dry-run         here, on the CPU, with target/release/skillset
 #
 # 1. transformers' own f16/bf16 outputs on the device for every fixture (the GPU machine
-#    has PyTorch and transformers): what half precision is compared with;
+#    has PyTorch and transformers; text fixtures by scripts/make_fixtures.py, image/audio
+#    ones by scripts/make_media_fixtures.py): what half precision is compared with;
 # 2. every fixture through `skillset --run-tests` on every backend the binary has, in
 #    f32, f16 and bf16 (f32: the CPU tolerances; f16/bf16: max abs diff under 1e-2,
 #    greedy tokens identical up to the reference's first near tie);
@@ -47,6 +48,10 @@ fi
 echo "::: transformers' half-precision references on $device"
 python3 scripts/make_fixtures.py --recompute tests/fixtures/*/ --device "$device" --dtype f16 bf16 \
   --out "$out/references" > "$out/references.log" 2>&1 || echo "recomputing the references failed: see $out/references.log"
+# The image/audio fixtures (make_fixtures.py skips them) by their own script.
+python3 scripts/make_media_fixtures.py --recompute tests/fixtures/*/ --device "$device" --dtype f16 bf16 \
+  --out "$out/references" > "$out/references-media.log" 2>&1 ||
+  echo "recomputing the media references failed: see $out/references-media.log"
 export SKILLSET_REFERENCES="$out/references"
 
 echo "::: skillset --run-tests"

@@ -25,6 +25,13 @@ read like a user would (int16 / 32768, float32 as is, mean over channels) and gi
 
 Usage:
     python scripts/make_media_fixtures.py [--only NAME ...]
+    python scripts/make_media_fixtures.py --recompute FIXTURE_DIR... [--device D] [--dtype f16 bf16] [--out DIR]
+
+`--recompute` is `scripts/make_fixtures.py --recompute` for these fixtures: it runs each
+check of an existing fixture again with transformers on `--device` in half precision and
+writes `reference.<backend>-<dtype>.json` (backend "cuda" for a CUDA device) beside
+`reference.json`, or under `DIR/<fixture>/` (`SKILLSET_REFERENCES=DIR`). Directories that
+are not fixtures of this script (text fixtures, `media/`) are skipped.
 """
 
 from __future__ import annotations
@@ -57,6 +64,25 @@ MEDIA = FIXTURES / "media"
 GENERATED_BY = "scripts/make_media_fixtures.py"
 
 SUMMARY: dict[str, dict] = {}  # per-fixture notes printed at the end
+
+# Where and in which precision transformers runs (`--recompute` changes them). Whether
+# near ties abort is make_fixtures' STRICT_MARGINS (`mf.STRICT_MARGINS`): fixture creation
+# aborts on one; recomputed references record the margins instead (a check-level
+# "margins" entry per input, which the Rust side does not read).
+DEVICE = "cpu"
+DTYPE = None  # torch dtype; None = float32
+
+
+def on_device(enc):
+    """A processor's output on DEVICE, its floating-point tensors in DTYPE (as the
+    pipelines cast them)."""
+    enc = enc.to(DEVICE)
+    return enc.to(DTYPE) if DTYPE is not None else enc
+
+
+def ranking_gap(ranked: list[dict]) -> float | None:
+    """The smallest gap between consecutive scores of a ranking (None for one entry)."""
+    return min((abs(a["score"] - b["score"]) for a, b in zip(ranked, ranked[1:])), default=None)
 
 
 # ---------------------------------------------------------------------------
@@ -395,7 +421,7 @@ def image_tensors(name: str, d: Path, inputs: list[str]) -> tuple[dict, dict]:
 # ---------------------------------------------------------------------------
 
 def image_classification(name: str, d: Path, inputs: list[str]) -> dict:
-    pipe = pipeline("image-classification", model=str(d), device="cpu")
+    pipe = pipeline("image-classification", model=str(d), device=DEVICE, dtype=DTYPE)
     SUMMARY.setdefault(name, {})["pipeline_image_processor"] = type(pipe.image_processor).__name__
     n = pipe.model.config.num_labels
     outputs = []
@@ -403,18 +429,21 @@ def image_classification(name: str, d: Path, inputs: list[str]) -> dict:
         out = to_py(pipe(open_image(rel, d), top_k=n))
         check_margins(name, out, f"image-classification of {rel}")
         outputs.append(out)
-    return {"task": "image-classification", "inputs": inputs, "options": {"top_k": "all"}, "outputs": outputs}
+    check = {"task": "image-classification", "inputs": inputs, "options": {"top_k": "all"}, "outputs": outputs}
+    if not mf.STRICT_MARGINS:
+        check["margins"] = [ranking_gap(o) for o in outputs]
+    return check
 
 
 def image_feature_extraction(name: str, d: Path, inputs: list[str]) -> dict:
-    pipe = pipeline("image-feature-extraction", model=str(d), device="cpu")
+    pipe = pipeline("image-feature-extraction", model=str(d), device=DEVICE, dtype=DTYPE)
     SUMMARY.setdefault(name, {})["feature_extraction_model"] = type(pipe.model).__name__
     outputs = [to_py(pipe(open_image(rel, d)))[0] for rel in inputs]  # [seq][hidden]
     return {"task": "image-feature-extraction", "inputs": inputs, "options": {}, "outputs": outputs}
 
 
 def zero_shot_image(name: str, d: Path, inputs: list[str], labels: list[str]) -> dict:
-    pipe = pipeline("zero-shot-image-classification", model=str(d), device="cpu")
+    pipe = pipeline("zero-shot-image-classification", model=str(d), device=DEVICE, dtype=DTYPE)
     SUMMARY.setdefault(name, {})["pipeline_image_processor"] = type(pipe.image_processor).__name__
     SUMMARY[name]["pipeline_tokenizer"] = type(pipe.tokenizer).__name__
     outputs = []
@@ -422,42 +451,56 @@ def zero_shot_image(name: str, d: Path, inputs: list[str], labels: list[str]) ->
         out = to_py(pipe(open_image(rel, d), candidate_labels=labels))
         check_margins(name, out, f"zero-shot of {rel}")
         outputs.append(out)
-    return {"task": "zero-shot-image-classification", "inputs": inputs,
-            "options": {"candidate_labels": labels}, "outputs": outputs}
+    check = {"task": "zero-shot-image-classification", "inputs": inputs,
+             "options": {"candidate_labels": labels}, "outputs": outputs}
+    if not mf.STRICT_MARGINS:
+        check["margins"] = [ranking_gap(o) for o in outputs]
+    return check
 
 
 def audio_classification(name: str, d: Path, inputs: list[str]) -> dict:
-    pipe = pipeline("audio-classification", model=str(d), device="cpu")
+    pipe = pipeline("audio-classification", model=str(d), device=DEVICE, dtype=DTYPE)
     outputs = []
     for rel in inputs:
         out = to_py(pipe(load_audio(rel, d), top_k=None))
         check_margins(name, out, f"audio-classification of {rel}")
         outputs.append(out)
-    return {"task": "audio-classification", "inputs": inputs, "options": {"top_k": "all"}, "outputs": outputs}
+    check = {"task": "audio-classification", "inputs": inputs, "options": {"top_k": "all"}, "outputs": outputs}
+    if not mf.STRICT_MARGINS:
+        check["margins"] = [ranking_gap(o) for o in outputs]
+    return check
 
 
 def ctc_asr(name: str, d: Path, inputs: list[str]) -> dict:
-    pipe = pipeline("automatic-speech-recognition", model=str(d), device="cpu")
+    pipe = pipeline("automatic-speech-recognition", model=str(d), device=DEVICE, dtype=DTYPE)
     fe = pipe.feature_extractor
-    outputs = []
+    outputs, margins = [], []
     for rel in inputs:
         out = to_py(pipe(load_audio(rel, d)))
         # Every frame's argmax must win clearly.
         x = resampled(rel, d, fe.sampling_rate)
-        enc = fe(x, sampling_rate=fe.sampling_rate, return_tensors="pt", return_attention_mask=True)
+        enc = on_device(fe(x, sampling_rate=fe.sampling_rate, return_tensors="pt", return_attention_mask=True))
         with torch.no_grad():
             logits = pipe.model(**enc).logits[0]
-        top2 = logits.topk(2, -1).values
-        gap = (top2[:, 0] - top2[:, 1]).min().item()
-        if gap < 1e-3:
+        top2 = logits.float().topk(2, -1).values
+        gaps = top2[:, 0] - top2[:, 1]
+        gap = gaps.min().item()
+        if mf.STRICT_MARGINS and gap < 1e-3:
             fail(name, f"CTC frame near tie ({gap}) in {rel}")
+        # Per input: the frames, the smallest top-2 logit gap of a frame and how many
+        # frames are closer than the f16 / bf16 bars of src/conformance.rs `low_margin`.
+        margins.append({"frames": logits.shape[0], "min": gap, "below_0.05": int((gaps < 0.05).sum()),
+                        "below_0.25": int((gaps < 0.25).sum())})
         ids = logits.argmax(-1)
         # The pipeline decodes CTC output WITHOUT skipping special tokens: only the pad
         # (blank) token goes, after repeats are merged.
         assert out["text"] == pipe.tokenizer.decode(ids, skip_special_tokens=False), (out, rel)
         print(f"  {name} {rel}: {out['text']!r} ({logits.shape[0]} frames, min top-2 gap {gap:.4f})")
         outputs.append(out)
-    return {"task": "automatic-speech-recognition", "inputs": inputs, "options": {}, "outputs": outputs}
+    check = {"task": "automatic-speech-recognition", "inputs": inputs, "options": {}, "outputs": outputs}
+    if not mf.STRICT_MARGINS:
+        check["margins"] = margins
+    return check
 
 
 # ---------------------------------------------------------------------------
@@ -795,21 +838,23 @@ def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], lan
     """Each input: mono -> resampled to 16 kHz -> consecutive windows of chunk_length s
     (the last shorter, each padded to chunk_length by the feature extractor) -> greedy
     generate per window -> texts joined with ""."""
-    outputs, token_ids, first_features = [], [], []
+    outputs, token_ids, first_features, all_margins = [], [], [], []
     n = fe.n_samples
     for rel in inputs:
         x = resampled(rel, d, fe.sampling_rate)
-        texts, ids = [], []
+        texts, ids, input_margins = [], [], []
         for k, start in enumerate(range(0, len(x), n)):
             feats = fe(x[start:start + n], sampling_rate=fe.sampling_rate, return_tensors="pt").input_features
             if k == 0:
                 first_features.append(feats[0])
+            feats = feats.to(DEVICE, DTYPE) if DTYPE is not None else feats.to(DEVICE)
             with torch.no_grad():
                 out = model.generate(feats, language=language, task=task, max_new_tokens=max_new_tokens,
                                      do_sample=False, num_beams=1, output_scores=True,
                                      return_dict_in_generate=True)
             margins = mf.step_margins(out.scores)
-            if min(margins) < 1e-3:
+            input_margins.append(margins)
+            if mf.STRICT_MARGINS and min(margins) < 1e-3:
                 fail(name, f"greedy near tie ({min(margins)}) in window {k} of {rel}")
             seq = out.sequences[0].tolist()
             new = seq[-len(out.scores):]
@@ -818,14 +863,19 @@ def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], lan
             print(f"  {name} {rel} [{language}/{task}] window {k}: sequence {seq} -> {texts[-1]!r}")
         outputs.append({"text": "".join(texts)})
         token_ids.append(ids)
+        all_margins.append(input_margins)
     # num_beams 1 explicitly: transformers' ASR pipeline otherwise adds its own default
     # num_beams=5 (and max_new_tokens=256) for a model whose generation config leaves them unset.
     options = {"language": language, "task": task, "max_new_tokens": max_new_tokens, "num_beams": 1}
     # No language: transformers detects it (the likeliest language token after the
     # start token); no task: none is added unless a language was given.
     options = {k: v for k, v in options.items() if v is not None}
-    return ({"task": "automatic-speech-recognition", "inputs": inputs, "options": options, "outputs": outputs},
-            token_ids, first_features)
+    check = {"task": "automatic-speech-recognition", "inputs": inputs, "options": options, "outputs": outputs}
+    if not mf.STRICT_MARGINS:
+        # Per input, per window: each greedy step's best-minus-second logit, and the ids.
+        check["margins"] = all_margins
+        check["token_ids"] = token_ids
+    return check, token_ids, first_features
 
 
 def whisper_tiny():
@@ -930,6 +980,45 @@ def llava_tokenizer():
     return transformers.LlamaTokenizer(vocab=model["vocab"], merges=merges, add_bos_token=True)
 
 
+def image_text_to_text(name: str, d: Path, inputs: list[str], prompt: str, max_new_tokens: int):
+    """Greedy image-text-to-text of each image with `prompt`, as transformers' pipeline
+    gives it, plus the ids of the new tokens from `generate` (and their margins)."""
+    pipe = pipeline("image-text-to-text", model=str(d), device=DEVICE, dtype=DTYPE)
+    SUMMARY.setdefault(name, {})["pipeline_processor"] = type(pipe.processor).__name__
+    tok = pipe.tokenizer
+    outputs, token_ids, all_margins = [], [], []
+    for rel in inputs:
+        img = open_image(rel, d)
+        out = to_py(pipe(images=img, text=prompt, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1))
+        enc = pipe.processor(images=transformers.image_utils.load_image(str((d / rel).resolve())), text=prompt,
+                             return_tensors="pt")
+        with torch.no_grad():
+            gen = pipe.model.generate(**on_device(enc), max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                      output_scores=True, return_dict_in_generate=True)
+        margins = mf.step_margins(gen.scores)
+        all_margins.append(margins)
+        if mf.STRICT_MARGINS and min(margins) < 1e-3:
+            fail(name, f"greedy near tie ({min(margins)}) for {rel}")
+        new = gen.sequences[0, enc["input_ids"].shape[1]:].tolist()
+        # The pipeline decodes the whole sequence and the input alone (skipping special
+        # tokens, so the <image> run too) and cuts the latter off the former: a new
+        # first token keeps its leading space, which decoding it alone would drop.
+        full = tok.decode(gen.sequences[0], skip_special_tokens=True)
+        head = tok.decode(enc["input_ids"][0], skip_special_tokens=True)
+        k = full.find(head)
+        assert 0 <= k <= 2 and out[0]["generated_text"] == prompt + full[k + len(head):], (out, new)
+        token_ids.append(new)
+        print(f"  {name} {rel}: {out} new ids {new}")
+        outputs.append({**out[0], "token_ids": new})  # like make_fixtures' text-generation records
+    check = {"task": "image-text-to-text", "inputs": inputs,
+             "options": {"text": prompt, "max_new_tokens": max_new_tokens, "num_beams": 1}, "outputs": outputs}
+    if not mf.STRICT_MARGINS:
+        # Per input: each greedy step's best-minus-second logit (the Rust side compares
+        # image-text-to-text outputs exactly, so they stay out of "outputs").
+        check["margins"] = all_margins
+    return check, token_ids, enc
+
+
 def llava_tiny():
     """LLaVA: a tiny CLIP vision tower (32x32, 8x8 patches: 16 patch features after the
     CLS is dropped), a 2-layer GELU projector and a tiny Llama; the processor expands
@@ -967,35 +1056,8 @@ def llava_tiny():
                                        vision_feature_select_strategy="default", num_additional_image_tokens=1)
     proc.save_pretrained(d)
     ip.save_pretrained(d)  # preprocessor_config.json as well, whatever the processor wrote
-    pipe = pipeline("image-text-to-text", model=str(d), device="cpu")
-    SUMMARY.setdefault(name, {})["pipeline_processor"] = type(pipe.processor).__name__
-    outputs, token_ids = [], []
-    inputs = IMAGES
-    prompt = LLAVA_PROMPTS[0]
-    for rel in inputs:
-        img = open_image(rel, d)
-        out = to_py(pipe(images=img, text=prompt, max_new_tokens=8, do_sample=False, num_beams=1))
-        enc = pipe.processor(images=transformers.image_utils.load_image(str((d / rel).resolve())), text=prompt,
-                             return_tensors="pt")
-        with torch.no_grad():
-            gen = pipe.model.generate(**enc, max_new_tokens=8, do_sample=False, num_beams=1, output_scores=True,
-                                      return_dict_in_generate=True)
-        margins = mf.step_margins(gen.scores)
-        if min(margins) < 1e-3:
-            fail(name, f"greedy near tie ({min(margins)}) for {rel}")
-        new = gen.sequences[0, enc["input_ids"].shape[1]:].tolist()
-        # The pipeline decodes the whole sequence and the input alone (skipping special
-        # tokens, so the <image> run too) and cuts the latter off the former: a new
-        # first token keeps its leading space, which decoding it alone would drop.
-        full = tok.decode(gen.sequences[0], skip_special_tokens=True)
-        head = tok.decode(enc["input_ids"][0], skip_special_tokens=True)
-        k = full.find(head)
-        assert 0 <= k <= 2 and out[0]["generated_text"] == prompt + full[k + len(head):], (out, new)
-        token_ids.append(new)
-        print(f"  {name} {rel}: {out} new ids {new}")
-        outputs.append({**out[0], "token_ids": new})  # like make_fixtures' text-generation records
-    check = {"task": "image-text-to-text", "inputs": inputs,
-             "options": {"text": prompt, "max_new_tokens": 8, "num_beams": 1}, "outputs": outputs}
+    check, token_ids, enc = image_text_to_text(name, d, IMAGES, LLAVA_PROMPTS[0], 8)
+    prompt = check["options"]["text"]
     tensors, info = image_tensors(name, d, IMAGES)
     write_processor(d, tensors, {
         "tensor": "pixel_values", "inputs": IMAGES, **info, "prompt": prompt,
@@ -1023,14 +1085,95 @@ FIXTURE_SPECS = {
 RESAMPLER = None
 
 
+def recompute_whisper(name: str, d: Path, c: dict) -> dict:
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(d, dtype=DTYPE).to(DEVICE).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(d)
+    fe = transformers.AutoFeatureExtractor.from_pretrained(d)
+    o = c["options"]
+    check, _, _ = whisper_reference(name, d, model, fe, tok, c["inputs"], o.get("language"), o.get("task"),
+                                    o["max_new_tokens"])
+    return check
+
+
+# Each check of reference.json again, from its task, inputs and options (and the model type).
+RECOMPUTE = {
+    "image-classification": lambda name, d, c, mt: image_classification(name, d, c["inputs"]),
+    "image-feature-extraction": lambda name, d, c, mt: image_feature_extraction(name, d, c["inputs"]),
+    "zero-shot-image-classification": lambda name, d, c, mt: zero_shot_image(
+        name, d, c["inputs"], c["options"]["candidate_labels"]),
+    "audio-classification": lambda name, d, c, mt: audio_classification(name, d, c["inputs"]),
+    "automatic-speech-recognition": lambda name, d, c, mt: (
+        recompute_whisper(name, d, c) if mt == "whisper" else ctc_asr(name, d, c["inputs"])),
+    "image-text-to-text": lambda name, d, c, mt: image_text_to_text(
+        name, d, c["inputs"], c["options"]["text"], c["options"]["max_new_tokens"])[0],
+}
+
+
+def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
+    """make_fixtures.recompute for the fixtures of this script: run their checks again
+    with transformers on `device` in `dtype` and write `reference.<backend>-<dtype>.json`
+    beside `reference.json` (or under `out_dir/<fixture>/`). Each check keeps its task,
+    inputs, options and other fields (a JPEG check's tolerance); only "outputs" is new,
+    and "margins" is added (per input: the smallest gap between consecutive scores of a
+    ranking; for CTC the frames, the smallest top-2 logit gap and the frames closer than
+    0.05 / 0.25; for greedy generation each step's top-2 logit gap). Near ties are
+    recorded, not fatal."""
+    global DEVICE, DTYPE
+    DEVICE = device
+    DTYPE = {"f16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    mf.STRICT_MARGINS = False
+    backend = "cuda" if device.startswith("cuda") else device
+    for d in dirs:
+        if not (d / "reference.json").is_file():
+            continue  # tests/fixtures/media holds inputs, not a checkpoint
+        ref = json.loads((d / "reference.json").read_text())
+        if ref.get("generated_by") != GENERATED_BY:
+            continue  # a text fixture: scripts/make_fixtures.py --recompute
+        missing = sorted({c["task"] for c in ref["checks"]} - set(RECOMPUTE))
+        if missing:
+            print(f"skipped {d}: no half-precision reference for {', '.join(missing)}")
+            continue
+        print(f"{d.name} ({dtype} on {device}):")
+        checks = []
+        for c in ref["checks"]:
+            new = RECOMPUTE[c["task"]](d.name, d, c, ref["model_type"])
+            for k in ("task", "inputs", "options"):
+                assert new[k] == c[k], f"{d.name}: recomputed {k} {new[k]!r} differs from reference.json's {c[k]!r}"
+            # The check as reference.json has it (tolerance, tolerance_note), new outputs.
+            checks.append({**c, **{k: v for k, v in new.items() if k not in ("task", "inputs", "options")}})
+        ref.update(
+            {
+                "transformers_version": transformers.__version__,
+                "torch_version": torch.__version__.split("+")[0],
+                "device": device,
+                "dtype": dtype,
+                "checks": checks,
+            }
+        )
+        target = d if out_dir is None else out_dir / d.name
+        target.mkdir(parents=True, exist_ok=True)
+        out = target / f"reference.{backend}-{dtype}.json"
+        out.write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {out}")
+
+
 def main():
     global RESAMPLER
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="fixture names to rebuild (media is always rebuilt)")
+    parser.add_argument("--recompute", nargs="+", type=Path, metavar="FIXTURE_DIR",
+                        help="recompute the references of existing fixtures in --dtype on --device")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", nargs="+", choices=["f16", "bf16"], default=["f16", "bf16"])
+    parser.add_argument("--out", type=Path, help="write recomputed references under DIR/<fixture>/")
     args = parser.parse_args()
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
     RESAMPLER = install_resampler()
+    if args.recompute:
+        for dtype in args.dtype:
+            recompute(args.recompute, args.device, dtype, args.out)
+        return
     make_media()
     names = args.only or list(FIXTURE_SPECS)
     for name in names:

@@ -318,9 +318,19 @@ impl Fixture {
             .filter(|p| p.is_file())
             .unwrap_or_else(|| self.dir.join(&name));
         let text = std::fs::read_to_string(&path).map_err(|_| {
+            let script = if self
+                .reference
+                .checks
+                .iter()
+                .any(|c| c.task.input_kind() != skillset_runtime::InputKind::Text)
+            {
+                "make_media_fixtures.py"
+            } else {
+                "make_fixtures.py"
+            };
             format!(
                 "no {name}: record transformers' {dtype} outputs on {backend} first \
-                 (python scripts/make_fixtures.py --recompute {} --device {backend} --dtype {dtype})",
+                 (python scripts/{script} --recompute {} --device {backend} --dtype {dtype})",
                 self.dir.display()
             )
         })?;
