@@ -203,6 +203,33 @@ pub fn attention(
     Ok(probs.matmul(v)?)
 }
 
+/// [`attention`] with the scores kept in f32 up to the softmax in every dtype, as
+/// transformers' SDPA attention and fused GPU kernels keep them. For T5, whose
+/// attention is unscaled: its scores run into the hundreds, where f16 rounds by 0.5,
+/// and rounding them flipped tiny-T5's first greedy token in f16 and bf16 (with this,
+/// both give the f32 tokens, as transformers does).
+pub fn attention_f32_scores(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    scale: f64,
+) -> Result<Tensor> {
+    let dtype = q.dtype();
+    if dtype == DType::F32 {
+        return attention(q, k, v, bias, scale);
+    }
+    let scores = q
+        .to_dtype(DType::F32)?
+        .matmul(&k.to_dtype(DType::F32)?.t()?)?;
+    let mut scores = (scores * scale)?;
+    if let Some(bias) = bias {
+        scores = scores.broadcast_add(&bias.to_dtype(DType::F32)?)?;
+    }
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+    Ok(probs.matmul(v)?)
+}
+
 /// `[batch, len, heads * head_dim]` -> `[batch, heads, len, head_dim]`, contiguous.
 pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
     let (b, len, hidden) = x.dims3()?;

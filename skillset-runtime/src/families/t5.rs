@@ -345,7 +345,7 @@ impl T5Model {
         for block in &self.encoder {
             let h = block.attn_norm.forward(&x)?;
             let a = &block.attn;
-            let ctx = nn::attention(
+            let ctx = nn::attention_f32_scores(
                 &self.heads(&a.q.forward(&h)?)?,
                 &self.heads(&a.k.forward(&h)?)?,
                 &self.heads(&a.v.forward(&h)?)?,
@@ -422,7 +422,7 @@ impl<'m> T5Stepper<'m> {
             let a = &block.self_attn;
             let (k, v) = self.self_cache[i]
                 .append(&m.heads(&a.k.forward(&h)?)?, &m.heads(&a.v.forward(&h)?)?)?;
-            let ctx = nn::attention(
+            let ctx = nn::attention_f32_scores(
                 &m.heads(&a.q.forward(&h)?)?,
                 &k.contiguous()?,
                 &v.contiguous()?,
@@ -440,7 +440,7 @@ impl<'m> T5Stepper<'m> {
                 ));
             }
             let (ck, cv) = self.cross_kv[i].as_ref().expect("just set");
-            let ctx = nn::attention(
+            let ctx = nn::attention_f32_scores(
                 &m.heads(&a.q.forward(&h)?)?,
                 ck,
                 cv,
