@@ -817,6 +817,26 @@ RECOMPUTE = {
 }
 
 
+def write_recomputed(d: Path, ref: dict, checks: list[dict], device: str, dtype: str, out_dir: Path | None):
+    """Write `reference.<backend>-<dtype>.json`: `ref` with the recomputed `checks`,
+    beside reference.json or under `out_dir/<fixture>/` (shared with
+    make_media_fixtures.py)."""
+    backend = "cuda" if device.startswith("cuda") else device
+    ref = {
+        **ref,
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "device": device,
+        "dtype": dtype,
+        "checks": checks,
+    }
+    target = d if out_dir is None else out_dir / d.name
+    target.mkdir(parents=True, exist_ok=True)
+    out = target / f"reference.{backend}-{dtype}.json"
+    out.write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {out}")
+
+
 def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
     """Run the checks of existing fixtures again with transformers on `device` in
     `dtype`, writing `reference.<backend>-<dtype>.json` beside `reference.json` (or under
@@ -828,7 +848,6 @@ def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
     DEVICE = device
     DTYPE = {"f16": torch.float16, "bf16": torch.bfloat16}[dtype]
     STRICT_MARGINS = False
-    backend = "cuda" if device.startswith("cuda") else device
     for d in dirs:
         if not (d / "reference.json").is_file():
             continue  # tests/fixtures/media holds inputs, not a checkpoint
@@ -843,20 +862,7 @@ def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
                 print(f"skipped {d}: no half-precision reference for {', '.join(missing)}")
             continue
         checks = [RECOMPUTE[c["task"]](d.name, d, c) for c in ref["checks"]]
-        ref.update(
-            {
-                "transformers_version": transformers.__version__,
-                "torch_version": torch.__version__.split("+")[0],
-                "device": device,
-                "dtype": dtype,
-                "checks": checks,
-            }
-        )
-        target = d if out_dir is None else out_dir / d.name
-        target.mkdir(parents=True, exist_ok=True)
-        out = target / f"reference.{backend}-{dtype}.json"
-        out.write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
-        print(f"wrote {out}")
+        write_recomputed(d, ref, checks, device, dtype, out_dir)
 
 
 def main():

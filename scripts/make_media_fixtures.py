@@ -93,7 +93,7 @@ def ranking_gap(ranked: list[dict]) -> float | None:
 # `functional.resample` with its defaults (resampling_method="sinc_interp_hann",
 # lowpass_filter_width=6, rolloff=0.99): same kernel (computed in the waveform's dtype),
 # same padding (width, width + orig), same strided conv1d, same target length
-# ceil(new * length / orig). It is installed as a stand-in `torchaudio` module so that
+# ceil(new * length / orig). Where torchaudio does not import, the port is registered as the `torchaudio` module so that
 # the pipelines use it exactly where they would call torchaudio.
 # ---------------------------------------------------------------------------
 
@@ -153,11 +153,11 @@ def install_resampler():
     except Exception:  # not installed, or built against another CUDA than torch
         real = False
     if not real:
-        fake = types.ModuleType("torchaudio")
-        fake.functional = types.ModuleType("torchaudio.functional")
-        fake.functional.resample = resample
-        sys.modules["torchaudio"] = fake
-        sys.modules["torchaudio.functional"] = fake.functional
+        port = types.ModuleType("torchaudio")
+        port.functional = types.ModuleType("torchaudio.functional")
+        port.functional.resample = resample
+        sys.modules["torchaudio"] = port
+        sys.modules["torchaudio.functional"] = port.functional
     import transformers.pipelines.audio_classification as ac
     import transformers.pipelines.automatic_speech_recognition as asr
 
@@ -1122,7 +1122,6 @@ def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
     DEVICE = device
     DTYPE = {"f16": torch.float16, "bf16": torch.bfloat16}[dtype]
     mf.STRICT_MARGINS = False
-    backend = "cuda" if device.startswith("cuda") else device
     for d in dirs:
         if not (d / "reference.json").is_file():
             continue  # tests/fixtures/media holds inputs, not a checkpoint
@@ -1141,20 +1140,7 @@ def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
                 assert new[k] == c[k], f"{d.name}: recomputed {k} {new[k]!r} differs from reference.json's {c[k]!r}"
             # The check as reference.json has it (tolerance, tolerance_note), new outputs.
             checks.append({**c, **{k: v for k, v in new.items() if k not in ("task", "inputs", "options")}})
-        ref.update(
-            {
-                "transformers_version": transformers.__version__,
-                "torch_version": torch.__version__.split("+")[0],
-                "device": device,
-                "dtype": dtype,
-                "checks": checks,
-            }
-        )
-        target = d if out_dir is None else out_dir / d.name
-        target.mkdir(parents=True, exist_ok=True)
-        out = target / f"reference.{backend}-{dtype}.json"
-        out.write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
-        print(f"wrote {out}")
+        mf.write_recomputed(d, ref, checks, device, dtype, out_dir)
 
 
 def main():

@@ -127,11 +127,7 @@ fn text_classification<S: Supports<task::TextClassification>>(
     check: &ReferenceCheck,
 ) -> Vec<Value> {
     let ep = S::init_cpu::<task::TextClassification>(dir).unwrap();
-    let k = match &check.options.top_k {
-        Some(Value::String(s)) if s == "all" => usize::MAX,
-        Some(v) => v.as_u64().unwrap() as usize,
-        None => 1,
-    };
+    let k = top_k_of(check, 1);
     ep.call_batch(&inputs(check))
         .unwrap()
         .into_iter()

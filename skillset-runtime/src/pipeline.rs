@@ -528,7 +528,21 @@ impl Pipeline {
         self.sentence_transformers.as_ref()
     }
 
-    fn expect_task(&self, task: Task) -> Result<()> {
+    /// The checkpoint's labels (`id2label`, else `LABEL_i`) with scores, best first.
+    pub(crate) fn rank(&self, scores: &[f32], top_k: TopK) -> Vec<LabelScore> {
+        ranked(
+            scores,
+            |i| {
+                self.labels
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("LABEL_{i}"))
+            },
+            top_k,
+        )
+    }
+
+    pub(crate) fn expect_task(&self, task: Task) -> Result<()> {
         if self.task == task {
             Ok(())
         } else {
@@ -854,24 +868,7 @@ impl Pipeline {
                 .to_vec2()?;
             Ok(logits
                 .iter()
-                .map(|row| {
-                    let scores = self.apply_score_fn(row);
-                    let mut ranked: Vec<LabelScore> = scores
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &score)| LabelScore {
-                            label: self
-                                .labels
-                                .get(i)
-                                .cloned()
-                                .unwrap_or_else(|| format!("LABEL_{i}")),
-                            score,
-                        })
-                        .collect();
-                    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-                    ranked.truncate(top_k.take(ranked.len()));
-                    ranked
-                })
+                .map(|row| self.rank(&self.apply_score_fn(row), top_k))
                 .collect())
         })
     }
@@ -945,9 +942,6 @@ impl Pipeline {
     /// Image and audio tasks read each input as a file path (PNG/JPEG, WAV).
     pub fn run_json(&self, inputs: &[String], opts: &RunOptions) -> Result<Vec<serde_json::Value>> {
         let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
-            serde_json::to_value(v).expect("task outputs are plain data and always serialize")
-        }
         if inputs.is_empty() {
             return Err(Error::InvalidInput("no input".into()));
         }
@@ -1043,6 +1037,30 @@ impl Pipeline {
 fn check_dtype(dtype: DType, device: &ResolvedDevice) -> Result<()> {
     let _ = (dtype, device);
     Ok(())
+}
+
+/// Labels with scores, best first, cut to `top_k`.
+pub(crate) fn ranked(
+    scores: &[f32],
+    label: impl Fn(usize) -> String,
+    top_k: TopK,
+) -> Vec<LabelScore> {
+    let mut ranked: Vec<LabelScore> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &score)| LabelScore {
+            label: label(i),
+            score,
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ranked.truncate(top_k.take(ranked.len()));
+    ranked
+}
+
+/// A task output as JSON (`run_json`'s values).
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("task outputs are plain data and always serialize")
 }
 
 /// Softmax of one row, computed like numpy/torch (subtract the max first).

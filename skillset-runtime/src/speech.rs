@@ -1,6 +1,7 @@
 //! The audio tasks of [`Pipeline`]: automatic-speech-recognition and
 //! audio-classification, and the feature extractors in front of them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::families::Model;
 use crate::media::audio::{zero_mean_unit_var, Audio, LogMel};
 use crate::outputs::{LabelScore, Transcription};
-use crate::pipeline::{softmax, Pipeline, RunOptions, TopK};
+use crate::pipeline::{softmax, to_json, Pipeline, RunOptions, TopK};
 use crate::{Family, Task};
 
 /// What turns a waveform into the model's input, from `preprocessor_config.json`.
@@ -82,11 +83,18 @@ impl AudioFrontEnd {
     }
 
     /// `audio` at the model's rate (resampled where needed), checked for content.
-    pub fn prepare(&self, audio: Audio) -> Result<Audio> {
+    pub fn prepare<'a>(&self, audio: &'a Audio) -> Result<Cow<'a, Audio>> {
         if audio.samples.is_empty() {
             return Err(Error::InvalidInput("the audio has no samples".into()));
         }
-        audio.resampled(self.sampling_rate())
+        let rate = self.sampling_rate();
+        if audio.sample_rate == rate {
+            return Ok(Cow::Borrowed(audio));
+        }
+        Ok(Cow::Owned(Audio {
+            samples: crate::media::audio::resample(&audio.samples, audio.sample_rate, rate)?,
+            sample_rate: rate,
+        }))
     }
 
     /// Wav2Vec2's `input_values` for one utterance at the model's rate.
@@ -108,8 +116,8 @@ impl Pipeline {
     }
 
     /// The waveform the model hears: mono, at the feature extractor's rate.
-    pub fn prepare_audio(&self, audio: &Audio) -> Result<Audio> {
-        self.front_end()?.prepare(audio.clone())
+    pub fn prepare_audio<'a>(&self, audio: &'a Audio) -> Result<Cow<'a, Audio>> {
+        self.front_end()?.prepare(audio)
     }
 
     /// The feature extractor in front of the model.
@@ -121,7 +129,7 @@ impl Pipeline {
     /// checkpoint says): what the model sees.
     pub fn audio_input_values(&self, audio: &Audio) -> Result<Vec<f32>> {
         let front = self.front_end()?;
-        Ok(front.input_values(&front.prepare(audio.clone())?.samples))
+        Ok(front.input_values(&front.prepare(audio)?.samples))
     }
 
     fn wav2vec2(&self) -> Option<&crate::families::wav2vec2::Wav2Vec2> {
@@ -139,7 +147,7 @@ impl Pipeline {
             .wav2vec2()
             .ok_or_else(|| Error::InvalidOption("not a wav2vec2 pipeline".into()))?;
         let front = self.front_end()?;
-        let audio = front.prepare(audio.clone())?;
+        let audio = front.prepare(audio)?;
         let run = |samples: &[f32]| -> Result<Tensor> {
             let values = front.input_values(samples);
             let input = Tensor::from_vec(values, (1, samples.len()), &Device::Cpu)?
@@ -180,12 +188,7 @@ impl Pipeline {
         audio: &[Audio],
         opts: &RunOptions,
     ) -> Result<Vec<Transcription>> {
-        if self.task() != Task::AutomaticSpeechRecognition {
-            return Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`",
-                self.task()
-            )));
-        }
+        self.expect_task(Task::AutomaticSpeechRecognition)?;
         audio
             .iter()
             .map(|a| {
@@ -213,12 +216,7 @@ impl Pipeline {
         audio: &[Audio],
         top_k: TopK,
     ) -> Result<Vec<Vec<LabelScore>>> {
-        if self.task() != Task::AudioClassification {
-            return Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`",
-                self.task()
-            )));
-        }
+        self.expect_task(Task::AudioClassification)?;
         audio
             .iter()
             .map(|a| {
@@ -238,9 +236,6 @@ impl Pipeline {
         audio: &[Audio],
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
-            serde_json::to_value(v).expect("task outputs are plain data and always serialize")
-        }
         Ok(match self.task() {
             Task::AutomaticSpeechRecognition => self
                 .speech_recognition(audio, opts)?

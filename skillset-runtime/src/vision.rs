@@ -7,16 +7,14 @@ use crate::error::{Error, Result};
 use crate::families::Model;
 use crate::media::RgbImage;
 use crate::outputs::LabelScore;
-use crate::pipeline::{softmax, Pipeline, TopK};
+use crate::pipeline::{ranked, softmax, to_json, Pipeline, TopK};
 use crate::Task;
 
 impl Pipeline {
     /// `pixel_values` `[b, 3, H, W]` of a batch of images, on the pipeline's device in
     /// its dtype.
     pub(crate) fn pixel_values(&self, images: &[RgbImage]) -> Result<Tensor> {
-        let processor = self.image_processor.as_ref().ok_or_else(|| {
-            Error::InvalidOption(format!("the `{}` pipeline reads no images", self.task()))
-        })?;
+        let processor = self.processor()?;
         if images.is_empty() {
             return Err(Error::InvalidInput("no image".into()));
         }
@@ -38,15 +36,19 @@ impl Pipeline {
     /// The image processor's output for one image: `[3, H, W]` as a flat vector (what
     /// the model sees).
     pub fn preprocess_image(&self, image: &RgbImage) -> Result<Vec<f32>> {
-        let processor = self.image_processor.as_ref().ok_or_else(|| {
+        Ok(self.processor()?.preprocess(image))
+    }
+
+    fn processor(&self) -> Result<&crate::media::ImageProcessor> {
+        self.image_processor.as_ref().ok_or_else(|| {
             Error::InvalidOption(format!("the `{}` pipeline reads no images", self.task()))
-        })?;
-        Ok(processor.preprocess(image))
+        })
     }
 
     fn vit(&self, task: Task) -> Result<&crate::families::vit::VitModel> {
+        self.expect_task(task)?;
         match &self.model {
-            Model::Vit(m) if self.task() == task => Ok(m),
+            Model::Vit(m) => Ok(m),
             _ => Err(Error::InvalidOption(format!(
                 "this pipeline was loaded for `{}`, not `{task}`",
                 self.task()
@@ -74,25 +76,6 @@ impl Pipeline {
             }
         }
         Ok(out)
-    }
-
-    /// Labels with scores, best first, cut to `top_k`.
-    pub(crate) fn rank(&self, scores: &[f32], top_k: TopK) -> Vec<LabelScore> {
-        let mut ranked: Vec<LabelScore> = scores
-            .iter()
-            .enumerate()
-            .map(|(i, &score)| LabelScore {
-                label: self
-                    .labels()
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("LABEL_{i}")),
-                score,
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-        ranked.truncate(top_k.take(ranked.len()));
-        ranked
     }
 
     /// image-feature-extraction: each image's last hidden states `[tokens][hidden]`
@@ -222,16 +205,7 @@ impl Pipeline {
                         row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()
                     }
                 };
-                let mut ranked: Vec<LabelScore> = scores
-                    .iter()
-                    .zip(labels)
-                    .map(|(&score, l)| LabelScore {
-                        label: l.to_string(),
-                        score,
-                    })
-                    .collect();
-                ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-                ranked
+                ranked(&scores, |i| labels[i].to_string(), TopK::All)
             })
             .collect())
     }
@@ -326,9 +300,6 @@ impl Pipeline {
         images: &[RgbImage],
         opts: &crate::pipeline::RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Value {
-            serde_json::to_value(v).expect("task outputs are plain data and always serialize")
-        }
         Ok(match self.task() {
             Task::ImageClassification => self
                 .image_classification(images, opts.top_k.unwrap_or(TopK::N(5)))?

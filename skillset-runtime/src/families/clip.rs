@@ -72,28 +72,9 @@ pub(crate) struct ClipModel {
     logit_bias: f64,
 }
 
-fn sub<'a>(config: &'a ConfigReader, key: &str) -> Result<ConfigReader<'a>> {
-    match config.value.get(key) {
-        Some(v) if v.is_object() => Ok(ConfigReader {
-            value: v,
-            path: config.path.clone(),
-        }),
-        _ => Err(config.invalid(
-            key,
-            "is missing (a CLIP-style config.json nests the towers' settings)".into(),
-        )),
-    }
-}
-
 fn dims(c: &ConfigReader, default_act: &str) -> Result<(LayerDims, usize)> {
     let hidden = c.usize("hidden_size")?;
-    let heads = c.usize("num_attention_heads")?;
-    if heads == 0 || hidden % heads != 0 {
-        return Err(c.invalid(
-            "num_attention_heads",
-            format!("{heads} heads do not divide hidden_size {hidden}"),
-        ));
-    }
+    let heads = c.heads("num_attention_heads", hidden)?;
     Ok((
         LayerDims {
             hidden,
@@ -205,10 +186,10 @@ pub(crate) fn load(
         Kind::Clip
     };
     let default_act = default_act(kind);
-    let vc = sub(config, "vision_config")?;
+    let vc = config.sub("vision_config")?;
     let mut vision = load_vision(&vc, &weights.pp("vision_model"), kind)?;
     // Text tower.
-    let tc = sub(config, "text_config")?;
+    let tc = config.sub("text_config")?;
     let (td, tlayers) = dims(&tc, default_act)?;
     let tw = weights.pp("text_model");
     let vocab = tc.usize("vocab_size")?;

@@ -27,24 +27,14 @@ pub(crate) struct LlavaModel {
     pub image_token: u32,
 }
 
-fn sub<'a>(config: &'a ConfigReader, key: &str) -> Result<ConfigReader<'a>> {
-    match config.value.get(key) {
-        Some(v) if v.is_object() => Ok(ConfigReader {
-            value: v,
-            path: config.path.clone(),
-        }),
-        _ => Err(config.invalid(key, "is missing".into())),
-    }
-}
-
 pub(crate) fn load(
     config: &ConfigReader,
     weights: &Weights,
     dtype: candle_core::DType,
     device: &candle_core::Device,
 ) -> Result<LlavaModel> {
-    let vc = sub(config, "vision_config")?;
-    let tc = sub(config, "text_config")?;
+    let vc = config.sub("vision_config")?;
+    let tc = config.sub("text_config")?;
     let vision_type = vc.str_or("model_type", "clip_vision_model");
     if vision_type != "clip_vision_model" {
         return Err(vc.invalid(

@@ -191,6 +191,30 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
+    /// A nested configuration (`vision_config`, `text_config`), read with the same
+    /// file in errors.
+    pub fn sub(&self, key: &str) -> Result<ConfigReader<'a>> {
+        match self.value.get(key) {
+            Some(v) if v.is_object() => Ok(ConfigReader {
+                value: v,
+                path: self.path.clone(),
+            }),
+            _ => Err(self.invalid(key, "is missing (a nested configuration)".into())),
+        }
+    }
+
+    /// The head count under `key`, which must divide `hidden`.
+    pub fn heads(&self, key: &str, hidden: usize) -> Result<usize> {
+        let heads = self.usize(key)?;
+        if heads == 0 || hidden % heads != 0 {
+            return Err(self.invalid(
+                key,
+                format!("{heads} heads do not divide the hidden size {hidden}"),
+            ));
+        }
+        Ok(heads)
+    }
+
     pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
         match self.value.get(key) {
             None | Some(serde_json::Value::Null) => Ok(default),

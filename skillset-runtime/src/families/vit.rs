@@ -31,13 +31,7 @@ pub(crate) fn load(
     task: Task,
 ) -> Result<VitModel> {
     let hidden = config.usize("hidden_size")?;
-    let heads = config.usize("num_attention_heads")?;
-    if heads == 0 || hidden % heads != 0 {
-        return Err(config.invalid(
-            "num_attention_heads",
-            format!("{heads} heads do not divide hidden_size {hidden}"),
-        ));
-    }
+    let heads = config.heads("num_attention_heads", hidden)?;
     let layers = config.usize("num_hidden_layers")?;
     let patch = config.usize("patch_size")?;
     let image_size = config.usize("image_size")?;

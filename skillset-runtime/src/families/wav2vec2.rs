@@ -84,13 +84,7 @@ pub(crate) fn load(
         weights.clone()
     };
     let hidden = config.usize("hidden_size")?;
-    let heads = config.usize("num_attention_heads")?;
-    if heads == 0 || hidden % heads != 0 {
-        return Err(config.invalid(
-            "num_attention_heads",
-            format!("{heads} heads do not divide hidden_size {hidden}"),
-        ));
-    }
+    let heads = config.heads("num_attention_heads", hidden)?;
     let dims = usize_list(config, "conv_dim")?;
     let kernels = usize_list(config, "conv_kernel")?;
     let strides = usize_list(config, "conv_stride")?;

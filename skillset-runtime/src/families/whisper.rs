@@ -39,14 +39,6 @@ pub(crate) struct Whisper {
     pub max_target_positions: usize,
 }
 
-fn heads_ok(c: &ConfigReader, key: &str, d: usize) -> Result<usize> {
-    let h = c.usize(key)?;
-    if h == 0 || d % h != 0 {
-        return Err(c.invalid(key, format!("{h} heads do not divide d_model {d}")));
-    }
-    Ok(h)
-}
-
 pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> {
     let d = config.usize("d_model")?;
     let n_mels = config.usize("num_mel_bins")?;
@@ -73,13 +65,13 @@ pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> 
     };
     let enc_dims = LayerDims {
         hidden: d,
-        heads: heads_ok(config, "encoder_attention_heads", d)?,
+        heads: config.heads("encoder_attention_heads", d)?,
         intermediate: config.usize("encoder_ffn_dim")?,
         eps: 1e-5,
         act,
         pre_norm: true,
     };
-    let dec_heads = heads_ok(config, "decoder_attention_heads", d)?;
+    let dec_heads = config.heads("decoder_attention_heads", d)?;
     let dec_ffn = config.usize("decoder_ffn_dim")?;
     let dw = w.pp("decoder");
     let dec_layers = (0..config.usize("decoder_layers")?)
