@@ -218,6 +218,79 @@ pub fn compare(
     Ok(max)
 }
 
+/// The largest numeric difference between two outputs with the same structure,
+/// labels, tokens and strings; `None` where those differ or a number is not finite
+/// (NaN serializes as `null`).
+pub fn distance(a: &serde_json::Value, b: &serde_json::Value) -> Option<f64> {
+    compare(a, b, f64::INFINITY).ok()
+}
+
+fn finite(v: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match v {
+        V::Null => false,
+        V::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+        V::Array(a) => a.iter().all(finite),
+        V::Object(o) => o.values().all(finite),
+        _ => true,
+    }
+}
+
+/// Half precision judged by what it costs transformers itself. `ours` and
+/// `reference` are the distances ([`distance`]) of our f16/bf16 outputs and of
+/// transformers' own f16/bf16 outputs from transformers' f32 outputs. Ours is within
+/// the reference's error when it is no farther from f32 than twice transformers' own
+/// run (and at least the dtype's tolerance), or keeps the f32 labels and tokens where
+/// transformers' own run changes them; it is not when it changes labels or tokens that
+/// transformers keeps. Where both change them, it is (when every number is finite):
+/// neither side is the f32 answer.
+pub fn within_half_precision_budget(
+    ours: Option<f64>,
+    reference: Option<f64>,
+    dtype: DType,
+) -> bool {
+    match (ours, reference) {
+        (Some(o), Some(r)) => o <= (2.0 * r).max(tolerance(dtype)),
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        (None, None) => true,
+    }
+}
+
+fn is_generation(task: Task) -> bool {
+    matches!(task, Task::TextGeneration | Task::Text2TextGeneration)
+}
+
+/// The half-precision budget of a generation: for every input, ours keeps at least as
+/// many of transformers' f32 tokens (from the start) as transformers' own half-precision
+/// run keeps.
+pub fn generation_within_budget(
+    ours: &serde_json::Value,
+    reference: &serde_json::Value,
+    f32_outputs: &serde_json::Value,
+) -> bool {
+    let ids = |v: &serde_json::Value| -> Vec<u64> {
+        v["token_ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default()
+    };
+    let common = |a: &[u64], b: &[u64]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (Some(ours), Some(theirs), Some(f32s)) = (
+        ours.as_array(),
+        reference.as_array(),
+        f32_outputs.as_array(),
+    ) else {
+        return false;
+    };
+    ours.len() == f32s.len()
+        && theirs.len() == f32s.len()
+        && ours.iter().zip(theirs).zip(f32s).all(|((o, t), f)| {
+            let f = ids(f);
+            common(&ids(o), &f) >= common(&ids(t), &f)
+        })
+}
+
 fn walk(
     a: &serde_json::Value,
     b: &serde_json::Value,
@@ -407,11 +480,7 @@ pub fn check_outputs(
     dtype: DType,
 ) -> Result<f64, String> {
     let expected_outputs = serde_json::Value::from(expected.outputs.clone());
-    let generation = matches!(
-        expected.task,
-        Task::TextGeneration | Task::Text2TextGeneration
-    );
-    if generation
+    if is_generation(expected.task)
         && expected_outputs
             .get(0)
             .is_some_and(|o| o.get("step_margins").is_some())
@@ -436,7 +505,8 @@ pub fn run_fixture(
     let mut out = Vec::new();
     for (i, check) in fixture.reference.checks.iter().enumerate() {
         let started = Instant::now();
-        let result = (|| -> Result<f64, String> {
+        type Budget = Option<(Option<f64>, Option<f64>, bool)>;
+        let result = (|| -> Result<(Result<f64, String>, Budget), String> {
             let reference = reference.as_ref().map_err(Clone::clone)?;
             let expected = reference
                 .checks
@@ -461,12 +531,37 @@ pub fn run_fixture(
                     .run_json(&inputs, &opts)
                     .map_err(|e| e.to_string())?,
             );
-            check_outputs(expected, &ours, dtype)
+            // How far half precision takes ours and transformers' own run from
+            // transformers' f32 outputs: by numbers, or for generations by how many
+            // tokens stay those of f32.
+            let budget = (dtype != DType::F32).then(|| {
+                let f32_outputs = serde_json::Value::from(check.outputs.clone());
+                let theirs = serde_json::Value::from(expected.outputs.clone());
+                if is_generation(check.task) {
+                    let within = generation_within_budget(&ours, &theirs, &f32_outputs);
+                    (None, None, within)
+                } else {
+                    let (e_ours, e_theirs) = (
+                        distance(&ours, &f32_outputs),
+                        distance(&theirs, &f32_outputs),
+                    );
+                    let within =
+                        finite(&ours) && within_half_precision_budget(e_ours, e_theirs, dtype);
+                    (e_ours, e_theirs, within)
+                }
+            });
+            Ok((check_outputs(expected, &ours, dtype), budget))
         })();
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        let (passed, max_abs_diff, detail) = match result {
-            Ok(d) => (true, Some(d), None),
-            Err(e) => (false, None, Some(e)),
+        let (passed, max_abs_diff, detail, budget) = match result {
+            Ok((Ok(d), budget)) => (true, Some(d), None, budget),
+            Ok((Err(e), budget)) => (false, None, Some(e), budget),
+            Err(e) => (false, None, Some(e), None),
+        };
+        let (error_vs_f32, reference_error_vs_f32, within) = match budget {
+            // A check that passes the dtype's own bar is within budget too.
+            Some((o, r, w)) => (o, r, Some(w || passed)),
+            None => (None, None, None),
         };
         out.push(CheckResult {
             fixture: fixture.name.clone(),
@@ -475,6 +570,9 @@ pub fn run_fixture(
             passed,
             max_abs_diff,
             detail,
+            error_vs_f32,
+            reference_error_vs_f32,
+            within_reference_error: within,
             latency_ms,
         });
     }
@@ -559,5 +657,59 @@ mod tests {
             e.contains("no reference.cuda-f16.json") && e.contains("--recompute"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn half_precision_budget_is_transformers_own_error() {
+        let f32s = json!([[1.0, 2.0], [3.0, 4.0]]);
+        let theirs = json!([[1.0, 2.1], [3.0, 4.0]]);
+        let close = json!([[1.05, 2.0], [3.0, 4.1]]);
+        let far = json!([[1.0, 2.0], [3.0, 4.3]]);
+        let r = distance(&theirs, &f32s);
+        assert!((r.unwrap() - 0.1).abs() < 1e-9);
+        assert!(within_half_precision_budget(
+            distance(&close, &f32s),
+            r,
+            DType::BF16
+        ));
+        assert!(!within_half_precision_budget(
+            distance(&far, &f32s),
+            r,
+            DType::BF16
+        ));
+        // The dtype's tolerance is the least budget, even where transformers is exact.
+        assert!(within_half_precision_budget(
+            Some(0.005),
+            Some(0.0),
+            DType::F16
+        ));
+        // A label that transformers keeps and ours changes is out; one both change is in.
+        let labels = |l: &str| json!([{"label": l, "score": 0.5}]);
+        let f32l = labels("a");
+        let d = |x: &serde_json::Value| distance(x, &f32l);
+        assert!(!within_half_precision_budget(
+            d(&labels("b")),
+            d(&labels("a")),
+            DType::F16
+        ));
+        assert!(within_half_precision_budget(
+            d(&labels("b")),
+            d(&labels("c")),
+            DType::F16
+        ));
+        // NaN serializes as null: never a distance.
+        assert_eq!(distance(&json!([null]), &json!([1.0])), None);
+        assert!(!finite(&json!([[1.0, null]])));
+    }
+
+    #[test]
+    fn generation_budget_counts_the_f32_tokens_kept() {
+        let g = |ids: &[u64]| json!([{"generated_text": "", "token_ids": ids}]);
+        let f32s = g(&[1, 2, 3, 4]);
+        let theirs = g(&[1, 2, 9, 9]);
+        assert!(generation_within_budget(&g(&[1, 2, 7, 7]), &theirs, &f32s));
+        assert!(generation_within_budget(&g(&[1, 2, 3, 4]), &theirs, &f32s));
+        assert!(!generation_within_budget(&g(&[1, 5, 3, 4]), &theirs, &f32s));
+        assert!(!generation_within_budget(&json!([]), &theirs, &f32s));
     }
 }

@@ -221,6 +221,18 @@ pub struct CheckResult {
     pub max_abs_diff: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// f16/bf16: how far our outputs are from transformers' f32 outputs (largest
+    /// numeric difference; absent where a label, token or shape differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_vs_f32: Option<f64>,
+    /// f16/bf16: the same for transformers' own run in this dtype: what half precision
+    /// costs the reference implementation itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_error_vs_f32: Option<f64>,
+    /// f16/bf16: whether ours is as close to the f32 outputs as transformers' own
+    /// half-precision run (see `conformance::within_half_precision_budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_reference_error: Option<bool>,
     pub latency_ms: f64,
 }
 

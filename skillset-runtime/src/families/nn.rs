@@ -207,7 +207,10 @@ pub fn attention(
 /// transformers' SDPA attention and fused GPU kernels keep them. For T5, whose
 /// attention is unscaled: its scores run into the hundreds, where f16 rounds by 0.5,
 /// and rounding them flipped tiny-T5's first greedy token in f16 and bf16 (with this,
-/// both give the f32 tokens, as transformers does).
+/// both give the f32 tokens, as transformers does); and for the bert family, measured
+/// closer to transformers' f32 outputs in bf16 with it. The other families measured
+/// mixed on the CPU (ViT slightly farther, one Whisper near tie flipped) and keep
+/// [`attention`]: to be measured again on a GPU.
 pub fn attention_f32_scores(
     q: &Tensor,
     k: &Tensor,
