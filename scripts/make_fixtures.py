@@ -510,7 +510,7 @@ def write_reference(d: Path, model_type: str, description: str, checks: list[dic
     (d / "reference.json").write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
 
 
-def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_head=False, **config):
+def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_head=False, post=None, **config):
     torch.manual_seed(seed)
     tokenizer = build_tokenizer(tok_kind)
     cfg = config_for(model_type, tokenizer, **config)
@@ -518,6 +518,8 @@ def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_he
     if untie_head:
         # A head of its own, as mT5 and T5 v1.1 checkpoints ship.
         model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone().normal_(0, 0.5))
+    if post:
+        post(model, tokenizer)
     d = save(name, model, tokenizer, description)
     write_reference(d, model_type, description, [c(name, d) for c in checks])
     print(f"wrote {d.relative_to(ROOT)}")
@@ -784,6 +786,16 @@ FIXTURE_SPECS = {
         ],
         seed=41,
     ),
+    "t5-tiny-large-ff": lambda: fixture(
+        "t5-tiny-large-ff", "t5", transformers.T5ForConditionalGeneration, "t5",
+        "T5ForConditionalGeneration whose feed-forward outputs (`wo` scaled by 3000) take the "
+        "residual stream past f16's 65504, as real T5 checkpoints do: transformers keeps `wo` "
+        "in f32 in f16 (_keep_in_fp32_modules), so the residual stays f32 and finite. "
+        "reference.cpu-f16.json is transformers' own f16 run on the CPU (--recompute).",
+        [lambda n, d: text2text_generation(n, d, T2T_INPUTS, 12)],
+        seed=43,
+        post=scale_t5_feed_forward,
+    ),
     "mt5-tiny": lambda: fixture(
         "mt5-tiny", "mt5", transformers.MT5ForConditionalGeneration, "t5",
         "MT5ForConditionalGeneration: gated-GELU feed-forward, untied lm_head, no output scaling.",
@@ -792,6 +804,20 @@ FIXTURE_SPECS = {
         untie_head=True,
     ),
 }
+
+def scale_t5_feed_forward(model, tokenizer, factor=3000.0):
+    """Scale every feed-forward output projection, and check that the f32 residual
+    stream then exceeds f16's range (else the fixture would not test the overflow)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("DenseReluDense.wo.weight"):
+                p.mul_(factor)
+        enc = tokenizer(T2T_INPUTS, return_tensors="pt", padding=True)
+        hidden = model.encoder(**enc, output_hidden_states=True).hidden_states
+    peak = max(h.abs().max().item() for h in hidden)
+    assert peak > 65504 * 2, f"residual peaks at {peak}: not past f16's range"
+    print(f"t5-tiny-large-ff: f32 residual stream peaks at {peak:.0f}")
+
 
 T2T_INPUTS = [
     "translate English to German: The house is wonderful.",

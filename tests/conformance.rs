@@ -714,3 +714,22 @@ fn half_precision_stays_finite() {
         assert!(diff < tol, "{dtype}: {diff}");
     }
 }
+
+/// T5 in f16 as transformers runs it: `wo` kept in f32, so the residual stream (here
+/// past 845,000, as in real T5 checkpoints) stays finite. Compared with transformers' own
+/// f16 run on the CPU (`reference.cpu-f16.json`) by the half-precision rule; before `wo`
+/// was kept in f32 every token was the pad token (inf, then NaN logits).
+#[test]
+fn t5_in_f16_keeps_its_feed_forward_output_in_f32() {
+    use skillsets::runtime::{DType, DeviceSpec, Scope};
+    let f = fixtures()
+        .into_iter()
+        .find(|f| f.name == "t5-tiny-large-ff")
+        .unwrap();
+    let info = skillsets::lookup("t5").unwrap();
+    let results = conformance::run_fixture(&f, Scope::ModelType(info), DeviceSpec::Cpu, DType::F16);
+    assert!(!results.is_empty());
+    for r in results {
+        assert!(r.passed, "{}: {}", r.task, r.detail.unwrap_or_default());
+    }
+}

@@ -105,6 +105,14 @@ impl Weights {
         }
     }
 
+    /// The same weights, loaded in `dtype` (the checkpoint's tensors are converted).
+    pub fn with_dtype(&self, dtype: DType) -> Weights {
+        Weights {
+            vb: self.vb.clone().set_dtype(dtype),
+            path: self.path.clone(),
+        }
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.vb.contains_tensor(name)
     }

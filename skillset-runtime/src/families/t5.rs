@@ -112,8 +112,10 @@ impl T5Norm {
         })
     }
 
+    /// Normalized in f32, returned in the weight's dtype (the model's): in f16 the
+    /// residual stream is f32 after the first feed-forward (see [`FeedForward`]).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let normed = nn::rms_normalize_f32(x, self.eps)?.to_dtype(x.dtype())?;
+        let normed = nn::rms_normalize_f32(x, self.eps)?.to_dtype(self.weight.dtype())?;
         Ok(normed.broadcast_mul(&self.weight)?)
     }
 }
@@ -156,31 +158,65 @@ enum FeedForward {
     },
 }
 
+/// The feed-forward block. In f16, `wo` stays in f32 as transformers keeps it
+/// (`T5PreTrainedModel._keep_in_fp32_modules = ["wo"]`, applied to f16 loads only): its
+/// input is converted to f32 and its f32 output makes the residual sum f32, so from the
+/// first feed-forward on the residual stream is f32 and real T5 checkpoints, whose
+/// feed-forward outputs exceed f16's 65504, do not overflow to inf.
 impl FeedForward {
-    fn load(w: &Weights, c: &Config) -> Result<Self> {
+    fn load(w: &Weights, c: &Config, dtype: DType) -> Result<Self> {
         let w = w.pp("DenseReluDense");
+        let wo_weights = if dtype == DType::F16 {
+            w.with_dtype(DType::F32)
+        } else {
+            w.clone()
+        };
+        let wo = wo_weights.linear_no_bias(c.d_ff, c.d_model, "wo")?;
         Ok(if c.gated {
             FeedForward::Gated {
                 wi_0: w.linear_no_bias(c.d_model, c.d_ff, "wi_0")?,
                 wi_1: w.linear_no_bias(c.d_model, c.d_ff, "wi_1")?,
-                wo: w.linear_no_bias(c.d_ff, c.d_model, "wo")?,
+                wo,
             }
         } else {
             FeedForward::Plain {
                 wi: w.linear_no_bias(c.d_model, c.d_ff, "wi")?,
-                wo: w.linear_no_bias(c.d_ff, c.d_model, "wo")?,
+                wo,
             }
         })
     }
 
     fn forward(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        Ok(match self {
-            FeedForward::Plain { wi, wo } => wo.forward(&act.forward(&wi.forward(x)?)?)?,
+        let (h, wo) = match self {
+            FeedForward::Plain { wi, wo } => (act.forward(&wi.forward(x)?)?, wo),
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                wo.forward(&(act.forward(&wi_0.forward(x)?)? * wi_1.forward(x)?)?)?
+                ((act.forward(&wi_0.forward(x)?)? * wi_1.forward(x)?)?, wo)
             }
-        })
+        };
+        Ok(wo.forward(&h.to_dtype(wo.weight().dtype())?)?)
     }
+}
+
+/// `x + y` as torch adds them: in the wider dtype where one is f32 (the f16 model's
+/// residual stream after its first feed-forward); then, while the sum is still f16,
+/// transformers' clamp (the dtype's largest value, less 1000 where the sum holds an inf).
+fn residual(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let sum = if x.dtype() == y.dtype() {
+        (x + y)?
+    } else {
+        (x.to_dtype(DType::F32)? + y.to_dtype(DType::F32)?)?
+    };
+    if sum.dtype() != DType::F16 {
+        return Ok(sum);
+    }
+    let any_inf = sum
+        .to_dtype(DType::F32)?
+        .abs()?
+        .max_all()?
+        .to_scalar::<f32>()?
+        .is_infinite();
+    let limit = if any_inf { 65504.0 - 1000.0 } else { 65504.0 };
+    Ok(sum.clamp(-limit, limit)?)
 }
 
 struct EncoderBlock {
@@ -227,7 +263,7 @@ pub(crate) fn load(
             Ok(EncoderBlock {
                 attn: Attention::load(&b.pp("0.SelfAttention"), &c, i == 0)?,
                 attn_norm: T5Norm::load(&b, c.d_model, c.eps, "0.layer_norm")?,
-                ff: FeedForward::load(&b.pp("1"), &c)?,
+                ff: FeedForward::load(&b.pp("1"), &c, dtype)?,
                 ff_norm: T5Norm::load(&b, c.d_model, c.eps, "1.layer_norm")?,
             })
         })
@@ -240,7 +276,7 @@ pub(crate) fn load(
                 self_norm: T5Norm::load(&b, c.d_model, c.eps, "0.layer_norm")?,
                 cross_attn: Attention::load(&b.pp("1.EncDecAttention"), &c, false)?,
                 cross_norm: T5Norm::load(&b, c.d_model, c.eps, "1.layer_norm")?,
-                ff: FeedForward::load(&b.pp("2"), &c)?,
+                ff: FeedForward::load(&b.pp("2"), &c, dtype)?,
                 ff_norm: T5Norm::load(&b, c.d_model, c.eps, "2.layer_norm")?,
             })
         })
@@ -352,9 +388,9 @@ impl T5Model {
                 Some(&bias),
                 1.0,
             )?;
-            x = (x + a.o.forward(&nn::merge_heads(&ctx)?)?)?;
+            x = residual(&x, &a.o.forward(&nn::merge_heads(&ctx)?)?)?;
             let h = block.ff_norm.forward(&x)?;
-            x = (x + block.ff.forward(&h, self.c.act)?)?;
+            x = residual(&x, &block.ff.forward(&h, self.c.act)?)?;
         }
         self.enc_norm.forward(&x)
     }
@@ -429,7 +465,7 @@ impl<'m> T5Stepper<'m> {
                 Some(&self_bias),
                 1.0,
             )?;
-            x = (x + a.o.forward(&nn::merge_heads(&ctx)?)?)?;
+            x = residual(&x, &a.o.forward(&nn::merge_heads(&ctx)?)?)?;
 
             let h = block.cross_norm.forward(&x)?;
             let a = &block.cross_attn;
@@ -447,10 +483,10 @@ impl<'m> T5Stepper<'m> {
                 Some(&self.cross_bias),
                 1.0,
             )?;
-            x = (x + a.o.forward(&nn::merge_heads(&ctx)?)?)?;
+            x = residual(&x, &a.o.forward(&nn::merge_heads(&ctx)?)?)?;
 
             let h = block.ff_norm.forward(&x)?;
-            x = (x + block.ff.forward(&h, m.c.act)?)?;
+            x = residual(&x, &block.ff.forward(&h, m.c.act)?)?;
         }
         let mut x = m.dec_norm.forward(&x)?;
         if m.c.scale_decoder_outputs {
