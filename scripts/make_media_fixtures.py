@@ -292,12 +292,16 @@ def make_media():
     short = 0.5 * np.sin(2 * np.pi * 700 * t) + rng.normal(0, 0.02, t.shape)
     write_wav_pcm16(MEDIA / "short.wav", short, sr)
 
+    make_exif_media()
+
     (MEDIA / "README.md").write_text(
         "# media\n\nDeterministic inputs for the vision and audio fixtures, made by "
         f"`{GENERATED_BY}`: gradient.png (48x40 RGB), rgba.png (32x32 RGBA, varying alpha), "
         "gray.png (30x20, mode L), photo.jpg (64x48, quality 90), tone16k.wav (1 s, 16 kHz mono "
         "int16), stereo44k.wav (0.7 s, 44.1 kHz stereo float32, format tag 3), long16k.wav "
-        "(5.3 s, 16 kHz mono int16) and short.wav (0.05 s, 16 kHz mono int16).\n"
+        "(5.3 s, 16 kHz mono int16) and short.wav (0.05 s, 16 kHz mono int16); exif{2,3,6,8} "
+        "(sideways with an EXIF orientation) and what transformers' load_image makes of them "
+        "(*-upright.png).\n"
     )
     # The float WAV must read back as scipy reads it.
     try:
@@ -323,6 +327,38 @@ SEEDS = {
     "whisper-tiny": 402,
     "llava-tiny": 501,
 }
+
+def make_exif_media():
+    """Images stored sideways with an EXIF orientation, as cameras write them, and what
+    transformers' `load_image` (PIL.ImageOps.exif_transpose, then RGB) makes of them:
+    exif6.png (stored 40x48, orientation 6: rotate 90 degrees clockwise), exif3.jpg
+    (stored 64x48, orientation 3: rotate 180), exif8.png (orientation 8, 90 degrees
+    counter-clockwise) and exif2.png (orientation 2, mirrored); *-upright.png hold
+    load_image's pixels."""
+    from transformers.image_utils import load_image
+
+    upright = np.asarray(Image.open(MEDIA / "gradient.png").convert("RGB"))
+    photo = np.asarray(Image.open(MEDIA / "photo.jpg").convert("RGB"))
+    # What a camera stores for each orientation: the upright scene, turned the other way.
+    stored = {
+        "exif6.png": (np.rot90(upright, 1), 6),   # 90 degrees counter-clockwise
+        "exif8.png": (np.rot90(upright, -1), 8),
+        "exif2.png": (upright[:, ::-1], 2),
+        "exif3.jpg": (np.rot90(photo, 2), 3),
+    }
+    for name, (pixels, orientation) in stored.items():
+        img = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = MEDIA / name
+        if name.endswith(".jpg"):
+            img.save(path, quality=90, exif=exif)
+        else:
+            img.save(path, exif=exif)
+        loaded = load_image(str(path))
+        loaded.save(MEDIA / (path.stem + "-upright.png"))
+        print(f"{name}: stored {img.size}, orientation {orientation}, load_image gives {loaded.size}")
+
 
 IMAGES = ["../media/gradient.png", "../media/rgba.png", "../media/gray.png"]
 JPEG = ["../media/photo.jpg"]

@@ -252,6 +252,46 @@ fn assert_probabilities(labels: &[skillsets::runtime::LabelScore]) {
     assert!(labels.iter().all(|l| l.score.is_finite() && l.score >= 0.0));
 }
 
+/// Images stored sideways with an EXIF orientation come out upright, as transformers'
+/// `load_image` (`exif_transpose`) gives them (`*-upright.png`, written by Pillow).
+#[test]
+fn exif_orientation_is_applied_as_transformers_does() {
+    for (name, lossless) in [
+        ("exif6.png", true),
+        ("exif8.png", true),
+        ("exif2.png", true),
+        ("exif3.jpg", false),
+    ] {
+        let ours = RgbImage::open(&media(name)).unwrap();
+        let upright = media(
+            &name
+                .replace(".png", "-upright.png")
+                .replace(".jpg", "-upright.png"),
+        );
+        let theirs = RgbImage::open(&upright).unwrap();
+        assert_eq!(
+            (ours.width, ours.height),
+            (theirs.width, theirs.height),
+            "{name}: size"
+        );
+        let diffs: Vec<u8> = ours
+            .data
+            .iter()
+            .zip(&theirs.data)
+            .map(|(a, b)| a.abs_diff(*b))
+            .collect();
+        let max = diffs.iter().copied().max().unwrap_or(0);
+        let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
+        if lossless {
+            assert_eq!(max, 0, "{name}: pixels differ from load_image's");
+        } else {
+            // JPEG: the image crate's decoder and libjpeg-turbo differ by a few levels
+            // (see photo.jpg); a wrong turn would differ by tens on average.
+            assert!(mean < 2.0 && max <= 8, "{name}: mean {mean}, max {max}");
+        }
+    }
+}
+
 #[test]
 fn tiny_and_huge_images_are_resized() {
     let ep =

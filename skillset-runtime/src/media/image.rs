@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use image::ImageDecoder;
+
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 
@@ -74,15 +76,25 @@ impl RgbImage {
         limits.max_image_height = Some(MAX_SIDE);
         limits.max_alloc = Some(MAX_ALLOC);
         reader.limits(limits);
-        let decoded = reader.decode().map_err(|e| {
-            let reason = match e {
-                image::ImageError::Limits(_) => format!(
-                    "the image is larger than {MAX_SIDE}x{MAX_SIDE} pixels or needs more than 1 GiB to decode: downscale it first"
-                ),
-                other => other.to_string(),
-            };
-            Error::InvalidInput(format!("{what}: {reason}"))
-        })?;
+        let too_large = format!(
+            "{what}: the image is larger than {MAX_SIDE}x{MAX_SIDE} pixels or needs more than 1 GiB to decode: downscale it first"
+        );
+        let failed = |e: image::ImageError| match e {
+            image::ImageError::Limits(_) => Error::InvalidInput(too_large.clone()),
+            other => Error::InvalidInput(format!("{what}: {other}")),
+        };
+        let mut decoder = reader.into_decoder().map_err(failed)?;
+        if decoder.total_bytes() > MAX_ALLOC {
+            return Err(Error::InvalidInput(too_large));
+        }
+        // Camera images are stored sideways with an EXIF orientation: turned upright as
+        // transformers' `load_image` does (`PIL.ImageOps.exif_transpose`). An orientation
+        // that cannot be read leaves the image as stored, as Pillow does.
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut decoded = image::DynamicImage::from_decoder(decoder).map_err(failed)?;
+        decoded.apply_orientation(orientation);
         let rgb = decoded.into_rgb8();
         let (w, h) = rgb.dimensions();
         RgbImage::new(w as usize, h as usize, rgb.into_raw())
