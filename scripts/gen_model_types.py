@@ -120,12 +120,15 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "vit",
             {
                 "description": "Vision transformers on image patches with a class token and pre-norm "
-                "layers: ViT, DeiT (plus its distillation token)",
+                "layers: ViT, DeiT (plus its distillation token), DINOv2 (layer scales, interpolated "
+                "positions)",
                 "modality": "vision",
-                "base": ["ViTModel", "DeiTModel"],
+                "base": ["ViTModel", "DeiTModel", "Dinov2Model"],
                 "tasks": {
-                    "image-classification": ["ViTForImageClassification", "DeiTForImageClassification"],
-                    "image-feature-extraction": ["ViTModel", "DeiTModel"],
+                    "image-classification": [
+                        "ViTForImageClassification", "DeiTForImageClassification", "Dinov2ForImageClassification",
+                    ],
+                    "image-feature-extraction": ["ViTModel", "DeiTModel", "Dinov2Model"],
                 },
             },
         ),

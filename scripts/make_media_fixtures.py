@@ -319,6 +319,7 @@ def make_media():
 SEEDS = {
     "vit-tiny-cls": 111,
     "deit-tiny-cls": 102,
+    "dinov2-tiny-cls": 103,
     "clip-tiny": 217,
     "siglip-tiny": 227,
     "wav2vec2-tiny-ctc": 301,
@@ -621,10 +622,12 @@ def ctc_tokenizer(d: Path):
 # The fixtures.
 # ---------------------------------------------------------------------------
 
-def vit_like(name: str, cls, config, image_processor, description: str, seed: int, jpeg: bool):
+def vit_like(name: str, cls, config, image_processor, description: str, seed: int, jpeg: bool, post=None):
     torch.manual_seed(seed)
     d = fresh_dir(name)
     model = cls(config).eval()
+    if post:
+        post(model)
     model.save_pretrained(d)
     image_processor.save_pretrained(d)
     checks = [image_classification(name, d, IMAGES), image_feature_extraction(name, d, IMAGES)]
@@ -673,6 +676,31 @@ def deit_tiny_cls():
              "DeiTForImageClassification: cls + distillation tokens (the head reads the cls token only), "
              "hidden 24 with 2 heads; bicubic resize to 40x40 then a 32x32 center crop, ImageNet mean/std.",
              seed=SEEDS["deit-tiny-cls"], jpeg=False)
+
+
+def dinov2_tiny_cls():
+    labels = {0: "cat", 1: "dog", 2: "bird"}
+    cfg = transformers.Dinov2Config(
+        image_size=28, patch_size=4, hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
+        mlp_ratio=2, hidden_act="gelu", initializer_range=0.3, layer_norm_eps=1e-6,
+        id2label=labels, label2id={v: k for k, v in labels.items()})
+    ip = transformers.BitImageProcessor(
+        size={"shortest_edge": 24}, resample=3, do_center_crop=True, crop_size={"height": 20, "width": 20},
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+
+    def layer_scales(model):
+        # Random layer scales (transformers initialises them to layerscale_value, 1.0).
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith("lambda1"):
+                    p.uniform_(0.2, 1.5)
+
+    vit_like("dinov2-tiny-cls", transformers.Dinov2ForImageClassification, cfg, ip,
+             "Dinov2ForImageClassification: layer scales, position embeddings for 7x7 patches "
+             "bicubic-interpolated to the 5x5 the 20x20 crop gives (as real DINOv2s: 37x37 -> 16x16), "
+             "head on [cls, mean of patch tokens]; BitImageProcessor: shortest edge 24 (bicubic), "
+             "20x20 center crop, ImageNet mean/std.",
+             seed=SEEDS["dinov2-tiny-cls"], jpeg=False, post=layer_scales)
 
 
 ZS_LABELS = ["a cat", "a dog", "a red car"]
@@ -1109,6 +1137,7 @@ def llava_tiny():
 FIXTURE_SPECS = {
     "vit-tiny-cls": vit_tiny_cls,
     "deit-tiny-cls": deit_tiny_cls,
+    "dinov2-tiny-cls": dinov2_tiny_cls,
     "clip-tiny": clip_tiny,
     "siglip-tiny": siglip_tiny,
     "wav2vec2-tiny-ctc": wav2vec2_tiny_ctc,

@@ -444,6 +444,7 @@ fn fixtures_through_the_generated_types() {
                 "mt5" => seq2seq_tasks!(skillsets::Mt5, f, check),
                 "vit" => vit_tasks!(skillsets::Vit, f, check),
                 "deit" => vit_tasks!(skillsets::Deit, f, check),
+                "dinov2" => vit_tasks!(skillsets::Dinov2, f, check),
                 "clip" => clip_tasks!(skillsets::Clip, f, check),
                 "siglip" => clip_tasks!(skillsets::Siglip, f, check),
                 "wav2vec2" => wav2vec2_tasks!(skillsets::Wav2vec2, f, check),

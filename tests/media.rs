@@ -81,6 +81,7 @@ fn image_processors_match_transformers_both_engines() {
     for (name, task) in [
         ("vit-tiny-cls", Task::ImageClassification),
         ("deit-tiny-cls", Task::ImageClassification),
+        ("dinov2-tiny-cls", Task::ImageClassification),
         ("clip-tiny", Task::ZeroShotImageClassification),
         ("siglip-tiny", Task::ZeroShotImageClassification),
     ] {

@@ -1,7 +1,7 @@
-//! The transformer layer shared by the vision and audio encoders (ViT, CLIP, SigLIP,
-//! Wav2Vec2, HuBERT, Whisper): self-attention and a two-layer MLP, each in a residual
-//! branch, with the layer norms before (pre-norm) or after (post-norm) the branches.
-//! Only the tensor names differ between the families.
+//! The transformer layer shared by the vision and audio encoders (ViT, DINOv2, CLIP,
+//! SigLIP, Wav2Vec2, HuBERT, Whisper): self-attention and a two-layer MLP, each in a
+//! residual branch (DINOv2: scaled per channel), with the layer norms before (pre-norm)
+//! or after (post-norm) the branches. Only the tensor names differ between the families.
 
 use candle_core::{Module, Tensor};
 use candle_nn::LayerNorm;
@@ -19,6 +19,8 @@ pub(crate) struct LayerNames {
     pub norm2: &'static str,
     pub fc1: &'static str,
     pub fc2: &'static str,
+    /// Per-channel scales of the attention and MLP branches (DINOv2's layer scale).
+    pub scales: Option<(&'static str, &'static str)>,
 }
 
 /// ViT / DeiT.
@@ -31,6 +33,20 @@ pub(crate) const VIT_NAMES: LayerNames = LayerNames {
     norm2: "layernorm_after",
     fc1: "intermediate.dense",
     fc2: "output.dense",
+    scales: None,
+};
+
+/// DINOv2.
+pub(crate) const DINOV2_NAMES: LayerNames = LayerNames {
+    norm1: "norm1",
+    q: "attention.attention.query",
+    k: "attention.attention.key",
+    v: "attention.attention.value",
+    out: "attention.output.dense",
+    norm2: "norm2",
+    fc1: "mlp.fc1",
+    fc2: "mlp.fc2",
+    scales: Some(("layer_scale1.lambda1", "layer_scale2.lambda1")),
 };
 
 /// CLIP and SigLIP (vision and text towers).
@@ -43,6 +59,7 @@ pub(crate) const CLIP_NAMES: LayerNames = LayerNames {
     norm2: "layer_norm2",
     fc1: "mlp.fc1",
     fc2: "mlp.fc2",
+    scales: None,
 };
 
 /// Wav2Vec2 and HuBERT.
@@ -55,6 +72,7 @@ pub(crate) const WAV2VEC2_NAMES: LayerNames = LayerNames {
     norm2: "final_layer_norm",
     fc1: "feed_forward.intermediate_dense",
     fc2: "feed_forward.output_dense",
+    scales: None,
 };
 
 /// Whisper's encoder and decoder self-attention blocks.
@@ -67,6 +85,7 @@ pub(crate) const WHISPER_NAMES: LayerNames = LayerNames {
     norm2: "final_layer_norm",
     fc1: "fc1",
     fc2: "fc2",
+    scales: None,
 };
 
 /// A linear layer whose bias may be absent (Whisper's `k_proj` has none).
@@ -129,6 +148,7 @@ pub(crate) struct Layer {
     fc2: Linear,
     act: Activation,
     pre_norm: bool,
+    scales: Option<(Tensor, Tensor)>,
 }
 
 /// The sizes of an encoder layer.
@@ -154,6 +174,10 @@ impl Layer {
             fc2: w.linear(d.intermediate, d.hidden, n.fc2)?,
             act: d.act,
             pre_norm: d.pre_norm,
+            scales: match n.scales {
+                Some((s1, s2)) => Some((w.get(d.hidden, s1)?, w.get(d.hidden, s2)?)),
+                None => None,
+            },
         })
     }
 
@@ -161,11 +185,17 @@ impl Layer {
         let mlp = |h: &Tensor| -> Result<Tensor> {
             Ok(self.fc2.forward(&nn::linear_act(&self.fc1, self.act, h)?)?)
         };
+        let scaled = |y: Tensor, i: usize| -> Result<Tensor> {
+            Ok(match &self.scales {
+                Some(s) => y.broadcast_mul(if i == 0 { &s.0 } else { &s.1 })?,
+                None => y,
+            })
+        };
         if self.pre_norm {
             let h = self.norm1.forward(x)?;
-            let x = (x + self.attn.forward(&h, &h, bias)?)?;
+            let x = (x + scaled(self.attn.forward(&h, &h, bias)?, 0)?)?;
             let h = self.norm2.forward(&x)?;
-            Ok((&x + mlp(&h)?)?)
+            Ok((&x + scaled(mlp(&h)?, 1)?)?)
         } else {
             let x = self.norm1.forward(&(x + self.attn.forward(x, x, bias)?)?)?;
             Ok(self.norm2.forward(&(&x + mlp(&x)?)?)?)
