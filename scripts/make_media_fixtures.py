@@ -898,10 +898,12 @@ def wav2vec2_tiny_cls():
 
 
 def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], language: str, task: str,
-                      max_new_tokens: int) -> tuple[dict, list, list]:
+                      max_new_tokens: int, num_beams: int | None = 1) -> tuple[dict, list, list]:
     """Each input: mono -> resampled to 16 kHz -> consecutive windows of chunk_length s
-    (the last shorter, each padded to chunk_length by the feature extractor) -> greedy
-    generate per window -> texts joined with ""."""
+    (the last shorter, each padded to chunk_length by the feature extractor) -> generate
+    per window (greedy, or a beam search; `num_beams=None`: the speech pipeline's default
+    of 5, which the check then leaves unsaid) -> texts joined with ""."""
+    beams = 5 if num_beams is None else num_beams
     outputs, token_ids, first_features, all_margins = [], [], [], []
     n = fe.n_samples
     for rel in inputs:
@@ -914,14 +916,19 @@ def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], lan
             feats = feats.to(DEVICE, DTYPE) if DTYPE is not None else feats.to(DEVICE)
             with torch.no_grad():
                 out = model.generate(feats, language=language, task=task, max_new_tokens=max_new_tokens,
-                                     do_sample=False, num_beams=1, output_scores=True,
+                                     do_sample=False, num_beams=beams, output_scores=True,
                                      return_dict_in_generate=True)
-            margins = mf.step_margins(out.scores)
-            input_margins.append(margins)
-            if mf.STRICT_MARGINS and min(margins) < 1e-3:
-                fail(name, f"greedy near tie ({min(margins)}) in window {k} of {rel}")
             seq = out.sequences[0].tolist()
-            new = seq[-len(out.scores):]
+            if beams == 1:
+                margins = mf.step_margins(out.scores)
+                input_margins.append(margins)
+                if mf.STRICT_MARGINS and min(margins) < 1e-3:
+                    fail(name, f"greedy near tie ({min(margins)}) in window {k} of {rel}")
+                new = seq[-len(out.scores):]
+            else:
+                # The best hypothesis after the forced prompt, which ends with
+                # <|notimestamps|> (a beam search's scores are per beam: no margins).
+                new = seq[seq.index(model.generation_config.no_timestamps_token_id) + 1:]
             ids.append(new)
             texts.append(tok.decode(seq, skip_special_tokens=True))
             print(f"  {name} {rel} [{language}/{task}] window {k}: sequence {seq} -> {texts[-1]!r}")
@@ -930,12 +937,12 @@ def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], lan
         all_margins.append(input_margins)
     # num_beams 1 explicitly: transformers' ASR pipeline otherwise adds its own default
     # num_beams=5 (and max_new_tokens=256) for a model whose generation config leaves them unset.
-    options = {"language": language, "task": task, "max_new_tokens": max_new_tokens, "num_beams": 1}
+    options = {"language": language, "task": task, "max_new_tokens": max_new_tokens, "num_beams": num_beams}
     # No language: transformers detects it (the likeliest language token after the
     # start token); no task: none is added unless a language was given.
     options = {k: v for k, v in options.items() if v is not None}
     check = {"task": "automatic-speech-recognition", "inputs": inputs, "options": options, "outputs": outputs}
-    if not mf.STRICT_MARGINS:
+    if not mf.STRICT_MARGINS and beams == 1:
         # Per input, per window: each greedy step's best-minus-second logit, and the ids.
         check["margins"] = all_margins
         check["token_ids"] = token_ids
@@ -989,6 +996,12 @@ def whisper_tiny():
     c, ids_c, _ = whisper_reference(name, d, model, fe, tok, SHORT, "en", "transcribe", 8)
     detected, ids_d, _ = whisper_reference(name, d, model, fe, tok, AUDIO[:2], None, None, 6)
     translated, ids_t, _ = whisper_reference(name, d, model, fe, tok, AUDIO[:1], None, "translate", 6)
+    # Beam search: the speech pipeline's default of 5 beams (the check leaves num_beams
+    # unsaid, as a user calling the pipeline would), and 3 beams over 3 windows with the
+    # language detected.
+    beams5, ids_b5, _ = whisper_reference(name, d, model, fe, tok, AUDIO + SHORT, "en", "transcribe", 8,
+                                          num_beams=None)
+    beams3, ids_b3, _ = whisper_reference(name, d, model, fe, tok, AUDIO[2:], None, None, 20, num_beams=3)
     # What transformers' own pipeline says (it is not the reference for multi-window inputs).
     pipe_notes = []
     try:
@@ -1011,7 +1024,7 @@ def whisper_tiny():
     write_processor(d, tensors, {
         "tensor": "input_features", "inputs": AUDIO, "processor_class": type(fe).__name__, "resampler": RESAMPLER,
         "special_token_ids": ids, "suppress_tokens": suppress, "begin_suppress_tokens": [space, eot],
-        "token_ids": {"checks": [ids_a, ids_b, ids_c, ids_d, ids_t],
+        "token_ids": {"checks": [ids_a, ids_b, ids_c, ids_d, ids_t, ids_b5, ids_b3],
                       "note": "per check, per input, per window: the generated ids after the forced prompt "
                               "(<|startoftranscript|> <|lang|> <|task|> <|notimestamps|>), including a final "
                               "<|endoftext|> if one was generated."},
@@ -1025,7 +1038,7 @@ def whisper_tiny():
            "frames, 100 encoder positions), byte-level BPE with Whisper's special tokens (<|en|>, <|fr|>, "
            "<|de|> only); greedy decoding with forced language/task/notimestamps prompt, suppress_tokens and "
            "begin_suppress_tokens; long audio split into consecutive 2 s windows.",
-           [a, b, c, detected, translated])
+           [a, b, c, detected, translated, beams5, beams3])
 
 
 LLAVA_PROMPTS = ["USER: <image>\nWhat is in the picture? ASSISTANT:"]
@@ -1156,7 +1169,7 @@ def recompute_whisper(name: str, d: Path, c: dict) -> dict:
     fe = transformers.AutoFeatureExtractor.from_pretrained(d)
     o = c["options"]
     check, _, _ = whisper_reference(name, d, model, fe, tok, c["inputs"], o.get("language"), o.get("task"),
-                                    o["max_new_tokens"])
+                                    o["max_new_tokens"], o.get("num_beams"))
     return check
 
 

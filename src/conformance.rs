@@ -71,7 +71,7 @@ pub struct CheckOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
     /// Decoding beams (transformers' speech pipeline needs `1` said explicitly to
-    /// decode greedily); only 1 is run.
+    /// decode greedily; absent, it searches 5 beams).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_beams: Option<usize>,
     /// image-text-to-text: the prompt.
@@ -126,6 +126,10 @@ impl CheckOptions {
         if let Some(t) = &self.text {
             args.push("--text".into());
             args.push(t.clone());
+        }
+        if let Some(n) = self.num_beams {
+            args.push("--num-beams".into());
+            args.push(n.to_string());
         }
         args
     }

@@ -587,6 +587,26 @@ fn sampling_through_skillset_run_is_seeded() {
         stderr(&o)
     );
     no_panic(&o);
+    // Beam search has no token stream and no sampling (transformers' beam sampling is
+    // not implemented): typed errors.
+    for extra in [&["--stream"][..], &["--seed", "1"][..]] {
+        let mut args = vec![
+            "run",
+            "--task",
+            "text-generation",
+            "--input",
+            "x",
+            "--num-beams",
+            "3",
+            "--model-dir",
+            fx.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = skillset(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("beam"), "{}", stderr(&o));
+        no_panic(&o);
+    }
 }
 
 #[test]

@@ -161,8 +161,17 @@ fn text_generation<S: Supports<task::TextGeneration>>(
         opts.max_new_tokens = n;
     }
     opts.repetition_penalty = check.options.repetition_penalty;
+    opts.num_beams = check.options.num_beams.unwrap_or(1);
     // All prompts in one left-padded batch: must equal transformers' one-by-one output.
     let batched = ep.call_batch(&inputs(check), &opts).unwrap();
+    if opts.num_beams > 1 {
+        // A beam search has no token stream (transformers refuses one too).
+        let e = ep.stream(inputs(check)[0], &opts, |_| {
+            std::ops::ControlFlow::Continue(())
+        });
+        assert!(e.unwrap_err().to_string().contains("beam search"));
+        return batched.into_iter().map(to_value).collect();
+    }
     // Streaming and the token iterator give the same tokens, one event per token.
     for (prompt, g) in inputs(check).iter().zip(&batched) {
         let mut streamed = Vec::new();
@@ -197,7 +206,11 @@ fn text2text_generation<S: Supports<task::Text2TextGeneration>>(
         opts.max_new_tokens = n;
     }
     opts.repetition_penalty = check.options.repetition_penalty;
+    opts.num_beams = check.options.num_beams.unwrap_or(1);
     let batched = ep.call_batch(&inputs(check), &opts).unwrap();
+    if opts.num_beams > 1 {
+        return batched.into_iter().map(to_value).collect();
+    }
     for (input, g) in inputs(check).iter().zip(&batched) {
         let mut streamed = Vec::new();
         let s = ep

@@ -476,6 +476,23 @@ fn silent_short_and_resampled_audio() {
     };
     let (_, s) = err_text(whisper.call_audio(&short, &bad));
     assert!(s.contains("translate"), "{s}");
+    // Beams: none is an error; a CTC model has no beams to search.
+    let (_, s) = err_text(whisper.call_audio(
+        &short,
+        &RunOptions {
+            num_beams: Some(0),
+            ..Default::default()
+        },
+    ));
+    assert!(s.contains("num_beams must be at least 1"), "{s}");
+    let (_, s) = err_text(ctc.call_audio(
+        &short,
+        &RunOptions {
+            num_beams: Some(4),
+            ..Default::default()
+        },
+    ));
+    assert!(s.contains("--num-beams is for Whisper"), "{s}");
 }
 
 #[test]

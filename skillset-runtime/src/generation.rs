@@ -43,6 +43,12 @@ pub struct GenerationOptions {
     pub seed: u64,
     /// Tokens that end a sequence (from the checkpoint; empty = never stop early).
     pub eos_token_ids: Vec<u32>,
+    /// Beam search over this many beams (1 = greedy or sampled decoding).
+    pub num_beams: usize,
+    /// Beam search: hypotheses are scored `log-prob / length ** length_penalty`.
+    pub length_penalty: f64,
+    /// Beam search: when to stop (transformers' `early_stopping`).
+    pub early_stopping: crate::beam::EarlyStopping,
 }
 
 impl Default for GenerationOptions {
@@ -56,6 +62,9 @@ impl Default for GenerationOptions {
             repetition_penalty: None,
             seed: 0,
             eos_token_ids: Vec::new(),
+            num_beams: 1,
+            length_penalty: 1.0,
+            early_stopping: crate::beam::EarlyStopping::Heuristic,
         }
     }
 }
@@ -93,6 +102,15 @@ impl GenerationOptions {
         o.repetition_penalty = get("repetition_penalty")
             .and_then(|v| v.as_f64())
             .filter(|p| *p != 1.0);
+        if let Some(n) = get("num_beams").and_then(|v| v.as_u64()) {
+            o.num_beams = (n as usize).max(1);
+        }
+        if let Some(p) = get("length_penalty").and_then(|v| v.as_f64()) {
+            o.length_penalty = p;
+        }
+        if let Some(e) = get("early_stopping").and_then(crate::beam::EarlyStopping::from_json) {
+            o.early_stopping = e;
+        }
         o.eos_token_ids = ids_of(get("eos_token_id"));
         if o.eos_token_ids.is_empty() {
             let cfg = &ckpt.config;
@@ -114,7 +132,7 @@ impl GenerationOptions {
         self
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.do_sample && !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(Error::InvalidOption(format!(
                 "temperature must be a positive number, got {}",
@@ -127,6 +145,20 @@ impl GenerationOptions {
                     "top-p must be in (0, 1], got {p}"
                 )));
             }
+        }
+        if self.num_beams == 0 {
+            return Err(Error::InvalidOption("num_beams must be at least 1".into()));
+        }
+        if self.num_beams > 1 && self.do_sample {
+            return Err(Error::InvalidOption(
+                "beam sampling (num_beams > 1 with sampling) is not implemented: use beam search without sampling options, or sample with num_beams 1".into(),
+            ));
+        }
+        if !self.length_penalty.is_finite() {
+            return Err(Error::InvalidOption(format!(
+                "length penalty must be a number, got {}",
+                self.length_penalty
+            )));
         }
         if self.top_k == Some(0) {
             return Err(Error::InvalidOption("top-k must be at least 1".into()));
@@ -175,6 +207,12 @@ pub(crate) trait Stepper {
     fn prefill(&mut self) -> Result<Tensor>;
     /// Feed the chosen tokens (one per row) and return the next logits.
     fn feed(&mut self, tokens: &[u32]) -> Result<Tensor>;
+    /// Beam search: row `i` continues old row `sources[i]` (caches are gathered).
+    fn reorder(&mut self, _sources: &[usize]) -> Result<()> {
+        Err(Error::InvalidOption(
+            "this model does not support beam search: use num_beams 1".into(),
+        ))
+    }
 }
 
 impl<S: Stepper + ?Sized> Stepper for Box<S> {
@@ -184,6 +222,52 @@ impl<S: Stepper + ?Sized> Stepper for Box<S> {
     fn feed(&mut self, tokens: &[u32]) -> Result<Tensor> {
         (**self).feed(tokens)
     }
+    fn reorder(&mut self, sources: &[usize]) -> Result<()> {
+        (**self).reorder(sources)
+    }
+}
+
+/// A [`Stepper`] over `num_beams` copies of one prompt, as beam search drives it.
+pub(crate) struct StepperBeams<S: Stepper>(pub S);
+
+fn rows_f32(logits: Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(logits
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .to_vec2()?)
+}
+
+impl<S: Stepper> crate::beam::Beams for StepperBeams<S> {
+    fn prefill(&mut self) -> Result<Vec<Vec<f32>>> {
+        rows_f32(self.0.prefill()?)
+    }
+    fn advance(&mut self, sources: &[usize], tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.0.reorder(sources)?;
+        rows_f32(self.0.feed(tokens)?)
+    }
+}
+
+/// Gather the rows `sources` of a key/value cache (beam search).
+pub(crate) fn reorder_cache(
+    cache: &mut candle_nn::kv_cache::KvCache,
+    sources: &Tensor,
+) -> Result<()> {
+    let max = cache.k_cache().max_seq_len();
+    let mut fresh = candle_nn::kv_cache::KvCache::new(2, max);
+    if let (Some(k), Some(v)) = (cache.k()?, cache.v()?) {
+        fresh.append(
+            &k.contiguous()?.index_select(sources, 0)?,
+            &v.contiguous()?.index_select(sources, 0)?,
+        )?;
+    }
+    *cache = fresh;
+    Ok(())
+}
+
+/// `sources` as a tensor of row indices on `device`.
+pub(crate) fn rows_tensor(sources: &[usize], device: &Device) -> Result<Tensor> {
+    let ids: Vec<u32> = sources.iter().map(|&s| s as u32).collect();
+    Ok(Tensor::from_vec(ids, sources.len(), device)?)
 }
 
 /// A small, fast, seedable PRNG (xoshiro256**), so samples do not depend on another

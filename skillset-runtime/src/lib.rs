@@ -19,6 +19,7 @@
 //!
 //! Tools that pick the task at run time use [`Pipeline`] directly.
 
+pub mod beam;
 pub mod checkpoint;
 pub mod device;
 mod endpoints;

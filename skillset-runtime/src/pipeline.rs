@@ -153,6 +153,10 @@ pub struct RunOptions {
     pub speech_task: Option<String>,
     /// image-text-to-text: the prompt, with `<image>` where the image goes.
     pub text: Option<String>,
+    /// Generation and Whisper: beam search over this many beams (default: the
+    /// checkpoint's generation_config.json; for Whisper, else 5 as transformers' speech
+    /// pipeline; else 1).
+    pub num_beams: Option<usize>,
 }
 
 impl RunOptions {
@@ -223,13 +227,7 @@ impl RunOptions {
                 "language" => o.language = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
                 "task" => o.speech_task = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
                 "text" => o.text = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
-                "num_beams" => {
-                    if count()? != 1 {
-                        return Err(Error::InvalidOption(
-                            "beam search is not implemented: decoding is greedy (num_beams 1) or sampled".into(),
-                        ));
-                    }
-                }
+                "num_beams" => o.num_beams = Some(count()?),
                 other => {
                     return Err(Error::InvalidOption(format!(
                         "unknown option `{other}` (top_k, pooling, normalize, max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty, candidate_labels, hypothesis_template, language, task, num_beams, text)"
@@ -249,6 +247,9 @@ impl RunOptions {
         }
         if let Some(p) = self.repetition_penalty {
             o.repetition_penalty = Some(p);
+        }
+        if let Some(n) = self.num_beams {
+            o.num_beams = n;
         }
         let sampling = self.do_sample
             || self.temperature.is_some()
@@ -275,6 +276,10 @@ impl RunOptions {
         Ok(o)
     }
 }
+
+/// A model's stepper over a batch of prompts, and per row the tokens the repetition
+/// penalty sees before the new ones.
+type PromptStepper<'a> = (Box<dyn Stepper + 'a>, Vec<Vec<u32>>);
 
 /// How text-classification turns logits into scores (transformers' rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -594,6 +599,18 @@ impl Pipeline {
         prompts: &[&str],
         opts: &GenerationOptions,
     ) -> Result<Generator<'_, Box<dyn Stepper + '_>>> {
+        if opts.num_beams > 1 {
+            return Err(Error::InvalidOption(
+                "tokens cannot be streamed from a beam search (the best hypothesis is known only at the end, as in transformers): use num_beams 1 to stream".into(),
+            ));
+        }
+        let (stepper, seen) = self.stepper(prompts, opts)?;
+        Generator::new(stepper, self.tok()?, seen, opts.clone())
+    }
+
+    /// The model's stepper over a batch of prompts, and per row the tokens the
+    /// repetition penalty sees before the new ones.
+    fn stepper(&self, prompts: &[&str], opts: &GenerationOptions) -> Result<PromptStepper<'_>> {
         match (&self.model, self.task) {
             (Model::Causal(model), Task::TextGeneration) => {
                 let ids = self.prompt_ids(prompts)?;
@@ -605,12 +622,7 @@ impl Pipeline {
                     self.dtype.to_candle(),
                     self.device(),
                 )?;
-                Generator::new(
-                    Box::new(stepper) as Box<dyn Stepper>,
-                    self.tok()?,
-                    ids,
-                    opts.clone(),
-                )
+                Ok((Box::new(stepper), ids))
             }
             (Model::T5(model), Task::Text2TextGeneration) => {
                 if prompts.is_empty() {
@@ -626,18 +638,36 @@ impl Pipeline {
                 // The repetition penalty sees the decoder's sequence, which starts with
                 // the decoder start token (as in transformers).
                 let seen = vec![vec![T5Stepper::start_token(model)]; prompts.len()];
-                Generator::new(
-                    Box::new(stepper) as Box<dyn Stepper>,
-                    self.tok()?,
-                    seen,
-                    opts.clone(),
-                )
+                Ok((Box::new(stepper), seen))
             }
             _ => Err(Error::InvalidOption(format!(
                 "this pipeline was loaded for `{}`, which does not generate",
                 self.task
             ))),
         }
+    }
+
+    /// Beam search for one prompt: `num_beams` copies of it decoded together; the best
+    /// hypothesis' new tokens.
+    fn beam_generation(&self, prompt: &str, opts: &GenerationOptions) -> Result<Vec<u32>> {
+        opts.check()?;
+        let copies = vec![prompt; opts.num_beams];
+        let (stepper, seen) = self.stepper(&copies, opts)?;
+        let before = seen.into_iter().next().unwrap_or_default();
+        let settings = crate::beam::BeamSettings {
+            num_beams: opts.num_beams,
+            max_new_tokens: opts.max_new_tokens,
+            eos: opts.eos_token_ids.clone(),
+            length_penalty: opts.length_penalty,
+            early_stopping: opts.early_stopping,
+        };
+        let mut beams = crate::generation::StepperBeams(stepper);
+        crate::beam::beam_search(&mut beams, &settings, |lp, generated| {
+            if opts.repetition_penalty.is_some() {
+                let seen: Vec<u32> = before.iter().chain(generated).copied().collect();
+                crate::generation::process_logits(lp, &seen, opts);
+            }
+        })
     }
 
     /// text-generation (continue each prompt, one left-padded batch) or
@@ -650,6 +680,26 @@ impl Pipeline {
         mut on_token: Option<OnToken<'_>>,
     ) -> Result<Vec<Generation>> {
         let mut out = Vec::with_capacity(prompts.len());
+        if opts.num_beams > 1 {
+            if on_token.is_some() {
+                return Err(Error::InvalidOption(
+                    "tokens cannot be streamed from a beam search (the best hypothesis is known only at the end, as in transformers): use num_beams 1 to stream".into(),
+                ));
+            }
+            for prompt in prompts {
+                let tokens = self.beam_generation(prompt, opts)?;
+                let text = self.tok()?.decode(&tokens, true)?;
+                out.push(Generation {
+                    generated_text: if self.task == Task::TextGeneration {
+                        format!("{prompt}{text}")
+                    } else {
+                        text
+                    },
+                    token_ids: tokens,
+                });
+            }
+            return Ok(out);
+        }
         for chunk in prompts.chunks(self.max_batch_size) {
             let mut gen = self.generator(chunk, opts)?;
             match on_token {

@@ -198,6 +198,11 @@ impl Pipeline {
                             "--language and --task translate are Whisper options: a CTC model transcribes in its one vocabulary".into(),
                         ));
                     }
+                    if opts.num_beams.is_some_and(|n| n > 1) {
+                        return Err(Error::InvalidOption(
+                            "--num-beams is for Whisper: a CTC model decodes every frame at once (greedy CTC, as transformers' pipeline without a language-model decoder)".into(),
+                        ));
+                    }
                     let logits = self.wav2vec2_logits(a)?;
                     let ids: Vec<u32> = logits.argmax(candle_core::D::Minus1)?.to_vec1()?;
                     Ok(Transcription {
@@ -357,6 +362,11 @@ pub struct WhisperDecoding {
     pub multilingual: bool,
     /// `max_length` of the decoder sequence, prompt included.
     pub max_length: Option<usize>,
+    /// Beams (generation_config.json's `num_beams`; absent: transformers' speech
+    /// pipeline uses 5).
+    pub num_beams: Option<usize>,
+    pub length_penalty: f64,
+    pub early_stopping: crate::beam::EarlyStopping,
 }
 
 impl WhisperDecoding {
@@ -409,6 +419,18 @@ impl WhisperDecoding {
                 .get("max_length")
                 .and_then(|v| v.as_u64())
                 .map(|n| n as usize),
+            num_beams: g
+                .get("num_beams")
+                .and_then(|v| v.as_u64())
+                .map(|n| (n as usize).max(1)),
+            length_penalty: g
+                .get("length_penalty")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1.0),
+            early_stopping: g
+                .get("early_stopping")
+                .and_then(crate::beam::EarlyStopping::from_json)
+                .unwrap_or_default(),
         })
     }
 
@@ -547,6 +569,10 @@ impl Pipeline {
                 .unwrap_or(model.max_target_positions)
                 .saturating_sub(prompt.len() + 1),
         };
+        let num_beams = opts.num_beams.or(rules.num_beams).unwrap_or(5);
+        if num_beams == 0 {
+            return Err(Error::InvalidOption("num_beams must be at least 1".into()));
+        }
         let audio = self.prepare_audio(audio)?;
         let tok = self.tok()?;
         let mut text = String::new();
@@ -583,6 +609,30 @@ impl Pipeline {
                     .max_target_positions
                     .saturating_sub(window_prompt.len()),
             );
+            if num_beams > 1 {
+                let settings = crate::beam::BeamSettings {
+                    num_beams,
+                    max_new_tokens: limit,
+                    eos: rules.eos.clone(),
+                    length_penalty: rules.length_penalty,
+                    early_stopping: rules.early_stopping,
+                };
+                let mut beams = WhisperBeams {
+                    model,
+                    first: Some((state, window_prompt.clone())),
+                    states: Vec::new(),
+                    rows: num_beams,
+                };
+                // As transformers' logits processors, on the log-probabilities.
+                let best = crate::beam::beam_search(&mut beams, &settings, |lp, generated| {
+                    suppress(lp, &rules.suppress);
+                    if generated.is_empty() {
+                        suppress(lp, &rules.begin_suppress);
+                    }
+                })?;
+                text.push_str(&tok.decode(&best, true)?);
+                continue;
+            }
             let mut generated = Vec::new();
             let mut feed = window_prompt.clone();
             while generated.len() < limit {
@@ -619,5 +669,45 @@ impl Pipeline {
             text.push_str(&tok.decode(&generated, true)?);
         }
         Ok(Transcription { text })
+    }
+}
+
+fn suppress(row: &mut [f32], tokens: &[u32]) {
+    for &t in tokens {
+        if let Some(l) = row.get_mut(t as usize) {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// Whisper's decoder over `rows` beams: one decoder state per beam (batch 1 each).
+struct WhisperBeams<'m> {
+    model: &'m crate::families::whisper::Whisper,
+    /// The fresh state and the prompt, until the prefill.
+    first: Option<(crate::families::whisper::DecoderState, Vec<u32>)>,
+    states: Vec<crate::families::whisper::DecoderState>,
+    rows: usize,
+}
+
+impl crate::beam::Beams for WhisperBeams<'_> {
+    fn prefill(&mut self) -> Result<Vec<Vec<f32>>> {
+        let (mut state, prompt) = self
+            .first
+            .take()
+            .ok_or_else(|| Error::InvalidInput("internal: prefilled twice".into()))?;
+        let logits = self.model.step(&mut state, &prompt)?;
+        self.states = vec![state; self.rows];
+        Ok(vec![logits; self.rows])
+    }
+
+    fn advance(&mut self, sources: &[usize], tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let mut next: Vec<_> = sources.iter().map(|&s| self.states[s].clone()).collect();
+        let logits = next
+            .iter_mut()
+            .zip(tokens)
+            .map(|(state, &t)| self.model.step(state, &[t]))
+            .collect::<Result<Vec<_>>>()?;
+        self.states = next;
+        Ok(logits)
     }
 }

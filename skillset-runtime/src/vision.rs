@@ -256,6 +256,11 @@ impl Pipeline {
             .get_ids()
             .to_vec();
         let prompt_text = tok.decode(&ids, true)?;
+        if opts.num_beams > 1 {
+            return Err(Error::InvalidOption(
+                "beam search is not implemented for image-text-to-text yet: use num_beams 1 (greedy) or sampling".into(),
+            ));
+        }
         let mut out = Vec::with_capacity(images.len());
         for image in images {
             let features =

@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Generation: penalty for tokens already in the sequence (1.0 = none).
     #[arg(long, value_name = "R")]
     pub repetition_penalty: Option<f64>,
+    /// Generation and Whisper: beam search over N beams [default: the checkpoint's
+    /// generation_config.json; Whisper: else 5, as transformers' speech pipeline; else 1]
+    #[arg(long, value_name = "N")]
+    pub num_beams: Option<usize>,
     /// Generation: print tokens as they are generated.
     #[arg(long)]
     pub stream: bool,
@@ -248,6 +252,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         language: args.language.clone(),
         speech_task,
         text: args.text.clone(),
+        num_beams: args.num_beams,
     };
     let outputs = if args.stream && task == skillset_runtime::Task::TextGeneration {
         stream_generation(&pipeline, &inputs, &run_options, args.json)?

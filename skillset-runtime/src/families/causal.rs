@@ -176,4 +176,14 @@ impl Stepper for CausalStepper<'_> {
         self.model
             .forward(&ids, &positions, &masks, &mut self.cache)
     }
+
+    fn reorder(&mut self, sources: &[usize]) -> Result<()> {
+        let rows = crate::generation::rows_tensor(sources, &self.device)?;
+        for c in self.cache.iter_mut() {
+            crate::generation::reorder_cache(c, &rows)?;
+        }
+        self.valid = sources.iter().map(|&s| self.valid[s].clone()).collect();
+        self.next_pos = sources.iter().map(|&s| self.next_pos[s]).collect();
+        Ok(())
+    }
 }

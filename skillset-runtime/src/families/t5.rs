@@ -506,4 +506,17 @@ impl Stepper for T5Stepper<'_> {
     fn feed(&mut self, tokens: &[u32]) -> Result<Tensor> {
         self.decode(tokens)
     }
+
+    fn reorder(&mut self, sources: &[usize]) -> Result<()> {
+        let rows = crate::generation::rows_tensor(sources, &self.model.device)?;
+        for c in self.self_cache.iter_mut() {
+            crate::generation::reorder_cache(c, &rows)?;
+        }
+        for kv in self.cross_kv.iter_mut().flatten() {
+            *kv = (kv.0.index_select(&rows, 0)?, kv.1.index_select(&rows, 0)?);
+        }
+        self.encoded = self.encoded.index_select(&rows, 0)?;
+        self.cross_bias = self.cross_bias.index_select(&rows, 0)?;
+        Ok(())
+    }
 }

@@ -139,7 +139,10 @@ pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> 
 }
 
 /// The decoder's state for one sequence: cached self-attention keys/values per layer
-/// and the cross-attention keys/values of the audio.
+/// and the cross-attention keys/values of the audio. Cloning it is cheap (the tensors
+/// are shared and never written in place): beam search clones a beam's state to
+/// continue it.
+#[derive(Clone)]
 pub(crate) struct DecoderState {
     self_kv: Vec<Option<(Tensor, Tensor)>>,
     cross_kv: Vec<(Tensor, Tensor)>,
