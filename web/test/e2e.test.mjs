@@ -130,6 +130,7 @@ function optionArgs(options = {}) {
   if (options.normalize) args.push("--normalize");
   if (options.max_new_tokens !== undefined) args.push("--max-new-tokens", String(options.max_new_tokens));
   if (options.repetition_penalty !== undefined) args.push("--repetition-penalty", String(options.repetition_penalty));
+  if (options.num_beams !== undefined) args.push("--num-beams", String(options.num_beams));
   return args;
 }
 
