@@ -1057,25 +1057,31 @@ def llava_tokenizer():
     return transformers.LlamaTokenizer(vocab=model["vocab"], merges=merges, add_bos_token=True)
 
 
-def image_text_to_text(name: str, d: Path, inputs: list[str], prompt: str, max_new_tokens: int):
-    """Greedy image-text-to-text of each image with `prompt`, as transformers' pipeline
-    gives it, plus the ids of the new tokens from `generate` (and their margins)."""
+def image_text_to_text(name: str, d: Path, inputs: list[str], prompt: str, max_new_tokens: int,
+                       num_beams: int = 1):
+    """Image-text-to-text of each image with `prompt` (greedy, or a beam search), as
+    transformers' pipeline gives it, plus the ids of the new tokens from `generate` (and,
+    greedy, their margins)."""
     pipe = pipeline("image-text-to-text", model=str(d), device=DEVICE, dtype=DTYPE)
     SUMMARY.setdefault(name, {})["pipeline_processor"] = type(pipe.processor).__name__
     tok = pipe.tokenizer
     outputs, token_ids, all_margins = [], [], []
     for rel in inputs:
         img = open_image(rel, d)
-        out = to_py(pipe(images=img, text=prompt, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1))
+        # Generation parameters go in generate_kwargs: a bare `num_beams=` is taken for
+        # the processor's and ignored (transformers warns).
+        out = to_py(pipe(images=img, text=prompt, max_new_tokens=max_new_tokens,
+                         generate_kwargs={"do_sample": False, "num_beams": num_beams}))
         enc = pipe.processor(images=transformers.image_utils.load_image(str((d / rel).resolve())), text=prompt,
                              return_tensors="pt")
         with torch.no_grad():
-            gen = pipe.model.generate(**on_device(enc), max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                      output_scores=True, return_dict_in_generate=True)
-        margins = mf.step_margins(gen.scores)
-        all_margins.append(margins)
-        if mf.STRICT_MARGINS and min(margins) < 1e-3:
-            fail(name, f"greedy near tie ({min(margins)}) for {rel}")
+            gen = pipe.model.generate(**on_device(enc), max_new_tokens=max_new_tokens, do_sample=False,
+                                      num_beams=num_beams, output_scores=True, return_dict_in_generate=True)
+        if num_beams == 1:
+            margins = mf.step_margins(gen.scores)
+            all_margins.append(margins)
+            if mf.STRICT_MARGINS and min(margins) < 1e-3:
+                fail(name, f"greedy near tie ({min(margins)}) for {rel}")
         new = gen.sequences[0, enc["input_ids"].shape[1]:].tolist()
         # The pipeline decodes the whole sequence and the input alone (skipping special
         # tokens, so the <image> run too) and cuts the latter off the former: a new
@@ -1088,8 +1094,8 @@ def image_text_to_text(name: str, d: Path, inputs: list[str], prompt: str, max_n
         print(f"  {name} {rel}: {out} new ids {new}")
         outputs.append({**out[0], "token_ids": new})  # like make_fixtures' text-generation records
     check = {"task": "image-text-to-text", "inputs": inputs,
-             "options": {"text": prompt, "max_new_tokens": max_new_tokens, "num_beams": 1}, "outputs": outputs}
-    if not mf.STRICT_MARGINS:
+             "options": {"text": prompt, "max_new_tokens": max_new_tokens, "num_beams": num_beams}, "outputs": outputs}
+    if not mf.STRICT_MARGINS and num_beams == 1:
         # Per input: each greedy step's best-minus-second logit (the Rust side compares
         # image-text-to-text outputs exactly, so they stay out of "outputs").
         check["margins"] = all_margins
@@ -1134,6 +1140,7 @@ def llava_tiny():
     proc.save_pretrained(d)
     ip.save_pretrained(d)  # preprocessor_config.json as well, whatever the processor wrote
     check, token_ids, enc = image_text_to_text(name, d, IMAGES, LLAVA_PROMPTS[0], 8)
+    beams, _, _ = image_text_to_text(name, d, IMAGES, LLAVA_PROMPTS[0], 12, num_beams=3)
     prompt = check["options"]["text"]
     tensors, info = image_tensors(name, d, IMAGES)
     write_processor(d, tensors, {
@@ -1144,7 +1151,7 @@ def llava_tiny():
     finish(d, "llava",
            "LlavaForConditionalGeneration: CLIP vision tower (32x32, 8x8 patches, features of the second-to-last "
            "layer without the CLS token), GELU projector, 2-layer Llama (4 heads, 2 KV heads); the processor "
-           "expands <image> into 16 tokens; greedy image-text-to-text.", [check])
+           "expands <image> into 16 tokens; image-text-to-text, greedy and with 3 beams.", [check, beams])
 
 
 FIXTURE_SPECS = {
@@ -1183,7 +1190,8 @@ RECOMPUTE = {
     "automatic-speech-recognition": lambda name, d, c, mt: (
         recompute_whisper(name, d, c) if mt == "whisper" else ctc_asr(name, d, c["inputs"])),
     "image-text-to-text": lambda name, d, c, mt: image_text_to_text(
-        name, d, c["inputs"], c["options"]["text"], c["options"]["max_new_tokens"])[0],
+        name, d, c["inputs"], c["options"]["text"], c["options"]["max_new_tokens"],
+        c["options"].get("num_beams", 1))[0],
 }
 
 

@@ -335,6 +335,7 @@ fn image_text_to_text<S: Supports<task::ImageTextToText>>(
     if let Some(n) = check.options.max_new_tokens {
         opts.max_new_tokens = n;
     }
+    opts.num_beams = check.options.num_beams.unwrap_or(1);
     let prompt = check.options.text.as_deref().unwrap();
     media_paths(dir, check)
         .iter()

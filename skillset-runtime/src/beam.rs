@@ -48,6 +48,19 @@ pub(crate) struct BeamSettings {
     pub early_stopping: EarlyStopping,
 }
 
+impl BeamSettings {
+    /// The beam settings of generation options.
+    pub fn of(opts: &crate::generation::GenerationOptions) -> Self {
+        BeamSettings {
+            num_beams: opts.num_beams,
+            max_new_tokens: opts.max_new_tokens,
+            eos: opts.eos_token_ids.clone(),
+            length_penalty: opts.length_penalty,
+            early_stopping: opts.early_stopping,
+        }
+    }
+}
+
 /// A model decoding `num_beams` rows of one input.
 pub(crate) trait Beams {
     /// Logits `[num_beams][vocab]` of the token after the prompt (the rows are copies).

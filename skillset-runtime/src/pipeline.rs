@@ -654,13 +654,7 @@ impl Pipeline {
         let copies = vec![prompt; opts.num_beams];
         let (stepper, seen) = self.stepper(&copies, opts)?;
         let before = seen.into_iter().next().unwrap_or_default();
-        let settings = crate::beam::BeamSettings {
-            num_beams: opts.num_beams,
-            max_new_tokens: opts.max_new_tokens,
-            eos: opts.eos_token_ids.clone(),
-            length_penalty: opts.length_penalty,
-            early_stopping: opts.early_stopping,
-        };
+        let settings = crate::beam::BeamSettings::of(opts);
         let mut beams = crate::generation::StepperBeams(stepper);
         crate::beam::beam_search(&mut beams, &settings, |lp, generated| {
             if opts.repetition_penalty.is_some() {

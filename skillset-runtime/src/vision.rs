@@ -256,32 +256,41 @@ impl Pipeline {
             .get_ids()
             .to_vec();
         let prompt_text = tok.decode(&ids, true)?;
-        if opts.num_beams > 1 {
-            return Err(Error::InvalidOption(
-                "beam search is not implemented for image-text-to-text yet: use num_beams 1 (greedy) or sampling".into(),
-            ));
-        }
+        opts.check()?;
         let mut out = Vec::with_capacity(images.len());
         for image in images {
             let features =
                 model.image_features(&self.pixel_values(std::slice::from_ref(image))?)?;
             let request = crate::families::llava::LlavaRequest { model, features };
+            // A beam search decodes `num_beams` copies of the prompt.
+            let rows = vec![ids.clone(); opts.num_beams.max(1)];
             let stepper = crate::families::causal::CausalStepper::new(
                 &request,
-                std::slice::from_ref(&ids),
+                &rows,
                 tok.pad_id,
                 opts.max_new_tokens,
                 self.dtype().to_candle(),
                 self.device(),
             )?;
-            let mut gen = crate::generation::Generator::new(
-                Box::new(stepper) as Box<dyn crate::generation::Stepper>,
-                tok,
-                vec![ids.clone()],
-                opts.clone(),
-            )?;
-            gen.run(&mut |_| std::ops::ControlFlow::Continue(()))?;
-            let new = gen.new_tokens()[0].clone();
+            let new = if opts.num_beams > 1 {
+                let settings = crate::beam::BeamSettings::of(opts);
+                let mut beams = crate::generation::StepperBeams(stepper);
+                crate::beam::beam_search(&mut beams, &settings, |lp, generated| {
+                    if opts.repetition_penalty.is_some() {
+                        let seen: Vec<u32> = ids.iter().chain(generated).copied().collect();
+                        crate::generation::process_logits(lp, &seen, opts);
+                    }
+                })?
+            } else {
+                let mut gen = crate::generation::Generator::new(
+                    Box::new(stepper) as Box<dyn crate::generation::Stepper>,
+                    tok,
+                    vec![ids.clone()],
+                    opts.clone(),
+                )?;
+                gen.run(&mut |_| std::ops::ControlFlow::Continue(()))?;
+                gen.new_tokens()[0].clone()
+            };
             // transformers decodes the whole sequence and cuts the prompt's text off,
             // which keeps the first new token's leading space.
             let full: Vec<u32> = ids.iter().chain(&new).copied().collect();

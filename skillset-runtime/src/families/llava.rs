@@ -183,15 +183,17 @@ impl CausalLm for LlavaRequest<'_> {
         if image_rows.is_empty() {
             return self.model.llm.forward_embeds(x, positions, masks, cache);
         }
-        if ids.len() != 1 || image_rows.len() != self.features.dim(0)? {
+        // One prompt, or copies of it (a beam search's rows), each with this image.
+        if ids.iter().any(|r| r != &ids[0]) || image_rows.len() != self.features.dim(0)? {
             return Err(Error::InvalidInput(format!(
-                "{} image tokens in the prompt for {} image features",
+                "{} image tokens in the prompt for {} image features (one image per request)",
                 image_rows.len(),
                 self.features.dim(0)?
             )));
         }
+        let copies = ids.len();
         // Runs of text embeddings and image features, in order.
-        let row = x.squeeze(0)?;
+        let row = x.narrow(0, 0, 1)?.squeeze(0)?;
         let mut parts = Vec::new();
         let mut start = 0;
         for (feature, &r) in image_rows.iter().enumerate() {
@@ -205,6 +207,11 @@ impl CausalLm for LlavaRequest<'_> {
             parts.push(row.narrow(0, start, row.dim(0)? - start)?);
         }
         let x = Tensor::cat(&parts, 0)?.unsqueeze(0)?;
+        let x = if copies > 1 {
+            x.repeat((copies, 1, 1))?
+        } else {
+            x
+        };
         self.model.llm.forward_embeds(x, positions, masks, cache)
     }
 }
