@@ -136,11 +136,13 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "clip",
             {
                 "description": "Contrastive image-text dual encoders: CLIP (softmax over labels, pooled at the "
-                "end-of-text token) and SigLIP (sigmoid scores, attention-pooling head)",
+                "end-of-text token) and SigLIP (sigmoid scores, attention-pooling head); their vision towers "
+                "alone (CLIPVisionModel, SiglipVisionModel) as image feature extractors",
                 "modality": "multimodal",
-                "base": ["CLIPModel", "SiglipModel"],
+                "base": ["CLIPModel", "SiglipModel", "CLIPVisionModel", "SiglipVisionModel"],
                 "tasks": {
                     "zero-shot-image-classification": ["CLIPModel", "SiglipModel"],
+                    "image-feature-extraction": ["CLIPVisionModel", "SiglipVisionModel"],
                 },
             },
         ),

@@ -320,6 +320,8 @@ SEEDS = {
     "vit-tiny-cls": 111,
     "deit-tiny-cls": 102,
     "dinov2-tiny-cls": 103,
+    "clip-vision-tiny": 104,
+    "siglip-vision-tiny": 105,
     "clip-tiny": 217,
     "siglip-tiny": 227,
     "wav2vec2-tiny-ctc": 301,
@@ -801,6 +803,52 @@ def siglip_tiny():
                  "mask), sigmoid scores with logit scale 4 and bias -1.5; bicubic resize to 32x32, mean/std 0.5.")
 
 
+def vision_tower(name: str, model, image_processor, description: str):
+    """A CLIP / SigLIP vision tower saved alone (CLIPVisionModel, SiglipVisionModel):
+    image-feature-extraction, whose pipeline returns its last_hidden_state."""
+    d = fresh_dir(name)
+    model.eval().save_pretrained(d)
+    image_processor.save_pretrained(d)
+    checks = [image_feature_extraction(name, d, IMAGES)]
+    tensors, info = image_tensors(name, d, IMAGES)
+    write_processor(d, tensors, {"tensor": "pixel_values", "inputs": IMAGES, **info,
+                                 "note": "pixel_values [3,H,W] from the image processor the pipeline uses, "
+                                         "for each input of the check."})
+    finish(d, model.config.model_type, description, checks)
+
+
+def clip_vision_tiny():
+    torch.manual_seed(SEEDS["clip-vision-tiny"])
+    cfg = transformers.CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=24, intermediate_size=40,
+                                        num_hidden_layers=2, num_attention_heads=2, hidden_act="quick_gelu",
+                                        initializer_range=0.3, initializer_factor=3.0)
+    ip = transformers.CLIPImageProcessor(
+        size={"shortest_edge": 32}, resample=3, do_center_crop=True, crop_size={"height": 32, "width": 32},
+        image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711],
+        do_convert_rgb=True)
+    vision_tower("clip-vision-tiny", transformers.CLIPVisionModel(cfg), ip,
+                 "CLIPVisionModel alone (model type clip_vision_model): 32x32 / 8x8 patches, hidden 24, "
+                 "quick_gelu, pre-layernorm; image-feature-extraction = last_hidden_state (the post-layernorm "
+                 "only pools).")
+
+
+def siglip_vision_tiny():
+    torch.manual_seed(SEEDS["siglip-vision-tiny"])
+    cfg = transformers.SiglipVisionConfig(image_size=32, patch_size=8, hidden_size=24, intermediate_size=40,
+                                          num_hidden_layers=2, num_attention_heads=2,
+                                          hidden_act="gelu_pytorch_tanh")
+    model = transformers.SiglipVisionModel(cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.dim() >= 2:
+                p.normal_(0, 0.3)
+    ip = transformers.SiglipImageProcessor(size={"height": 32, "width": 32}, resample=3,
+                                           image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+    vision_tower("siglip-vision-tiny", model, ip,
+                 "SiglipVisionModel alone (model type siglip_vision_model): 32x32 / 8x8 patches, hidden 24, "
+                 "no class token; image-feature-extraction = last_hidden_state after the post-layernorm.")
+
+
 def wav2vec2_base_config(cls, **over):
     base = dict(
         hidden_size=24, num_hidden_layers=2, num_attention_heads=2, intermediate_size=40,
@@ -1160,6 +1208,8 @@ FIXTURE_SPECS = {
     "dinov2-tiny-cls": dinov2_tiny_cls,
     "clip-tiny": clip_tiny,
     "siglip-tiny": siglip_tiny,
+    "clip-vision-tiny": clip_vision_tiny,
+    "siglip-vision-tiny": siglip_vision_tiny,
     "wav2vec2-tiny-ctc": wav2vec2_tiny_ctc,
     "wav2vec2-tiny-cls": wav2vec2_tiny_cls,
     "hubert-tiny-ctc": hubert_tiny_ctc,

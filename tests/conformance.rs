@@ -393,6 +393,23 @@ macro_rules! clip_tasks {
     };
 }
 
+/// A vision tower alone (clip_vision_model, siglip_vision_model).
+macro_rules! image_feature_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [ImageFeatureExtraction => image_feature_extraction])
+    };
+}
+
+/// The whole clip family: dual encoders and vision towers.
+macro_rules! clip_family_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [
+            ZeroShotImageClassification => zero_shot_image_classification,
+            ImageFeatureExtraction => image_feature_extraction,
+        ])
+    };
+}
+
 macro_rules! wav2vec2_tasks {
     ($S:ty, $f:expr, $check:expr) => {
         typed!($S, $f, $check, [
@@ -461,6 +478,10 @@ fn fixtures_through_the_generated_types() {
                 "dinov2" => vit_tasks!(skillsets::Dinov2, f, check),
                 "clip" => clip_tasks!(skillsets::Clip, f, check),
                 "siglip" => clip_tasks!(skillsets::Siglip, f, check),
+                "clip_vision_model" => image_feature_tasks!(skillsets::ClipVisionModel, f, check),
+                "siglip_vision_model" => {
+                    image_feature_tasks!(skillsets::SiglipVisionModel, f, check)
+                }
                 "wav2vec2" => wav2vec2_tasks!(skillsets::Wav2vec2, f, check),
                 "hubert" => wav2vec2_tasks!(skillsets::Hubert, f, check),
                 "whisper" => whisper_tasks!(skillsets::Whisper, f, check),
@@ -487,7 +508,7 @@ fn fixtures_through_user_skillsets() {
                 skillsets::Family::Gpt => decoder_tasks!(AnyGpt, f, check),
                 skillsets::Family::T5 => seq2seq_tasks!(AnyT5, f, check),
                 skillsets::Family::Vit => vit_tasks!(AnyVit, f, check),
-                skillsets::Family::Clip => clip_tasks!(AnyClip, f, check),
+                skillsets::Family::Clip => clip_family_tasks!(AnyClip, f, check),
                 skillsets::Family::Wav2Vec2 => wav2vec2_tasks!(AnyWav2Vec2, f, check),
                 skillsets::Family::Whisper => whisper_tasks!(AnyWhisper, f, check),
                 skillsets::Family::Llava => llava_tasks!(AnyLlava, f, check),

@@ -367,6 +367,24 @@ fn zero_shot_needs_labels() {
     // One label: CLIP's softmax gives it everything.
     let one = ep.call(media("gray.png"), &["a cat"]).unwrap();
     assert!((one[0].score - 1.0).abs() < 1e-6, "{one:?}");
+    // The family also runs vision towers alone for image features; a dual encoder's
+    // checkpoint is not one (transformers' pipeline fails on it too).
+    let (e, s) = err_text(AnyClip::init_cpu::<task::ImageFeatureExtraction>(fixture(
+        "clip-tiny",
+    )));
+    assert!(
+        matches!(e, Error::UnsupportedTask { .. })
+            && s.contains("model type `clip` does not run the task `image-feature-extraction`")
+            && s.contains("zero-shot-image-classification"),
+        "{s}"
+    );
+    let tower =
+        AnyClip::init_cpu::<task::ImageFeatureExtraction>(fixture("clip-vision-tiny")).unwrap();
+    assert_eq!(
+        tower.call(media("gray.png")).unwrap().len(),
+        17,
+        "16 patches and the class token"
+    );
 }
 
 fn wav_bytes(rate: u32, samples: &[i16]) -> Vec<u8> {

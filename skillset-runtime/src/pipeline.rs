@@ -397,7 +397,13 @@ impl Pipeline {
                 .ok_or_else(|| Error::UnsupportedTask {
                     scope: format!("model type `{}`", ckpt.model_type),
                     task,
-                    supported: vec![],
+                    // What this checkpoint's model type runs within the scope.
+                    supported: scope
+                        .tasks()
+                        .iter()
+                        .copied()
+                        .filter(|&t| scope.architecture(&ckpt.model_type, t).is_some())
+                        .collect(),
                 })?;
         Self::load_family(family, architecture, ckpt, task, options)
     }
@@ -427,7 +433,8 @@ impl Pipeline {
             .and_then(|s| s.max_seq_length)
             .unwrap_or(max_positions)
             .min(max_positions);
-        let tokenizer = if family.reads_text() {
+        // Image features read no text (a CLIP / SigLIP vision tower has no tokenizer).
+        let tokenizer = if family.reads_text() && task != Task::ImageFeatureExtraction {
             Some(TextTokenizer::load(&ckpt, max_len)?)
         } else {
             None

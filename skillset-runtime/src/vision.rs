@@ -81,11 +81,17 @@ impl Pipeline {
     /// image-feature-extraction: each image's last hidden states `[tokens][hidden]`
     /// (class token first), as transformers' pipeline returns them.
     pub fn image_features(&self, images: &[RgbImage]) -> Result<Vec<Vec<Vec<f32>>>> {
-        let model = self.vit(Task::ImageFeatureExtraction)?;
+        self.expect_task(Task::ImageFeatureExtraction)?;
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.max_batch_size()) {
-            let hidden = model
-                .hidden_states(&self.pixel_values(chunk)?)?
+            let pixels = self.pixel_values(chunk)?;
+            let hidden = match &self.model {
+                Model::ClipVision(tower) => tower.last_hidden_state(&pixels)?,
+                _ => self
+                    .vit(Task::ImageFeatureExtraction)?
+                    .hidden_states(&pixels)?,
+            };
+            let hidden = hidden
                 .to_dtype(candle_core::DType::F32)?
                 .to_device(&Device::Cpu)?;
             for i in 0..chunk.len() {

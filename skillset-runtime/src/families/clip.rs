@@ -29,6 +29,7 @@ struct MapHead {
 }
 
 pub(crate) struct VisionTower {
+    kind: Kind,
     patch_weight: Tensor,
     patch_bias: Option<Tensor>,
     patch: usize,
@@ -161,6 +162,7 @@ pub(crate) fn load_vision(vc: &ConfigReader, vw: &Weights, kind: Kind) -> Result
         None
     };
     Ok(VisionTower {
+        kind,
         patch_weight,
         patch_bias,
         patch,
@@ -173,6 +175,33 @@ pub(crate) fn load_vision(vc: &ConfigReader, vw: &Weights, kind: Kind) -> Result
         head,
         projection: None,
     })
+}
+
+/// A vision tower alone (`CLIPVisionModel`, `SiglipVisionModel`): its config at the
+/// root of config.json, its weights at the root (transformers 5) or under
+/// `vision_model.` (checkpoints saved by transformers 4).
+pub(crate) fn load_vision_model(
+    architecture: &str,
+    config: &ConfigReader,
+    weights: &Weights,
+) -> Result<VisionTower> {
+    let model_type = config.str_or("model_type", "");
+    if config.sub("vision_config").is_ok() {
+        return Err(Error::InvalidOption(format!(
+            "image-feature-extraction runs a vision tower alone (CLIPVisionModel, SiglipVisionModel); this `{model_type}` checkpoint is a dual encoder: run zero-shot-image-classification, or take its image embeddings"
+        )));
+    }
+    let kind = if architecture.starts_with("Siglip") || model_type.starts_with("siglip") {
+        Kind::Siglip
+    } else {
+        Kind::Clip
+    };
+    let w = if weights.contains("vision_model.embeddings.patch_embedding.weight") {
+        weights.pp("vision_model")
+    } else {
+        weights.clone()
+    };
+    load_vision(config, &w, kind)
 }
 
 pub(crate) fn load(
@@ -291,6 +320,19 @@ impl VisionTower {
             x = norm.forward(&x)?;
         }
         encoder::run_layers(&self.layers[..layers.min(self.layers.len())], x, None)
+    }
+}
+
+impl VisionTower {
+    /// `last_hidden_state` of the tower alone, as `CLIPVisionModel` /
+    /// `SiglipVisionModel` return it: after the last layer (SigLIP: and its
+    /// post-layernorm; CLIP applies that to the pooled class token only).
+    pub fn last_hidden_state(&self, pixels: &Tensor) -> Result<Tensor> {
+        let x = self.hidden_states(pixels, self.layers.len())?;
+        Ok(match self.kind {
+            Kind::Clip => x,
+            Kind::Siglip => self.post_norm.forward(&x)?,
+        })
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) enum Model {
     T5(Box<t5::T5Model>),
     Vit(Box<vit::VitModel>),
     Clip(Box<clip::ClipModel>),
+    /// A CLIP / SigLIP vision tower alone (image-feature-extraction).
+    ClipVision(Box<clip::VisionTower>),
     Wav2Vec2(Box<wav2vec2::Wav2Vec2>),
     Whisper(Box<whisper::Whisper>),
     Llava(Box<llava::LlavaModel>),
@@ -71,6 +73,7 @@ impl Model {
             Model::T5(_) => usize::MAX,
             Model::Vit(_) => usize::MAX,
             Model::Clip(m) => m.max_positions(),
+            Model::ClipVision(_) => usize::MAX,
             Model::Wav2Vec2(_) => usize::MAX,
             Model::Whisper(m) => m.max_target_positions,
             Model::Llava(m) => m.llm.max_positions(),
@@ -109,7 +112,10 @@ pub(crate) fn load(
             task,
             Task::ImageClassification | Task::ImageFeatureExtraction
         ),
-        Family::Clip => task == Task::ZeroShotImageClassification,
+        Family::Clip => matches!(
+            task,
+            Task::ZeroShotImageClassification | Task::ImageFeatureExtraction
+        ),
         Family::Wav2Vec2 => matches!(
             task,
             Task::AutomaticSpeechRecognition | Task::AudioClassification
@@ -152,6 +158,9 @@ pub(crate) fn load(
             device,
         )?)),
         Family::Vit => Model::Vit(Box::new(vit::load(architecture, &config, &weights, task)?)),
+        Family::Clip if task == Task::ImageFeatureExtraction => Model::ClipVision(Box::new(
+            clip::load_vision_model(architecture, &config, &weights)?,
+        )),
         Family::Clip => Model::Clip(Box::new(clip::load(architecture, &config, &weights)?)),
         Family::Wav2Vec2 => Model::Wav2Vec2(Box::new(wav2vec2::load(
             architecture,
