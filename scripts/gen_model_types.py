@@ -150,14 +150,16 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "wav2vec2",
             {
                 "description": "Self-supervised speech encoders on raw 16 kHz waveforms (convolutional feature "
-                "encoder, convolutional positions): Wav2Vec2 and HuBERT, with CTC or classification heads",
+                "encoder, convolutional positions): Wav2Vec2, HuBERT and Data2VecAudio, with CTC or "
+                "classification heads",
                 "modality": "audio",
-                "base": ["Wav2Vec2Model", "HubertModel"],
+                "base": ["Wav2Vec2Model", "HubertModel", "Data2VecAudioModel"],
                 "tasks": {
-                    "automatic-speech-recognition": ["Wav2Vec2ForCTC", "HubertForCTC"],
+                    "automatic-speech-recognition": ["Wav2Vec2ForCTC", "HubertForCTC", "Data2VecAudioForCTC"],
                     "audio-classification": [
                         "Wav2Vec2ForSequenceClassification",
                         "HubertForSequenceClassification",
+                        "Data2VecAudioForSequenceClassification",
                     ],
                 },
             },

@@ -322,6 +322,7 @@ SEEDS = {
     "dinov2-tiny-cls": 103,
     "clip-vision-tiny": 104,
     "siglip-vision-tiny": 105,
+    "data2vec-audio-tiny-ctc": 106,
     "clip-tiny": 217,
     "siglip-tiny": 227,
     "wav2vec2-tiny-ctc": 301,
@@ -882,12 +883,12 @@ def audio_tensors(d: Path, fe, inputs: list[str], name: str) -> dict:
 LM_HEAD_STD = 6.0
 
 
-def ctc_fixture(name: str, cls, config_cls, seed: int, description: str):
+def ctc_fixture(name: str, cls, config_cls, seed: int, description: str, **over):
     torch.manual_seed(seed)
     d = fresh_dir(name)
     ctc_tokenizer(d)
     fe = save_feature_extractor(d, return_attention_mask=False)
-    model = cls(wav2vec2_base_config(config_cls)).eval()
+    model = cls(wav2vec2_base_config(config_cls, **over)).eval()
     with torch.no_grad():
         # Thousands of frames: the per-frame argmax needs logits spread wide enough that
         # no frame's top two sit within 1e-3 of each other.
@@ -919,6 +920,15 @@ def hubert_tiny_ctc():
     ctc_fixture("hubert-tiny-ctc", transformers.HubertForCTC, transformers.HubertConfig, SEEDS["hubert-tiny-ctc"],
                 "HubertForCTC with the sizes of wav2vec2-tiny-ctc (group-norm feature encoder, post-LN encoder); "
                 "same tokenizer and feature extractor.")
+
+
+def data2vec_audio_tiny_ctc():
+    ctc_fixture("data2vec-audio-tiny-ctc", transformers.Data2VecAudioForCTC, transformers.Data2VecAudioConfig,
+                SEEDS["data2vec-audio-tiny-ctc"],
+                "Data2VecAudioForCTC with the sizes of wav2vec2-tiny-ctc: layer norm in every feature-encoder "
+                "layer (always, in data2vec), positions from 2 stacked grouped convolutions of width 6 (even: the "
+                "extra frame is dropped), each with a parameter-free layer norm; post-LN encoder.",
+                num_conv_pos_embeddings=2, conv_pos_kernel_size=6)
 
 
 def wav2vec2_tiny_cls():
@@ -1213,6 +1223,7 @@ FIXTURE_SPECS = {
     "wav2vec2-tiny-ctc": wav2vec2_tiny_ctc,
     "wav2vec2-tiny-cls": wav2vec2_tiny_cls,
     "hubert-tiny-ctc": hubert_tiny_ctc,
+    "data2vec-audio-tiny-ctc": data2vec_audio_tiny_ctc,
     "whisper-tiny": whisper_tiny,
     "llava-tiny": llava_tiny,
 }

@@ -128,6 +128,11 @@ pub(crate) fn beam_search(
             )));
         }
         let vocab = logits[0].len();
+        if vocab == 0 || logits.iter().any(|r| r.len() != vocab) {
+            return Err(Error::InvalidInput(
+                "internal: beam search got rows of logits of different or zero length".into(),
+            ));
+        }
         // b. Accumulated log-probabilities of every continuation of every beam.
         let mut acc = Vec::with_capacity(n * vocab);
         for (j, row) in logits.iter().enumerate() {

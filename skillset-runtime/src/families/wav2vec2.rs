@@ -1,8 +1,10 @@
-//! The wav2vec2 family: Wav2Vec2 and HuBERT. A convolutional feature encoder on the
-//! raw waveform (group norm on the first layer, or layer norm on every layer), a
-//! feature projection, a grouped convolutional position embedding (weight-normalized),
-//! transformer layers (post-norm, or pre-norm for the "stable layer norm" variant),
-//! and a CTC head (speech recognition) or a mean-pooled classifier.
+//! The wav2vec2 family: Wav2Vec2, HuBERT and Data2VecAudio. A convolutional feature
+//! encoder on the raw waveform (group norm on the first layer, or layer norm on every
+//! layer), a feature projection, a grouped convolutional position embedding (one
+//! weight-normalized convolution; Data2VecAudio: a stack of convolutions, each with a
+//! parameter-free layer norm), transformer layers (post-norm, or pre-norm for the
+//! "stable layer norm" variant), and a CTC head (speech recognition) or a mean-pooled
+//! classifier.
 
 use candle_core::{Module, Tensor, D};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
@@ -37,12 +39,21 @@ pub(crate) enum Head {
     },
 }
 
+/// The convolutional position embedding.
+enum PosConv {
+    /// Wav2Vec2 / HuBERT: one grouped, weight-normalized convolution, then GELU.
+    WeightNorm(Conv1d),
+    /// Data2VecAudio: grouped convolutions, each followed by a layer norm without
+    /// parameters and GELU.
+    Stack(Vec<Conv1d>, LayerNorm),
+}
+
 pub(crate) struct Wav2Vec2 {
     convs: Vec<ConvLayer>,
     conv_act: Activation,
     projection_norm: Option<LayerNorm>,
     projection: Linear,
-    pos_conv: Conv1d,
+    pos_conv: PosConv,
     pos_kernel: usize,
     encoder_norm: LayerNorm,
     stable: bool,
@@ -67,6 +78,43 @@ fn usize_list(config: &ConfigReader, key: &str) -> Result<Vec<usize>> {
         .ok_or_else(|| config.invalid(key, "expected a list of positive integers".into()))
 }
 
+/// Wav2Vec2 / HuBERT's position convolution: weight norm over dim 2, stored as g and v
+/// (or as torch's parametrizations).
+fn weight_norm_pos_conv(
+    w: &Weights,
+    config: &ConfigReader,
+    hidden: usize,
+    groups: usize,
+) -> Result<Conv1d> {
+    let k = config.usize("num_conv_pos_embeddings")?;
+    let pc = w.pp("encoder.pos_conv_embed.conv");
+    let (g, v) = if pc.contains("parametrizations.weight.original0") {
+        (
+            pc.get((1, 1, k), "parametrizations.weight.original0")?,
+            pc.get(
+                (hidden, hidden / groups, k),
+                "parametrizations.weight.original1",
+            )?,
+        )
+    } else {
+        (
+            pc.get((1, 1, k), "weight_g")?,
+            pc.get((hidden, hidden / groups, k), "weight_v")?,
+        )
+    };
+    let norm = v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
+    let pos_weight = v.broadcast_mul(&g.broadcast_div(&norm)?)?;
+    Ok(Conv1d::new(
+        pos_weight,
+        Some(pc.get(hidden, "bias")?),
+        Conv1dConfig {
+            padding: k / 2,
+            groups,
+            ..Default::default()
+        },
+    ))
+}
+
 pub(crate) fn load(
     architecture: &str,
     config: &ConfigReader,
@@ -75,9 +123,12 @@ pub(crate) fn load(
 ) -> Result<Wav2Vec2> {
     let base = if architecture.starts_with("Hubert") {
         "hubert"
+    } else if architecture.starts_with("Data2VecAudio") {
+        "data2vec_audio"
     } else {
         "wav2vec2"
     };
+    let data2vec = base == "data2vec_audio";
     let w = if weights.contains(&format!("{base}.feature_projection.projection.weight")) {
         weights.pp(base)
     } else {
@@ -95,7 +146,12 @@ pub(crate) fn load(
         ));
     }
     let conv_bias = config.bool_or("conv_bias", false);
-    let norm_kind = config.str_or("feat_extract_norm", "group");
+    // Data2VecAudio's feature encoder has a layer norm in every layer (no option).
+    let norm_kind = if data2vec {
+        "layer"
+    } else {
+        config.str_or("feat_extract_norm", "group")
+    };
     let eps = config.f64_or("layer_norm_eps", 1e-5)?;
     let mut convs = Vec::with_capacity(dims.len());
     for i in 0..dims.len() {
@@ -139,8 +195,6 @@ pub(crate) fn load(
         Some(fp.layer_norm(last, eps, "layer_norm")?)
     };
     let projection = fp.linear(last, hidden, "projection")?;
-    // The position convolution: weight norm over dim 2, stored as g and v.
-    let k = config.usize("num_conv_pos_embeddings")?;
     let groups = config.usize("num_conv_pos_embedding_groups")?;
     if groups == 0 || hidden % groups != 0 {
         return Err(config.invalid(
@@ -148,32 +202,37 @@ pub(crate) fn load(
             format!("{groups} groups for {hidden} channels"),
         ));
     }
-    let pc = w.pp("encoder.pos_conv_embed.conv");
-    let (g, v) = if pc.contains("parametrizations.weight.original0") {
-        (
-            pc.get((1, 1, k), "parametrizations.weight.original0")?,
-            pc.get(
-                (hidden, hidden / groups, k),
-                "parametrizations.weight.original1",
-            )?,
-        )
+    let (pos_conv, k) = if data2vec {
+        // `num_conv_pos_embeddings` convolutions of `conv_pos_kernel_size`.
+        let k = config.usize_or("conv_pos_kernel_size", 19)?;
+        let n = config.usize_or("num_conv_pos_embeddings", 5)?;
+        let convs = (0..n)
+            .map(|j| -> Result<Conv1d> {
+                let pc = w.pp(format!("encoder.pos_conv_embed.layers.{j}.conv"));
+                Ok(Conv1d::new(
+                    pc.get((hidden, hidden / groups, k), "weight")?,
+                    Some(pc.get(hidden, "bias")?),
+                    Conv1dConfig {
+                        padding: k / 2,
+                        groups,
+                        ..Default::default()
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let like = convs
+            .first()
+            .map(|c| c.weight().clone())
+            .ok_or_else(|| config.invalid("num_conv_pos_embeddings", "0 layers".into()))?;
+        let ones = Tensor::ones(hidden, like.dtype(), like.device())?;
+        let zeros = Tensor::zeros(hidden, like.dtype(), like.device())?;
+        (PosConv::Stack(convs, LayerNorm::new(ones, zeros, 1e-5)), k)
     } else {
         (
-            pc.get((1, 1, k), "weight_g")?,
-            pc.get((hidden, hidden / groups, k), "weight_v")?,
+            PosConv::WeightNorm(weight_norm_pos_conv(&w, config, hidden, groups)?),
+            config.usize("num_conv_pos_embeddings")?,
         )
     };
-    let norm = v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
-    let pos_weight = v.broadcast_mul(&g.broadcast_div(&norm)?)?;
-    let pos_conv = Conv1d::new(
-        pos_weight,
-        Some(pc.get(hidden, "bias")?),
-        Conv1dConfig {
-            padding: k / 2,
-            groups,
-            ..Default::default()
-        },
-    );
     let stable = config.bool_or("do_stable_layer_norm", false);
     let layer_dims = LayerDims {
         hidden,
@@ -280,13 +339,31 @@ impl Wav2Vec2 {
             x = norm.forward(&x)?;
         }
         let x = self.projection.forward(&x)?;
-        // Position embedding: grouped conv, drop the extra frame of an even kernel, GELU.
-        let mut pos = self.pos_conv.forward(&x.transpose(1, 2)?.contiguous()?)?;
-        if self.pos_kernel % 2 == 0 {
-            let t = pos.dim(2)?;
-            pos = pos.narrow(2, 0, t - 1)?;
-        }
-        let pos = self.conv_act_pos(&pos)?.transpose(1, 2)?;
+        // Position embedding: grouped conv, drop the extra frame of an even kernel, GELU
+        // (Data2VecAudio: a parameter-free layer norm before each GELU, layer by layer).
+        let trim = |pos: Tensor| -> Result<Tensor> {
+            Ok(if self.pos_kernel % 2 == 0 {
+                let t = pos.dim(2)?;
+                pos.narrow(2, 0, t - 1)?
+            } else {
+                pos
+            })
+        };
+        let pos = match &self.pos_conv {
+            PosConv::WeightNorm(conv) => {
+                let pos = trim(conv.forward(&x.transpose(1, 2)?.contiguous()?)?)?;
+                self.conv_act.forward(&pos)?.transpose(1, 2)?
+            }
+            PosConv::Stack(convs, norm) => {
+                let mut pos = x.transpose(1, 2)?.contiguous()?;
+                for conv in convs {
+                    let y = trim(conv.forward(&pos)?)?;
+                    let y = norm.forward(&y.transpose(1, 2)?.contiguous()?)?;
+                    pos = self.conv_act.forward(&y)?.transpose(1, 2)?.contiguous()?;
+                }
+                pos.transpose(1, 2)?
+            }
+        };
         let mut x = (x + pos)?;
         if !self.stable {
             x = self.encoder_norm.forward(&x)?;
@@ -297,10 +374,6 @@ impl Wav2Vec2 {
         } else {
             x
         })
-    }
-
-    fn conv_act_pos(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.conv_act.forward(x)?)
     }
 
     /// CTC logits `[frames, vocab]`, or class logits `[labels]`.
