@@ -41,6 +41,7 @@ SCHEMA_VERSION = 1
 # Keep in sync with `Family` in skillset-codegen (the codegen validator checks it).
 # ---------------------------------------------------------------------------
 # Architectures whose encoder the bert family implements (class-name prefixes).
+WAV2VEC2_LIKE = ["Wav2Vec2", "Hubert", "Data2VecAudio", "UniSpeech", "UniSpeechSat"]
 BERT_LIKE = ["Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra"]
 
 FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
@@ -150,17 +151,13 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "wav2vec2",
             {
                 "description": "Self-supervised speech encoders on raw 16 kHz waveforms (convolutional feature "
-                "encoder, convolutional positions): Wav2Vec2, HuBERT and Data2VecAudio, with CTC or "
-                "classification heads",
+                "encoder, convolutional positions): Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech and "
+                "UniSpeechSat, with CTC or classification heads",
                 "modality": "audio",
-                "base": ["Wav2Vec2Model", "HubertModel", "Data2VecAudioModel"],
+                "base": [f"{p}Model" for p in WAV2VEC2_LIKE],
                 "tasks": {
-                    "automatic-speech-recognition": ["Wav2Vec2ForCTC", "HubertForCTC", "Data2VecAudioForCTC"],
-                    "audio-classification": [
-                        "Wav2Vec2ForSequenceClassification",
-                        "HubertForSequenceClassification",
-                        "Data2VecAudioForSequenceClassification",
-                    ],
+                    "automatic-speech-recognition": [f"{p}ForCTC" for p in WAV2VEC2_LIKE],
+                    "audio-classification": [f"{p}ForSequenceClassification" for p in WAV2VEC2_LIKE],
                 },
             },
         ),

@@ -323,6 +323,8 @@ SEEDS = {
     "clip-vision-tiny": 104,
     "siglip-vision-tiny": 105,
     "data2vec-audio-tiny-ctc": 106,
+    "unispeech-tiny-ctc": 109,
+    "unispeech-sat-tiny-ctc": 115,
     "clip-tiny": 217,
     "siglip-tiny": 227,
     "wav2vec2-tiny-ctc": 301,
@@ -931,6 +933,21 @@ def data2vec_audio_tiny_ctc():
                 num_conv_pos_embeddings=2, conv_pos_kernel_size=6)
 
 
+def unispeech_tiny_ctc():
+    ctc_fixture("unispeech-tiny-ctc", transformers.UniSpeechForCTC, transformers.UniSpeechConfig,
+                SEEDS["unispeech-tiny-ctc"],
+                "UniSpeechForCTC with the sizes of wav2vec2-tiny-ctc (its inference path is Wav2Vec2's: "
+                "group-norm feature encoder, weight-normed position convolution, post-LN encoder).")
+
+
+def unispeech_sat_tiny_ctc():
+    ctc_fixture("unispeech-sat-tiny-ctc", transformers.UniSpeechSatForCTC, transformers.UniSpeechSatConfig,
+                SEEDS["unispeech-sat-tiny-ctc"],
+                "UniSpeechSatForCTC with the sizes of wav2vec2-tiny-ctc, but a layer-norm feature encoder with "
+                "conv biases and a pre-LN (stable layer norm) encoder.",
+                feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True)
+
+
 def wav2vec2_tiny_cls():
     torch.manual_seed(SEEDS["wav2vec2-tiny-cls"])
     name = "wav2vec2-tiny-cls"
@@ -1224,6 +1241,8 @@ FIXTURE_SPECS = {
     "wav2vec2-tiny-cls": wav2vec2_tiny_cls,
     "hubert-tiny-ctc": hubert_tiny_ctc,
     "data2vec-audio-tiny-ctc": data2vec_audio_tiny_ctc,
+    "unispeech-tiny-ctc": unispeech_tiny_ctc,
+    "unispeech-sat-tiny-ctc": unispeech_sat_tiny_ctc,
     "whisper-tiny": whisper_tiny,
     "llava-tiny": llava_tiny,
 }

@@ -485,6 +485,8 @@ fn fixtures_through_the_generated_types() {
                 "wav2vec2" => wav2vec2_tasks!(skillsets::Wav2vec2, f, check),
                 "hubert" => wav2vec2_tasks!(skillsets::Hubert, f, check),
                 "data2vec-audio" => wav2vec2_tasks!(skillsets::Data2vecAudio, f, check),
+                "unispeech" => wav2vec2_tasks!(skillsets::Unispeech, f, check),
+                "unispeech-sat" => wav2vec2_tasks!(skillsets::UnispeechSat, f, check),
                 "whisper" => whisper_tasks!(skillsets::Whisper, f, check),
                 "llava" => llava_tasks!(skillsets::Llava, f, check),
                 other => panic!("fixture {} of {other}: add its generated type here", f.name),

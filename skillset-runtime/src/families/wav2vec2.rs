@@ -1,4 +1,4 @@
-//! The wav2vec2 family: Wav2Vec2, HuBERT and Data2VecAudio. A convolutional feature
+//! The wav2vec2 family: Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech and UniSpeechSat. A convolutional feature
 //! encoder on the raw waveform (group norm on the first layer, or layer norm on every
 //! layer), a feature projection, a grouped convolutional position embedding (one
 //! weight-normalized convolution; Data2VecAudio: a stack of convolutions, each with a
@@ -121,12 +121,14 @@ pub(crate) fn load(
     weights: &Weights,
     task: Task,
 ) -> Result<Wav2Vec2> {
-    let base = if architecture.starts_with("Hubert") {
-        "hubert"
-    } else if architecture.starts_with("Data2VecAudio") {
-        "data2vec_audio"
-    } else {
-        "wav2vec2"
+    // Where a task checkpoint nests the model (UniSpeech and UniSpeechSat are Wav2Vec2
+    // with pre-training heads of their own, which inference does not use).
+    let base = match architecture {
+        a if a.starts_with("Hubert") => "hubert",
+        a if a.starts_with("Data2VecAudio") => "data2vec_audio",
+        a if a.starts_with("UniSpeechSat") => "unispeech_sat",
+        a if a.starts_with("UniSpeech") => "unispeech",
+        _ => "wav2vec2",
     };
     let data2vec = base == "data2vec_audio";
     let w = if weights.contains(&format!("{base}.feature_projection.projection.weight")) {
