@@ -41,7 +41,7 @@ SCHEMA_VERSION = 1
 # Keep in sync with `Family` in skillset-codegen (the codegen validator checks it).
 # ---------------------------------------------------------------------------
 # Architectures whose encoder the bert family implements (class-name prefixes).
-WAV2VEC2_LIKE = ["Wav2Vec2", "Hubert", "Data2VecAudio", "UniSpeech", "UniSpeechSat"]
+WAV2VEC2_LIKE = ["Wav2Vec2", "Hubert", "Data2VecAudio", "UniSpeech", "UniSpeechSat", "WavLM"]
 BERT_LIKE = ["Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra"]
 
 FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
@@ -151,8 +151,8 @@ FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
             "wav2vec2",
             {
                 "description": "Self-supervised speech encoders on raw 16 kHz waveforms (convolutional feature "
-                "encoder, convolutional positions): Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech and "
-                "UniSpeechSat, with CTC or classification heads",
+                "encoder, convolutional positions): Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech, "
+                "UniSpeechSat and WavLM (gated relative position bias), with CTC or classification heads",
                 "modality": "audio",
                 "base": [f"{p}Model" for p in WAV2VEC2_LIKE],
                 "tasks": {

@@ -325,6 +325,7 @@ SEEDS = {
     "data2vec-audio-tiny-ctc": 106,
     "unispeech-tiny-ctc": 109,
     "unispeech-sat-tiny-ctc": 115,
+    "wavlm-tiny-ctc": 121,
     "clip-tiny": 217,
     "siglip-tiny": 227,
     "wav2vec2-tiny-ctc": 301,
@@ -885,12 +886,14 @@ def audio_tensors(d: Path, fe, inputs: list[str], name: str) -> dict:
 LM_HEAD_STD = 6.0
 
 
-def ctc_fixture(name: str, cls, config_cls, seed: int, description: str, **over):
+def ctc_fixture(name: str, cls, config_cls, seed: int, description: str, post=None, **over):
     torch.manual_seed(seed)
     d = fresh_dir(name)
     ctc_tokenizer(d)
     fe = save_feature_extractor(d, return_attention_mask=False)
     model = cls(wav2vec2_base_config(config_cls, **over)).eval()
+    if post:
+        post(model)
     with torch.no_grad():
         # Thousands of frames: the per-frame argmax needs logits spread wide enough that
         # no frame's top two sit within 1e-3 of each other.
@@ -946,6 +949,23 @@ def unispeech_sat_tiny_ctc():
                 "UniSpeechSatForCTC with the sizes of wav2vec2-tiny-ctc, but a layer-norm feature encoder with "
                 "conv biases and a pre-LN (stable layer norm) encoder.",
                 feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True)
+
+
+def wavlm_tiny_ctc():
+    def spread(model):
+        # Gate constants and position-bias table away from their initial ones / zeros.
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith("gru_rel_pos_const"):
+                    p.uniform_(0.3, 2.0)
+                elif n.endswith("rel_attn_embed.weight"):
+                    p.normal_(0, 1.0)
+
+    ctc_fixture("wavlm-tiny-ctc", transformers.WavLMForCTC, transformers.WavLMConfig, SEEDS["wavlm-tiny-ctc"],
+                "WavLMForCTC with the sizes of wav2vec2-tiny-ctc: a relative position bias over 16 buckets up to "
+                "distance 40 (hundreds of frames: the logarithmic buckets are used), gated in every layer by its "
+                "input; random gate constants.",
+                post=spread, num_buckets=16, max_bucket_distance=40)
 
 
 def wav2vec2_tiny_cls():
@@ -1243,6 +1263,7 @@ FIXTURE_SPECS = {
     "data2vec-audio-tiny-ctc": data2vec_audio_tiny_ctc,
     "unispeech-tiny-ctc": unispeech_tiny_ctc,
     "unispeech-sat-tiny-ctc": unispeech_sat_tiny_ctc,
+    "wavlm-tiny-ctc": wavlm_tiny_ctc,
     "whisper-tiny": whisper_tiny,
     "llava-tiny": llava_tiny,
 }

@@ -487,6 +487,7 @@ fn fixtures_through_the_generated_types() {
                 "data2vec-audio" => wav2vec2_tasks!(skillsets::Data2vecAudio, f, check),
                 "unispeech" => wav2vec2_tasks!(skillsets::Unispeech, f, check),
                 "unispeech-sat" => wav2vec2_tasks!(skillsets::UnispeechSat, f, check),
+                "wavlm" => wav2vec2_tasks!(skillsets::Wavlm, f, check),
                 "whisper" => whisper_tasks!(skillsets::Whisper, f, check),
                 "llava" => llava_tasks!(skillsets::Llava, f, check),
                 other => panic!("fixture {} of {other}: add its generated type here", f.name),

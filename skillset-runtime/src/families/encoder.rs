@@ -149,6 +149,36 @@ pub(crate) struct Layer {
     act: Activation,
     pre_norm: bool,
     scales: Option<(Tensor, Tensor)>,
+    /// WavLM: the layer gates the shared relative position bias by its input.
+    rel_gate: Option<RelGate>,
+}
+
+/// WavLM's gate on the relative position bias: per head, from the attention's input,
+/// `a * (b * c - 1) + 2` with `a, b` sigmoids of a projection of each head's slice
+/// (8 outputs summed in two groups of 4) and `c` a learned constant per head.
+pub(crate) struct RelGate {
+    pub linear: Linear,
+    /// `[1, heads, 1, 1]`.
+    pub constant: Tensor,
+}
+
+impl RelGate {
+    /// The gated bias `[b, heads, t, t]` for attention input `x [b, t, hidden]` and the
+    /// shared position bias `[1, heads, t, t]`.
+    fn apply(&self, x: &Tensor, position_bias: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let heads = self.constant.dim(1)?;
+        let per_head = nn::split_heads(x, heads)?; // [b, h, t, d]
+        let proj = self
+            .linear
+            .forward(&per_head)?
+            .reshape((b, heads, t, 2, 4))?
+            .sum(candle_core::D::Minus1)?; // [b, h, t, 2]
+        let gates = candle_nn::ops::sigmoid(&proj)?;
+        let (a, g) = (gates.narrow(3, 0, 1)?, gates.narrow(3, 1, 1)?);
+        let gate = ((a * (g.broadcast_mul(&self.constant)? - 1.0)?)? + 2.0)?; // [b, h, t, 1]
+        Ok(gate.broadcast_mul(position_bias)?)
+    }
 }
 
 /// The sizes of an encoder layer.
@@ -178,10 +208,25 @@ impl Layer {
                 Some((s1, s2)) => Some((w.get(d.hidden, s1)?, w.get(d.hidden, s2)?)),
                 None => None,
             },
+            rel_gate: None,
         })
     }
 
+    /// Gate the shared position bias by this layer's attention input (WavLM).
+    pub fn set_rel_gate(&mut self, gate: RelGate) {
+        self.rel_gate = Some(gate);
+    }
+
     pub fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let attend = |h: &Tensor| -> Result<Tensor> {
+            match (&self.rel_gate, bias) {
+                (Some(gate), Some(position_bias)) => {
+                    self.attn
+                        .forward(h, h, Some(&gate.apply(h, position_bias)?))
+                }
+                _ => self.attn.forward(h, h, bias),
+            }
+        };
         let mlp = |h: &Tensor| -> Result<Tensor> {
             Ok(self.fc2.forward(&nn::linear_act(&self.fc1, self.act, h)?)?)
         };
@@ -193,11 +238,11 @@ impl Layer {
         };
         if self.pre_norm {
             let h = self.norm1.forward(x)?;
-            let x = (x + scaled(self.attn.forward(&h, &h, bias)?, 0)?)?;
+            let x = (x + scaled(attend(&h)?, 0)?)?;
             let h = self.norm2.forward(&x)?;
             Ok((&x + scaled(mlp(&h)?, 1)?)?)
         } else {
-            let x = self.norm1.forward(&(x + self.attn.forward(x, x, bias)?)?)?;
+            let x = self.norm1.forward(&(x + attend(x)?)?)?;
             Ok(self.norm2.forward(&(&x + mlp(&x)?)?)?)
         }
     }

@@ -301,7 +301,12 @@ pub(crate) fn load(
 }
 
 /// transformers' `T5Attention._relative_position_bucket`.
-fn bucket(relative: i64, bidirectional: bool, num_buckets: usize, max_distance: usize) -> usize {
+pub(crate) fn bucket(
+    relative: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> usize {
     let mut buckets = num_buckets as i64;
     let mut out = 0i64;
     let mut rel = relative;

@@ -1,4 +1,5 @@
-//! The wav2vec2 family: Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech and UniSpeechSat. A convolutional feature
+//! The wav2vec2 family: Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech, UniSpeechSat and
+//! WavLM (a gated relative position bias in every layer). A convolutional feature
 //! encoder on the raw waveform (group norm on the first layer, or layer norm on every
 //! layer), a feature projection, a grouped convolutional position embedding (one
 //! weight-normalized convolution; Data2VecAudio: a stack of convolutions, each with a
@@ -39,6 +40,34 @@ pub(crate) enum Head {
     },
 }
 
+/// WavLM's relative position bias table `[buckets, heads]`.
+struct RelBias {
+    table: candle_nn::Embedding,
+    buckets: usize,
+    max_distance: usize,
+}
+
+impl RelBias {
+    /// `[1, heads, t, t]`: the bucket of key minus query position, looked up.
+    fn bias(&self, t: usize, device: &candle_core::Device) -> Result<Tensor> {
+        let ids: Vec<u32> = (0..t)
+            .flat_map(|q| {
+                (0..t).map(move |k| {
+                    super::t5::bucket(k as i64 - q as i64, true, self.buckets, self.max_distance)
+                        as u32
+                })
+            })
+            .collect();
+        let ids = Tensor::from_vec(ids, (t, t), device)?;
+        Ok(self
+            .table
+            .forward(&ids)?
+            .permute((2, 0, 1))?
+            .unsqueeze(0)?
+            .contiguous()?)
+    }
+}
+
 /// The convolutional position embedding.
 enum PosConv {
     /// Wav2Vec2 / HuBERT: one grouped, weight-normalized convolution, then GELU.
@@ -57,6 +86,7 @@ pub(crate) struct Wav2Vec2 {
     pos_kernel: usize,
     encoder_norm: LayerNorm,
     stable: bool,
+    rel_bias: Option<RelBias>,
     layers: Vec<encoder::Layer>,
     pub head: Head,
     /// Total stride of the feature encoder, and its receptive field.
@@ -128,6 +158,7 @@ pub(crate) fn load(
         a if a.starts_with("Data2VecAudio") => "data2vec_audio",
         a if a.starts_with("UniSpeechSat") => "unispeech_sat",
         a if a.starts_with("UniSpeech") => "unispeech",
+        a if a.starts_with("WavLM") => "wavlm",
         _ => "wav2vec2",
     };
     let data2vec = base == "data2vec_audio";
@@ -244,13 +275,38 @@ pub(crate) fn load(
         act: config.activation("hidden_act", "gelu")?,
         pre_norm: stable,
     };
-    let layers = encoder::load_layers(
+    let mut layers = encoder::load_layers(
         &w,
         "encoder.layers",
         config.usize("num_hidden_layers")?,
         layer_dims,
         &WAV2VEC2_NAMES,
     )?;
+    // WavLM: a relative position bias (buckets as T5's, from the first layer's table)
+    // that every layer gates by its own attention input.
+    let rel_bias = if base == "wavlm" {
+        let head_dim = hidden / heads;
+        for (i, layer) in layers.iter_mut().enumerate() {
+            let a = w.pp(format!("encoder.layers.{i}.attention"));
+            layer.set_rel_gate(encoder::RelGate {
+                linear: a.linear(head_dim, 8, "gru_rel_pos_linear")?,
+                constant: a.get((1, heads, 1, 1), "gru_rel_pos_const")?,
+            });
+        }
+        let buckets = config.usize_or("num_buckets", 320)?;
+        let max_distance = config.usize_or("max_bucket_distance", 800)?;
+        Some(RelBias {
+            table: w.pp("encoder.layers.0.attention").embedding(
+                buckets,
+                heads,
+                "rel_attn_embed",
+            )?,
+            buckets,
+            max_distance,
+        })
+    } else {
+        None
+    };
     let head = match task {
         Task::AutomaticSpeechRecognition => {
             let vocab = config.usize("vocab_size")?;
@@ -285,6 +341,7 @@ pub(crate) fn load(
         pos_kernel: k,
         encoder_norm: w.layer_norm(hidden, eps, "encoder.layer_norm")?,
         stable,
+        rel_bias,
         layers,
         head,
         stride,
@@ -370,7 +427,11 @@ impl Wav2Vec2 {
         if !self.stable {
             x = self.encoder_norm.forward(&x)?;
         }
-        let x = encoder::run_layers(&self.layers, x, None)?;
+        let bias = match &self.rel_bias {
+            Some(r) => Some(r.bias(x.dim(1)?, x.device())?.to_dtype(x.dtype())?),
+            None => None,
+        };
+        let x = encoder::run_layers(&self.layers, x, bias.as_ref())?;
         Ok(if self.stable {
             self.encoder_norm.forward(&x)?
         } else {
