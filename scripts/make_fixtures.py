@@ -260,6 +260,19 @@ def step_margins(scores) -> list[float]:
     return out
 
 
+def with_margins(name: str, record: dict, out, gen: dict, what: str) -> dict:
+    """A greedy generation's per-step margins: they must be clear when the reference is
+    made (else float rounding could change the path), and are recorded with recomputed
+    half-precision references. A beam search's scores are per beam: no margins."""
+    if gen.get("num_beams", 1) == 1:
+        margins = step_margins(out.scores)
+        if STRICT_MARGINS and min(margins) < 1e-3:
+            sys.exit(f"{name}: near tie at step {margins.index(min(margins))} of {what!r}: pick another seed")
+        if not STRICT_MARGINS:
+            record["step_margins"] = margins
+    return record
+
+
 def text_generation(name: str, model_dir: Path, prompts: list[str], max_new_tokens: int, **gen) -> dict:
     """Greedy continuation of each prompt, alone (batch 1), as transformers' pipeline
     gives it, plus the ids of the new tokens from `generate`."""
@@ -276,16 +289,7 @@ def text_generation(name: str, model_dir: Path, prompts: list[str], max_new_toke
             )
         new = out.sequences[0, enc["input_ids"].shape[1]:].tolist()
         assert text == prompt + tok.decode(new, skip_special_tokens=True), (text, new)
-        record = {"generated_text": text, "token_ids": new}
-        if gen.get("num_beams", 1) == 1:
-            # Greedy choices must win clearly, or float rounding could change the path.
-            # (A beam search's scores are per beam: no margins are recorded for it.)
-            margins = step_margins(out.scores)
-            if STRICT_MARGINS and min(margins) < 1e-3:
-                sys.exit(f"{name}: near tie at step {margins.index(min(margins))} of {prompt!r}: pick another seed")
-            if not STRICT_MARGINS:
-                record["step_margins"] = margins
-        outputs.append(record)
+        outputs.append(with_margins(name, {"generated_text": text, "token_ids": new}, out, gen, prompt))
     options = {"max_new_tokens": max_new_tokens}
     options.update(gen)
     return {"task": "text-generation", "inputs": prompts, "options": options, "outputs": outputs}
@@ -306,13 +310,7 @@ def text2text_generation(name: str, model_dir: Path, inputs: list[str], max_new_
             )
         new = out.sequences[0, 1:].tolist()  # drop the decoder start token
         record = {"generated_text": tok.decode(new, skip_special_tokens=True), "token_ids": new}
-        if gen.get("num_beams", 1) == 1:
-            margins = step_margins(out.scores)
-            if STRICT_MARGINS and min(margins) < 1e-3:
-                sys.exit(f"{name}: near tie at step {margins.index(min(margins))} of {text!r}: pick another seed")
-            if not STRICT_MARGINS:
-                record["step_margins"] = margins
-        outputs.append(record)
+        outputs.append(with_margins(name, record, out, gen, text))
     options = {"max_new_tokens": max_new_tokens}
     options.update(gen)
     return {"task": "text2text-generation", "inputs": inputs, "options": options, "outputs": outputs}

@@ -207,7 +207,8 @@ pub(crate) trait Stepper {
     fn prefill(&mut self) -> Result<Tensor>;
     /// Feed the chosen tokens (one per row) and return the next logits.
     fn feed(&mut self, tokens: &[u32]) -> Result<Tensor>;
-    /// Beam search: row `i` continues old row `sources[i]` (caches are gathered).
+    /// Beam search: row `i` continues old row `sources[i]` (the caches are gathered;
+    /// the rows are copies of one input, so per-input state needs no gathering).
     fn reorder(&mut self, _sources: &[usize]) -> Result<()> {
         Err(Error::InvalidOption(
             "this model does not support beam search: use num_beams 1".into(),
@@ -228,7 +229,28 @@ impl<S: Stepper + ?Sized> Stepper for Box<S> {
 }
 
 /// A [`Stepper`] over `num_beams` copies of one prompt, as beam search drives it.
-pub(crate) struct StepperBeams<S: Stepper>(pub S);
+struct StepperBeams<S: Stepper>(S);
+
+/// Beam search with `stepper` over `opts.num_beams` copies of one prompt: the best
+/// hypothesis' new tokens. `before`: the tokens the repetition penalty sees ahead of
+/// the new ones (the prompt, or T5's decoder start token); the penalty applies to
+/// log-probabilities, as transformers' beam search applies its logits processors.
+pub(crate) fn beam_generate<S: Stepper>(
+    stepper: S,
+    before: &[u32],
+    opts: &GenerationOptions,
+) -> Result<Vec<u32>> {
+    crate::beam::beam_search(
+        &mut StepperBeams(stepper),
+        &crate::beam::BeamSettings::of(opts),
+        |lp, generated| {
+            if opts.repetition_penalty.is_some() {
+                let seen: Vec<u32> = before.iter().chain(generated).copied().collect();
+                process_logits(lp, &seen, opts);
+            }
+        },
+    )
+}
 
 fn rows_f32(logits: Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(logits

@@ -661,14 +661,7 @@ impl Pipeline {
         let copies = vec![prompt; opts.num_beams];
         let (stepper, seen) = self.stepper(&copies, opts)?;
         let before = seen.into_iter().next().unwrap_or_default();
-        let settings = crate::beam::BeamSettings::of(opts);
-        let mut beams = crate::generation::StepperBeams(stepper);
-        crate::beam::beam_search(&mut beams, &settings, |lp, generated| {
-            if opts.repetition_penalty.is_some() {
-                let seen: Vec<u32> = before.iter().chain(generated).copied().collect();
-                crate::generation::process_logits(lp, &seen, opts);
-            }
-        })
+        crate::generation::beam_generate(stepper, &before, opts)
     }
 
     /// text-generation (continue each prompt, one left-padded batch) or

@@ -279,14 +279,7 @@ impl Pipeline {
                 self.device(),
             )?;
             let new = if opts.num_beams > 1 {
-                let settings = crate::beam::BeamSettings::of(opts);
-                let mut beams = crate::generation::StepperBeams(stepper);
-                crate::beam::beam_search(&mut beams, &settings, |lp, generated| {
-                    if opts.repetition_penalty.is_some() {
-                        let seen: Vec<u32> = ids.iter().chain(generated).copied().collect();
-                        crate::generation::process_logits(lp, &seen, opts);
-                    }
-                })?
+                crate::generation::beam_generate(stepper, &ids, opts)?
             } else {
                 let mut gen = crate::generation::Generator::new(
                     Box::new(stepper) as Box<dyn crate::generation::Stepper>,

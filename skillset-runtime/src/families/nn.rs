@@ -202,13 +202,19 @@ pub fn attention(
     let probs = if dtype == DType::F32 {
         super::kernels::scaled_bias_softmax(&scores, bias, scale)?
     } else {
-        let mut scores = (scores * scale)?;
-        if let Some(bias) = bias {
-            scores = scores.broadcast_add(bias)?;
-        }
+        let scores = scaled_with_bias(scores, bias, scale)?;
         candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?
     };
     Ok(probs.matmul(v)?)
+}
+
+/// `scores * scale + bias`, the bias in the scores' dtype.
+fn scaled_with_bias(scores: Tensor, bias: Option<&Tensor>, scale: f64) -> Result<Tensor> {
+    let scores = (scores * scale)?;
+    Ok(match bias {
+        Some(bias) => scores.broadcast_add(&bias.to_dtype(scores.dtype())?)?,
+        None => scores,
+    })
 }
 
 /// [`attention`] with the scores kept in f32 up to the softmax in every dtype, as
@@ -233,10 +239,7 @@ pub fn attention_f32_scores(
     let scores = q
         .to_dtype(DType::F32)?
         .matmul(&k.to_dtype(DType::F32)?.t()?)?;
-    let mut scores = (scores * scale)?;
-    if let Some(bias) = bias {
-        scores = scores.broadcast_add(&bias.to_dtype(DType::F32)?)?;
-    }
+    let scores = scaled_with_bias(scores, bias, scale)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
     Ok(probs.matmul(v)?)
 }

@@ -513,15 +513,14 @@ impl Stepper for T5Stepper<'_> {
     }
 
     fn reorder(&mut self, sources: &[usize]) -> Result<()> {
+        // Only the decoder's own caches: a beam search's rows are copies of one input,
+        // so the encoder output, its padding bias and the cross-attention keys/values
+        // are the same in every row (gathering them each step would copy them for
+        // nothing).
         let rows = crate::generation::rows_tensor(sources, &self.model.device)?;
         for c in self.self_cache.iter_mut() {
             crate::generation::reorder_cache(c, &rows)?;
         }
-        for kv in self.cross_kv.iter_mut().flatten() {
-            *kv = (kv.0.index_select(&rows, 0)?, kv.1.index_select(&rows, 0)?);
-        }
-        self.encoded = self.encoded.index_select(&rows, 0)?;
-        self.cross_bias = self.cross_bias.index_select(&rows, 0)?;
         Ok(())
     }
 }
