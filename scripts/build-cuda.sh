@@ -6,7 +6,8 @@
 #   - libcuda comes only with the driver, so the link uses a stub whose every `cu*`
 #     symbol is an empty function; the real driver library is used at run time.
 # Output: dist/skillset-cuda (stripped) and dist/skillset-cuda.xz (what to carry to the
-# GPU machine: `carry: ["dist/skillset-cuda.xz"]`). At run time it needs libcuda.so.1 (driver),
+# GPU machine: `carry: ["dist/skillset-cuda.xz", "dist/wheels"]`, the wheels by
+# scripts/gpu-wheels.sh, which this script runs last). At run time it needs libcuda.so.1 (driver),
 # libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13 and
 # libcudart.so.13 on LD_LIBRARY_PATH, even for --help (see scripts/gpu-check.sh).
 # Takes ~20 minutes on 2 cores, most of it nvcc compiling candle-kernels.
@@ -49,3 +50,5 @@ strip dist/skillset-cuda
 # working tree (64 MiB in all): carry the xz copy (~8 MB); gpu-check.sh unpacks it.
 xz -T2 -6 -k -f dist/skillset-cuda
 ls -la dist/skillset-cuda dist/skillset-cuda.xz
+# The transformers wheel gpu-check.sh installs there (the machine's own is older).
+scripts/gpu-wheels.sh

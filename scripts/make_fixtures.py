@@ -469,18 +469,23 @@ GPTS = {
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
 }
 
+# By name: an older transformers (the GPU machine's, say) lacks the newest configs, and
+# only the fixtures that need them are then skipped, not the whole script.
 DECODERS = {
-    "llama": transformers.LlamaConfig,
-    "mistral": transformers.MistralConfig,
-    "qwen2": transformers.Qwen2Config,
-    "qwen3": transformers.Qwen3Config,
-    "phi3": transformers.Phi3Config,
-    "gemma": transformers.GemmaConfig,
-    "granite": transformers.GraniteConfig,
-    "olmo": transformers.OlmoConfig,
-    # Model types that transformers maps to the Llama classes with a config of their own.
-    "internlm3": transformers.InternLM3Config,
-    "iquestcoder": transformers.IQuestCoderConfig,
+    name: getattr(transformers, cls, None)
+    for name, cls in {
+        "llama": "LlamaConfig",
+        "mistral": "MistralConfig",
+        "qwen2": "Qwen2Config",
+        "qwen3": "Qwen3Config",
+        "phi3": "Phi3Config",
+        "gemma": "GemmaConfig",
+        "granite": "GraniteConfig",
+        "olmo": "OlmoConfig",
+        # Model types that transformers maps to the Llama classes with a config of their own.
+        "internlm3": "InternLM3Config",
+        "iquestcoder": "IQuestCoderConfig",
+    }.items()
 }
 
 
@@ -914,8 +919,29 @@ def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
             else:
                 print(f"skipped {d}: no half-precision reference for {', '.join(missing)}")
             continue
-        checks = [RECOMPUTE[c["task"]](d.name, d, c) for c in ref["checks"]]
+        note_version(ref)
+        try:
+            checks = [RECOMPUTE[c["task"]](d.name, d, c) for c in ref["checks"]]
+        except Exception as e:  # one fixture's failure does not cost the others theirs
+            FAILED.append(f"{d.name} ({dtype}): {type(e).__name__}: {e}")
+            print(f"FAILED {FAILED[-1]}", file=sys.stderr)
+            continue
         write_recomputed(d, ref, checks, device, dtype, out_dir)
+
+
+FAILED: list[str] = []  # fixtures whose recomputation failed (--recompute goes on)
+_VERSIONS_NOTED: set[str] = set()
+
+
+def note_version(ref: dict):
+    """Say once when the installed transformers is not the one the fixture was made with:
+    an older one may lack a model class or compute something otherwise (carry the wheel
+    of the fixtures' version, as scripts/gpu-check.sh does)."""
+    made = ref.get("transformers_version")
+    if made and made != transformers.__version__ and made not in _VERSIONS_NOTED:
+        _VERSIONS_NOTED.add(made)
+        print(f"note: fixtures made with transformers {made}, recomputing with {transformers.__version__}",
+              file=sys.stderr)
 
 
 def main():
@@ -935,6 +961,8 @@ def main():
     if args.recompute:
         for dtype in args.dtype:
             recompute([Path(d.rstrip("/")) if isinstance(d, str) else d for d in args.recompute], args.device, dtype, args.out)
+        if FAILED:
+            sys.exit(f"{len(FAILED)} recomputation(s) failed:\n  " + "\n  ".join(FAILED))
         return
     names = args.only or list(FIXTURE_SPECS)
     for name in names:

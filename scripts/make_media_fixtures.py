@@ -1320,13 +1320,19 @@ def recompute(dirs: list[Path], device: str, dtype: str, out_dir: Path | None):
             print(f"skipped {d}: no half-precision reference for {', '.join(missing)}")
             continue
         print(f"{d.name} ({dtype} on {device}):")
+        mf.note_version(ref)
         checks = []
-        for c in ref["checks"]:
-            new = RECOMPUTE[c["task"]](d.name, d, c, ref["model_type"])
-            for k in ("task", "inputs", "options"):
-                assert new[k] == c[k], f"{d.name}: recomputed {k} {new[k]!r} differs from reference.json's {c[k]!r}"
-            # The check as reference.json has it (tolerance, tolerance_note), new outputs.
-            checks.append({**c, **{k: v for k, v in new.items() if k not in ("task", "inputs", "options")}})
+        try:
+            for c in ref["checks"]:
+                new = RECOMPUTE[c["task"]](d.name, d, c, ref["model_type"])
+                for k in ("task", "inputs", "options"):
+                    assert new[k] == c[k], f"{d.name}: recomputed {k} {new[k]!r} differs from reference.json's {c[k]!r}"
+                # The check as reference.json has it (tolerance, tolerance_note), new outputs.
+                checks.append({**c, **{k: v for k, v in new.items() if k not in ("task", "inputs", "options")}})
+        except Exception as e:  # one fixture's failure does not cost the others theirs
+            mf.FAILED.append(f"{d.name} ({dtype}): {type(e).__name__}: {e}")
+            print(f"FAILED {mf.FAILED[-1]}", file=sys.stderr)
+            continue
         mf.write_recomputed(d, ref, checks, device, dtype, out_dir)
 
 
@@ -1346,6 +1352,8 @@ def main():
     if args.recompute:
         for dtype in args.dtype:
             recompute(args.recompute, args.device, dtype, args.out)
+        if mf.FAILED:
+            sys.exit(f"{len(mf.FAILED)} recomputation(s) failed:\n  " + "\n  ".join(mf.FAILED))
         return
     make_media()
     names = args.only or list(FIXTURE_SPECS)
