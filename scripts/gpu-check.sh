@@ -85,6 +85,8 @@ echo "::: skillset run --device $device"
   "$bin" run --device "$device" --dtype bf16 --task text-generation --max-new-tokens 8 --model-dir tests/fixtures/llama-tiny --input "Paris is" --json
   "$bin" run --device "$device" --task text2text-generation --max-new-tokens 8 --model-dir tests/fixtures/t5-tiny --input "summarize: a b c" --json
   if [ "$device" = cuda ]; then
+    # auto must choose the GPU (and say so in "device"), with nothing passed over.
+    "$bin" run --device auto --task fill-mask --model-dir tests/fixtures/bert-tiny-mlm --input "a [MASK]" --json
     "$bin" run --device cuda:99 --task fill-mask --model-dir tests/fixtures/bert-tiny-mlm --input "a [MASK]" --json
     echo "missing ordinal exit $? (expected 1)"
   fi

@@ -416,7 +416,7 @@ impl Pipeline {
         options: &LoadOptions,
     ) -> Result<Self> {
         let device = options.device.resolve()?;
-        check_dtype(options.dtype, &device)?;
+        device.check_dtype(options.dtype)?;
         let model = families::load(
             family,
             architecture,
@@ -1076,11 +1076,6 @@ impl Pipeline {
     fn vocab_size(&self) -> Result<usize> {
         Ok(self.tok()?.inner().get_vocab_size(true))
     }
-}
-
-fn check_dtype(dtype: DType, device: &ResolvedDevice) -> Result<()> {
-    let _ = (dtype, device);
-    Ok(())
 }
 
 /// Labels with scores, best first, cut to `top_k`.
