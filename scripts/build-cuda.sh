@@ -49,6 +49,9 @@ strip dist/skillset-cuda
 # ~62 MB stripped (33 MB of it sm_90 fatbin), over what a device call carries beside the
 # working tree (64 MiB in all): carry the xz copy (~8 MB); gpu-check.sh unpacks it.
 xz -T2 -6 -k -f dist/skillset-cuda
+# Which commit the binary is (gpu-session.sh prints it there; rebuild when HEAD moved).
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!dist' || echo '-dirty') $(date -u +%FT%TZ)" \
+  > dist/skillset-cuda.commit
 ls -la dist/skillset-cuda dist/skillset-cuda.xz
 # The transformers wheel gpu-check.sh installs there (the machine's own is older).
 scripts/gpu-wheels.sh
