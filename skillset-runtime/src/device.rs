@@ -119,6 +119,16 @@ impl ResolvedDevice {
             // The dtype's kernels themselves: a Metal GPU without bfloat support, say.
             probe(&self.device, dtype).map_err(unsupported)?;
         }
+        if self.backend == Backend::Cpu && dtype != DType::F32 {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(
+                    "{dtype} on the CPU computes correctly but several times slower than f32 \
+                     (no half-precision arithmetic there: values are converted per operation); \
+                     f32 is the CPU's fast path"
+                )
+            });
+        }
         Ok(())
     }
 }
