@@ -620,7 +620,7 @@ impl Pipeline {
                 let mut beams = WhisperBeams {
                     model,
                     first: Some((state, window_prompt.clone())),
-                    states: Vec::new(),
+                    state: None,
                     rows: num_beams,
                 };
                 // As transformers' logits processors, on the log-probabilities.
@@ -680,12 +680,13 @@ fn suppress(row: &mut [f32], tokens: &[u32]) {
     }
 }
 
-/// Whisper's decoder over `rows` beams: one decoder state per beam (batch 1 each).
+/// Whisper's decoder over `rows` beams: one decoder state of `rows` rows, every beam
+/// fed in one decoder call per step.
 struct WhisperBeams<'m> {
     model: &'m crate::families::whisper::Whisper,
-    /// The fresh state and the prompt, until the prefill.
+    /// The fresh one-row state and the prompt, until the prefill.
     first: Option<(crate::families::whisper::DecoderState, Vec<u32>)>,
-    states: Vec<crate::families::whisper::DecoderState>,
+    state: Option<crate::families::whisper::DecoderState>,
     rows: usize,
 }
 
@@ -695,19 +696,21 @@ impl crate::beam::Beams for WhisperBeams<'_> {
             .first
             .take()
             .ok_or_else(|| Error::InvalidInput("internal: prefilled twice".into()))?;
+        // The prompt once, then its cache copied to every beam.
         let logits = self.model.step(&mut state, &prompt)?;
-        self.states = vec![state; self.rows];
+        self.state = Some(state.select(&vec![0; self.rows])?);
         Ok(vec![logits; self.rows])
     }
 
     fn advance(&mut self, sources: &[usize], tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
-        let mut next: Vec<_> = sources.iter().map(|&s| self.states[s].clone()).collect();
-        let logits = next
-            .iter_mut()
-            .zip(tokens)
-            .map(|(state, &t)| self.model.step(state, &[t]))
-            .collect::<Result<Vec<_>>>()?;
-        self.states = next;
+        let state = self
+            .state
+            .take()
+            .ok_or_else(|| Error::InvalidInput("internal: advanced before the prefill".into()))?;
+        let mut state = state.select(sources)?;
+        let ids: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
+        let logits = self.model.step_rows(&mut state, &ids)?;
+        self.state = Some(state);
         Ok(logits)
     }
 }

@@ -138,15 +138,57 @@ pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> 
     })
 }
 
-/// The decoder's state for one sequence: cached self-attention keys/values per layer
-/// and the cross-attention keys/values of the audio. Cloning it is cheap (the tensors
-/// are shared and never written in place): beam search clones a beam's state to
-/// continue it.
-#[derive(Clone)]
+/// The decoder's state for a batch of rows decoding the same audio: cached
+/// self-attention keys/values per layer (`[rows, heads, len, head_dim]`) and the
+/// cross-attention keys/values of the audio. Greedy decoding has one row; beam search
+/// one per beam, all fed in one decoder call per step (as transformers does), with
+/// [`DecoderState::select`] carrying each beam's cache to the beams that continue it.
 pub(crate) struct DecoderState {
     self_kv: Vec<Option<(Tensor, Tensor)>>,
     cross_kv: Vec<(Tensor, Tensor)>,
     len: usize,
+    rows: usize,
+}
+
+impl DecoderState {
+    /// The state of rows `sources` (row i of the result continues row `sources[i]`):
+    /// the self-attention caches gathered on the device. The cross-attention keys and
+    /// values are the same audio's in every row, so they are only repeated when the
+    /// number of rows changes (from the one-row prefill to the beams).
+    pub fn select(self, sources: &[usize]) -> Result<DecoderState> {
+        let Some(&first) = sources.first() else {
+            return Err(Error::InvalidInput("no rows to continue".into()));
+        };
+        let device = self.cross_kv.first().map(|(k, _)| k.device().clone());
+        let Some(device) = device else {
+            return Err(Error::InvalidInput("a decoder without layers".into()));
+        };
+        let rows = crate::generation::rows_tensor(sources, &device)?;
+        let gather = |t: Tensor| -> Result<Tensor> { Ok(t.contiguous()?.index_select(&rows, 0)?) };
+        let self_kv = self
+            .self_kv
+            .into_iter()
+            .map(|kv| kv.map(|(k, v)| Ok((gather(k)?, gather(v)?))).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let cross_kv = if sources.len() == self.rows {
+            self.cross_kv
+        } else {
+            let same = vec![first.min(self.rows - 1); sources.len()];
+            let same = crate::generation::rows_tensor(&same, &device)?;
+            self.cross_kv
+                .into_iter()
+                .map(|(k, v)| -> Result<(Tensor, Tensor)> {
+                    Ok((k.index_select(&same, 0)?, v.index_select(&same, 0)?))
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        Ok(DecoderState {
+            self_kv,
+            cross_kv,
+            len: self.len,
+            rows: sources.len(),
+        })
+    }
 }
 
 impl Whisper {
@@ -185,15 +227,31 @@ impl Whisper {
             self_kv: vec![None; self.dec_layers.len()],
             cross_kv,
             len: 0,
+            rows: 1,
         })
     }
 
-    /// Feed `ids` (the prompt, then one token per step) and return the logits of the
-    /// last one, `[vocab]` in f32.
+    /// Feed `ids` (the prompt, then one token per step) to a one-row state and return
+    /// the logits of the last one, `[vocab]` in f32.
     pub fn step(&self, state: &mut DecoderState, ids: &[u32]) -> Result<Vec<f32>> {
-        let n = ids.len();
+        let mut rows = self.step_rows(state, &[ids.to_vec()])?;
+        rows.pop()
+            .ok_or_else(|| Error::InvalidInput("no decoder output".into()))
+    }
+
+    /// Feed one equally long run of ids per row of `state` and return each row's logits
+    /// of its last one, `[rows][vocab]` in f32.
+    pub fn step_rows(&self, state: &mut DecoderState, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let n = ids.first().map_or(0, Vec::len);
         if n == 0 {
             return Err(Error::InvalidInput("no decoder input".into()));
+        }
+        if ids.len() != state.rows || ids.iter().any(|r| r.len() != n) {
+            return Err(Error::InvalidInput(format!(
+                "internal: {} rows of decoder input for a state of {} rows",
+                ids.len(),
+                state.rows
+            )));
         }
         if state.len + n > self.max_target_positions {
             return Err(Error::InvalidInput(format!(
@@ -202,7 +260,7 @@ impl Whisper {
             )));
         }
         let device = self.dec_positions.device();
-        let input = nn::ids_tensor(&[ids.to_vec()], device)?;
+        let input = nn::ids_tensor(ids, device)?;
         let mut x = self
             .tokens
             .forward(&input)?
@@ -246,9 +304,9 @@ impl Whisper {
         let last = self.dec_norm.forward(&x.narrow(1, n - 1, 1)?)?;
         let logits = self.proj_out.forward(&last)?;
         Ok(logits
-            .flatten_all()?
+            .squeeze(1)?
             .to_dtype(candle_core::DType::F32)?
             .to_device(&candle_core::Device::Cpu)?
-            .to_vec1()?)
+            .to_vec2()?)
     }
 }
