@@ -39,6 +39,8 @@ if [ "$device" = cuda ]; then
   site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
   export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader \
+    > "$out/card.txt" 2>&1
 fi
 # transformers of the fixtures' version, carried as a wheel (scripts/gpu-wheels.sh): the
 # GPU machine's own is older and lacks classes some fixtures use. If it does not import
@@ -74,7 +76,7 @@ export SKILLSET_REFERENCES="$out/references"
 echo "::: skillset --run-tests"
 families=$(python3 -c 'import json; print(" ".join("--family " + f["name"] for f in json.load(open("model_types.json"))["families"]))')
 # shellcheck disable=SC2086
-"$bin" $families --run-tests --dtypes f32,f16,bf16 --results "$out/backend_results.json" \
+"$bin" $families --run-tests --backends "$device" --dtypes f32,f16,bf16 --results "$out/backend_results.json" \
   --output-dir "$out/generated" > "$out/run-tests.log" 2>&1
 echo "run-tests exit $?" >> "$out/run-tests.log"
 
@@ -93,50 +95,5 @@ echo "::: skillset run --device $device"
 } > "$out/run.log" 2>&1
 grep -c '"outputs"' "$out/run.log" | sed 's/^/skillset run outputs: /'
 
-python3 - "$out/backend_results.json" <<'PY'
-import json, sys
-from collections import defaultdict
-d = json.load(open(sys.argv[1]))
-fams = {e["model_type"]: e["family"] for e in json.load(open("model_types.json"))["model_types"]}
-# per family x backend x dtype: [passed, run, within transformers' own half-precision error]
-table = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
-failures = []
-missing = defaultdict(int)
-fmt = lambda e: "-" if e is None else f"{e:.2e}"
-for mt, runs in d["results"].items():
-    for r in runs:
-        for c in r.get("checks", []):
-            cell = table[(fams.get(mt), r["backend"])][c["dtype"]]
-            if not c["passed"] and c.get("detail", "").startswith("no reference."):
-                # transformers could not recompute this fixture here (references.log says
-                # why): not a check that ran.
-                missing[(c["fixture"], c["dtype"])] += 1
-                continue
-            cell[0] += c["passed"]
-            cell[1] += 1
-            cell[2] += c.get("within_reference_error", c["passed"])
-            if not c["passed"]:
-                failures.append(f"{r['backend']} {c['dtype']} {c['fixture']} {c['task']}: "
-                                f"{c.get('detail', '')[:140]} [vs f32: ours {fmt(c.get('error_vs_f32'))}, "
-                                f"transformers {fmt(c.get('reference_error_vs_f32'))}]")
-for f in failures[:30]:
-    print("FAIL", f)
-print(f"\n{'family':<8} {'backend':<7} {'f32':>9} {'f16':>12} {'bf16':>12}")
-for (fam, backend), cells in sorted(table.items(), key=lambda x: (str(x[0][0]), x[0][1])):
-    row = []
-    for dt in ("f32", "f16", "bf16"):
-        if dt not in cells:
-            row.append("-")
-        elif dt == "f32":
-            row.append(f"{cells[dt][0]}/{cells[dt][1]}")
-        else:
-            row.append(f"{cells[dt][0]}/{cells[dt][1]} ({cells[dt][2]})")
-    print(f"{str(fam):<8} {backend:<7} {row[0]:>9} {row[1]:>12} {row[2]:>12}")
-if missing:
-    print("no transformers reference (not counted): " +
-          ", ".join(f"{f} {dt} ({n})" for (f, dt), n in sorted(missing.items())))
-print("checks passed / run at the bar (f32 1e-4, f16/bf16 1e-2 vs transformers in that dtype);")
-print("(n): checks within transformers' own half-precision error (no farther from its f32")
-print("outputs than 2x transformers' f16/bf16 run, or keeping labels/tokens it keeps)")
-PY
+python3 scripts/gpu_table.py "$out/backend_results.json" --backend "$device"
 echo "gpu-check took $(( $(date +%s) - started )) s; logs in $out/"

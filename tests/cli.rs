@@ -297,6 +297,40 @@ fn unwritable_output_dir_is_one_line() {
 }
 
 #[test]
+fn merge_results_copies_one_backends_runs() {
+    // A GPU session's results (as if from the GPU machine: bert's cuda run passed, with
+    // a bf16 check past 1e-2 but within transformers' own error) into the repository's.
+    let dir = tmpdir("merge");
+    let gpu = dir.join("gpu.json");
+    let mine = dir.join("mine.json");
+    let run = |backend: &str, outcome: &str| {
+        serde_json::json!({"backend": backend, "outcome": outcome, "measured_at": 1, "skillsets_version": "0.1.0", "checks": [
+            {"fixture": "bert-tiny-mlm", "task": "feature-extraction", "dtype": "bf16",
+             "passed": false, "within_reference_error": true, "latency_ms": 1.0}]})
+    };
+    let write = |path: &Path, runs: Vec<Value>| {
+        let doc = serde_json::json!({"schema_version": 1, "results": {"bert": runs}});
+        std::fs::write(path, doc.to_string()).unwrap();
+    };
+    write(&gpu, vec![run("cpu", "fail"), run("cuda", "pass")]);
+    write(&mine, vec![run("cpu", "pass"), run("cuda", "not-compiled")]);
+    let (g, m) = (gpu.to_str().unwrap(), mine.to_str().unwrap());
+    // Which backends to copy must be said.
+    let o = skillset(&["--merge-results", g, "--results", m]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--backends"), "{}", stderr(&o));
+    let o = skillset(&["--merge-results", g, "--backends", "cuda", "--results", m]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let merged: Value = serde_json::from_str(&std::fs::read_to_string(&mine).unwrap()).unwrap();
+    let runs = merged["results"]["bert"].as_array().unwrap();
+    let outcome = |b: &str| runs.iter().find(|r| r["backend"] == b).unwrap()["outcome"].clone();
+    assert_eq!(outcome("cuda"), "pass");
+    assert_eq!(outcome("cpu"), "pass", "the cpu run must stay as recorded");
+    assert_eq!(runs.len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn run_tests_records_what_it_measured() {
     let dir = tmpdir("runtests");
     let d = dir.to_str().unwrap();

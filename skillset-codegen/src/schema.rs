@@ -240,9 +240,11 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// Every check matched the transformers reference.
+    /// Every check matched the transformers reference (f16/bf16: within 1e-2 of
+    /// transformers in that dtype, or no farther from its f32 outputs than its own
+    /// half-precision run; the check records which).
     Pass,
-    /// At least one check failed or errored.
+    /// At least one check failed or errored (f16/bf16: beyond transformers' own error).
     Fail,
     /// This build does not have the backend (cargo feature off).
     NotCompiled,

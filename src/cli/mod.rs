@@ -93,6 +93,14 @@ pub struct GeneratorArgs {
         value_delimiter = ','
     )]
     pub dtypes: Vec<String>,
+    /// Copy the runs of `--backends` from FILE (another `--run-tests` results file, e.g.
+    /// a GPU session's) into the results file; the other backends' runs stay.
+    #[arg(long, value_name = "FILE")]
+    pub merge_results: Option<PathBuf>,
+    /// Native backends `--run-tests` runs (comma-separated: cpu, cuda, metal)
+    /// [default: every one this build has]. The others keep their recorded results.
+    #[arg(long, value_name = "BACKENDS", value_delimiter = ',')]
+    pub backends: Vec<String>,
     /// Generate from this metadata file instead of the model_types.json built in.
     #[arg(long, value_name = "FILE")]
     pub metadata: Option<PathBuf>,
@@ -228,13 +236,21 @@ fn generator(args: &GeneratorArgs) -> Result<ExitCode, Failure> {
             "--run-tests needs model types: add --model M, --family F, --task T or --all",
         ));
     }
+    if let Some(from) = &args.merge_results {
+        run_tests::merge_results(from, args)?;
+    }
     if !args.validate.is_empty() {
         let v = generate::validate(&meta, args)?;
         if v != ExitCode::SUCCESS {
             code = v;
         }
     }
-    if !selecting && !args.list_families && !args.list_tasks && args.validate.is_empty() {
+    if !selecting
+        && !args.list_families
+        && !args.list_tasks
+        && args.validate.is_empty()
+        && args.merge_results.is_none()
+    {
         use clap::CommandFactory;
         let mut cmd = Cli::command();
         let _ = cmd.print_help();
