@@ -55,3 +55,6 @@ echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!dist' || echo
 ls -la dist/skillset-cuda dist/skillset-cuda.xz
 # The transformers wheel gpu-check.sh installs there (the machine's own is older).
 scripts/gpu-wheels.sh
+# Before any GPU time is spent on it: the binary starts, errs and falls back as it should
+# without a GPU, and its CPU path passes every family's checks.
+scripts/smoke-cuda-binary.sh
