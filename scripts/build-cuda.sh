@@ -53,8 +53,10 @@ xz -T2 -6 -k -f dist/skillset-cuda
 echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!dist' || echo '-dirty') $(date -u +%FT%TZ)" \
   > dist/skillset-cuda.commit
 ls -la dist/skillset-cuda dist/skillset-cuda.xz
-# The transformers wheel gpu-check.sh installs there (the machine's own is older).
+# The transformers wheel gpu-check.sh installs there (the machine's own is older), and
+# all-MiniLM-L6-v2 packed for gpu-session.sh --minilm.
 scripts/gpu-wheels.sh
+scripts/pack-minilm.sh
 # Before any GPU time is spent on it: the binary starts, errs and falls back as it should
 # without a GPU, and its CPU path passes every family's checks.
 scripts/smoke-cuda-binary.sh

@@ -12,21 +12,12 @@
 # warm-up) and prints the table last. Logs go to $OUT (default gpu-out/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=dist/skillset-cuda; device=cuda; models=${MODELS_DIR:-/tmp/skillsets-bench}
-if [ "${1:-}" = "--dry-run" ]; then
-  bin=target/release/skillset; device=cpu
-elif [ -n "${1:-}" ]; then
-  bin=$1
-fi
+# shellcheck source=scripts/gpu-env.sh
+. scripts/gpu-env.sh "$@"
+models=${MODELS_DIR:-/tmp/skillsets-bench}
 out=${OUT:-gpu-out}
 mkdir -p "$out"
-if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$bin.xz" "$bin"
-  chmod +x "$bin"
-fi
 if [ "$device" = cuda ]; then
-  site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
-  export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/card.txt" 2>&1
 fi
 if [ "$device" = cuda ]; then

@@ -9,35 +9,24 @@
 # 1. transformers' own f16/bf16 outputs on the device for every fixture (the GPU machine
 #    has PyTorch and transformers; text fixtures by scripts/make_fixtures.py, image/audio
 #    ones by scripts/make_media_fixtures.py): what half precision is compared with;
-# 2. every fixture through `skillset --run-tests` on every backend the binary has, in
+# 2. every fixture through `skillset --run-tests --backends cuda` (cpu in the dry run), in
 #    f32, f16 and bf16 (f32: the CPU tolerances; f16/bf16: max abs diff under 1e-2,
-#    greedy tokens identical up to the reference's first near tie);
+#    greedy tokens identical up to the reference's first near tie; both counted also
+#    against transformers' own half-precision error);
 # 3. `skillset run` on the device for each kind of task, and the error for an ordinal
 #    that does not exist;
 # then a compact family x backend x dtype table. Logs and backend_results.json go to
-# $OUT (default gpu-out/). The all-MiniLM-L6-v2 check is not part of it: the model
-# (87 MB) does not fit beside the binary in what a device call carries.
+# $OUT (default gpu-out/). The all-MiniLM-L6-v2 check is scripts/gpu_minilm.py
+# (gpu-session.sh runs it when dist/minilm is carried: the packed model does not fit
+# beside the wheels in one call).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-device=cuda
-bin=dist/skillset-cuda
-if [ "${1:-}" = "--dry-run" ]; then
-  device=cpu
-  bin=target/release/skillset
-elif [ -n "${1:-}" ]; then
-  bin=$1
-fi
+# shellcheck source=scripts/gpu-env.sh
+. scripts/gpu-env.sh "$@"
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 started=$(date +%s)
-if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
-  xz -d -k -f "$bin.xz" 2>/dev/null ||
-    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$bin.xz" "$bin"
-  chmod +x "$bin"
-fi
 if [ "$device" = cuda ]; then
-  site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
-  export LD_LIBRARY_PATH="$site/nvidia/cu13/lib:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1
   nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader \
     > "$out/card.txt" 2>&1
