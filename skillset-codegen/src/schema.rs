@@ -233,6 +233,12 @@ pub struct CheckResult {
     /// half-precision run (see `conformance::within_half_precision_budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_reference_error: Option<bool>,
+    /// Recorded, but not deciding the run's outcome: a beam search in f16/bf16. No
+    /// margin guards which hypothesis wins (one rounding step can prune a prefix that
+    /// f32 keeps), so a different winner is no evidence of a fault; the same fixture's
+    /// f32 beam search and half-precision greedy checks decide.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub informational: bool,
     pub latency_ms: f64,
 }
 
