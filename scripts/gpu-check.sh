@@ -17,8 +17,8 @@
 #    that does not exist;
 # then a compact family x backend x dtype table. Logs and backend_results.json go to
 # $OUT (default gpu-out/). The all-MiniLM-L6-v2 check is scripts/gpu_minilm.py
-# (gpu-session.sh runs it when dist/minilm is carried: the packed model does not fit
-# beside the wheels in one call).
+# (`gpu-session.sh --minilm`, a second call: the packed model does not fit beside the
+# wheels in one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/gpu-env.sh
