@@ -53,20 +53,22 @@ if ! "$bin" --version > "$out/version.txt" 2>&1; then
   exit 1
 fi
 
+# (REFERENCES_DIR: elsewhere than $OUT, whose file count a device call limits)
+refs=${REFERENCES_DIR:-$out/references}
 echo "::: transformers' half-precision references on $device"
 python3 scripts/make_fixtures.py --recompute tests/fixtures/*/ --device "$device" --dtype f16 bf16 \
-  --out "$out/references" > "$out/references.log" 2>&1 || echo "recomputing the references failed: see $out/references.log"
+  --out "$refs" > "$out/references.log" 2>&1 || echo "recomputing the references failed: see $out/references.log"
 # The image/audio fixtures (make_fixtures.py skips them) by their own script.
 python3 scripts/make_media_fixtures.py --recompute tests/fixtures/*/ --device "$device" --dtype f16 bf16 \
-  --out "$out/references" > "$out/references-media.log" 2>&1 ||
+  --out "$refs" > "$out/references-media.log" 2>&1 ||
   echo "recomputing the media references failed: see $out/references-media.log"
-export SKILLSET_REFERENCES="$out/references"
+export SKILLSET_REFERENCES="$refs"
 
 echo "::: skillset --run-tests"
 families=$(python3 -c 'import json; print(" ".join("--family " + f["name"] for f in json.load(open("model_types.json"))["families"]))')
 # shellcheck disable=SC2086
 "$bin" $families --run-tests --backends "$device" --dtypes f32,f16,bf16 --results "$out/backend_results.json" \
-  --output-dir "$out/generated" > "$out/run-tests.log" 2>&1
+  --output-dir "$(mktemp -d /tmp/skillset-generated.XXXX)" > "$out/run-tests.log" 2>&1
 echo "run-tests exit $?" >> "$out/run-tests.log"
 
 echo "::: skillset run --device $device"

@@ -85,6 +85,9 @@ impl candle_core::Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match super::kernels::matvec(x, self.weight(), self.bias())? {
             Some(y) => Ok(y),
+            // candle's CUDA and Metal matmuls take only contiguous rows (a [CLS] token
+            // sliced out of [batch, seq, hidden] is strided); the CPU takes any layout.
+            None if !x.is_contiguous() && !x.device().is_cpu() => self.0.forward(&x.contiguous()?),
             None => self.0.forward(x),
         }
     }
