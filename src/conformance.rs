@@ -619,12 +619,12 @@ pub fn run_fixture(
             Some((o, r, w)) => (o, r, Some(w || passed)),
             None => (None, None, None),
         };
-        // transformers' speech pipeline searches 5 beams for Whisper unless told 1.
+        // transformers' speech pipeline searches beams for Whisper unless told 1.
         let beams = check.options.num_beams.unwrap_or(
             if fixture.reference.model_type == "whisper"
                 && check.task == Task::AutomaticSpeechRecognition
             {
-                5
+                skillset_runtime::speech::WHISPER_DEFAULT_BEAMS
             } else {
                 1
             },

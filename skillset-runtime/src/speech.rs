@@ -14,6 +14,10 @@ use crate::outputs::{LabelScore, Transcription};
 use crate::pipeline::{softmax, to_json, Pipeline, RunOptions, TopK};
 use crate::{Family, Task};
 
+/// Beams Whisper searches when neither the call nor generation_config.json says
+/// (transformers' speech-recognition pipeline searches 5 unless told 1).
+pub const WHISPER_DEFAULT_BEAMS: usize = 5;
+
 /// What turns a waveform into the model's input, from `preprocessor_config.json`.
 #[derive(Debug, Clone)]
 pub enum AudioFrontEnd {
@@ -569,7 +573,10 @@ impl Pipeline {
                 .unwrap_or(model.max_target_positions)
                 .saturating_sub(prompt.len() + 1),
         };
-        let num_beams = opts.num_beams.or(rules.num_beams).unwrap_or(5);
+        let num_beams = opts
+            .num_beams
+            .or(rules.num_beams)
+            .unwrap_or(WHISPER_DEFAULT_BEAMS);
         if num_beams == 0 {
             return Err(Error::InvalidOption("num_beams must be at least 1".into()));
         }
@@ -637,17 +644,9 @@ impl Pipeline {
             let mut feed = window_prompt.clone();
             while generated.len() < limit {
                 let mut logits = model.step(&mut state, &feed)?;
-                for &t in &rules.suppress {
-                    if let Some(l) = logits.get_mut(t as usize) {
-                        *l = f32::NEG_INFINITY;
-                    }
-                }
+                suppress(&mut logits, &rules.suppress);
                 if generated.is_empty() {
-                    for &t in &rules.begin_suppress {
-                        if let Some(l) = logits.get_mut(t as usize) {
-                            *l = f32::NEG_INFINITY;
-                        }
-                    }
+                    suppress(&mut logits, &rules.begin_suppress);
                 }
                 let next = logits
                     .iter()

@@ -156,9 +156,9 @@ impl DecoderState {
     /// values are the same audio's in every row, so they are only repeated when the
     /// number of rows changes (from the one-row prefill to the beams).
     pub fn select(self, sources: &[usize]) -> Result<DecoderState> {
-        let Some(&first) = sources.first() else {
+        if sources.is_empty() {
             return Err(Error::InvalidInput("no rows to continue".into()));
-        };
+        }
         let device = self.cross_kv.first().map(|(k, _)| k.device().clone());
         let Some(device) = device else {
             return Err(Error::InvalidInput("a decoder without layers".into()));
@@ -173,8 +173,8 @@ impl DecoderState {
         let cross_kv = if sources.len() == self.rows {
             self.cross_kv
         } else {
-            let same = vec![first.min(self.rows - 1); sources.len()];
-            let same = crate::generation::rows_tensor(&same, &device)?;
+            // Every row holds the same audio: row 0, repeated.
+            let same = crate::generation::rows_tensor(&vec![0; sources.len()], &device)?;
             self.cross_kv
                 .into_iter()
                 .map(|(k, v)| -> Result<(Tensor, Tensor)> {
