@@ -72,6 +72,11 @@ fn write_generated_sample() -> PathBuf {
 
 #[test]
 fn ui() {
+    // trybuild builds its crates in target/tests/trybuild with cargo's default dev
+    // profile (it copies no [profile] from this workspace), so candle and every other
+    // dependency would carry full debug info: gigabytes, more than CI's free disk once.
+    // The spawned cargo inherits this process's environment; this binary has one test.
+    std::env::set_var("CARGO_PROFILE_DEV_DEBUG", "false");
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
     t.pass("tests/ui-pass/*.rs");
