@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 use skillset_runtime::pipeline::{PoolingChoice, RunOptions};
+use skillset_runtime::pooling::Pooling;
 use skillset_runtime::{Checkpoint, LoadOptions, Pipeline, Scope, Task};
 
 use super::generate::parse_task;
@@ -35,6 +36,12 @@ pub struct BenchArgs {
     /// text-generation: tokens generated per input (greedy).
     #[arg(long, default_value_t = 32)]
     pub max_new_tokens: usize,
+    /// feature-extraction output: `auto` (the checkpoint's sentence-transformers pooling
+    /// and normalization, else mean pooling: what sentence-transformers' `encode`, the
+    /// peer in scripts/bench_peer.py, does with a plain checkpoint), `mean`, `cls`,
+    /// `max`, ..., or `none` (every token's hidden state copied out).
+    #[arg(long, default_value = "auto")]
+    pub pooling: String,
     /// Timed iterations.
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
@@ -82,9 +89,19 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let inputs: Vec<String> = (0..args.batch).map(|_| synthetic_text(words)).collect();
     let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let run_options = RunOptions {
-        pooling: PoolingChoice::Auto,
         max_new_tokens: Some(args.max_new_tokens),
         ..Default::default()
+    };
+    // feature-extraction is timed through the typed handler (what a Rust caller gets:
+    // `Vec<Features>`), as the peer's `encode` returns arrays, not JSON.
+    let (pooling, normalize) = match args.pooling.parse::<PoolingChoice>() {
+        _ if args.pooling == "auto" => match pipeline.sentence_transformers() {
+            Some(st) => (Some(st.pooling), st.normalize),
+            None => (Some(Pooling::Mean), false),
+        },
+        Ok(PoolingChoice::Pool(p)) => (Some(p), false),
+        Ok(_) => (None, false),
+        Err(e) => return Err(Failure::usage(format!("--pooling: {e}"))),
     };
     let tokenizer = pipeline.tokenizer().ok_or_else(|| {
         Failure::usage(format!(
@@ -102,6 +119,19 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     };
     let run_once = |p: &Pipeline| -> Result<(f64, usize), Failure> {
         let started = Instant::now();
+        if task == Task::FeatureExtraction {
+            let out = p.feature_extraction(&texts, pooling, normalize)?;
+            sync(p)?;
+            let t = started.elapsed().as_secs_f64();
+            if out.len() != texts.len() {
+                return Err(Failure::failed(format!(
+                    "{} outputs for {} inputs",
+                    out.len(),
+                    texts.len()
+                )));
+            }
+            return Ok((t, 0));
+        }
         let out = p.run_json(&inputs, &run_options)?;
         sync(p)?;
         let generated = out
@@ -160,6 +190,15 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
         "tokens_per_s": if task == Task::FeatureExtraction { serde_json::Value::Null } else { json!(generated as f64 / t) },
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "iters": args.iters,
+        "pooling": if task == Task::FeatureExtraction {
+            json!(match (pooling, normalize) {
+                (None, _) => "none".to_string(),
+                (Some(p), false) => p.to_string(),
+                (Some(p), true) => format!("{p}, normalized"),
+            })
+        } else {
+            serde_json::Value::Null
+        },
     });
     if args.json {
         println!("{}", serde_json::to_string(&doc).expect("json"));

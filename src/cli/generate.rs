@@ -35,6 +35,25 @@ pub fn read_results(path: &Path) -> Result<BackendResults, Failure> {
     }
 }
 
+/// Write the results file (its folder made first) through a temporary file and a
+/// rename, so that an interrupted run never leaves half a results file behind.
+pub fn write_results(path: &Path, results: &BackendResults) -> Result<(), Failure> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Failure::failed(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let text = serde_json::to_string_pretty(results).expect("results serialize") + "\n";
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::failed(format!("cannot write {}: {e}", path.display()))
+        })
+}
+
 fn unknown(kind: &str, name: &str, candidates: Vec<&str>, list_flag: &str) -> Failure {
     let near = suggest(name, candidates);
     Failure::usage(format!(

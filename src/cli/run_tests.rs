@@ -8,7 +8,7 @@ use serde_json::json;
 use skillset_codegen::{Backend, BackendRun, Metadata, ModelTypeEntry, Outcome};
 use skillset_runtime::{backend_compiled, DType, DeviceSpec, Scope};
 
-use super::generate::{read_results, results_path};
+use super::generate::{read_results, results_path, write_results};
 use super::{Failure, GeneratorArgs};
 use crate::conformance::{self, Fixture};
 
@@ -69,13 +69,7 @@ pub fn run_tests(
             results.record(&entry.model_type, run);
         }
     }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Failure::failed(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let text = serde_json::to_string_pretty(&results).expect("json") + "\n";
-    std::fs::write(&path, text)
-        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    write_results(&path, &results)?;
     if args.json {
         println!(
             "{}",
@@ -133,9 +127,7 @@ pub fn merge_results(from: &std::path::Path, args: &GeneratorArgs) -> Result<(),
             copied += 1;
         }
     }
-    let text = serde_json::to_string_pretty(&results).expect("json") + "\n";
-    std::fs::write(&path, text)
-        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    write_results(&path, &results)?;
     println!(
         "copied {copied} runs ({}) from {} into {}",
         backends
