@@ -755,3 +755,43 @@ fn media_inputs_on_the_command_line() {
         no_panic(&o);
     }
 }
+
+#[test]
+fn bench_pools_as_its_peer_and_reports_the_shape_it_ran() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny-mlm");
+    let bench = |extra: &[&str]| -> Output {
+        let mut args = vec![
+            "bench",
+            "--json",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            "--batch",
+            "3",
+            "--seq",
+            "12",
+            "--model-dir",
+        ];
+        args.push(fx.to_str().unwrap());
+        args.extend_from_slice(extra);
+        skillset(&args)
+    };
+    // No sentence-transformers configuration: mean pooling, as sentence-transformers'
+    // encode (the peer, scripts/bench_peer.py) does with a plain checkpoint.
+    for (extra, pooling) in [(&[][..], "mean"), (&["--pooling", "none"][..], "none")] {
+        let o = bench(extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(doc["pooling"], pooling, "{doc}");
+        assert_eq!(doc["task"], "feature-extraction", "{doc}");
+        assert_eq!(doc["batch"], 3, "{doc}");
+        assert_eq!(doc["seq"], 12, "the synthetic text is 12 tokens: {doc}");
+        assert!(doc["items_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+        assert!(doc["forward_ms"].as_f64().unwrap() > 0.0, "{doc}");
+    }
+    let o = bench(&["--pooling", "median"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--pooling"), "{}", stderr(&o));
+    no_panic(&o);
+}
