@@ -26,18 +26,21 @@ if [ "$device" = cuda ]; then
 else
   bert=tests/fixtures/bert-tiny-cls; llama=tests/fixtures/llama-tiny; new=8; big=8
 fi
+# model task dtype batch seq new-tokens timed-iterations: a generation iteration is
+# 128 tokens (about 2 s for HF generate at batch 1), so its rows take 5, not 30 (the
+# 2026-11-28 session ran out of device time before the batch-8 row).
 rows=(
-  "$bert feature-extraction f16 32 128 -"
-  "$bert feature-extraction f16 $big 128 -"
-  "$bert feature-extraction f32 $big 128 -"
-  "$llama text-generation bf16 1 32 $new"
-  "$llama text-generation bf16 8 32 $new"
+  "$bert feature-extraction f16 32 128 - 30"
+  "$bert feature-extraction f16 $big 128 - 30"
+  "$bert feature-extraction f32 $big 128 - 30"
+  "$llama text-generation bf16 1 32 $new 5"
+  "$llama text-generation bf16 8 32 $new 5"
 )
 : > "$out/table.txt"
 for row in "${rows[@]}"; do
   set -- $row
   log="$out/bench-$2-$3-$4.log"
-  if DEVICE=$device DTYPE=$3 BIN=$bin MAX_NEW_TOKENS=${6/-/32} ITERS=${ITERS:-30} WARMUP=3 \
+  if DEVICE=$device DTYPE=$3 BIN=$bin MAX_NEW_TOKENS=${6/-/32} ITERS=${ITERS:-$7} WARMUP=${WARMUP:-$(( $7 < 10 ? 1 : 3 ))} \
       timeout 300 scripts/bench.sh "$1" "$2" "$4" "$5" 16 > "$log" 2>&1; then
     tail -1 "$log" | tee -a "$out/table.txt"
   else
