@@ -799,13 +799,19 @@ impl Pipeline {
         self.encoder(Head::None)?.hidden_states(batch)
     }
 
-    /// Sentence embeddings: a sentence-transformers directory's pooling and
-    /// normalization, or mean pooling without normalization for any other checkpoint.
-    pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let (pooling, normalize) = match &self.sentence_transformers {
+    /// The pooling and normalization of [`Pipeline::sentence_embeddings`]: a
+    /// sentence-transformers directory's own, or mean pooling without normalization
+    /// for any other checkpoint (as sentence-transformers loads a plain one).
+    pub fn sentence_pooling(&self) -> (Pooling, bool) {
+        match &self.sentence_transformers {
             Some(st) => (st.pooling, st.normalize),
             None => (Pooling::Mean, false),
-        };
+        }
+    }
+
+    /// Sentence embeddings, pooled and normalized as [`Pipeline::sentence_pooling`] says.
+    pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let (pooling, normalize) = self.sentence_pooling();
         self.embeddings(texts, pooling, normalize)
     }
 
