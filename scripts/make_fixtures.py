@@ -124,6 +124,41 @@ def sp_bpe(size: int, specials: list[str]) -> tuple[dict[str, int], list[tuple[s
     return model["vocab"], merges
 
 
+LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                   "<|eom_id|>", "<|eot_id|>", "<|python_tag|>"]
+# Llama 3's pre-tokenizer split (tiktoken's cl100k pattern).
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def llama3_tokenizer():
+    """A tokenizer shaped like Llama 3's: byte-level BPE behind Llama 3's regex split, its
+    special tokens appended after the vocabulary, and a post-processor that adds
+    `<|begin_of_text|>` (ByteLevel, then a template), loaded by the generic
+    `PreTrainedTokenizerFast` class as Meta's checkpoints are."""
+    from tokenizers import AddedToken, Regex, processors
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=440, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LLAMA3_SPECIALS])
+    bos = tok.token_to_id("<|begin_of_text|>")
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(
+            single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B:1",
+            special_tokens=[("<|begin_of_text|>", bos)]),
+    ])
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
+        clean_up_tokenization_spaces=True, model_max_length=131072)
+
+
 def build_tokenizer(kind: str):
     if kind == "wordpiece":
         return transformers.BertTokenizer(vocab=wordpiece_vocab(420))
@@ -141,8 +176,27 @@ def build_tokenizer(kind: str):
         vocab, merges = sp_bpe(400, ["<unk>", "<s>", "</s>"])
         return transformers.LlamaTokenizer(vocab=vocab, merges=merges)
     if kind == "gemma":
-        vocab, merges = sp_bpe(400, ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"])
-        return transformers.GemmaTokenizer(vocab=vocab, merges=merges)
+        # Gemma's turn markers are special tokens of its vocabulary.
+        turns = ["<start_of_turn>", "<end_of_turn>"]
+        vocab, merges = sp_bpe(400, ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", *turns])
+        tok = transformers.GemmaTokenizer(vocab=vocab, merges=merges)
+        tok.add_special_tokens({"additional_special_tokens": turns})
+        return tok
+    if kind == "phi3":
+        # Llama's sentencepiece BPE with Phi-3's chat tokens appended after the vocabulary.
+        vocab, merges = sp_bpe(400, ["<unk>", "<s>", "</s>"])
+        tok = transformers.LlamaTokenizer(vocab=vocab, merges=merges)
+        tok.add_special_tokens({"additional_special_tokens": ["<|endoftext|>", "<|assistant|>", "<|system|>",
+                                                            "<|end|>", "<|user|>"]})
+        tok.eos_token = "<|endoftext|>"
+        return tok
+    if kind == "opt":
+        # OPT's byte-level BPE: <s> <pad> </s> <unk> first, `</s>` as BOS and EOS.
+        vocab, merges = bpe_vocab(460, ["<s>", "<pad>", "</s>", "<unk>"])
+        return transformers.GPT2Tokenizer(vocab=vocab, merges=merges, bos_token="</s>", eos_token="</s>",
+                                          pad_token="<pad>", unk_token="<unk>")
+    if kind == "llama3":
+        return llama3_tokenizer()
     if kind == "qwen2":
         vocab, merges = bpe_vocab(480, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
         return transformers.Qwen2Tokenizer(vocab=vocab, merges=merges)
@@ -252,20 +306,22 @@ def token_classification(name: str, model_dir: Path, inputs: list[str]) -> dict:
 
 
 def step_margins(scores) -> list[float]:
-    """The gap between the best and second-best logit at each greedy step."""
+    """The gap between the best and second-best logit at each greedy step (`scores`:
+    `generate`'s per-step tuple of `[1, vocab]`, or the pipeline's `[steps, vocab]`)."""
     out = []
     for s in scores:
-        top2 = s[0].float().topk(2).values
+        s = torch.as_tensor(s)
+        top2 = (s[0] if s.dim() == 2 else s).float().topk(2).values
         out.append((top2[0] - top2[1]).item())
     return out
 
 
-def with_margins(name: str, record: dict, out, gen: dict, what: str) -> dict:
+def with_margins(name: str, record: dict, scores, gen: dict, what: str) -> dict:
     """A greedy generation's per-step margins: they must be clear when the reference is
     made (else float rounding could change the path), and are recorded with recomputed
     half-precision references. A beam search's scores are per beam: no margins."""
     if gen.get("num_beams", 1) == 1:
-        margins = step_margins(out.scores)
+        margins = step_margins(scores)
         if STRICT_MARGINS and min(margins) < 1e-3:
             sys.exit(f"{name}: near tie at step {margins.index(min(margins))} of {what!r}: pick another seed")
         if not STRICT_MARGINS:
@@ -274,46 +330,364 @@ def with_margins(name: str, record: dict, out, gen: dict, what: str) -> dict:
 
 
 def text_generation(name: str, model_dir: Path, prompts: list[str], max_new_tokens: int, **gen) -> dict:
-    """Greedy continuation of each prompt, alone (batch 1), as transformers' pipeline
-    gives it, plus the ids of the new tokens from `generate`."""
+    """Greedy continuation of each prompt, alone (batch 1), exactly as transformers'
+    text-generation pipeline loaded from the saved directory gives it: the prompt is
+    encoded by the pipeline's own preprocessing (the tokenizer's defaults, so a
+    post-processor's BOS is there), `generated_text` is the pipeline's, and the new
+    token ids are the pipeline's `generated_token_ids` after the prompt. The prompt ids
+    are recorded (`input_ids`) so that the Rust side checks its encoding too."""
     pipe = pipeline("text-generation", model=str(model_dir), device=DEVICE, dtype=DTYPE)
-    model, tok = pipe.model, pipe.tokenizer
-    outputs = []
+    outputs, input_ids = [], []
+    kwargs = {"do_sample": False, **gen}
+    if max_new_tokens is not None:  # else the checkpoint's max_length limits it
+        kwargs["max_new_tokens"] = max_new_tokens
     for prompt in prompts:
-        text = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=False, **gen)[0]["generated_text"]
-        enc = tok(prompt, add_special_tokens=False, return_tensors="pt").to(DEVICE)
-        with torch.no_grad():
-            out = model.generate(
-                **enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
-                return_dict_in_generate=True, **gen,
-            )
-        new = out.sequences[0, enc["input_ids"].shape[1]:].tolist()
-        assert text == prompt + tok.decode(new, skip_special_tokens=True), (text, new)
-        outputs.append(with_margins(name, {"generated_text": text, "token_ids": new}, out, gen, prompt))
-    options = {"max_new_tokens": max_new_tokens}
+        prompt_ids = pipe.preprocess(prompt)["input_ids"][0].tolist()
+        with_scores = pipe(prompt, output_scores=True, return_dict_in_generate=True, **kwargs)[0]
+        text = with_scores["generated_text"]
+        sequence = pipe(prompt, return_tensors=True, **kwargs)[0]["generated_token_ids"]
+        assert sequence[: len(prompt_ids)] == prompt_ids, (prompt, sequence, prompt_ids)
+        new = sequence[len(prompt_ids):]
+        record = {"generated_text": text, "token_ids": new}
+        outputs.append(with_margins(name, record, with_scores.get("scores"), gen, prompt))
+        input_ids.append(prompt_ids)
+    options = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
     options.update(gen)
-    return {"task": "text-generation", "inputs": prompts, "options": options, "outputs": outputs}
+    return {"task": "text-generation", "inputs": prompts, "options": options, "outputs": outputs,
+            "input_ids": input_ids}
 
 
 def text2text_generation(name: str, model_dir: Path, inputs: list[str], max_new_tokens: int, **gen) -> dict:
-    """Greedy output of an encoder-decoder for each input alone, from `generate`
-    (transformers 5 has no text2text pipeline; this is what its 4.x pipeline returned)."""
+    """Greedy output of an encoder-decoder for each input alone. transformers 5 has no
+    text2text pipeline: these are the steps of the last 4.x `Text2TextGenerationPipeline`
+    (the config's `prefix` prepended, the tokenizer's defaults without truncation,
+    `token_type_ids` dropped, `generate` with the model's generation config, the output
+    decoded with special tokens skipped)."""
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=DTYPE).to(DEVICE).eval()
-    outputs = []
+    prefix = getattr(model.config, "prefix", None) or ""
+    outputs, input_ids = [], []
     for text in inputs:
-        enc = tok(text, return_tensors="pt").to(DEVICE)
+        enc = tok(prefix + text, padding=False, truncation=False, return_tensors="pt").to(DEVICE)
+        enc.pop("token_type_ids", None)
+        limit = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
         with torch.no_grad():
             out = model.generate(
-                **enc, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
-                return_dict_in_generate=True, **gen,
+                **enc, **limit, do_sample=False, output_scores=True, return_dict_in_generate=True, **gen,
             )
-        new = out.sequences[0, 1:].tolist()  # drop the decoder start token
-        record = {"generated_text": tok.decode(new, skip_special_tokens=True), "token_ids": new}
-        outputs.append(with_margins(name, record, out, gen, text))
-    options = {"max_new_tokens": max_new_tokens}
+        sequence = out.sequences[0].tolist()
+        new = sequence[1:]  # after the decoder start token
+        record = {"generated_text": tok.decode(sequence, skip_special_tokens=True), "token_ids": new}
+        outputs.append(with_margins(name, record, out.scores, gen, text))
+        input_ids.append(enc["input_ids"][0].tolist())
+    options = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
     options.update(gen)
-    return {"task": "text2text-generation", "inputs": inputs, "options": options, "outputs": outputs}
+    return {"task": "text2text-generation", "inputs": inputs, "options": options, "outputs": outputs,
+            "input_ids": input_ids}
+
+
+# ---------------------------------------------------------------------------
+# Chat templates, written in the shapes of the real families' (Jinja as transformers'
+# apply_chat_template renders it: trim_blocks, lstrip_blocks, loop controls,
+# raise_exception, strftime_now, tojson, namespace, Python string methods).
+# ---------------------------------------------------------------------------
+
+CHAT_TEMPLATES = {
+    # Llama 3.1's shape: BOS in the template, a dated system header (strftime_now),
+    # `| trim`, tools as indented JSON.
+    "llama3": """{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "26 Jul 2024" %}
+    {%- endif %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- The system message goes in the system header. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}
+{%- if tools is not none %}
+    {{- "Environment: ipython\\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\\n" }}
+{{- "Today Date: " + date_string + "\\n\\n" }}
+{%- if tools is not none %}
+    {{- "You have access to the following functions:\\n\\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\\n\\n" }}
+    {%- endfor %}
+{%- endif %}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+{%- for message in messages %}
+    {%- if message.role == 'ipython' or message.role == 'tool' %}
+        {{- "<|start_header_id|>ipython<|end_header_id|>\\n\\n" }}
+        {%- if message.content is mapping or message.content is iterable and message.content is not string %}
+            {{- message.content | tojson }}
+        {%- else %}
+            {{- message.content }}
+        {%- endif %}
+        {{- "<|eot_id|>" }}
+    {%- else %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}
+""",
+    # Qwen's shape: ChatML with a default system prompt, a namespace and a reversed
+    # loop to find the last user query, reasoning cut with str.split / lstrip.
+    "qwen2": """{%- if messages[0]['role'] == 'system' %}
+    {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
+{%- else %}
+    {{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}
+{%- endif %}
+{%- set ns = namespace(last_query_index=messages|length - 1, found=false) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if not ns.found and message.role == "user" and not message.content.startswith('<tool_response>') %}
+        {%- set ns.last_query_index = index %}
+        {%- set ns.found = true %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.role == "user" or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set content = message.content %}
+        {%- if loop.index0 < ns.last_query_index and '</think>' in content %}
+            {%- set content = content.split('</think>')[-1].lstrip('\\n') %}
+        {%- endif %}
+        {{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>\\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+""",
+    # Gemma's shape: no system role (raise_exception), roles must alternate, `model`
+    # for the assistant, `| trim` binding tighter than `+`.
+    "gemma": "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}",
+    # Mistral's shape: [INST] blocks, the system prompt folded into the last user turn,
+    # alternation enforced, EOS after each answer.
+    "mistral": """{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content'] %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+
+{{- bos_token }}
+{%- for message in loop_messages %}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}
+        {{- raise_exception('After the optional system message, conversation roles must alternate user/assistant/user/assistant/...') }}
+    {%- endif %}
+    {%- if message['role'] == 'user' %}
+        {%- if loop.last and system_message is defined %}
+            {{- '[INST] ' + system_message + '\\n\\n' + message['content'] + '[/INST]' }}
+        {%- else %}
+            {{- '[INST] ' + message['content'] + '[/INST]' }}
+        {%- endif %}
+    {%- elif message['role'] == 'assistant' %}
+        {{- ' ' + message['content']|trim + eos_token}}
+    {%- else %}
+        {{- raise_exception('Only user and assistant roles are supported, with the exception of an initial optional system message!') }}
+    {%- endif %}
+{%- endfor %}
+""",
+    # Phi-3's shape: <|role|> markers, <|end|> after each turn, EOS when no
+    # generation prompt is asked for.
+    "phi3": "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}",
+}
+
+CHATS = {
+    "user": [{"role": "user", "content": "What is the capital of France?"}],
+    "system": [
+        {"role": "system", "content": "  You answer in one word.  "},
+        {"role": "user", "content": "Le café est délicieux à Paris?"},
+    ],
+    "turns": [
+        {"role": "user", "content": "Hello!"},
+        {"role": "assistant", "content": "<think>greet back</think>\n\nHi, how can I help?"},
+        {"role": "user", "content": " Tell me about Berlin. "},
+    ],
+    "prefill": [
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "The colour is"},
+    ],
+    "not-alternating": [
+        {"role": "user", "content": "One."},
+        {"role": "user", "content": "Two."},
+    ],
+}
+
+# Chats are longer than the other prompts: the chat fixtures (all rotary, so no weight
+# depends on it) get more positions.
+CHAT_POSITIONS = {"max_position_embeddings": 256}
+
+# The clock `strftime_now` reads while references are recorded (the Rust side renders
+# with the same time).
+CHAT_NOW = "2026-11-30T12:34:56"
+
+
+def chat_checks(name: str, model_dir: Path, conversations: list[str], max_new_tokens: int) -> list[dict]:
+    """What transformers does with each conversation: `apply_chat_template` rendered
+    string and ids (a generation prompt added unless the last message is the
+    assistant's, which is then continued, as the text-generation pipeline does), and
+    the pipeline's greedy output for the chat (the conversation with the new assistant
+    message) with its new token ids; or the template's error."""
+    import datetime as _dt
+    from transformers.utils import chat_template_utils
+
+    class FrozenClock(_dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls.fromisoformat(CHAT_NOW)
+
+    chat_template_utils.datetime = FrozenClock
+    pipe = pipeline("text-generation", model=str(model_dir), device=DEVICE, dtype=DTYPE)
+    tok = pipe.tokenizer
+    out = []
+    for key in conversations:
+        messages = CHATS[key]
+        continue_final = messages[-1]["role"] == "assistant"
+        record = {"name": key, "messages": messages, "now": CHAT_NOW}
+        try:
+            rendered = tok.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=not continue_final,
+                continue_final_message=continue_final)
+        except Exception as e:  # the template's raise_exception
+            record["error"] = str(e)
+            out.append(record)
+            continue
+        ids = tok.apply_chat_template(
+            messages, tokenize=True, add_generation_prompt=not continue_final,
+            continue_final_message=continue_final, return_dict=True)["input_ids"]
+        kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False}
+        result = pipe(messages, output_scores=True, return_dict_in_generate=True, **kwargs)[0]
+        sequence = pipe(messages, return_tensors=True, **kwargs)[0]["generated_token_ids"]
+        assert sequence[: len(ids)] == ids, (key, sequence, ids)
+        output = {"generated_text": result["generated_text"], "token_ids": sequence[len(ids):]}
+        with_margins(name, output, result.get("scores"), {}, key)
+        record.update({"rendered": rendered, "input_ids": ids, "max_new_tokens": max_new_tokens,
+                       "output": output})
+        out.append(record)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Generation configs whose every entry changes transformers' output.
+# ---------------------------------------------------------------------------
+
+def greedy_new_tokens(pipe, prompts, seq2seq=False, **kw):
+    """transformers' greedy new tokens for each prompt (the pipeline for a decoder-only
+    model; the 4.x text2text steps for an encoder-decoder), with `kw` on top of the
+    checkpoint's generation config."""
+    out = []
+    for p in prompts:
+        if seq2seq:
+            model, tok = pipe
+            enc = tok((getattr(model.config, "prefix", None) or "") + p, return_tensors="pt")
+            enc.pop("token_type_ids", None)
+            with torch.no_grad():
+                out.append(model.generate(**enc, do_sample=False, **kw)[0, 1:].tolist())
+        else:
+            ids = pipe.preprocess(p)["input_ids"][0].tolist()
+            seq = pipe(p, do_sample=False, return_tensors=True, **kw)[0]["generated_token_ids"]
+            out.append(seq[len(ids):])
+    return out
+
+
+def tune_generation_config(name: str, d: Path, seq2seq: bool, prompts: list[str], max_new_tokens: int):
+    """Write generation_config.json entries picked from transformers' own greedy outputs
+    of this checkpoint so that each one changes them, then check that each does:
+    transformers' output with the whole config differs from its output with any one
+    entry switched off. Decoder-only: begin_suppress_tokens, suppress_tokens,
+    bad_words_ids (a token pair), an EOS list with min_new_tokens holding it back,
+    no_repeat_ngram_size, forced_eos_token_id; encoder-decoder: decoder_start_token_id,
+    forced_bos_token_id, no_repeat_ngram_size, min_new_tokens, forced_eos_token_id."""
+    if seq2seq:
+        tok = transformers.AutoTokenizer.from_pretrained(d)
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(d).eval()
+        runner = (model, tok)
+    else:
+        runner = pipeline("text-generation", model=str(d))
+        model, tok = runner.model, runner.tokenizer
+    base_eos = model.generation_config.eos_token_id
+    base_eos = [base_eos] if isinstance(base_eos, int) else list(base_eos or [])
+
+    def run(cfg, **off):
+        return greedy_new_tokens(runner, prompts, seq2seq, max_new_tokens=max_new_tokens, **{**cfg, **off})
+
+    def repeats(seq, n):
+        grams = [tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)]
+        return len(grams) != len(set(grams))
+
+    def sequences(out):  # what the n-gram rule sees: the prompt (decoder-only) and the output
+        return out if seq2seq else [runner.preprocess(p)["input_ids"][0].tolist() + o
+                                    for p, o in zip(prompts, out)]
+
+    # Each entry's value from transformers' current output `o` (candidate `k` when an
+    # earlier candidate turned out not to change the final output).
+    pickers = {
+        "no_repeat_ngram_size": lambda o, k: [n for n in (1, 2, 3, 4)
+                                              if any(repeats(q, n) for q in sequences(o))][k],
+    }
+    if seq2seq:
+        pickers["decoder_start_token_id"] = lambda o, k: [t for t in range(5, 60) if t != tok.pad_token_id][k]
+        pickers["forced_bos_token_id"] = lambda o, k: [t for t in range(5, 60) if t != o[0][0]][k]
+    else:
+        pickers["begin_suppress_tokens"] = lambda o, k: [o[k % len(o)][0]]
+        pickers["suppress_tokens"] = lambda o, k: [o[1][2 + k]]
+        pickers["bad_words_ids"] = lambda o, k: [o[2][3 + k:5 + k]]
+    # An EOS token the output reaches at its third step, held back to the fifth.
+    pickers["eos_token_id"] = lambda o, k: base_eos + [o[k % len(o)][2]]
+    pickers["min_new_tokens"] = lambda o, k: 5 + k
+    pickers["forced_eos_token_id"] = lambda o, k: (base_eos or [0])[0] if k == 0 else 7 + k
+
+    neutral = {
+        "begin_suppress_tokens": None, "suppress_tokens": None, "bad_words_ids": None,
+        "no_repeat_ngram_size": 0, "min_new_tokens": None, "forced_eos_token_id": None,
+        "forced_bos_token_id": None, "decoder_start_token_id": tok.pad_token_id,
+        "eos_token_id": base_eos or None,
+    }
+    tries = dict.fromkeys(pickers, 0)
+    cfg: dict = {}
+    for key, pick in pickers.items():
+        cfg[key] = pick(run(cfg), 0)
+    for _ in range(8):
+        final = run(cfg)
+        idle = []
+        for key in cfg:
+            off = {key: neutral[key]}
+            if key == "eos_token_id":
+                off["min_new_tokens"] = None  # without the early EOS it holds nothing back
+            if run(cfg, **off) == final:
+                idle.append(key)
+        if not idle:
+            break
+        for key in idle:  # another candidate, picked from the output without it
+            tries[key] += 1
+            without = {k: v for k, v in cfg.items() if k != key}
+            cfg[key] = pickers[key](run(without), tries[key])
+    else:
+        sys.exit(f"{name}: generation_config.json entries {idle} do not change transformers' output")
+    patch_json(d / "generation_config.json", cfg)
+    print(f"{name}: generation_config.json {cfg}")
 
 
 PROMPTS = [
@@ -504,7 +878,7 @@ def save(name: str, model, tokenizer, description: str) -> Path:
     return d
 
 
-def write_reference(d: Path, model_type: str, description: str, checks: list[dict]):
+def write_reference(d: Path, model_type: str, description: str, checks: list[dict], chats=None):
     ref = {
         "model_type": model_type,
         "transformers_version": transformers.__version__,
@@ -513,18 +887,96 @@ def write_reference(d: Path, model_type: str, description: str, checks: list[dic
         "description": description,
         "checks": checks,
     }
+    if chats:
+        ref["chats"] = chats
     (d / "reference.json").write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
 
 
 REFERENCES_ONLY = False  # --references-only: keep the committed checkpoint, redo reference.json
 
 
-def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_head=False, post=None, **config):
+def patch_json(path: Path, updates: dict):
+    """Set (or, for None, remove) keys of a JSON file of a fixture."""
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    for k, v in updates.items():
+        if v is None:
+            doc.pop(k, None)
+        else:
+            doc[k] = v
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def token_ids(d: Path, entries: dict) -> dict:
+    """generation_config.json entries with token strings replaced by their ids."""
+    tok = transformers.AutoTokenizer.from_pretrained(d)
+    def ids(v):
+        if isinstance(v, str):
+            assert v in tok.get_vocab(), f"{d.name}: no token {v}"
+            return tok.convert_tokens_to_ids(v)
+        if isinstance(v, list):
+            return [ids(x) for x in v]
+        return v
+    return {k: ids(v) for k, v in entries.items()}
+
+
+def shape_tokenizer(d: Path, tokenizer, setup):
+    """Give a saved fixture's tokenizer the shape of its family's real ones: `setup`
+    changes the tokenizer (BOS-adding post-processor, chat template) and returns the
+    tokenizer_config.json entries the real checkpoints carry beside it."""
+    config_extra = setup(tokenizer) or {}
+    tokenizer.save_pretrained(d)
+    # Keys a reload adds that no real checkpoint has.
+    patch_json(d / "tokenizer_config.json", {"is_local": None, "local_files_only": None, **config_extra})
+
+
+def bos_template(config_says=True):
+    """The tokenizer adds its BOS token (`<s>`, `<bos>`, `</s>`, ...) through
+    tokenizer.json's post-processor, as Llama 2, Mistral, Gemma, Phi-3 and OPT
+    tokenizers do. `config_says`: the `add_bos_token` tokenizer_config.json carries
+    (real Phi-3 files say false while tokenizer.json adds it; transformers 5 follows
+    tokenizer.json)."""
+    def setup(tok):
+        tok.add_bos_token = True
+        return {"add_bos_token": config_says, "add_eos_token": False}
+    return setup
+
+
+def chat_template(kind: str):
+    def setup(tok):
+        tok.chat_template = CHAT_TEMPLATES[kind]
+        return {}
+    return setup
+
+
+def both(*setups):
+    def setup(tok):
+        extra = {}
+        for s in setups:
+            extra.update(s(tok) or {})
+        return extra
+    return setup
+
+
+def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_head=False, post=None,
+            tokenizer_setup=None, generation=None, after_save=None, chats=None, **config):
+    """Build (or with --references-only, keep) a fixture checkpoint and record transformers'
+    outputs. `tokenizer_setup`: see `shape_tokenizer`; `generation`: generation_config.json
+    entries (None removes one); `after_save(name, d)`: changes to the saved checkpoint
+    that depend on transformers' outputs (generation configs chosen so that each entry
+    changes them), run before the references are recorded."""
+    d = FIXTURES / name
     if REFERENCES_ONLY:
         # The committed checkpoint and tokenizer as they are (the Unigram trainer is not
-        # bit-reproducible across runs): only transformers' outputs are recomputed.
-        d = FIXTURES / name
-        write_reference(d, model_type, description, [c(name, d) for c in checks])
+        # bit-reproducible across runs): only the tokenizer's shape, the generation
+        # config and transformers' outputs are redone.
+        if tokenizer_setup:
+            shape_tokenizer(d, transformers.AutoTokenizer.from_pretrained(d), tokenizer_setup)
+        if generation:
+            patch_json(d / "generation_config.json", token_ids(d, generation))
+        if after_save:
+            after_save(name, d)
+        write_reference(d, model_type, description, [c(name, d) for c in checks],
+                        chats and chat_checks(name, d, *chats))
         print(f"wrote {d.relative_to(ROOT)}/reference.json")
         return
     torch.manual_seed(seed)
@@ -537,7 +989,14 @@ def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_he
     if post:
         post(model, tokenizer)
     d = save(name, model, tokenizer, description)
-    write_reference(d, model_type, description, [c(name, d) for c in checks])
+    if tokenizer_setup:
+        shape_tokenizer(d, transformers.AutoTokenizer.from_pretrained(d), tokenizer_setup)
+    if generation:
+        patch_json(d / "generation_config.json", token_ids(d, generation))
+    if after_save:
+        after_save(name, d)
+    write_reference(d, model_type, description, [c(name, d) for c in checks],
+                    chats and chat_checks(name, d, *chats))
     print(f"wrote {d.relative_to(ROOT)}")
 
 
@@ -616,12 +1075,13 @@ FIXTURE_SPECS = {
     "llama-tiny": lambda: fixture(
         "llama-tiny", "llama", transformers.LlamaForCausalLM, "llama",
         "LlamaForCausalLM: grouped-query attention (4 heads, 2 KV heads), llama3 rope scaling, "
-        "untied lm_head, sentencepiece-style BPE.",
+        "untied lm_head, sentencepiece-style BPE whose post-processor adds `<s>` as Llama 2's does.",
         [
             lambda n, d: text_generation(n, d, PROMPTS, 12),
             lambda n, d: text_generation(n, d, PROMPTS, 12, num_beams=3),
         ],
         seed=11,
+        tokenizer_setup=bos_template(),
         rope_parameters={
             "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
             "high_freq_factor": 4.0, "original_max_position_embeddings": 16,
@@ -630,17 +1090,26 @@ FIXTURE_SPECS = {
     "mistral-tiny": lambda: fixture(
         "mistral-tiny", "mistral", transformers.MistralForCausalLM, "llama",
         "MistralForCausalLM: sliding-window attention over 5 positions (shorter than the "
-        "sequences), 4 heads sharing 1 KV head.",
+        "sequences), 4 heads sharing 1 KV head; `<s>` added by the tokenizer and a "
+        "Mistral-shaped chat template ([INST], system prompt in the last turn, alternation enforced).",
         [lambda n, d: text_generation(n, d, PROMPTS, 12)],
         seed=12,
+        tokenizer_setup=both(bos_template(), chat_template("mistral")),
+        after_save=lambda n, d: patch_json(d / "config.json", CHAT_POSITIONS),
+        chats=(["user", "system", "turns", "prefill", "not-alternating"], 8),
         sliding_window=5,
         num_key_value_heads=1,
     ),
     "qwen2-tiny": lambda: fixture(
         "qwen2-tiny", "qwen2", transformers.Qwen2ForCausalLM, "qwen2",
-        "Qwen2ForCausalLM: q/k/v biases, tied embeddings, byte-level BPE.",
+        "Qwen2ForCausalLM: q/k/v biases, tied embeddings, byte-level BPE without a BOS, a "
+        "Qwen-shaped ChatML template, EOS list [<|im_end|>, <|endoftext|>].",
         [lambda n, d: text_generation(n, d, PROMPTS, 12)],
         seed=13,
+        tokenizer_setup=chat_template("qwen2"),
+        after_save=lambda n, d: patch_json(d / "config.json", CHAT_POSITIONS),
+        generation={"eos_token_id": ["<|im_end|>", "<|endoftext|>"], "pad_token_id": "<|endoftext|>"},
+        chats=(["user", "system", "turns", "prefill"], 8),
         tie_word_embeddings=True,
     ),
     "qwen3-tiny": lambda: fixture(
@@ -655,18 +1124,30 @@ FIXTURE_SPECS = {
         head_dim=12,
     ),
     "phi3-tiny": lambda: fixture(
-        "phi3-tiny", "phi3", transformers.Phi3ForCausalLM, "llama",
-        "Phi3ForCausalLM: fused qkv and gate/up projections, partial rotary (half the head).",
+        "phi3-tiny", "phi3", transformers.Phi3ForCausalLM, "phi3",
+        "Phi3ForCausalLM: fused qkv and gate/up projections, partial rotary (half the head); "
+        "Phi-3's tokenizer shape (`<s>` added by tokenizer.json while tokenizer_config.json "
+        "says add_bos_token false, chat tokens after the vocabulary, a Phi-3-shaped template, "
+        "EOS list [<|endoftext|>, <|assistant|>, <|end|>]).",
         [lambda n, d: text_generation(n, d, PROMPTS, 12)],
         seed=15,
+        tokenizer_setup=both(bos_template(config_says=False), chat_template("phi3")),
+        after_save=lambda n, d: patch_json(d / "config.json", CHAT_POSITIONS),
+        generation={"eos_token_id": ["<|endoftext|>", "<|assistant|>", "<|end|>"]},
+        chats=(["user", "system", "turns"], 8),
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
     ),
     "gemma-tiny": lambda: fixture(
         "gemma-tiny", "gemma", transformers.GemmaForCausalLM, "gemma",
         "GemmaForCausalLM: (1 + weight) RMSNorm, sqrt(hidden)-scaled embeddings, tanh GELU, "
-        "head_dim 16, tied embeddings.",
+        "head_dim 16, tied embeddings; `<bos>` added by the tokenizer, turn markers as special "
+        "tokens and a Gemma-shaped chat template (no system role, alternation enforced).",
         [lambda n, d: text_generation(n, d, PROMPTS, 12)],
         seed=16,
+        tokenizer_setup=both(bos_template(), chat_template("gemma")),
+        after_save=lambda n, d: patch_json(d / "config.json", CHAT_POSITIONS),
+        generation={"eos_token_id": ["<eos>", "<end_of_turn>"]},
+        chats=(["user", "system", "turns", "not-alternating"], 8),
         head_dim=16,
         tie_word_embeddings=True,
         hidden_act="gelu_pytorch_tanh",
@@ -779,11 +1260,12 @@ FIXTURE_SPECS = {
         seed=25,
     ),
     "opt-tiny": lambda: fixture(
-        "opt-tiny", "opt", transformers.OPTForCausalLM, "gpt2",
+        "opt-tiny", "opt", transformers.OPTForCausalLM, "opt",
         "OPTForCausalLM like opt-350m: post-LayerNorm, 24-wide embeddings projected to 32, "
-        "positions offset by 2, ReLU.",
+        "positions offset by 2, ReLU; OPT's tokenizer shape (`</s>` added first as BOS).",
         [lambda n, d: text_generation(n, d, PROMPTS, 12)],
         seed=26,
+        tokenizer_setup=bos_template(),
     ),
     "granite-tiny": lambda: fixture(
         "granite-tiny", "granite", transformers.GraniteForCausalLM, "llama",
@@ -835,7 +1317,90 @@ FIXTURE_SPECS = {
         seed=42,
         untie_head=True,
     ),
+    "llama3-tiny": lambda: fixture(
+        "llama3-tiny", "llama", transformers.LlamaForCausalLM, "llama3",
+        "LlamaForCausalLM with a tokenizer shaped like Llama 3.1's: byte-level BPE behind "
+        "Llama 3's regex split, `<|begin_of_text|>` added by a ByteLevel + template "
+        "post-processor, special tokens after the vocabulary, no pad token, three EOS tokens "
+        "(<|end_of_text|>, <|eom_id|>, <|eot_id|>; the lm_head row of <|eom_id|> scaled so "
+        "that greedy generation reaches it), and a Llama-3.1-shaped chat template "
+        "(strftime_now, | trim, tools as JSON).",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:2], 12, num_beams=2),
+        ],
+        seed=18,
+        post=lambda m, t: make_reachable(m, t, "<|eom_id|>", PROMPTS[0]),
+        # Meta's files name the generic class.
+        tokenizer_setup=both(chat_template("llama3"), lambda t: {"tokenizer_class": "PreTrainedTokenizerFast"}),
+        after_save=lambda n, d: [patch_json(d / f, token_ids(d, {
+            "eos_token_id": ["<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"],
+            "bos_token_id": "<|begin_of_text|>", "pad_token_id": None}))
+            for f in ("generation_config.json", "config.json")] + [patch_json(d / "config.json", CHAT_POSITIONS)],
+        chats=(["user", "system", "turns", "prefill"], 8),
+        rope_parameters={
+            "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 16,
+        },
+    ),
+    "gpt2-tiny-generation-config": lambda: fixture(
+        "gpt2-tiny-generation-config", "gpt2", transformers.GPT2LMHeadModel, "gpt2",
+        "GPT2LMHeadModel whose generation_config.json sets begin_suppress_tokens, "
+        "suppress_tokens, bad_words_ids, no_repeat_ngram_size, an EOS list held back by "
+        "min_new_tokens, forced_eos_token_id and max_length, each picked from transformers' "
+        "own outputs so that it changes them (the script checks that switching any one off "
+        "changes transformers' output).",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            # No max_new_tokens: generation_config.json's max_length limits it.
+            lambda n, d: text_generation(n, d, PROMPTS, None),
+        ],
+        seed=33,
+        after_save=lambda n, d: (
+            tune_generation_config(n, d, False, PROMPTS, 12),
+            patch_json(d / "generation_config.json", {"max_length": 26}),
+        ),
+    ),
+    "t5-tiny-generation-config": lambda: fixture(
+        "t5-tiny-generation-config", "t5", transformers.T5ForConditionalGeneration, "t5",
+        "T5ForConditionalGeneration whose generation_config.json sets decoder_start_token_id "
+        "(not the pad token), forced_bos_token_id, no_repeat_ngram_size, an EOS list held "
+        "back by min_new_tokens, forced_eos_token_id and max_length, each picked from "
+        "transformers' own outputs so that it changes them; config.json has a `prefix`.",
+        [
+            lambda n, d: text2text_generation(n, d, T2T_INPUTS, 12),
+            lambda n, d: text2text_generation(n, d, T2T_INPUTS, None),
+        ],
+        seed=44,
+        after_save=lambda n, d: (
+            patch_json(d / "config.json", {"prefix": "summarize: "}),
+            tune_generation_config(n, d, True, T2T_INPUTS, 12),
+            patch_json(d / "generation_config.json", {"max_length": 9}),
+        ),
+    ),
 }
+
+def make_reachable(model, tokenizer, token: str, prompt: str):
+    """Scale the lm_head row of `token` (an EOS token that random weights never pick)
+    until greedy decoding of `prompt` reaches it after 3 to 9 tokens, so that stopping
+    on it is tested."""
+    tid = tokenizer.convert_tokens_to_ids(token)
+    enc = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        row = model.lm_head.weight[tid].clone()
+        for factor in [1.0 + 0.03 * i for i in range(100)]:
+            model.lm_head.weight[tid] = row * factor
+            out = model.generate(**enc, max_new_tokens=12, do_sample=False, eos_token_id=None,
+                                 pad_token_id=0)[0, enc["input_ids"].shape[1]:].tolist()
+            if tid in out:
+                at = out.index(tid)
+                if 3 <= at <= 9:
+                    print(f"{token}: lm_head row x{factor}, reached after {at} tokens")
+                    return
+                if at < 3:
+                    break
+    sys.exit(f"could not make {token} reachable in 3..9 steps: pick another seed")
+
 
 def scale_t5_feed_forward(model, tokenizer, factor=3000.0):
     """Scale every feed-forward output projection, and check that the f32 residual
@@ -867,10 +1432,10 @@ RECOMPUTE = {
     "text-classification": lambda name, d, c: text_classification(name, d, c["inputs"], c["options"].get("top_k", 1)),
     "token-classification": lambda name, d, c: token_classification(name, d, c["inputs"]),
     "text-generation": lambda name, d, c: text_generation(
-        name, d, c["inputs"], c["options"]["max_new_tokens"],
+        name, d, c["inputs"], c["options"].get("max_new_tokens"),
         **{k: v for k, v in c["options"].items() if k != "max_new_tokens"}),
     "text2text-generation": lambda name, d, c: text2text_generation(
-        name, d, c["inputs"], c["options"]["max_new_tokens"],
+        name, d, c["inputs"], c["options"].get("max_new_tokens"),
         **{k: v for k, v in c["options"].items() if k != "max_new_tokens"}),
 }
 

@@ -20,6 +20,86 @@ pub struct Reference {
     #[serde(default)]
     pub description: String,
     pub checks: Vec<ReferenceCheck>,
+    /// Conversations through the checkpoint's chat template (text-generation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chats: Vec<ChatCheck>,
+}
+
+/// A conversation and what transformers did with it: `apply_chat_template`'s text and
+/// ids, and the text-generation pipeline's greedy output for the chat; or the error
+/// the template raised.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatCheck {
+    pub name: String,
+    pub messages: Vec<skillset_runtime::ChatMessage>,
+    /// The clock `strftime_now` read (ISO, UTC).
+    pub now: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_ids: Option<Vec<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    /// The template's `raise_exception` message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ChatCheck {
+    /// Run the conversation through `pipeline` (a text-generation pipeline) and compare
+    /// with transformers: the rendered text, the ids and the output exactly, or the
+    /// template's error message.
+    pub fn run(&self, pipeline: &Pipeline) -> Result<(), String> {
+        let now = skillset_runtime::chat::parse_iso_time(&self.now)
+            .ok_or_else(|| format!("chat `{}`: bad time {:?}", self.name, self.now))?;
+        let rendered = pipeline.render_chat(&self.messages, now);
+        if let Some(expected) = &self.error {
+            return match rendered {
+                Ok(_) => Err(format!(
+                    "chat `{}`: rendered, but transformers' template raised {expected:?}",
+                    self.name
+                )),
+                Err(e) if e.to_string().ends_with(expected.as_str()) => Ok(()),
+                Err(e) => Err(format!(
+                    "chat `{}`: {e}; transformers' template raised {expected:?}",
+                    self.name
+                )),
+            };
+        }
+        let (text, _) = rendered.map_err(|e| format!("chat `{}`: {e}", self.name))?;
+        if Some(&text) != self.rendered.as_ref() {
+            return Err(format!(
+                "chat `{}`: renders {text:?}, transformers renders {:?}",
+                self.name, self.rendered
+            ));
+        }
+        let tok = pipeline.tokenizer().ok_or("no tokenizer")?;
+        let ids = tok.encode_prompt(&text, false).map_err(|e| e.to_string())?;
+        if Some(&ids) != self.input_ids.as_ref() {
+            return Err(format!(
+                "chat `{}`: ids {ids:?}, transformers has {:?}",
+                self.name, self.input_ids
+            ));
+        }
+        let mut opts = pipeline.generation_defaults().clone();
+        if let Some(n) = self.max_new_tokens {
+            opts.max_new_tokens = n;
+            opts.max_length = None;
+        }
+        let out = pipeline
+            .chat_at(std::slice::from_ref(&self.messages), &opts, now)
+            .map_err(|e| format!("chat `{}`: {e}", self.name))?;
+        let ours = serde_json::to_value(&out[0]).map_err(|e| e.to_string())?;
+        let mut expected = self.output.clone().unwrap_or_default();
+        if let Some(o) = expected.as_object_mut() {
+            o.remove("step_margins");
+        }
+        compare(&ours, &expected, 0.0)
+            .map(|_| ())
+            .map_err(|e| format!("chat `{}`: {e}", self.name))
+    }
 }
 
 /// One task's inputs and transformers' outputs for them.
@@ -37,6 +117,10 @@ pub struct ReferenceCheck {
     pub tolerance: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance_note: Option<String>,
+    /// The token ids transformers' pipeline fed the model for each input (its own
+    /// preprocessing): ours must be the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_ids: Option<Vec<Vec<u32>>>,
 }
 
 impl ReferenceCheck {
@@ -582,6 +666,15 @@ pub fn run_fixture(
             };
             let opts = check.options.to_run_options()?;
             let inputs = fixture.inputs(check);
+            if let Some(expected_ids) = &check.input_ids {
+                let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                let ours = pipeline.input_ids(&texts).map_err(|e| e.to_string())?;
+                if &ours != expected_ids {
+                    return Err(format!(
+                        "the model reads token ids {ours:?}, transformers' pipeline encodes {expected_ids:?}"
+                    ));
+                }
+            }
             let ours = serde_json::Value::from(
                 pipeline
                     .run_json(&inputs, &opts)
@@ -649,6 +742,37 @@ pub fn run_fixture(
             within_reference_error: within,
             informational,
             latency_ms,
+        });
+    }
+    // Chats: f32 references only (no half-precision run of them is recorded).
+    if dtype == DType::F32 && !fixture.reference.chats.is_empty() {
+        let started = Instant::now();
+        let result = Pipeline::load_for_scope(
+            scope,
+            &fixture.dir,
+            Task::TextGeneration,
+            &LoadOptions::new(device, dtype),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|p| fixture.reference.chats.iter().try_for_each(|c| c.run(&p)));
+        out.push(CheckResult {
+            fixture: fixture.name.clone(),
+            task: Task::TextGeneration,
+            dtype: dtype.to_string(),
+            passed: result.is_ok(),
+            max_abs_diff: result.is_ok().then_some(0.0),
+            detail: Some(match result {
+                Ok(()) => format!(
+                    "{} chats through the chat template",
+                    fixture.reference.chats.len()
+                ),
+                Err(e) => e,
+            }),
+            error_vs_f32: None,
+            reference_error_vs_f32: None,
+            within_reference_error: None,
+            informational: false,
+            latency_ms: started.elapsed().as_secs_f64() * 1e3,
         });
     }
     out

@@ -234,11 +234,29 @@ fn a_model_type_without_a_family_says_so() {
 
 #[test]
 fn empty_and_overlong_generation_prompts() {
-    let ep = skillsets::Llama::init_cpu::<task::TextGeneration>(fixture("llama-tiny")).unwrap();
-    let (_, s) = err_of(ep.call(""));
+    // A tokenizer without a BOS and a checkpoint without a bos_token_id: an empty
+    // prompt has nothing to continue (transformers' `generate` refuses it too).
+    let qwen = skillsets::Qwen2::init_cpu::<task::TextGeneration>(fixture("qwen2-tiny")).unwrap();
+    let (_, s) = err_of(qwen.call(""));
     assert!(s.contains("an empty prompt"), "{s}");
+    // llama-tiny's tokenizer adds `<s>`: an empty prompt is `<s>`, continued.
+    let ep = skillsets::Llama::init_cpu::<task::TextGeneration>(fixture("llama-tiny")).unwrap();
+    let mut o = ep.options();
+    o.max_new_tokens = 4;
+    let empty = ep.call_with("", &o).unwrap();
+    assert_eq!(empty.token_ids.len(), 4);
+    assert_eq!(
+        empty.generated_text,
+        ep.pipeline()
+            .tokenizer()
+            .unwrap()
+            .decode(&empty.token_ids, true)
+            .unwrap()
+    );
+    // Prompts are not truncated: the error counts the whole prompt (`<s>` + 200 words).
     let (_, s) = err_of(ep.call(&"word ".repeat(200)));
     assert!(s.contains("exceeds the model's 64 positions"), "{s}");
+    assert!(!s.contains("prompt of 64 tokens"), "{s}");
     // And the endpoint still works.
     let mut o = ep.options();
     o.max_new_tokens = 3;

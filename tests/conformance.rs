@@ -158,7 +158,9 @@ fn text_generation<S: Supports<task::TextGeneration>>(
     let mut opts = ep.options();
     assert!(!opts.do_sample, "fixtures decode greedily");
     if let Some(n) = check.options.max_new_tokens {
+        // As in transformers, max_new_tokens takes precedence over the config's max_length.
         opts.max_new_tokens = n;
+        opts.max_length = None;
     }
     opts.repetition_penalty = check.options.repetition_penalty;
     opts.num_beams = check.options.num_beams.unwrap_or(1);
@@ -204,6 +206,7 @@ fn text2text_generation<S: Supports<task::Text2TextGeneration>>(
     let mut opts = ep.options();
     if let Some(n) = check.options.max_new_tokens {
         opts.max_new_tokens = n;
+        opts.max_length = None;
     }
     opts.repetition_penalty = check.options.repetition_penalty;
     opts.num_beams = check.options.num_beams.unwrap_or(1);
@@ -772,4 +775,119 @@ fn t5_in_f16_keeps_its_feed_forward_output_in_f32() {
     for r in results {
         assert!(r.passed, "{}: {}", r.task, r.detail.unwrap_or_default());
     }
+}
+
+/// The token ids the model reads, for every check whose reference recorded the ids
+/// transformers' own pipeline preprocessing produced (the prompt with the tokenizer's
+/// BOS where it adds one; T5's input with its EOS and the config's prefix).
+#[test]
+fn inputs_are_encoded_as_transformers_pipelines_encode_them() {
+    use skillsets::runtime::{LoadOptions, Pipeline, Scope};
+    let mut checked = 0;
+    for f in fixtures() {
+        let info = skillsets::lookup(&f.reference.model_type).unwrap();
+        for check in &f.reference.checks {
+            let Some(expected) = &check.input_ids else {
+                continue;
+            };
+            let p = Pipeline::load_for_scope(
+                Scope::ModelType(info),
+                &f.dir,
+                check.task,
+                &LoadOptions::default(),
+            )
+            .unwrap();
+            let ours = p.input_ids(&inputs(check)).unwrap();
+            assert_eq!(&ours, expected, "{} {}", f.name, check.task);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} checks recorded input ids");
+}
+
+/// Conversations through the chat templates (in the shapes of Llama 3's, Qwen's,
+/// Gemma's, Mistral's and Phi-3's): the rendered text and ids equal transformers'
+/// `apply_chat_template`, the greedy answer equals its text-generation pipeline's for the
+/// chat, and a template's `raise_exception` is the same error; through `Endpoint::chat`,
+/// the conformance runner and `skillset run --chat`.
+#[test]
+fn chats_match_transformers() {
+    use skillsets::runtime::{LoadOptions, Pipeline, Scope};
+    let mut rendered = 0;
+    let mut refused = 0;
+    let mut shapes = std::collections::BTreeSet::new();
+    for f in fixtures() {
+        if f.reference.chats.is_empty() {
+            continue;
+        }
+        shapes.insert(f.name.clone());
+        let info = skillsets::lookup(&f.reference.model_type).unwrap();
+        let p = Pipeline::load_for_scope(
+            Scope::ModelType(info),
+            &f.dir,
+            Task::TextGeneration,
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let ep = AnyDecoder::init_cpu::<task::TextGeneration>(&f.dir).unwrap();
+        for chat in &f.reference.chats {
+            chat.run(&p).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+            if chat.error.is_some() {
+                refused += 1;
+                assert!(ep.chat(&chat.messages).is_err());
+                continue;
+            }
+            rendered += 1;
+            // The typed endpoint gives the pipeline's answer (its clock only matters to
+            // templates that print the date).
+            let mut opts = ep.options();
+            opts.max_new_tokens = chat.max_new_tokens.unwrap();
+            let typed = ep.chat_with(&chat.messages, &opts).unwrap();
+            if !chat.rendered.as_deref().unwrap().contains("Today Date") {
+                compare(&to_value(&typed), chat.output.as_ref().unwrap(), 0.0).unwrap_or_else(
+                    |e| panic!("{} chat {} via Endpoint::chat: {e}", f.name, chat.name),
+                );
+                // And through `skillset run --chat FILE`.
+                let file = std::env::temp_dir()
+                    .join(format!("skillset-chat-{}-{}.json", f.name, chat.name));
+                std::fs::write(&file, serde_json::to_string(&chat.messages).unwrap()).unwrap();
+                let out = Command::new(skillset_bin())
+                    .args(["run", "--json", "--model-dir"])
+                    .arg(&f.dir)
+                    .args([
+                        "--max-new-tokens",
+                        &opts.max_new_tokens.to_string(),
+                        "--chat",
+                    ])
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                std::fs::remove_file(&file).unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(doc["task"], "text-generation");
+                compare(&doc["outputs"][0], chat.output.as_ref().unwrap(), 0.0).unwrap_or_else(
+                    |e| panic!("{} chat {} via skillset run --chat: {e}", f.name, chat.name),
+                );
+            }
+        }
+    }
+    assert_eq!(
+        shapes.into_iter().collect::<Vec<_>>(),
+        [
+            "gemma-tiny",
+            "llama3-tiny",
+            "mistral-tiny",
+            "phi3-tiny",
+            "qwen2-tiny"
+        ]
+    );
+    assert!(
+        rendered >= 15 && refused >= 3,
+        "{rendered} rendered, {refused} refused"
+    );
 }

@@ -263,6 +263,52 @@ impl<T: GenerativeTask> Endpoint<T> {
     }
 }
 
+impl Endpoint<TextGeneration> {
+    /// The assistant's answer to a conversation, with the checkpoint's generation
+    /// defaults: the messages rendered with the checkpoint's chat template as
+    /// transformers' `apply_chat_template(add_generation_prompt=True)` renders them (a
+    /// conversation ending with an assistant message is continued instead), then
+    /// generated from. The output is the conversation with the new assistant message.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::TextGeneration, ChatMessage, Skillset};
+    ///
+    /// #[skillset(family = "llama")]
+    /// struct Decoder;
+    ///
+    /// let chat = Decoder::init_cpu::<TextGeneration>("../tests/fixtures/qwen2-tiny")?;
+    /// let conversation = [ChatMessage::system("Be brief."), ChatMessage::user("Hello!")];
+    /// let out = chat.chat(&conversation)?;
+    /// assert_eq!(out.generated_text.len(), 3);
+    /// assert_eq!(out.generated_text[2].role, "assistant");
+    /// // A checkpoint without a chat template: a typed error that says so.
+    /// let plain = Decoder::init_cpu::<TextGeneration>("../tests/fixtures/olmo-tiny")?;
+    /// assert!(plain.chat(&conversation).unwrap_err().to_string().contains("no chat template"));
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn chat(&self, messages: &[crate::ChatMessage]) -> Result<crate::ChatGeneration> {
+        self.chat_with(messages, &self.options())
+    }
+
+    /// [`chat`](Self::chat) with explicit generation options.
+    pub fn chat_with(
+        &self,
+        messages: &[crate::ChatMessage],
+        opts: &GenerationOptions,
+    ) -> Result<crate::ChatGeneration> {
+        Ok(self.pipeline().chat(&[messages.to_vec()], opts)?.remove(0))
+    }
+
+    /// The conversation as the model reads it: the chat template's text (see
+    /// [`Pipeline::render_chat`](crate::Pipeline::render_chat)).
+    pub fn render_chat(&self, messages: &[crate::ChatMessage]) -> Result<String> {
+        Ok(self
+            .pipeline()
+            .render_chat(messages, std::time::SystemTime::now())?
+            .0)
+    }
+}
+
 /// Tokens as they are generated (see [`Endpoint::tokens`]).
 pub struct TokenStream<'a> {
     generator: Generator<'a, Box<dyn Stepper + 'a>>,

@@ -49,6 +49,37 @@ pub struct GenerationOptions {
     pub length_penalty: f64,
     /// Beam search: when to stop (transformers' `early_stopping`).
     pub early_stopping: crate::beam::EarlyStopping,
+    /// The longest sequence, prompt included (generation_config.json's `max_length`
+    /// when it sets no `max_new_tokens`); a second cap beside `max_new_tokens`. Setting
+    /// `max_new_tokens` through `skillset run` clears it, as `max_new_tokens` takes
+    /// precedence in transformers.
+    pub max_length: Option<usize>,
+    /// EOS is forbidden until this many new tokens are generated.
+    pub min_new_tokens: usize,
+    /// EOS is forbidden while the sequence (prompt included) is shorter than this.
+    pub min_length: usize,
+    /// No n-gram of this size occurs twice in the sequence (0: off).
+    pub no_repeat_ngram_size: usize,
+    /// Token sequences that are never generated (the last token of one is forbidden
+    /// after its prefix; a single EOS token is not banned, as in transformers).
+    pub bad_words_ids: Vec<Vec<u32>>,
+    /// Tokens never generated.
+    pub suppress_tokens: Vec<u32>,
+    /// Tokens not generated first.
+    pub begin_suppress_tokens: Vec<u32>,
+    /// The first token of the decoder's sequence after its start token (mBART's target
+    /// language).
+    pub forced_bos_token_id: Option<u32>,
+    /// The token(s) forced at the last position the length limit allows.
+    pub forced_eos_token_ids: Vec<u32>,
+    /// Where a prompt that encodes to no token starts (`generate` without input ids).
+    pub bos_token_id: Option<u32>,
+    /// The encoder-decoder's first decoder token (generation_config.json, else
+    /// config.json).
+    pub decoder_start_token_id: Option<u32>,
+    /// Pads batches (generation_config.json's, else the tokenizer's, else the first
+    /// EOS token, as `generate` falls back).
+    pub pad_token_id: Option<u32>,
 }
 
 impl Default for GenerationOptions {
@@ -65,33 +96,77 @@ impl Default for GenerationOptions {
             num_beams: 1,
             length_penalty: 1.0,
             early_stopping: crate::beam::EarlyStopping::Heuristic,
+            max_length: None,
+            min_new_tokens: 0,
+            min_length: 0,
+            no_repeat_ngram_size: 0,
+            bad_words_ids: Vec::new(),
+            suppress_tokens: Vec::new(),
+            begin_suppress_tokens: Vec::new(),
+            forced_bos_token_id: None,
+            forced_eos_token_ids: Vec::new(),
+            bos_token_id: None,
+            decoder_start_token_id: None,
+            pad_token_id: None,
         }
     }
 }
 
-fn ids_of(v: Option<&serde_json::Value>) -> Vec<u32> {
+/// A token id field: a number, or a list of them (`eos_token_id`). An id beyond `u32` or
+/// not an integer is an error naming the file and field, never truncated.
+fn ids_of(v: Option<&serde_json::Value>, path: &std::path::Path, key: &str) -> Result<Vec<u32>> {
+    let id = |x: &serde_json::Value| -> Result<u32> {
+        x.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| Error::invalid_file(path, format!("`{key}`: {x} is not a token id")))
+    };
     match v {
-        Some(serde_json::Value::Number(n)) => {
-            n.as_u64().map(|x| vec![x as u32]).unwrap_or_default()
-        }
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_u64())
-            .map(|x| x as u32)
-            .collect(),
-        _ => Vec::new(),
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::Array(a)) => a.iter().map(id).collect(),
+        Some(x) => Ok(vec![id(x)?]),
     }
+}
+
+/// A count field (`max_new_tokens`, `min_new_tokens`, ...).
+fn count_of(v: &serde_json::Value, path: &std::path::Path, key: &str) -> Result<usize> {
+    v.as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Error::invalid_file(path, format!("`{key}`: {v} is not a count")))
 }
 
 impl GenerationOptions {
     /// The defaults a checkpoint sets in generation_config.json (falling back to
-    /// config.json for the EOS token), like transformers' `GenerationConfig`.
+    /// config.json for the special tokens), as transformers' `GenerationConfig` applies
+    /// them in `generate`: EOS lists, the pad token's fallback to the first EOS,
+    /// `max_length` / `max_new_tokens`, and the logits processors
+    /// (`min_new_tokens`, `min_length`, `no_repeat_ngram_size`, `bad_words_ids`,
+    /// `suppress_tokens`, `begin_suppress_tokens`, `forced_bos_token_id`,
+    /// `forced_eos_token_id`).
     pub fn from_checkpoint(ckpt: &Checkpoint) -> Result<Self> {
         let gen = ckpt.json("generation_config.json")?.unwrap_or_default();
+        let path = ckpt.dir.join("generation_config.json");
+        let cfg = &ckpt.config;
+        let cfg_path = ckpt.config_path();
         let mut o = GenerationOptions::default();
         let get = |k: &str| gen.get(k).filter(|v| !v.is_null());
-        if let Some(n) = get("max_new_tokens").and_then(|v| v.as_u64()) {
-            o.max_new_tokens = n as usize;
+        // A special token: generation_config.json, else config.json, else its text config.
+        let token = |k: &str| -> Result<Vec<u32>> {
+            let ids = ids_of(get(k), &path, k)?;
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+            let ids = ids_of(cfg.get(k), &cfg_path, k)?;
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+            ids_of(cfg.get("text_config").and_then(|t| t.get(k)), &cfg_path, k)
+        };
+        if let Some(v) = get("max_new_tokens") {
+            o.max_new_tokens = count_of(v, &path, "max_new_tokens")?;
+        } else if let Some(v) = get("max_length") {
+            let n = count_of(v, &path, "max_length")?;
+            o.max_length = Some(n);
+            o.max_new_tokens = n;
         }
         o.do_sample = get("do_sample").and_then(|v| v.as_bool()).unwrap_or(false);
         if let Some(t) = get("temperature").and_then(|v| v.as_f64()) {
@@ -102,8 +177,8 @@ impl GenerationOptions {
         o.repetition_penalty = get("repetition_penalty")
             .and_then(|v| v.as_f64())
             .filter(|p| *p != 1.0);
-        if let Some(n) = get("num_beams").and_then(|v| v.as_u64()) {
-            o.num_beams = (n as usize).max(1);
+        if let Some(v) = get("num_beams") {
+            o.num_beams = count_of(v, &path, "num_beams")?.max(1);
         }
         if let Some(p) = get("length_penalty").and_then(|v| v.as_f64()) {
             o.length_penalty = p;
@@ -111,16 +186,78 @@ impl GenerationOptions {
         if let Some(e) = get("early_stopping").and_then(crate::beam::EarlyStopping::from_json) {
             o.early_stopping = e;
         }
-        o.eos_token_ids = ids_of(get("eos_token_id"));
-        if o.eos_token_ids.is_empty() {
-            let cfg = &ckpt.config;
-            o.eos_token_ids = ids_of(cfg.get("eos_token_id"));
-            if o.eos_token_ids.is_empty() {
-                o.eos_token_ids =
-                    ids_of(cfg.get("text_config").and_then(|t| t.get("eos_token_id")));
+        if let Some(v) = get("min_new_tokens") {
+            o.min_new_tokens = count_of(v, &path, "min_new_tokens")?;
+        }
+        if let Some(v) = get("min_length") {
+            o.min_length = count_of(v, &path, "min_length")?;
+        }
+        if let Some(v) = get("no_repeat_ngram_size") {
+            o.no_repeat_ngram_size = count_of(v, &path, "no_repeat_ngram_size")?;
+        }
+        if let Some(v) = get("bad_words_ids") {
+            let bad = || {
+                Error::invalid_file(
+                    &path,
+                    "`bad_words_ids` must be a list of lists of token ids",
+                )
+            };
+            o.bad_words_ids = v
+                .as_array()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|w| match w {
+                    serde_json::Value::Array(_) => ids_of(Some(w), &path, "bad_words_ids"),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<_>>()?;
+            if o.bad_words_ids.iter().any(|w| w.is_empty()) {
+                return Err(bad());
             }
         }
+        o.suppress_tokens = ids_of(get("suppress_tokens"), &path, "suppress_tokens")?;
+        o.begin_suppress_tokens =
+            ids_of(get("begin_suppress_tokens"), &path, "begin_suppress_tokens")?;
+        o.forced_bos_token_id = token("forced_bos_token_id")?.first().copied();
+        o.forced_eos_token_ids = token("forced_eos_token_id")?;
+        o.eos_token_ids = token("eos_token_id")?;
+        o.bos_token_id = token("bos_token_id")?.first().copied();
+        o.decoder_start_token_id = token("decoder_start_token_id")?.first().copied();
+        o.pad_token_id = token("pad_token_id")?
+            .first()
+            .copied()
+            .or_else(|| o.eos_token_ids.first().copied());
         Ok(o)
+    }
+
+    /// Whether any logits processor besides sampling is on (the greedy path then
+    /// reads every logit back instead of an argmax on the device).
+    pub(crate) fn has_processors(&self) -> bool {
+        self.repetition_penalty.is_some()
+            || self.min_new_tokens > 0
+            || self.min_length > 0
+            || self.no_repeat_ngram_size > 0
+            || !self.bad_words_ids.is_empty()
+            || !self.suppress_tokens.is_empty()
+            || !self.begin_suppress_tokens.is_empty()
+            || self.forced_bos_token_id.is_some()
+            || !self.forced_eos_token_ids.is_empty()
+    }
+
+    /// The new tokens a prompt of `prompt_len` tokens may get: `max_new_tokens`, and no
+    /// more than `max_length` allows. Zero room is an error that says which limit.
+    pub(crate) fn new_token_limit(&self, prompt_len: usize) -> Result<usize> {
+        match self.max_length {
+            Some(max) => {
+                if prompt_len >= max {
+                    return Err(Error::InvalidInput(format!(
+                        "the prompt has {prompt_len} tokens, and generation_config.json's max_length is {max} (prompt included): no room for a new token; pass max_new_tokens"
+                    )));
+                }
+                Ok(self.max_new_tokens.min(max - prompt_len))
+            }
+            None => Ok(self.max_new_tokens),
+        }
     }
 
     /// Turn on sampling with transformers' defaults for what is not set (top-k 50).
@@ -240,16 +377,23 @@ pub(crate) fn beam_generate<S: Stepper>(
     before: &[u32],
     opts: &GenerationOptions,
 ) -> Result<Vec<u32>> {
-    crate::beam::beam_search(
-        &mut StepperBeams(stepper),
-        &crate::beam::BeamSettings::of(opts),
-        |lp, generated| {
-            if opts.repetition_penalty.is_some() {
-                let seen: Vec<u32> = before.iter().chain(generated).copied().collect();
-                process_logits(lp, &seen, opts);
-            }
-        },
-    )
+    let limit = opts.new_token_limit(before.len())?;
+    let settings = crate::beam::BeamSettings {
+        max_new_tokens: limit,
+        ..crate::beam::BeamSettings::of(opts)
+    };
+    let max_len = before.len() + limit;
+    crate::beam::beam_search(&mut StepperBeams(stepper), &settings, |lp, generated| {
+        if opts.has_processors() {
+            let sequence: Vec<u32> = before.iter().chain(generated).copied().collect();
+            let row = RowState {
+                sequence: &sequence,
+                prompt_len: before.len(),
+                max_len,
+            };
+            process_logits(lp, row, opts);
+        }
+    })
 }
 
 fn rows_f32(logits: Tensor) -> Result<Vec<Vec<f32>>> {
@@ -329,17 +473,95 @@ impl Rng {
     }
 }
 
-/// Apply transformers' processors in its order (repetition penalty, then temperature,
-/// top-k and top-p when sampling) to one row of logits, in place.
-pub(crate) fn process_logits(logits: &mut [f32], seen: &[u32], opts: &GenerationOptions) {
+/// Where one row of a generation stands, as transformers' logits processors see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowState<'a> {
+    /// The sequence so far (`input_ids`): the prompt (a decoder-only model) or the
+    /// decoder's start token (an encoder-decoder), then the generated tokens.
+    pub sequence: &'a [u32],
+    /// How many tokens of `sequence` came before generation.
+    pub prompt_len: usize,
+    /// The length the sequence may reach (`max_length` as `generate` computes it:
+    /// `prompt_len + max_new_tokens`, or the configured total).
+    pub max_len: usize,
+}
+
+/// Apply transformers' logits processors to one row of logits, in place, in the order
+/// of `GenerationMixin._get_logits_processor`: repetition penalty, no-repeat n-grams,
+/// bad words, minimum length, minimum new tokens, forced BOS, forced EOS, suppressed
+/// tokens, tokens suppressed at the beginning; then, when sampling, temperature, top-k
+/// and top-p.
+pub(crate) fn process_logits(logits: &mut [f32], row: RowState<'_>, opts: &GenerationOptions) {
+    let seq = row.sequence;
+    let cur_len = seq.len();
+    let ban = |logits: &mut [f32], t: u32| {
+        if let Some(l) = logits.get_mut(t as usize) {
+            *l = f32::NEG_INFINITY;
+        }
+    };
     if let Some(p) = opts.repetition_penalty {
         let p = p as f32;
         let mut done = std::collections::HashSet::new();
-        for &t in seen {
+        for &t in seq {
             if done.insert(t) {
                 if let Some(l) = logits.get_mut(t as usize) {
                     *l = if *l < 0.0 { *l * p } else { *l / p };
                 }
+            }
+        }
+    }
+    let n = opts.no_repeat_ngram_size;
+    if n > 0 && cur_len + 1 >= n {
+        // Every token that followed the current (n-1)-token suffix before is banned.
+        let prefix = &seq[cur_len + 1 - n..];
+        for w in seq.windows(n) {
+            if &w[..n - 1] == prefix {
+                ban(logits, w[n - 1]);
+            }
+        }
+    }
+    for word in &opts.bad_words_ids {
+        if word.len() == 1 && opts.eos_token_ids.contains(&word[0]) {
+            continue; // transformers filters single-token EOS bad words out
+        }
+        let (last, prefix) = word.split_last().expect("bad words are not empty");
+        if prefix.len() <= cur_len && seq.ends_with(prefix) {
+            ban(logits, *last);
+        }
+    }
+    if cur_len < opts.min_length || cur_len.saturating_sub(row.prompt_len) < opts.min_new_tokens {
+        for &t in &opts.eos_token_ids {
+            ban(logits, t);
+        }
+    }
+    let force = |logits: &mut [f32], tokens: &[u32]| {
+        logits.iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+        for &t in tokens {
+            if let Some(l) = logits.get_mut(t as usize) {
+                *l = 0.0;
+            }
+        }
+    };
+    if let Some(bos) = opts.forced_bos_token_id {
+        if cur_len == 1 {
+            force(logits, &[bos]);
+        }
+    }
+    if !opts.forced_eos_token_ids.is_empty() && cur_len + 1 == row.max_len {
+        force(logits, &opts.forced_eos_token_ids);
+    }
+    for &t in &opts.suppress_tokens {
+        ban(logits, t);
+    }
+    if !opts.begin_suppress_tokens.is_empty() {
+        let begin = if row.prompt_len > 1 || opts.forced_bos_token_id.is_none() {
+            row.prompt_len
+        } else {
+            row.prompt_len + 1
+        };
+        if cur_len == begin {
+            for &t in &opts.begin_suppress_tokens {
+                ban(logits, t);
             }
         }
     }
@@ -420,6 +642,8 @@ pub(crate) struct Generator<'a, S: Stepper> {
     /// Per row: decoded text already streamed.
     streamed: Vec<String>,
     finished: Vec<bool>,
+    /// Per row: how many new tokens it may get (`max_new_tokens`, within `max_length`).
+    limits: Vec<usize>,
     logits: Option<Tensor>,
     step: usize,
     prefilled: bool,
@@ -434,6 +658,10 @@ impl<'a, S: Stepper> Generator<'a, S> {
     ) -> Result<Self> {
         opts.check()?;
         let n = prompts.len();
+        let limits = prompts
+            .iter()
+            .map(|p| opts.new_token_limit(p.len()))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Generator {
             stepper,
             tokenizer,
@@ -442,7 +670,8 @@ impl<'a, S: Stepper> Generator<'a, S> {
             prompts,
             new_tokens: vec![Vec::new(); n],
             streamed: vec![String::new(); n],
-            finished: vec![false; n],
+            finished: limits.iter().map(|&l| l == 0).collect(),
+            limits,
             logits: None,
             step: 0,
             prefilled: false,
@@ -451,7 +680,7 @@ impl<'a, S: Stepper> Generator<'a, S> {
 
     /// Whether every row has stopped.
     pub fn done(&self) -> bool {
-        self.finished.iter().all(|f| *f) || self.step >= self.opts.max_new_tokens
+        self.finished.iter().all(|f| *f)
     }
 
     /// Generate one token for every unfinished row; returns their events.
@@ -468,7 +697,7 @@ impl<'a, S: Stepper> Generator<'a, S> {
             None => unreachable!("logits are kept between steps"),
         };
         let rows = logits.dims2()?.0;
-        let greedy_plain = !self.opts.do_sample && self.opts.repetition_penalty.is_none();
+        let greedy_plain = !self.opts.do_sample && !self.opts.has_processors();
         let chosen: Vec<u32> = if greedy_plain {
             // Only the ids come back from the device.
             logits
@@ -482,12 +711,17 @@ impl<'a, S: Stepper> Generator<'a, S> {
                 .to_vec2()?;
             let mut out = Vec::with_capacity(rows);
             for (i, mut row) in all.into_iter().enumerate() {
-                let seen: Vec<u32> = self.prompts[i]
+                let sequence: Vec<u32> = self.prompts[i]
                     .iter()
                     .chain(&self.new_tokens[i])
                     .copied()
                     .collect();
-                process_logits(&mut row, &seen, &self.opts);
+                let state = RowState {
+                    sequence: &sequence,
+                    prompt_len: self.prompts[i].len(),
+                    max_len: self.prompts[i].len() + self.limits[i],
+                };
+                process_logits(&mut row, state, &self.opts);
                 out.push(choose(&row, &self.opts, &mut self.rng));
             }
             out
@@ -504,10 +738,10 @@ impl<'a, S: Stepper> Generator<'a, S> {
             self.new_tokens[i].push(tok);
             feed.push(tok);
             let is_eos = self.opts.eos_token_ids.contains(&tok);
-            if is_eos {
+            let last = is_eos || self.new_tokens[i].len() >= self.limits[i];
+            if last {
                 self.finished[i] = true;
             }
-            let last = is_eos || self.step >= self.opts.max_new_tokens;
             let text = self.text_delta(i, last)?;
             events.push(TokenEvent {
                 sequence: i,
@@ -564,12 +798,106 @@ mod tests {
         GenerationOptions::default()
     }
 
+    /// A row whose whole sequence is `seq`, with `prompt` tokens of prompt and room for
+    /// `room` more.
+    fn row(seq: &[u32], prompt: usize, room: usize) -> RowState<'_> {
+        RowState {
+            sequence: seq,
+            prompt_len: prompt,
+            max_len: seq.len() + room,
+        }
+    }
+
+    /// The banned (-inf) positions after processing 6 zero logits.
+    fn banned(seq: &[u32], prompt: usize, room: usize, o: &GenerationOptions) -> Vec<usize> {
+        let mut l = vec![0.0f32; 6];
+        process_logits(&mut l, row(seq, prompt, room), o);
+        (0..6).filter(|&i| l[i] == f32::NEG_INFINITY).collect()
+    }
+
+    #[test]
+    fn no_repeat_ngram_bans_what_followed_the_suffix() {
+        let o = GenerationOptions {
+            no_repeat_ngram_size: 2,
+            ..opts()
+        };
+        // bigrams (1,2) (2,3) (3,1): after a 1, 2 is banned.
+        assert_eq!(banned(&[1, 2, 3, 1], 4, 5, &o), vec![2]);
+        let o3 = GenerationOptions {
+            no_repeat_ngram_size: 3,
+            ..opts()
+        };
+        assert_eq!(banned(&[1, 2, 4, 1, 2], 5, 5, &o3), vec![4]);
+        assert_eq!(banned(&[1], 1, 5, &o3), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn bad_words_single_and_sequences() {
+        let o = GenerationOptions {
+            bad_words_ids: vec![vec![5], vec![1, 2, 3], vec![2]],
+            eos_token_ids: vec![2],
+            ..opts()
+        };
+        // [2] is the EOS token: not banned alone. 3 only after 1, 2.
+        assert_eq!(banned(&[0, 1, 2], 3, 5, &o), vec![3, 5]);
+        assert_eq!(banned(&[0, 2], 2, 5, &o), vec![5]);
+    }
+
+    #[test]
+    fn min_lengths_forbid_eos() {
+        let o = GenerationOptions {
+            min_new_tokens: 2,
+            eos_token_ids: vec![1, 4],
+            ..opts()
+        };
+        assert_eq!(banned(&[7, 7, 0], 2, 5, &o), vec![1, 4]);
+        assert_eq!(banned(&[7, 7, 0, 0], 2, 5, &o), Vec::<usize>::new());
+        let o = GenerationOptions {
+            min_length: 4,
+            eos_token_ids: vec![3],
+            ..opts()
+        };
+        assert_eq!(banned(&[7, 7, 0], 2, 5, &o), vec![3]);
+        assert_eq!(banned(&[7, 7, 0, 0], 2, 5, &o), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn forced_tokens_and_suppression() {
+        let o = GenerationOptions {
+            forced_bos_token_id: Some(4),
+            ..opts()
+        };
+        assert_eq!(banned(&[0], 1, 5, &o), vec![0, 1, 2, 3, 5]);
+        assert_eq!(banned(&[0, 4], 1, 5, &o), Vec::<usize>::new());
+        // Forced EOS at the last position the length allows.
+        let o = GenerationOptions {
+            forced_eos_token_ids: vec![2],
+            ..opts()
+        };
+        assert_eq!(banned(&[0, 1], 1, 1, &o), vec![0, 1, 3, 4, 5]);
+        assert_eq!(banned(&[0, 1], 1, 2, &o), Vec::<usize>::new());
+        let o = GenerationOptions {
+            suppress_tokens: vec![0, 5],
+            begin_suppress_tokens: vec![1],
+            ..opts()
+        };
+        assert_eq!(banned(&[3, 3], 2, 5, &o), vec![0, 1, 5]);
+        assert_eq!(banned(&[3, 3, 2], 2, 5, &o), vec![0, 5]);
+        // With a forced BOS after a one-token decoder prompt, the beginning is one later.
+        let o = GenerationOptions {
+            begin_suppress_tokens: vec![1],
+            forced_bos_token_id: Some(4),
+            ..opts()
+        };
+        assert_eq!(banned(&[0, 4], 1, 5, &o), vec![1]);
+    }
+
     #[test]
     fn repetition_penalty_follows_transformers() {
         let mut l = vec![2.0, -2.0, 1.0];
         process_logits(
             &mut l,
-            &[0, 1, 1],
+            row(&[0, 1, 1], 3, 5),
             &GenerationOptions {
                 repetition_penalty: Some(2.0),
                 ..opts()
@@ -586,7 +914,7 @@ mod tests {
             ..opts()
         };
         let mut l = vec![1.0, 3.0, 2.0, 0.5];
-        process_logits(&mut l, &[], &sampling);
+        process_logits(&mut l, row(&[], 0, 5), &sampling);
         assert_eq!(l[0], f32::NEG_INFINITY);
         assert_eq!(l[3], f32::NEG_INFINITY);
         assert_eq!((l[1], l[2]), (3.0, 2.0));
@@ -598,14 +926,14 @@ mod tests {
             ..opts()
         };
         let mut l = vec![2.0, 1.0, 0.0];
-        process_logits(&mut l, &[], &nucleus);
+        process_logits(&mut l, row(&[], 0, 5), &nucleus);
         assert!(l[0].is_finite() && l[1].is_finite());
         assert_eq!(l[2], f32::NEG_INFINITY);
         // A tiny top-p still keeps the best token.
         let mut l = vec![2.0, 1.0, 0.0];
         process_logits(
             &mut l,
-            &[],
+            row(&[], 0, 5),
             &GenerationOptions {
                 do_sample: true,
                 top_p: Some(1e-6),

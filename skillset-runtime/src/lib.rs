@@ -20,6 +20,7 @@
 //! Tools that pick the task at run time use [`Pipeline`] directly.
 
 pub mod beam;
+pub mod chat;
 pub mod checkpoint;
 pub mod device;
 mod endpoints;
@@ -40,6 +41,7 @@ pub use skillset_codegen::{Backend, BackendStatus, Family, InputKind, Modality, 
 /// `#[skillset(family = "...")]` / `#[skillset(model_type = "...")]` on a struct.
 pub use skillset_macros::skillset;
 
+pub use chat::{ChatGeneration, ChatMessage, ChatTemplate};
 pub use checkpoint::Checkpoint;
 pub use device::{backend_compiled, DType, DeviceSpec, ResolvedDevice};
 pub use endpoints::{GenerativeTask, TokenStream};

@@ -244,6 +244,7 @@ impl RunOptions {
         let mut o = defaults.clone();
         if let Some(n) = self.max_new_tokens {
             o.max_new_tokens = n;
+            o.max_length = None;
         }
         if let Some(p) = self.repetition_penalty {
             o.repetition_penalty = Some(p);
@@ -308,6 +309,11 @@ pub struct Pipeline {
     score_fn: ScoreFn,
     sentence_transformers: Option<SentenceTransformersConfig>,
     generation: GenerationOptions,
+    /// config.json's `prefix`, which transformers' generation pipelines put before
+    /// every input.
+    prefix: Option<String>,
+    /// The checkpoint's chat template (text-generation).
+    chat_template: Option<crate::chat::ChatTemplate>,
     max_batch_size: usize,
 }
 
@@ -487,6 +493,17 @@ impl Pipeline {
             score_fn,
             sentence_transformers,
             generation,
+            chat_template: if task == Task::TextGeneration {
+                crate::chat::ChatTemplate::load(&ckpt)?
+            } else {
+                None
+            },
+            prefix: ckpt
+                .config
+                .get("prefix")
+                .and_then(|v| v.as_str())
+                .filter(|p| !p.is_empty())
+                .map(String::from),
             max_batch_size: options.max_batch_size.max(1),
         })
     }
@@ -581,8 +598,11 @@ impl Pipeline {
         &self.generation
     }
 
-    /// Encode generation prompts as transformers' text-generation pipeline does
-    /// (no special tokens added).
+    /// Encode generation prompts as transformers' text-generation pipeline does: with
+    /// the tokenizer's defaults, so that its post-processor's special tokens (the BOS
+    /// of Llama, Mistral, Gemma, Phi-3, OPT checkpoints) are there, and no truncation.
+    /// A prompt that encodes to nothing starts from the checkpoint's `bos_token_id`, as
+    /// `generate` does without input ids.
     fn prompt_ids(&self, prompts: &[&str]) -> Result<Vec<Vec<u32>>> {
         if prompts.is_empty() {
             return Err(Error::InvalidInput("no prompt".into()));
@@ -591,10 +611,16 @@ impl Pipeline {
         prompts
             .iter()
             .map(|p| {
-                tok.inner()
-                    .encode(*p, false)
-                    .map(|e| e.get_ids().to_vec())
-                    .map_err(|e| Error::Tokenizer(e.to_string()))
+                let ids = match &self.prefix {
+                    Some(prefix) => tok.encode_prompt(&format!("{prefix}{p}"), true)?,
+                    None => tok.encode_prompt(p, true)?,
+                };
+                if ids.is_empty() {
+                    if let Some(bos) = self.generation.bos_token_id {
+                        return Ok(vec![bos]);
+                    }
+                }
+                Ok(ids)
             })
             .collect()
     }
@@ -621,11 +647,12 @@ impl Pipeline {
         match (&self.model, self.task) {
             (Model::Causal(model), Task::TextGeneration) => {
                 let ids = self.prompt_ids(prompts)?;
+                let limit = Self::longest_limit(&ids, opts)?;
                 let stepper = CausalStepper::new(
                     model.as_ref(),
                     &ids,
-                    self.tok()?.pad_id,
-                    opts.max_new_tokens,
+                    opts.pad_token_id.unwrap_or(self.tok()?.pad_id),
+                    limit,
                     self.dtype.to_candle(),
                     self.device(),
                 )?;
@@ -635,16 +662,24 @@ impl Pipeline {
                 if prompts.is_empty() {
                     return Err(Error::InvalidInput("no input text".into()));
                 }
-                let batch = self.tok()?.encode_batch(prompts, self.device())?;
-                let stepper = T5Stepper::new(
-                    model,
-                    &batch.input_ids,
-                    &batch.attention_mask,
-                    opts.max_new_tokens,
-                )?;
-                // The repetition penalty sees the decoder's sequence, which starts with
-                // the decoder start token (as in transformers).
-                let seen = vec![vec![T5Stepper::start_token(model)]; prompts.len()];
+                // The last 4.x text2text pipeline prepends the config's `prefix`.
+                let prefixed: Vec<String>;
+                let prompts = match &self.prefix {
+                    Some(prefix) => {
+                        prefixed = prompts.iter().map(|p| format!("{prefix}{p}")).collect();
+                        prefixed.iter().map(String::as_str).collect()
+                    }
+                    None => prompts.to_vec(),
+                };
+                let batch = self.tok()?.encode_batch(&prompts, self.device())?;
+                let start = opts
+                    .decoder_start_token_id
+                    .unwrap_or_else(|| T5Stepper::start_token(model));
+                // The decoder's sequence starts with its start token.
+                let seen = vec![vec![start]; prompts.len()];
+                let limit = Self::longest_limit(&seen, opts)?;
+                let stepper =
+                    T5Stepper::new(model, &batch.input_ids, &batch.attention_mask, limit, start)?;
                 Ok((Box::new(stepper), seen))
             }
             _ => Err(Error::InvalidOption(format!(
@@ -652,6 +687,159 @@ impl Pipeline {
                 self.task
             ))),
         }
+    }
+
+    /// The token ids the model reads for each text, encoded as transformers' pipeline
+    /// for this task encodes them (text-generation: the prompt with the tokenizer's
+    /// special tokens, untruncated; text2text-generation: the config's `prefix` and the
+    /// input; the encoder tasks: the input with special tokens, truncated to the
+    /// model's positions).
+    pub fn input_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        if self.task == Task::TextGeneration {
+            return self.prompt_ids(texts);
+        }
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| match (&self.prefix, self.task) {
+                (Some(prefix), Task::Text2TextGeneration) => format!("{prefix}{t}"),
+                _ => t.to_string(),
+            })
+            .collect();
+        let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+        Ok(self
+            .tok()?
+            .encode_all(&refs)?
+            .iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    /// The checkpoint's chat template, if it has one.
+    pub fn chat_template(&self) -> Option<&crate::chat::ChatTemplate> {
+        self.chat_template.as_ref()
+    }
+
+    /// A conversation rendered with the checkpoint's chat template as the
+    /// text-generation pipeline renders a chat: with the generation prompt, or, when the
+    /// last message is the assistant's, continuing that message; `now` is the clock
+    /// `strftime_now` reads. Returns the text and whether the final message is continued.
+    pub fn render_chat(
+        &self,
+        messages: &[crate::chat::ChatMessage],
+        now: std::time::SystemTime,
+    ) -> Result<(String, bool)> {
+        let template = self.chat_template.as_ref().ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{} has no chat template (chat_template.jinja or tokenizer_config.json's `chat_template`): give the prompt as text instead, or add the template the model was trained with",
+                self.dir.display()
+            ))
+        })?;
+        let continue_final = messages.last().is_some_and(|m| m.role == "assistant");
+        let text = template.render(
+            messages,
+            !continue_final,
+            continue_final,
+            &self.tok()?.special_tokens,
+            now,
+        )?;
+        Ok((text, continue_final))
+    }
+
+    /// Generate the assistant's answer to each conversation (rendered with the chat
+    /// template, encoded without adding special tokens, as `apply_chat_template` does;
+    /// several conversations run as one left-padded batch). The output is the
+    /// conversation with the new assistant message, or with its last assistant message
+    /// continued.
+    pub fn chat(
+        &self,
+        conversations: &[Vec<crate::chat::ChatMessage>],
+        opts: &GenerationOptions,
+    ) -> Result<Vec<crate::chat::ChatGeneration>> {
+        self.chat_at(conversations, opts, std::time::SystemTime::now())
+    }
+
+    /// [`Pipeline::chat`] with the clock the template's `strftime_now` reads.
+    pub fn chat_at(
+        &self,
+        conversations: &[Vec<crate::chat::ChatMessage>],
+        opts: &GenerationOptions,
+        now: std::time::SystemTime,
+    ) -> Result<Vec<crate::chat::ChatGeneration>> {
+        let Model::Causal(model) = &self.model else {
+            return Err(Error::InvalidOption(format!(
+                "a chat needs a text-generation pipeline; this one was loaded for `{}`",
+                self.task
+            )));
+        };
+        if conversations.is_empty() {
+            return Err(Error::InvalidInput("no conversation".into()));
+        }
+        let tok = self.tok()?;
+        let mut prompts = Vec::with_capacity(conversations.len());
+        for messages in conversations {
+            let (text, continued) = self.render_chat(messages, now)?;
+            prompts.push((tok.encode_prompt(&text, false)?, continued));
+        }
+        let mut new_tokens: Vec<Vec<u32>> = Vec::with_capacity(prompts.len());
+        if opts.num_beams > 1 {
+            for (ids, _) in &prompts {
+                let rows = vec![ids.clone(); opts.num_beams];
+                let stepper = CausalStepper::new(
+                    model.as_ref(),
+                    &rows,
+                    opts.pad_token_id.unwrap_or(tok.pad_id),
+                    opts.new_token_limit(ids.len())?,
+                    self.dtype.to_candle(),
+                    self.device(),
+                )?;
+                new_tokens.push(crate::generation::beam_generate(stepper, ids, opts)?);
+            }
+        } else {
+            for chunk in prompts.chunks(self.max_batch_size) {
+                let ids: Vec<Vec<u32>> = chunk.iter().map(|(ids, _)| ids.clone()).collect();
+                let stepper = CausalStepper::new(
+                    model.as_ref(),
+                    &ids,
+                    opts.pad_token_id.unwrap_or(tok.pad_id),
+                    Self::longest_limit(&ids, opts)?,
+                    self.dtype.to_candle(),
+                    self.device(),
+                )?;
+                let mut gen = Generator::new(
+                    Box::new(stepper) as Box<dyn Stepper + '_>,
+                    tok,
+                    ids,
+                    opts.clone(),
+                )?;
+                gen.run(&mut |_| ControlFlow::Continue(()))?;
+                new_tokens.extend(gen.new_tokens().iter().cloned());
+            }
+        }
+        conversations
+            .iter()
+            .zip(prompts)
+            .zip(new_tokens)
+            .map(|((messages, (_, continued)), tokens)| {
+                let text = tok.decode(&tokens, true)?;
+                let mut generated_text = messages.clone();
+                if continued {
+                    let last = generated_text.last_mut().expect("rendered, so not empty");
+                    last.content.push_str(&text);
+                } else {
+                    generated_text.push(crate::chat::ChatMessage::assistant(text));
+                }
+                Ok(crate::chat::ChatGeneration {
+                    generated_text,
+                    token_ids: tokens,
+                })
+            })
+            .collect()
+    }
+
+    /// The most new tokens any of these rows may get (the cache size of a stepper).
+    fn longest_limit(rows: &[Vec<u32>], opts: &GenerationOptions) -> Result<usize> {
+        rows.iter()
+            .try_fold(0, |m, r| Ok(m.max(opts.new_token_limit(r.len())?)))
     }
 
     /// Beam search for one prompt: `num_beams` copies of it decoded together; the best
@@ -682,13 +870,8 @@ impl Pipeline {
             }
             for prompt in prompts {
                 let tokens = self.beam_generation(prompt, opts)?;
-                let text = self.tok()?.decode(&tokens, true)?;
                 out.push(Generation {
-                    generated_text: if self.task == Task::TextGeneration {
-                        format!("{prompt}{text}")
-                    } else {
-                        text
-                    },
+                    generated_text: self.generated_text(prompt, &tokens, opts)?,
                     token_ids: tokens,
                 });
             }
@@ -701,19 +884,38 @@ impl Pipeline {
                 None => gen.run(&mut |_| ControlFlow::Continue(()))?,
             }
             for (prompt, tokens) in chunk.iter().zip(gen.new_tokens()) {
-                let text = self.tok()?.decode(tokens, true)?;
                 out.push(Generation {
-                    // text-generation returns the full text, text2text only its own.
-                    generated_text: if self.task == Task::TextGeneration {
-                        format!("{prompt}{text}")
-                    } else {
-                        text
-                    },
+                    generated_text: self.generated_text(prompt, tokens, opts)?,
                     token_ids: tokens.clone(),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// The pipeline's text of a generation: text-generation (transformers 5's
+    /// pipeline) returns the prompt followed by the new tokens decoded alone;
+    /// text2text-generation (the last 4.x pipeline) decodes the whole decoder sequence,
+    /// its start token included (skipped when it is a special token, as T5's pad is).
+    fn generated_text(
+        &self,
+        prompt: &str,
+        tokens: &[u32],
+        opts: &GenerationOptions,
+    ) -> Result<String> {
+        let tok = self.tok()?;
+        match &self.model {
+            Model::T5(model) if self.task == Task::Text2TextGeneration => {
+                let start = opts
+                    .decoder_start_token_id
+                    .unwrap_or_else(|| T5Stepper::start_token(model));
+                let sequence: Vec<u32> = std::iter::once(start)
+                    .chain(tokens.iter().copied())
+                    .collect();
+                tok.decode(&sequence, true)
+            }
+            _ => Ok(format!("{prompt}{}", tok.decode(tokens, true)?)),
+        }
     }
 
     /// Run `f` over `texts` in chunks of at most `max_batch_size`.

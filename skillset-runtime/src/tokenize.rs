@@ -1,8 +1,15 @@
 //! Tokenization: tokenizer.json through the `tokenizers` crate (the library behind
 //! transformers' fast tokenizers), with the special tokens and decoding options of
 //! tokenizer_config.json.
+//!
+//! Special tokens are added as transformers 5.23 adds them: tokenizer.json's
+//! post-processor decides (`add_bos_token` / `add_eos_token` in tokenizer_config.json are
+//! dropped when a tokenizer.json is there, as `PreTrainedTokenizerBase._from_pretrained`
+//! does), except for the tokenizer classes that rebuild their post-processor from their
+//! own defaults: `GPTNeoXTokenizer` adds nothing, `CodeLlamaTokenizer` adds its BOS.
 
 use candle_core::{Device, Tensor};
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::checkpoint::Checkpoint;
@@ -11,7 +18,11 @@ use crate::error::{Error, Result};
 /// A checkpoint's tokenizer and the special tokens the tasks need.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
+    /// Truncates to `max_length` (the encoder tasks).
     inner: Tokenizer,
+    /// The same tokenizer without truncation (generation prompts: transformers'
+    /// text-generation pipeline does not truncate them).
+    untruncated: Tokenizer,
     /// Id used to pad a batch.
     pub pad_id: u32,
     /// The mask token (`[MASK]`, `<mask>`) and its id, where the tokenizer has one.
@@ -22,7 +33,22 @@ pub struct TextTokenizer {
     pub clean_up_spaces: bool,
     /// Inputs longer than this many tokens are truncated.
     pub max_length: usize,
+    /// The special tokens by name (`bos_token`, `eos_token`, ... from
+    /// tokenizer_config.json / special_tokens_map.json), as chat templates see them.
+    pub special_tokens: Vec<(String, String)>,
 }
+
+/// The named special tokens transformers passes to chat templates
+/// (`SPECIAL_TOKENS_ATTRIBUTES`).
+const SPECIAL_TOKEN_NAMES: [&str; 7] = [
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+];
 
 /// A padded batch of encoded texts.
 #[derive(Debug)]
@@ -83,10 +109,58 @@ impl TextTokenizer {
             .or_else(|| inner.get_padding().map(|p| p.pad_id))
             .unwrap_or(0);
 
-        let clean_up_spaces = tok_config
-            .get("clean_up_tokenization_spaces")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        // transformers 5.23 skips the clean-up for BPE models (it would strip real
+        // spaces before punctuation) unless the config insists.
+        let is_bpe = matches!(inner.get_model(), tokenizers::ModelWrapper::BPE(_));
+        let flag = |k: &str| tok_config.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
+        let clean_up_spaces = flag("clean_up_tokenization_spaces")
+            && (!is_bpe
+                || flag("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"));
+
+        let class = tok_config
+            .get("tokenizer_class")
+            .and_then(|v| v.as_str())
+            .map(|c| c.trim_end_matches("Fast").to_string());
+        match class.as_deref() {
+            // Rebuilt from the class defaults after loading: no special tokens.
+            Some("GPTNeoXTokenizer") => {
+                inner.with_post_processor(None::<TemplateProcessing>);
+            }
+            // `add_bos_token=True` is the class's default, passed explicitly.
+            Some("CodeLlamaTokenizer") => {
+                if let Some((bos, id)) =
+                    special("bos_token").and_then(|t| id_of(&t).map(|i| (t, i)))
+                {
+                    let template = TemplateProcessing::builder()
+                        .try_single(format!("{bos}:0 $A:0"))
+                        .and_then(|b| b.try_pair(format!("{bos}:0 $A:0 {bos}:1 $B:1")))
+                        .map_err(|e| Error::Tokenizer(e.to_string()))?
+                        .special_tokens(vec![(bos, id)])
+                        .build()
+                        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                    inner.with_post_processor(Some(template));
+                }
+            }
+            _ => {}
+        }
+
+        let mut special_tokens = Vec::new();
+        for name in SPECIAL_TOKEN_NAMES {
+            if let Some(t) = special(name) {
+                special_tokens.push((name.to_string(), t));
+            }
+        }
+        // Model-specific named tokens (`extra_special_tokens` as a map, e.g. `image_token`).
+        if let Some(extra) = tok_config
+            .get("extra_special_tokens")
+            .and_then(|v| v.as_object())
+        {
+            for (name, v) in extra {
+                if let Some(t) = token_content(v) {
+                    special_tokens.push((name.clone(), t));
+                }
+            }
+        }
 
         let model_max = tok_config
             .get("model_max_length")
@@ -98,6 +172,10 @@ impl TextTokenizer {
 
         inner.with_padding(None);
         inner
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let untruncated = inner.clone();
+        inner
             .with_truncation(Some(TruncationParams {
                 max_length,
                 strategy: TruncationStrategy::LongestFirst,
@@ -107,12 +185,36 @@ impl TextTokenizer {
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(TextTokenizer {
             inner,
+            untruncated,
             pad_id,
             mask,
             unk_id,
             clean_up_spaces,
             max_length,
+            special_tokens,
         })
+    }
+
+    /// Encode a generation prompt as transformers' text-generation pipeline does: the
+    /// tokenizer's defaults (its post-processor's special tokens, a BOS where the
+    /// checkpoint's tokenizer adds one), no truncation. `add_special_tokens: false` is
+    /// `apply_chat_template`'s encoding of a rendered chat (the template writes them).
+    pub fn encode_prompt(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        Ok(self
+            .untruncated
+            .encode(text, add_special_tokens)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// The id of a named special token (`bos_token`, `eos_token`, ...), if the
+    /// tokenizer has it.
+    pub fn special_token_id(&self, name: &str) -> Option<u32> {
+        self.special_tokens
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, t)| self.inner.token_to_id(t))
     }
 
     /// The underlying `tokenizers::Tokenizer`.

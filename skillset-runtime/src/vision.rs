@@ -255,12 +255,7 @@ impl Pipeline {
             image_token.as_str(),
             &image_token.repeat(model.image_tokens()),
         );
-        let ids = tok
-            .inner()
-            .encode(expanded.as_str(), true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?
-            .get_ids()
-            .to_vec();
+        let ids = tok.encode_prompt(&expanded, true)?;
         let prompt_text = tok.decode(&ids, true)?;
         opts.check()?;
         let mut out = Vec::with_capacity(images.len());
@@ -273,8 +268,8 @@ impl Pipeline {
             let stepper = crate::families::causal::CausalStepper::new(
                 &request,
                 &rows,
-                tok.pad_id,
-                opts.max_new_tokens,
+                opts.pad_token_id.unwrap_or(tok.pad_id),
+                opts.new_token_limit(ids.len())?,
                 self.dtype().to_candle(),
                 self.device(),
             )?;

@@ -55,6 +55,12 @@ pub struct RunArgs {
     /// Read more inputs from a file, one per line (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+    /// text-generation: a conversation to answer, a JSON list of `{"role", "content"}`
+    /// messages (or a list of such lists), rendered with the checkpoint's chat template
+    /// (`-` for standard input; repeatable). The output is the conversation with the new
+    /// assistant message, plus `token_ids`.
+    #[arg(long = "chat", value_name = "FILE")]
+    pub chats: Vec<PathBuf>,
     /// How many results ranking tasks return: a number or `all`.
     #[arg(long, value_name = "K|all")]
     pub top_k: Option<String>,
@@ -144,9 +150,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     };
     inputs.extend(path_inputs(&args.images));
     inputs.extend(path_inputs(&args.audio));
-    if inputs.is_empty() {
+    let mut conversations = Vec::new();
+    for file in &args.chats {
+        conversations.extend(read_chat(file)?);
+    }
+    if !conversations.is_empty() && !inputs.is_empty() {
         return Err(Failure::usage(
-            "no input: pass --input TEXT (repeatable), --input-file FILE, --image PATH or --audio PATH",
+            "--chat takes the conversation; give no --input, --image or --audio with it",
+        ));
+    }
+    if inputs.is_empty() && conversations.is_empty() {
+        return Err(Failure::usage(
+            "no input: pass --input TEXT (repeatable), --input-file FILE, --chat FILE, --image PATH or --audio PATH",
         ));
     }
 
@@ -182,6 +197,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         .collect();
     let task = match task_name {
         Some(t) => parse_task(t)?,
+        // A chat is text-generation.
+        None if !conversations.is_empty() => skillset_runtime::Task::TextGeneration,
         None => match (info.tasks, by_architecture.as_slice()) {
             ([only], _) | (_, [only]) => *only,
             (tasks, _) => {
@@ -198,6 +215,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             }
         },
     };
+    if !conversations.is_empty() && task != skillset_runtime::Task::TextGeneration {
+        return Err(Failure::usage(format!(
+            "--chat is for text-generation; `{task}` takes no conversation"
+        )));
+    }
     let kind = task.input_kind();
     let wrong = |flag: &str, wants: &str| {
         Failure::usage(format!(
@@ -254,7 +276,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         text: args.text.clone(),
         num_beams: args.num_beams,
     };
-    let outputs = if args.stream && task == skillset_runtime::Task::TextGeneration {
+    let outputs = if !conversations.is_empty() {
+        let opts = run_options.generation(pipeline.generation_defaults())?;
+        let generations = pipeline.chat(&conversations, &opts)?;
+        inputs = conversations
+            .iter()
+            .map(|c| c.last().map(|m| m.content.clone()).unwrap_or_default())
+            .collect();
+        generations
+            .iter()
+            .map(|g| serde_json::to_value(g).expect("json"))
+            .collect()
+    } else if args.stream && task == skillset_runtime::Task::TextGeneration {
         stream_generation(&pipeline, &inputs, &run_options, args.json)?
     } else {
         pipeline.run_json(&inputs, &run_options)?
@@ -318,6 +351,37 @@ fn stream_generation(
         outputs.push(serde_json::to_value(&g[0]).expect("json"));
     }
     Ok(outputs)
+}
+
+/// The conversations of a `--chat` file: a list of messages, or a list of such lists.
+fn read_chat(file: &PathBuf) -> Result<Vec<Vec<skillset_runtime::ChatMessage>>, Failure> {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().lock().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
+    let bad = |e: String| {
+        Failure::failed(format!(
+            "{}: not a conversation ({e}): expected a JSON list of {{\"role\": ..., \"content\": ...}} messages, or a list of such lists",
+            file.display()
+        ))
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let several = value
+        .as_array()
+        .is_some_and(|a| a.first().is_some_and(|m| m.is_array()));
+    let conversations: Vec<Vec<skillset_runtime::ChatMessage>> = if several {
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))?
+    } else {
+        vec![serde_json::from_value(value).map_err(|e| bad(e.to_string()))?]
+    };
+    if conversations.iter().any(|c| c.is_empty()) {
+        return Err(bad("an empty conversation".into()));
+    }
+    Ok(conversations)
 }
 
 fn read_lines(file: &PathBuf) -> Result<Vec<String>, Failure> {
@@ -385,6 +449,16 @@ fn print_human(v: &serde_json::Value) {
                 if items.len() > 6 { ", ..." } else { "" },
                 items.len()
             );
+        }
+        // A chat: the new (or continued) assistant message.
+        serde_json::Value::Object(o) if o.get("generated_text").is_some_and(|t| t.is_array()) => {
+            if let Some(m) = o["generated_text"].as_array().and_then(|a| a.last()) {
+                println!(
+                    "  {}: {}",
+                    m["role"].as_str().unwrap_or_default(),
+                    m["content"].as_str().unwrap_or_default()
+                );
+            }
         }
         serde_json::Value::Object(o) if o.get("text").is_some_and(|t| t.is_string()) => {
             println!("  {}", o["text"].as_str().unwrap_or_default())

@@ -417,14 +417,19 @@ pub(crate) struct T5Stepper<'m> {
     cross_kv: Vec<Option<(Tensor, Tensor)>>,
     step: usize,
     batch: usize,
+    /// The decoder's first token.
+    start: u32,
 }
 
 impl<'m> T5Stepper<'m> {
+    /// `start`: the decoder start token (generation_config.json's
+    /// `decoder_start_token_id`, else [`T5Stepper::start_token`]).
     pub fn new(
         model: &'m T5Model,
         ids: &Tensor,
         mask: &Tensor,
         max_new_tokens: usize,
+        start: u32,
     ) -> Result<Self> {
         let batch = ids.dims2()?.0;
         let encoded = model.encode(ids, mask)?;
@@ -438,10 +443,12 @@ impl<'m> T5Stepper<'m> {
             cross_kv: vec![None; model.c.dec_layers],
             step: 0,
             batch,
+            start,
         })
     }
 
-    /// The token every decoded sequence starts from.
+    /// The decoder start token of config.json (`decoder_start_token_id`, else the pad
+    /// token).
     pub fn start_token(model: &T5Model) -> u32 {
         model.c.decoder_start
     }
@@ -504,7 +511,7 @@ impl<'m> T5Stepper<'m> {
 
 impl Stepper for T5Stepper<'_> {
     fn prefill(&mut self) -> Result<Tensor> {
-        let start = vec![self.model.c.decoder_start; self.batch];
+        let start = vec![self.start; self.batch];
         self.decode(&start)
     }
 
