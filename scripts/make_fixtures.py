@@ -1000,6 +1000,74 @@ def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_he
     print(f"wrote {d.relative_to(ROOT)}")
 
 
+def bin_twin(src: str, name: str, shards: int = 1, legacy_layer_norm_names: bool = False,
+             fused_views: bool = False):
+    """A twin of fixture `src` whose weights are PyTorch pickles (`torch.save`, as
+    checkpoints were saved before safetensors) instead of model.safetensors: one
+    `pytorch_model.bin`, or `shards` files named by `pytorch_model.bin.index.json`.
+    `legacy_layer_norm_names`: LayerNorm weights under the old TF names `gamma`/`beta`
+    (transformers renames them on load); `fused_views`: each layer's q/k/v weights are
+    views into one storage (non-zero storage offsets, one storage shared by three
+    tensors). References: transformers loading the twin's directory; they must equal
+    the safetensors twin's."""
+    from safetensors.torch import load_file
+    src_dir, d = FIXTURES / src, FIXTURES / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir()
+    for f in src_dir.iterdir():
+        if f.name in ("model.safetensors", "README.md") or f.name.startswith("reference"):
+            continue
+        shutil.copy(f, d / f.name)
+    state = load_file(src_dir / "model.safetensors")
+    if legacy_layer_norm_names:
+        state = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+                 for k, v in state.items()}
+        assert any(k.endswith("LayerNorm.gamma") for k in state)
+    if fused_views:
+        for q in [k for k in state if k.endswith("q_proj.weight")]:
+            names = [q, q.replace("q_proj", "k_proj"), q.replace("q_proj", "v_proj")]
+            fused = torch.cat([state[n] for n in names])
+            at = 0
+            for n in names:
+                rows = state[n].shape[0]
+                state[n] = fused[at:at + rows]
+                at += rows
+    description = f"{src} with its weights in PyTorch's pickle format ({shards} pytorch_model*.bin file(s)" + (
+        ", LayerNorm weights named gamma/beta" if legacy_layer_norm_names else "") + (
+        ", q/k/v weights as views into one storage per layer" if fused_views else "") + ")."
+    if shards == 1:
+        torch.save(state, d / "pytorch_model.bin")
+    else:
+        keys = sorted(state)
+        weight_map = {}
+        for i in range(shards):
+            file = f"pytorch_model-{i + 1:05d}-of-{shards:05d}.bin"
+            part = {k: state[k] for k in keys[i::shards]}
+            torch.save(part, d / file)
+            weight_map.update(dict.fromkeys(part, file))
+        total = sum(v.numel() * v.element_size() for v in state.values())
+        (d / "pytorch_model.bin.index.json").write_text(json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
+    (d / "README.md").write_text(
+        f"# {name}\n\n{description}\n\nMade by `scripts/make_fixtures.py` from `{src}` with transformers "
+        f"{transformers.__version__}. `reference.json` holds transformers' outputs for this directory.\n")
+    ref = json.loads((src_dir / "reference.json").read_text())
+    checks = [RECOMPUTE[c["task"]](name, d, c) for c in ref["checks"]]
+    def close(a, b):
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+        if isinstance(a, float):
+            return abs(a - b) <= 1e-5
+        return a == b
+    for mine, theirs in zip(checks, ref["checks"]):
+        assert close(mine["outputs"], theirs["outputs"]), f"{name}: differs from {src}: {mine} {theirs}"
+    write_reference(d, ref["model_type"], description, checks)
+    print(f"wrote {d.relative_to(ROOT)}")
+
+
 FIXTURE_SPECS = {
     "bert-tiny-mlm": lambda: fixture(
         "bert-tiny-mlm", "bert", transformers.BertForMaskedLM, "wordpiece",
@@ -1378,6 +1446,8 @@ FIXTURE_SPECS = {
             patch_json(d / "generation_config.json", {"max_length": 9}),
         ),
     ),
+    "bert-tiny-cls-bin": lambda: bin_twin("bert-tiny-cls", "bert-tiny-cls-bin", legacy_layer_norm_names=True),
+    "llama-tiny-bin-sharded": lambda: bin_twin("llama-tiny", "llama-tiny-bin-sharded", shards=2, fused_views=True),
 }
 
 def make_reachable(model, tokenizer, token: str, prompt: str):

@@ -353,3 +353,123 @@ fn checkpoint_from_bytes() {
     let s = broken("model.safetensors", None);
     assert!(s.contains("model weights"), "{s}");
 }
+
+/// PyTorch `.bin` checkpoints: a twin whose weights are pickles (single file with the
+/// old `LayerNorm.gamma` names; two shards with q/k/v as views into shared storages)
+/// gives exactly the outputs of its safetensors original; archives that are not
+/// torch.save's, legacy pickles, pickles naming code, and broken archives are errors
+/// that name the file, and nothing in them runs.
+#[test]
+fn pytorch_bin_checkpoints() {
+    use skillsets::runtime::{LoadOptions, Pipeline, Scope};
+    let run = |dir: &Path| -> Vec<serde_json::Value> {
+        let reference = skillsets::conformance::Fixture::open(dir)
+            .unwrap()
+            .reference;
+        let info = skillsets::lookup(&reference.model_type).unwrap();
+        reference
+            .checks
+            .iter()
+            .flat_map(|c| {
+                let p = Pipeline::load_for_scope(
+                    Scope::ModelType(info),
+                    dir,
+                    c.task,
+                    &LoadOptions::default(),
+                )
+                .unwrap();
+                p.run_json(&c.inputs, &c.options.to_run_options().unwrap())
+                    .unwrap()
+            })
+            .collect()
+    };
+    for (bin, original) in [
+        ("bert-tiny-cls-bin", "bert-tiny-cls"),
+        ("llama-tiny-bin-sharded", "llama-tiny"),
+    ] {
+        assert!(!fixture(bin).join("model.safetensors").exists());
+        assert_eq!(
+            run(&fixture(bin)),
+            run(&fixture(original)),
+            "{bin} vs {original}"
+        );
+    }
+
+    let d = copy_of("bert-tiny-cls-bin", "bin");
+    let load = |d: &Path| err_of(Bert::init_cpu::<task::TextClassification>(d)).1;
+    let write_zip = |files: &[(&str, &[u8])]| {
+        let f = std::fs::File::create(d.join("pytorch_model.bin")).unwrap();
+        let mut z = zip::ZipWriter::new(f);
+        for (name, bytes) in files {
+            z.start_file(
+                *name,
+                zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored),
+            )
+            .unwrap();
+            std::io::Write::write_all(&mut z, bytes).unwrap();
+        }
+        z.finish().unwrap();
+    };
+    // A pickle that calls os.system('touch <marker>') when Python unpickles it.
+    let marker = d.join("pwned");
+    let cmd = format!("touch {}", marker.display());
+    let mut evil = b"\x80\x02cposix\nsystem\nq\x00X".to_vec();
+    evil.extend((cmd.len() as u32).to_le_bytes());
+    evil.extend(cmd.as_bytes());
+    evil.extend(b"q\x01\x85q\x02Rq\x03.");
+    write_zip(&[("archive/data.pkl", &evil)]);
+    let s = load(&d);
+    assert!(
+        s.contains("refers to `posix.system`") && s.contains("refused"),
+        "{s}"
+    );
+    assert!(s.contains("pytorch_model.bin"), "{s}");
+    assert!(!marker.exists());
+    // A state dict with one entry that is code, beside real-looking ones.
+    let dict = b"\x80\x02}q\x00(X\x01\x00\x00\x00xcbuiltins\neval\nX\x02\x00\x00\x001+q\x01\x85Ru."
+        .to_vec();
+    write_zip(&[("archive/data.pkl", &dict)]);
+    let s = load(&d);
+    assert!(s.contains("refers to `builtins.eval`"), "{s}");
+    // Not a zip, a legacy pickle, an archive without data.pkl, a storage cut short.
+    std::fs::write(d.join("pytorch_model.bin"), b"<html>404</html>").unwrap();
+    assert!(load(&d).contains("is not a PyTorch checkpoint"));
+    std::fs::write(d.join("pytorch_model.bin"), b"\x80\x02}q\x00.").unwrap();
+    assert!(load(&d).contains("legacy"));
+    write_zip(&[("archive/other.txt", b"hello")]);
+    assert!(load(&d).contains("has no data.pkl"));
+    let original = std::fs::read(fixture("bert-tiny-cls-bin").join("pytorch_model.bin")).unwrap();
+    std::fs::write(d.join("pytorch_model.bin"), &original[..original.len() / 2]).unwrap();
+    let s = load(&d);
+    assert!(s.contains("pytorch_model.bin"), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+
+    // An index naming a shard that is not there, or one outside the directory.
+    let d = copy_of("llama-tiny-bin-sharded", "binindex");
+    std::fs::remove_file(d.join("pytorch_model-00002-of-00002.bin")).unwrap();
+    let s = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d)).1;
+    assert!(
+        s.contains("weight shard") && s.contains("pytorch_model-00002-of-00002.bin"),
+        "{s}"
+    );
+    std::fs::write(
+        d.join("pytorch_model.bin.index.json"),
+        r#"{"weight_map": {"lm_head.weight": "../../etc/passwd"}}"#,
+    )
+    .unwrap();
+    let s = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d)).1;
+    assert!(s.contains("outside the checkpoint directory"), "{s}");
+    std::fs::remove_dir_all(&d).unwrap();
+
+    // Only the slow tokenizer's file: the error names the one-line conversion.
+    let d = copy_of("llama-tiny", "slowtok");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    std::fs::write(d.join("tokenizer.model"), b"sentencepiece").unwrap();
+    let s = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d)).1;
+    assert!(
+        s.contains("tokenizer.model") && s.contains("save_pretrained"),
+        "{s}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

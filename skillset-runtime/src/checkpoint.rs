@@ -184,66 +184,100 @@ impl Checkpoint {
     pub fn tokenizer(&self) -> Result<tokenizers::Tokenizer> {
         let path = self.dir.join("tokenizer.json");
         let Some(bytes) = self.read("tokenizer.json")? else {
+            // A slow tokenizer's files only (sentencepiece's tokenizer.model, BERT's
+            // vocab.txt, GPT-2's vocab.json + merges.txt): transformers converts them
+            // when it loads them; no Rust crate converts them exactly, so say how to once.
+            let slow = [
+                "tokenizer.model",
+                "spiece.model",
+                "sentencepiece.bpe.model",
+                "vocab.txt",
+                "vocab.json",
+            ]
+            .into_iter()
+            .find(|f| self.file(f).is_some());
+            let convert = format!(
+                "python -c \"from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('{0}').save_pretrained('{0}')\"",
+                self.dir.display()
+            );
             return Err(Error::MissingFile {
                 path,
                 what: "tokenizer.json",
-                hint: Some(
-                    "save the fast tokenizer with `AutoTokenizer.from_pretrained(...).save_pretrained(dir)`".into(),
-                ),
+                hint: Some(match slow {
+                    Some(f) => format!(
+                        "the checkpoint has only the slow tokenizer's {f}; write tokenizer.json from it once with `{convert}`"
+                    ),
+                    None => format!("save the fast tokenizer with `{convert}`"),
+                }),
             });
         };
         tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| Error::invalid_file(&path, e))
     }
 
-    /// The safetensors files holding the weights: `model.safetensors`, or the shards
-    /// named by `model.safetensors.index.json`.
+    /// The files holding the weights: `model.safetensors` or the shards named by
+    /// `model.safetensors.index.json`; without safetensors, PyTorch's
+    /// `pytorch_model.bin` or the shards of `pytorch_model.bin.index.json` (read weights
+    /// only, see [`crate::pytorch`]).
     pub fn weight_files(&self) -> Result<Vec<PathBuf>> {
-        if let Some(p) = self.file("model.safetensors") {
-            return Ok(vec![p]);
-        }
-        if let Some(index_path) = self.file("model.safetensors.index.json") {
-            let index = self
-                .read_json(
-                    "model.safetensors.index.json",
-                    "model.safetensors.index.json",
-                )?
-                .unwrap_or_default();
-            let map = index
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .ok_or_else(|| Error::invalid_file(&index_path, "has no object `weight_map`"))?;
-            let files: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
-            if files.is_empty() {
-                return Err(Error::invalid_file(
-                    &index_path,
-                    "`weight_map` names no file",
-                ));
+        for (single, index) in [
+            ("model.safetensors", "model.safetensors.index.json"),
+            ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+        ] {
+            if let Some(p) = self.file(single) {
+                return Ok(vec![p]);
             }
-            let mut out = Vec::with_capacity(files.len());
-            for f in files {
-                let Some(p) = self.file(f) else {
-                    return Err(Error::MissingFile {
-                        path: self.dir.join(f),
-                        what: "weight shard",
-                        hint: Some(format!("listed in {}", index_path.display())),
-                    });
-                };
-                out.push(p);
+            if let Some(index_path) = self.file(index) {
+                return self.shards(index, &index_path);
             }
-            return Ok(out);
         }
-        let hint = if self.file("pytorch_model.bin").is_some() {
-            "only safetensors weights load; convert pytorch_model.bin with \
-             `AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`"
-                .to_string()
-        } else {
-            CHECKPOINT_HINT.to_string()
+        let other = ["tf_model.h5", "flax_model.msgpack", "model.ckpt.index"]
+            .iter()
+            .find(|f| self.file(f).is_some());
+        let hint = match other {
+            Some(f) => format!(
+                "only {f} is there (TensorFlow / Flax weights): convert it once with transformers (`AutoModel.from_pretrained(dir, from_tf=True).save_pretrained(dir)`, or from_flax)"
+            ),
+            None => CHECKPOINT_HINT.to_string(),
         };
         Err(Error::MissingFile {
             path: self.dir.join("model.safetensors"),
             what: "model weights",
             hint: Some(hint),
         })
+    }
+
+    /// The shard files an index (`*.index.json`) names.
+    fn shards(&self, name: &str, index_path: &Path) -> Result<Vec<PathBuf>> {
+        let index = self.read_json(name, "weight index")?.unwrap_or_default();
+        let map = index
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| Error::invalid_file(index_path, "has no object `weight_map`"))?;
+        let files: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+        if files.is_empty() {
+            return Err(Error::invalid_file(
+                index_path,
+                "`weight_map` names no file",
+            ));
+        }
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            if f.contains("..") || f.starts_with('/') {
+                return Err(Error::invalid_file(
+                    index_path,
+                    format!("`weight_map` names {f:?}, outside the checkpoint directory"),
+                ));
+            }
+            let Some(p) = self.file(f) else {
+                return Err(Error::MissingFile {
+                    path: self.dir.join(f),
+                    what: "weight shard",
+                    hint: Some(format!("listed in {}", index_path.display())),
+                });
+            };
+            out.push(p);
+        }
+        Ok(out)
     }
 
     /// A `VarBuilder` over the memory-mapped weights, converting to `dtype` on load.
@@ -253,6 +287,26 @@ impl Checkpoint {
         device: &Device,
     ) -> Result<VarBuilder<'static>> {
         let files = self.weight_files()?;
+        if files[0].extension().is_some_and(|e| e == "bin") {
+            // PyTorch pickles: every tensor read (weights only), then converted on use.
+            let mut tensors = HashMap::new();
+            for path in &files {
+                let loaded = match &self.memory {
+                    Some(memory) => {
+                        let name = path
+                            .strip_prefix(&self.dir)
+                            .ok()
+                            .and_then(|p| p.to_str())
+                            .unwrap_or_default();
+                        let bytes = memory.get(name).map(Vec::as_slice).unwrap_or_default();
+                        crate::pytorch::load_bytes(path, bytes)?
+                    }
+                    None => crate::pytorch::load_file(path)?,
+                };
+                tensors.extend(loaded);
+            }
+            return Ok(VarBuilder::from_tensors(tensors, dtype, device));
+        }
         if let Some(memory) = &self.memory {
             // Given as bytes: decode every shard into tensors (the bytes are the
             // caller's and stay with the checkpoint, so nothing borrows them later).

@@ -32,6 +32,7 @@ pub mod media;
 pub mod outputs;
 pub mod pipeline;
 pub mod pooling;
+pub mod pytorch;
 mod skillset;
 pub mod speech;
 pub mod tokenize;
