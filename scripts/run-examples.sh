@@ -17,3 +17,4 @@ run translate -- tests/fixtures/t5-tiny "translate English to German: The house 
 run zero_shot -- tests/fixtures/clip-tiny tests/fixtures/media/gradient.png "a cat,a dog,a red car"
 run zero_shot -- tests/fixtures/siglip-tiny tests/fixtures/media/gray.png "a cat,a dog"
 run transcribe -- tests/fixtures/whisper-tiny tests/fixtures/media/stereo44k.wav
+run chat -- tests/fixtures/qwen2-tiny "What is the capital of France?"

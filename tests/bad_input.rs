@@ -74,10 +74,22 @@ fn broken_weights() {
     let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
     assert!(s.contains("not a safetensors file"), "{s}");
 
+    // Without safetensors, pytorch_model.bin is read: this one is no torch.save archive.
     std::fs::remove_file(&w).unwrap();
     std::fs::write(d.join("pytorch_model.bin"), b"pickle").unwrap();
     let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
-    assert!(s.contains("only safetensors weights load"), "{s}");
+    assert!(
+        s.contains("pytorch_model.bin: is not a PyTorch checkpoint"),
+        "{s}"
+    );
+    // Only TensorFlow weights: the error names the conversion.
+    std::fs::remove_file(d.join("pytorch_model.bin")).unwrap();
+    std::fs::write(d.join("tf_model.h5"), b"hdf5").unwrap();
+    let (_, s) = err_of(Bert::init_cpu::<task::FillMask>(&d));
+    assert!(
+        s.contains("tf_model.h5") && s.contains("from_tf=True"),
+        "{s}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -257,6 +269,21 @@ fn empty_and_overlong_generation_prompts() {
     let (_, s) = err_of(ep.call(&"word ".repeat(200)));
     assert!(s.contains("exceeds the model's 64 positions"), "{s}");
     assert!(!s.contains("prompt of 64 tokens"), "{s}");
+    // A limit that would wrap the position arithmetic, and a temperature so small that
+    // the scores overflow: errors, not garbage (transformers' sampler refuses too).
+    let huge = skillsets::runtime::GenerationOptions {
+        max_new_tokens: usize::MAX,
+        ..ep.options()
+    };
+    let (_, s) = err_of(ep.call_with("Paris", &huge));
+    assert!(s.contains("exceeds the model's 64 positions"), "{s}");
+    let cold = skillsets::runtime::GenerationOptions {
+        temperature: 1e-40,
+        max_new_tokens: 3,
+        ..ep.options().sampling()
+    };
+    let (_, s) = err_of(ep.call_with("Paris", &cold));
+    assert!(s.contains("not finite"), "{s}");
     // And the endpoint still works.
     let mut o = ep.options();
     o.max_new_tokens = 3;

@@ -9,7 +9,8 @@
 //   // out: [{score, token, token_str, sequence}, ...], as `skillset run --json` prints
 //
 // A model is a base URL (files are fetched from it: config.json, tokenizer.json,
-// model.safetensors or its shards, and the optional files the runtime reads), or an
+// model.safetensors or its shards (else PyTorch's pytorch_model.bin or its shards, read
+// weights only), and the optional files the runtime reads), or an
 // object mapping file names to URLs. Files are kept in the browser's Cache API
 // (cache "skillsets-models-v1"), so a second load does not download them again.
 // Inference runs on the page's thread, on the CPU, with WebAssembly SIMD128.
@@ -46,6 +47,7 @@ const OPTIONAL = [
   "preprocessor_config.json",
   "vocab.json",
   "sentence_bert_config.json",
+  "chat_template.jinja",
 ];
 
 let ready = null;
@@ -190,20 +192,31 @@ async function fetchCheckpoint(model, { task, progress, useCache }) {
   const optional = listed ? OPTIONAL.filter((n) => n in listed) : OPTIONAL;
   const found = {};
   await Promise.all(optional.map(async (n) => (found[n] = await get(n, false))));
-  // Weights: one file, or the shards an index names.
-  const weights = await get("model.safetensors", false);
-  if (!weights) {
-    const index = await get("model.safetensors.index.json", false);
-    if (!index) {
-      const where = url("model.safetensors") ?? label;
-      throw new ModelFileError(
-        `${where}: model.safetensors not found, nor model.safetensors.index.json ` +
-          "(only safetensors weights load)",
-        { url: where, status: 404 },
-      );
+  // Weights: one file, or the shards an index names; safetensors, else PyTorch pickles.
+  let loaded = false;
+  for (const [single, indexName] of [
+    ["model.safetensors", "model.safetensors.index.json"],
+    ["pytorch_model.bin", "pytorch_model.bin.index.json"],
+  ]) {
+    if (await get(single, false)) {
+      loaded = true;
+      break;
     }
-    const map = json(index)?.weight_map ?? {};
-    for (const shard of new Set(Object.values(map))) await get(shard, true);
+    const index = await get(indexName, false);
+    if (index) {
+      const map = json(index)?.weight_map ?? {};
+      for (const shard of new Set(Object.values(map))) await get(shard, true);
+      loaded = true;
+      break;
+    }
+  }
+  if (!loaded) {
+    const where = url("model.safetensors") ?? label;
+    throw new ModelFileError(
+      `${where}: model.safetensors not found, nor model.safetensors.index.json, ` +
+        "pytorch_model.bin or pytorch_model.bin.index.json",
+      { url: where, status: 404 },
+    );
   }
   // sentence-transformers: the pooling config a module names.
   const modules = found["modules.json"] ? json(found["modules.json"]) : null;

@@ -722,6 +722,15 @@ impl<'a, S: Stepper> Generator<'a, S> {
                     max_len: self.prompts[i].len() + self.limits[i],
                 };
                 process_logits(&mut row, state, &self.opts);
+                let broken = row.iter().any(|l| l.is_nan() || *l == f32::INFINITY)
+                    || !row.iter().any(|l| l.is_finite());
+                if broken {
+                    // transformers' sampler refuses such a distribution too.
+                    return Err(Error::InvalidInput(format!(
+                        "the next-token scores of sequence {i} are not finite (temperature {}): no token can be chosen",
+                        self.opts.temperature
+                    )));
+                }
                 out.push(choose(&row, &self.opts, &mut self.rng));
             }
             out

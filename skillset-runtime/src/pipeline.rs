@@ -1065,11 +1065,17 @@ impl Pipeline {
                         .collect()
                 })
                 .collect();
-            for (text, pos) in chunk.iter().zip(&positions) {
+            for ((text, pos), enc) in chunk.iter().zip(&positions).zip(&batch.encodings) {
                 if pos.is_empty() {
-                    return Err(Error::InvalidInput(format!(
-                        "no mask token `{mask_token}` in {text:?}: fill-mask needs one"
-                    )));
+                    let cut = !enc.get_overflowing().is_empty() && text.contains(mask_token.as_str());
+                    return Err(Error::InvalidInput(if cut {
+                        format!(
+                            "the mask token `{mask_token}` is past the first {} tokens the model reads, and was cut off with the rest of the input: shorten it",
+                            self.tok()?.max_length
+                        )
+                    } else {
+                        format!("no mask token `{mask_token}` in {text:?}: fill-mask needs one")
+                    }));
                 }
             }
             let hidden = model.hidden_states(&batch)?;

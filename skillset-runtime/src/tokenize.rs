@@ -243,7 +243,7 @@ impl TextTokenizer {
             .count();
         if truncated > 0 {
             tracing::info!(
-                "{truncated} of {} inputs were longer than {} tokens and were truncated to fit the model, as transformers does",
+                "{truncated} of {} inputs were longer than {} tokens and were truncated to fit the model (transformers' pipelines fail on such inputs; sentence-transformers truncates them so)",
                 texts.len(),
                 self.max_length
             );

@@ -86,13 +86,15 @@ impl<'m> CausalStepper<'m> {
                 "an empty prompt: the tokenizer adds no start token, so there is nothing to continue".into(),
             ));
         }
-        let longest = len + max_new_tokens;
-        if longest > model.max_positions() {
-            return Err(Error::InvalidInput(format!(
-                "prompt of {len} tokens plus {max_new_tokens} new tokens exceeds the model's {} positions",
-                model.max_positions()
-            )));
-        }
+        let longest = len
+            .checked_add(max_new_tokens)
+            .filter(|&l| l <= model.max_positions())
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "prompt of {len} tokens plus {max_new_tokens} new tokens exceeds the model's {} positions",
+                    model.max_positions()
+                ))
+            })?;
         let mut ids = Vec::with_capacity(prompts.len() * len);
         let mut valid = Vec::with_capacity(prompts.len());
         let mut positions = Vec::with_capacity(prompts.len());
