@@ -795,3 +795,105 @@ fn bench_pools_as_its_peer_and_reports_the_shape_it_ran() {
     assert!(stderr(&o).contains("--pooling"), "{}", stderr(&o));
     no_panic(&o);
 }
+
+/// The generator never replaces what it did not write: a hand-written `mod.rs` stays
+/// (and is counted as kept) unless `--force`; concurrent runs into one directory use
+/// temporary files of their own (8 at once all succeed).
+#[test]
+fn the_generator_keeps_hand_written_files_and_runs_concurrently() {
+    let d = tmpdir("handwritten");
+    std::fs::write(d.join("mod.rs"), "// mine\npub mod handwritten;\n").unwrap();
+    let out = d.to_str().unwrap();
+    let o = skillset(&["--model", "bert", "--output-dir", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("1 created, 0 overwritten, 0 up to date, 1 kept"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("mod.rs")).unwrap(),
+        "// mine\npub mod handwritten;\n"
+    );
+    let o = skillset(&["--model", "bert", "--output-dir", out, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(d.join("mod.rs"))
+        .unwrap()
+        .starts_with("// @generated"));
+    std::fs::remove_dir_all(&d).unwrap();
+
+    let d = tmpdir("concurrent");
+    let out = d.to_str().unwrap().to_string();
+    let spawned: Vec<std::process::Child> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_skillset"))
+                .args([
+                    "--family",
+                    "bert",
+                    "--family",
+                    "llama",
+                    "--force",
+                    "--output-dir",
+                    &out,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in spawned {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A full standard output is an error with one line on stderr and exit status 1, not a
+/// panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_standard_output_is_exit_1() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_skillset"))
+        .args([
+            "run",
+            "--json",
+            "--input",
+            "Hello",
+            "--max-new-tokens",
+            "2",
+            "--model-dir",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llama-tiny"))
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    no_panic(&o);
+    assert!(
+        stderr(&o).contains("cannot write to standard output"),
+        "{}",
+        stderr(&o)
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_skillset"))
+        .args(["--list-tasks"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    no_panic(&o);
+}

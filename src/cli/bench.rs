@@ -194,9 +194,9 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
         },
     });
     if args.json {
-        println!("{}", serde_json::to_string(&doc).expect("json"));
+        outln!("{}", serde_json::to_string(&doc).expect("json"));
     } else {
-        println!(
+        outln!(
             "{task} on {} ({}): batch {} x {actual_seq} tokens: {:.1} items/s, {:.2} ms/iter (tokenization {:.2} ms){}",
             pipeline.device_name(),
             dtype,

@@ -43,9 +43,7 @@ pub fn write_results(path: &Path, results: &BackendResults) -> Result<(), Failur
             .map_err(|e| Failure::failed(format!("cannot create {}: {e}", parent.display())))?;
     }
     let text = serde_json::to_string_pretty(results).expect("results serialize") + "\n";
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = unique_temp(path);
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
@@ -209,10 +207,10 @@ pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failur
             })
             .collect();
         let _ = without;
-        println!("{}", serde_json::to_string_pretty(&families).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&families).expect("json"));
         return Ok(());
     }
-    println!(
+    outln!(
         "{} families run {} of the {} model types of transformers {} ({} have no family yet):\n",
         meta.families.len(),
         meta.model_types.len() - without,
@@ -227,20 +225,20 @@ pub fn list_families(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failur
             .iter()
             .filter(|e| verified_on(e, Backend::Wasm))
             .count();
-        println!(
+        outln!(
             "{:<10} {:>3} model types ({nverified} verified, {nweb} in the browser)  {}",
             f.name.as_str(),
             members.len(),
             f.description
         );
-        println!(
+        outln!(
             "           tasks: {}",
             f.task_names()
                 .map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        println!(
+        outln!(
             "           model types: {}\n",
             members
                 .iter()
@@ -275,12 +273,15 @@ pub fn list_tasks(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failure> 
             })
             .collect();
         let doc = json!({"transformers_version": meta.transformers_version, "tasks": tasks});
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<32} {:>11} {:>9}   (transformers {})",
-        "task", "model types", "skillsets", meta.transformers_version
+        "task",
+        "model types",
+        "skillsets",
+        meta.transformers_version
     );
     for (t, pipeline, served, runs) in rows {
         let note = if pipeline {
@@ -288,7 +289,7 @@ pub fn list_tasks(meta: &Metadata, args: &GeneratorArgs) -> Result<(), Failure> 
         } else {
             "  (no pipeline in transformers 5)"
         };
-        println!("{:<32} {served:>11} {runs:>9}{note}", t.as_str());
+        outln!("{:<32} {served:>11} {runs:>9}{note}", t.as_str());
     }
     Ok(())
 }
@@ -374,7 +375,7 @@ pub fn generate(
     progress.finish();
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     outcomes.sort_by_key(|(i, _)| *i);
-    let index = write_index(dir)?;
+    let index = write_index(dir, args.force)?;
 
     let mut counts = [0usize; 4];
     let mut errors = Vec::new();
@@ -386,10 +387,10 @@ pub fn generate(
                 counts[*w as usize] += 1;
                 if !args.json && selected.len() <= 20 {
                     match w {
-                        Written::Created => println!("wrote {}", path.display()),
-                        Written::Overwritten => println!("overwrote {}", path.display()),
-                        Written::Unchanged => println!("{} is up to date", path.display()),
-                        Written::Kept => println!(
+                        Written::Created => outln!("wrote {}", path.display()),
+                        Written::Overwritten => outln!("overwrote {}", path.display()),
+                        Written::Unchanged => outln!("{} is up to date", path.display()),
+                        Written::Kept => outln!(
                             "kept existing {} (use --force to regenerate)",
                             path.display()
                         ),
@@ -397,6 +398,16 @@ pub fn generate(
                 }
             }
             Err(e) => errors.push(format!("{}: {e}", entry.model_type)),
+        }
+    }
+    if index.is_none() {
+        // A hand-written mod.rs: kept, and counted with the kept files.
+        counts[Written::Kept as usize] += 1;
+        if !args.json {
+            outln!(
+                "kept {} (not written by skillset: no `{GENERATED}` header; --force replaces it)",
+                dir.join("mod.rs").display()
+            );
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -410,9 +421,9 @@ pub fn generate(
             "workers": workers,
             "seconds": elapsed,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        println!(
+        outln!(
             "{} model types -> {}: {} created, {} overwritten, {} up to date, {} kept ({} workers, {:.2} s)",
             selected.len(),
             dir.display(),
@@ -447,11 +458,10 @@ fn write_one(
     if exists && std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
         return Ok(Written::Unchanged);
     }
-    // Write to a temporary file and rename, so that an interrupted run never leaves a
-    // half-written skillset behind.
-    let tmp = dir.join(format!(".{}.rs.tmp", file_stem(&entry.model_type)));
-    std::fs::write(&tmp, &text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // Write to a temporary file of this run's own and rename, so that an interrupted
+    // run never leaves a half-written skillset behind and concurrent runs into one
+    // directory do not take each other's temporary files.
+    write_via_temp(&path, &text)?;
     Ok(if exists {
         Written::Overwritten
     } else {
@@ -459,9 +469,49 @@ fn write_one(
     })
 }
 
+/// A temporary file name beside `path` that no other write (of this process or another)
+/// uses: process id, a counter and the time.
+fn unique_temp(path: &Path) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}.{nanos}.tmp", std::process::id()))
+}
+
+/// Write `text` to `path` through a unique temporary file and a rename.
+fn write_via_temp(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = unique_temp(path);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
+}
+
+/// The first line of every file the generator writes.
+const GENERATED: &str = "// @generated";
+
+/// Whether the file at `path` is one the generator wrote (its `@generated` header).
+fn is_generated(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; GENERATED.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == *GENERATED.as_bytes())
+}
+
 /// `mod.rs` declaring every generated file of the directory, so that the directory can
-/// be dropped into a crate as a module.
-fn write_index(dir: &Path) -> Result<String, Failure> {
+/// be dropped into a crate as a module. A `mod.rs` the generator did not write is kept
+/// unless `force` (`Ok(None)`).
+fn write_index(dir: &Path, force: bool) -> Result<Option<String>, Failure> {
     let mut stems: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| Failure::failed(format!("cannot read {}: {e}", dir.display())))?
         .flatten()
@@ -479,11 +529,13 @@ fn write_index(dir: &Path) -> Result<String, Failure> {
         text.push_str(&format!("pub mod {s};\npub use {s}::*;\n"));
     }
     let path = dir.join("mod.rs");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        std::fs::write(&path, text)
-            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    if path.exists() && !force && !is_generated(&path) {
+        return Ok(None);
     }
-    Ok(path.display().to_string())
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        write_via_temp(&path, &text).map_err(Failure::failed)?;
+    }
+    Ok(Some(path.display().to_string()))
 }
 
 /// `--validate M`: check generated files' structure.
@@ -507,20 +559,20 @@ pub fn validate(meta: &Metadata, args: &GeneratorArgs) -> Result<ExitCode, Failu
         match &outcome {
             Ok(()) => {
                 if !args.json {
-                    println!("{}: valid skillset for `{name}`", path.display());
+                    outln!("{}: valid skillset for `{name}`", path.display());
                 }
             }
             Err(e) => {
                 failed += 1;
                 if !args.json {
-                    eprintln!("error: {}: {e}", path.display());
+                    errln!("error: {}: {e}", path.display());
                 }
             }
         }
         report.push(json!({"model_type": name, "file": path, "valid": outcome.is_ok(), "problems": outcome.err()}));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -4,10 +4,41 @@
 //! Exit status: 0 on success, 1 when something failed (a validation, a conformance
 //! check, a model run), 2 for a usage error such as an unknown name.
 
+/// `println!` that never panics: when standard output cannot be written (a full disk,
+/// `> /dev/full`), the error is said on stderr and the process exits with status 1.
+/// (A closed pipe ends the process quietly: SIGPIPE has its default action.)
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::stdout_failed(e);
+        }
+    }};
+}
+
+/// `eprintln!` that never panics: a message that cannot be written is dropped (there
+/// is nowhere left to say so).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod generate;
 mod run;
 mod run_tests;
+
+/// Standard output failed: say so on stderr (if it can be written) and exit 1.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "error: cannot write to standard output: {e}"
+    );
+    std::process::exit(1)
+}
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,7 +195,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(f) => {
             for line in f.message.lines() {
-                eprintln!(
+                errln!(
                     "{}",
                     if line.starts_with("error") || line.starts_with(' ') {
                         line.to_string()

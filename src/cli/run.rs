@@ -305,9 +305,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             "dtype": dtype.as_str(),
             "outputs": outputs,
         });
-        println!("{}", serde_json::to_string(&doc).expect("json"));
+        outln!("{}", serde_json::to_string(&doc).expect("json"));
     } else {
-        eprintln!(
+        errln!(
             "{} ({}) for {} on {} in {}",
             pipeline.checkpoint_dir().display(),
             pipeline.model_type(),
@@ -316,7 +316,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             dtype
         );
         for (input, output) in inputs.iter().zip(&outputs) {
-            println!("{input}");
+            outln!("{input}");
             print_human(output);
         }
     }
@@ -419,7 +419,7 @@ fn print_human(v: &serde_json::Value) {
                     .filter(|(k, _)| *k != "score")
                     .map(|(k, v)| format!("{k}={}", v))
                     .collect();
-                println!("  {score:>8.4}  {}", rest.join("  "));
+                outln!("  {score:>8.4}  {}", rest.join("  "));
             }
         }
         serde_json::Value::Array(items) if items.first().is_some_and(|x| x.is_array()) => {
@@ -429,21 +429,21 @@ fn print_human(v: &serde_json::Value) {
                 .is_some_and(|a| a.first().is_some_and(|x| x.is_object()))
             {
                 for (i, m) in items.iter().enumerate() {
-                    println!("  mask {i}:");
+                    outln!("  mask {i}:");
                     print_human(m);
                 }
             } else {
-                println!("  hidden states: {} tokens x {inner}", items.len());
+                outln!("  hidden states: {} tokens x {inner}", items.len());
             }
         }
-        serde_json::Value::Array(items) if items.is_empty() => println!("  (nothing)"),
+        serde_json::Value::Array(items) if items.is_empty() => outln!("  (nothing)"),
         serde_json::Value::Array(items) => {
             let head: Vec<String> = items
                 .iter()
                 .take(6)
                 .map(|x| format!("{:.5}", x.as_f64().unwrap_or(f64::NAN)))
                 .collect();
-            println!(
+            outln!(
                 "  [{}{}] ({} values)",
                 head.join(", "),
                 if items.len() > 6 { ", ..." } else { "" },
@@ -453,7 +453,7 @@ fn print_human(v: &serde_json::Value) {
         // A chat: the new (or continued) assistant message.
         serde_json::Value::Object(o) if o.get("generated_text").is_some_and(|t| t.is_array()) => {
             if let Some(m) = o["generated_text"].as_array().and_then(|a| a.last()) {
-                println!(
+                outln!(
                     "  {}: {}",
                     m["role"].as_str().unwrap_or_default(),
                     m["content"].as_str().unwrap_or_default()
@@ -461,8 +461,8 @@ fn print_human(v: &serde_json::Value) {
             }
         }
         serde_json::Value::Object(o) if o.get("text").is_some_and(|t| t.is_string()) => {
-            println!("  {}", o["text"].as_str().unwrap_or_default())
+            outln!("  {}", o["text"].as_str().unwrap_or_default())
         }
-        other => println!("  {other}"),
+        other => outln!("  {other}"),
     }
 }

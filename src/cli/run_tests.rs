@@ -57,7 +57,7 @@ pub fn run_tests(
                 any_failed = true;
             }
             if !args.json {
-                println!(
+                outln!(
                     "{:<24} {:<6} {:<13} {}",
                     entry.model_type,
                     backend.as_str(),
@@ -71,13 +71,13 @@ pub fn run_tests(
     }
     write_results(&path, &results)?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"results_file": path, "runs": report}))
                 .expect("json")
         );
     } else {
-        println!("results written to {}", path.display());
+        outln!("results written to {}", path.display());
     }
     let _ = meta;
     Ok(if any_failed {
@@ -128,7 +128,7 @@ pub fn merge_results(from: &std::path::Path, args: &GeneratorArgs) -> Result<(),
         }
     }
     write_results(&path, &results)?;
-    println!(
+    outln!(
         "copied {copied} runs ({}) from {} into {}",
         backends
             .iter()
