@@ -275,7 +275,14 @@ fn empty_and_overlong_generation_prompts() {
         max_new_tokens: usize::MAX,
         ..ep.options()
     };
-    let (_, s) = err_of(ep.call_with("Paris", &huge));
+    let (e, s) = err_of(ep.call_with("Paris", &huge));
+    assert!(matches!(e, Error::OverLimit { .. }), "{s}");
+    assert!(s.contains("new tokens is over the limit of 131072"), "{s}");
+    let within_budget = skillsets::runtime::GenerationOptions {
+        max_new_tokens: 100_000,
+        ..ep.options()
+    };
+    let (_, s) = err_of(ep.call_with("Paris", &within_budget));
     assert!(s.contains("exceeds the model's 64 positions"), "{s}");
     let cold = skillsets::runtime::GenerationOptions {
         temperature: 1e-40,
@@ -499,4 +506,232 @@ fn pytorch_bin_checkpoints() {
         "{s}"
     );
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// One row of tests/bad_inputs.json.
+#[derive(serde::Deserialize)]
+struct BadCase {
+    name: String,
+    fixture: String,
+    #[serde(default)]
+    patch: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    nan: Option<String>,
+    #[serde(default)]
+    fifo: Option<String>,
+    #[serde(default)]
+    bom: Option<String>,
+    #[serde(default)]
+    added_token: Option<serde_json::Value>,
+    #[serde(default)]
+    wav: Option<WavSpec>,
+    #[serde(default)]
+    png: Option<(u32, u32)>,
+    #[serde(default)]
+    text_kb: Option<usize>,
+    args: Vec<String>,
+    exit: i32,
+    #[serde(default)]
+    stderr: Vec<String>,
+    #[serde(default)]
+    stdout: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WavSpec {
+    rate: u32,
+    samples: usize,
+}
+
+/// A 16-bit mono WAV of `samples` zero samples declaring `rate` Hz.
+fn silent_wav(rate: u32, samples: usize) -> Vec<u8> {
+    let data = samples * 2;
+    let mut w = b"RIFF".to_vec();
+    w.extend(((36 + data) as u32).to_le_bytes());
+    w.extend(b"WAVEfmt ");
+    w.extend(16u32.to_le_bytes());
+    w.extend(1u16.to_le_bytes()); // PCM
+    w.extend(1u16.to_le_bytes()); // mono
+    w.extend(rate.to_le_bytes());
+    w.extend(rate.wrapping_mul(2).to_le_bytes());
+    w.extend(2u16.to_le_bytes());
+    w.extend(16u16.to_le_bytes());
+    w.extend(b"data");
+    w.extend((data as u32).to_le_bytes());
+    w.resize(w.len() + data, 0);
+    w
+}
+
+/// Fill one f32 tensor of a safetensors file with NaN.
+fn poison_tensor(path: &Path, name: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let t = &header[name];
+    assert_eq!(t["dtype"], "F32", "{name}");
+    let (a, b) = (
+        t["data_offsets"][0].as_u64().unwrap() as usize,
+        t["data_offsets"][1].as_u64().unwrap() as usize,
+    );
+    for c in bytes[8 + n + a..8 + n + b].chunks_mut(4) {
+        c.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// The largest resident set of the children this test process waited for, in bytes.
+#[cfg(unix)]
+fn children_max_rss() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// Every row of tests/bad_inputs.json (issue 21's reproductions and more): a clear
+/// error with exit 1 or 2 (or the right result), no panic, no abort, within 10 s and
+/// 1 GiB each. Add a row there for the next case.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_bad_input_corpus() {
+    use std::sync::mpsc;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corpus: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("tests/bad_inputs.json")).unwrap())
+            .unwrap();
+    let cases: Vec<BadCase> = serde_json::from_value(corpus["cases"].clone()).unwrap();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let dir = copy_of(&case.fixture, &format!("corpus{i}"));
+        let scratch = dir.with_extension("inputs");
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).unwrap();
+        for (file, keys) in &case.patch {
+            let p = dir.join(file);
+            let mut doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or("{}".into())).unwrap();
+            for (k, v) in keys {
+                if v.is_null() {
+                    doc.as_object_mut().unwrap().remove(k);
+                } else {
+                    doc[k] = v.clone();
+                }
+            }
+            std::fs::write(&p, serde_json::to_string(&doc).unwrap()).unwrap();
+        }
+        if let Some(t) = &case.nan {
+            poison_tensor(&dir.join("model.safetensors"), t);
+        }
+        if let Some(f) = &case.fifo {
+            std::fs::remove_file(dir.join(f)).unwrap();
+            mkfifo(&dir.join(f));
+        }
+        if let Some(t) = &case.added_token {
+            let p = dir.join("tokenizer.json");
+            let mut tok: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let mut token = serde_json::json!({"single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+            token["content"] = t["content"].clone();
+            token["id"] = t["id"].clone();
+            tok["added_tokens"].as_array_mut().unwrap().push(token);
+            std::fs::write(&p, tok.to_string()).unwrap();
+        }
+        if let Some(f) = &case.bom {
+            let text = std::fs::read(dir.join(f)).unwrap();
+            std::fs::write(dir.join(f), [b"\xEF\xBB\xBF".as_slice(), &text].concat()).unwrap();
+        }
+        let wav = scratch.join("input.wav");
+        if let Some(w) = &case.wav {
+            std::fs::write(&wav, silent_wav(w.rate, w.samples)).unwrap();
+        }
+        let png = scratch.join("input.png");
+        if let Some((w, h)) = case.png {
+            let data = vec![128u8; (w * h * 3) as usize];
+            image::save_buffer(&png, &data, w, h, image::ExtendedColorType::Rgb8).unwrap();
+        }
+        let fifo = scratch.join("fifo");
+        mkfifo(&fifo);
+        let link = scratch.join("broken-link");
+        std::os::unix::fs::symlink(scratch.join("nothing-here"), &link).unwrap();
+        let text = "word ".repeat(case.text_kb.unwrap_or(0) * 1024 / 5);
+        let args: Vec<String> = case
+            .args
+            .iter()
+            .map(|a| {
+                a.replace("{dir}", dir.to_str().unwrap())
+                    .replace("{wav}", wav.to_str().unwrap())
+                    .replace("{png}", png.to_str().unwrap())
+                    .replace("{fifo}", fifo.to_str().unwrap())
+                    .replace("{broken_link}", link.to_str().unwrap())
+                    .replace("{text}", &text)
+            })
+            .collect();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_skillset"))
+            .args(&args)
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let started = std::time::Instant::now();
+        let out = match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                // SAFETY: signalling the child this test spawned.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                failures.push(format!("{}: still running after 10 s", case.name));
+                continue;
+            }
+        };
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let mut problems = Vec::new();
+        if out.status.code() != Some(case.exit) {
+            problems.push(format!("exit {:?}, expected {}", out.status, case.exit));
+        }
+        if stderr.contains("panicked") {
+            problems.push("panicked".into());
+        }
+        for s in &case.stderr {
+            if !stderr.contains(s.as_str()) {
+                problems.push(format!("stderr lacks {s:?}"));
+            }
+        }
+        for s in &case.stdout {
+            if !stdout.contains(s.as_str()) {
+                problems.push(format!("stdout lacks {s:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}: {} (after {:.1} s)\n  stderr: {}",
+                case.name,
+                problems.join("; "),
+                started.elapsed().as_secs_f64(),
+                stderr.trim()
+            ));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let rss = children_max_rss();
+    assert!(rss < 1 << 30, "a run used {} MiB", rss >> 20);
 }

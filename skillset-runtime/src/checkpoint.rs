@@ -45,6 +45,14 @@ impl Checkpoint {
     pub fn open(path: &Path) -> Result<Self> {
         let dir = if path.is_dir() {
             path.to_path_buf()
+        } else if !path.exists() && path.symlink_metadata().is_ok() {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::invalid_file(
+                path,
+                format!("is a broken symbolic link (to {target}), not a checkpoint directory"),
+            ));
         } else if path.exists() {
             return Err(Error::invalid_file(
                 path,
@@ -145,11 +153,7 @@ impl Checkpoint {
                 .map(|b| std::borrow::Cow::Borrowed(b.as_slice()))),
             None => {
                 let p = self.dir.join(name);
-                match std::fs::read(&p) {
-                    Ok(b) => Ok(Some(std::borrow::Cow::Owned(b))),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::invalid_file(&p, e)),
-                }
+                read_regular_file(&p, MAX_CHECKPOINT_FILE).map(|b| b.map(std::borrow::Cow::Owned))
             }
         }
     }
@@ -159,13 +163,15 @@ impl Checkpoint {
         let Some(bytes) = self.read(name)? else {
             return Ok(None);
         };
+        // A UTF-8 byte order mark (some Windows editors write one) is not JSON.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         if bytes.is_empty() {
             return Err(Error::invalid_file(
                 &path,
                 format!("not valid JSON: the {what} is empty"),
             ));
         }
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(bytes)
             .map(Some)
             .map_err(|e| Error::invalid_file(&path, format!("not valid JSON: {e}")))
     }
@@ -334,6 +340,50 @@ impl Checkpoint {
             .map_err(|e| Error::invalid_file(&files[0], format!("cannot load weights: {e}")))?;
         Ok(vb)
     }
+}
+
+/// The largest file read whole from a checkpoint (its JSON files and tokenizer; weights
+/// are memory-mapped or read tensor by tensor).
+const MAX_CHECKPOINT_FILE: u64 = 1 << 30;
+
+/// Read a file only if it is a regular file of at most `max` bytes: `None` when it is
+/// not there; a FIFO, a device (`/dev/urandom`) or a directory in its place is an error,
+/// never a read that blocks or does not end.
+pub fn read_regular_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if path.symlink_metadata().is_ok() {
+                return Err(Error::invalid_file(path, "is a broken symbolic link"));
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::invalid_file(path, e)),
+    };
+    if !meta.is_file() {
+        return Err(Error::invalid_file(
+            path,
+            "is not a regular file (a directory, a FIFO or a device): not read",
+        ));
+    }
+    if meta.len() > max {
+        return Err(Error::invalid_file(
+            path,
+            format!("is {} bytes, over the {max} bytes read whole", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::invalid_file(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::invalid_file(
+            path,
+            format!("is over the {max} bytes read whole"),
+        ));
+    }
+    Ok(Some(bytes))
 }
 
 /// Validate a safetensors header up front so that a truncated or foreign file is

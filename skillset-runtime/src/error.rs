@@ -71,6 +71,15 @@ pub enum Error {
         expected: String,
     },
 
+    /// A request over the pipeline's resource budget ([`crate::Limits`]).
+    #[error("{value} {what} is over the limit of {limit} (`Limits::{field}`; raise it in LoadOptions::limits if you mean it)")]
+    OverLimit {
+        what: String,
+        value: u128,
+        limit: u128,
+        field: String,
+    },
+
     /// A file the checkpoint needs is not there.
     #[error("{path}: {what} not found{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     MissingFile {

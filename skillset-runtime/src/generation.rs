@@ -113,18 +113,26 @@ impl Default for GenerationOptions {
 }
 
 /// A token id field: a number, or a list of them (`eos_token_id`). An id beyond `u32` or
-/// not an integer is an error naming the file and field, never truncated.
+/// not an integer is an error naming the file and field, never truncated; a negative id
+/// (`"pad_token_id": -1` in some converted checkpoints) means none, as in transformers,
+/// where it never matches a token.
 fn ids_of(v: Option<&serde_json::Value>, path: &std::path::Path, key: &str) -> Result<Vec<u32>> {
-    let id = |x: &serde_json::Value| -> Result<u32> {
+    let id = |x: &serde_json::Value| -> Result<Option<u32>> {
+        if x.as_i64().is_some_and(|n| n < 0) {
+            tracing::debug!("{}: `{key}` {x} is negative: no such token", path.display());
+            return Ok(None);
+        }
         x.as_u64()
             .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
             .ok_or_else(|| Error::invalid_file(path, format!("`{key}`: {x} is not a token id")))
     };
-    match v {
-        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-        Some(serde_json::Value::Array(a)) => a.iter().map(id).collect(),
-        Some(x) => Ok(vec![id(x)?]),
-    }
+    let ids: Vec<Option<u32>> = match v {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a.iter().map(id).collect::<Result<_>>()?,
+        Some(x) => vec![id(x)?],
+    };
+    Ok(ids.into_iter().flatten().collect())
 }
 
 /// A count field (`max_new_tokens`, `min_new_tokens`, ...).
@@ -228,6 +236,33 @@ impl GenerationOptions {
             .copied()
             .or_else(|| o.eos_token_ids.first().copied());
         Ok(o)
+    }
+
+    /// The token ids that index the model's embeddings or logits directly
+    /// (`decoder_start_token_id`, `forced_bos_token_id`, `forced_eos_token_id`) within a
+    /// vocabulary of `vocab` tokens: one beyond it is an error naming the field at load,
+    /// not an index error mid-generation.
+    pub(crate) fn check_ids(&self, vocab: usize, path: &std::path::Path) -> Result<()> {
+        let fields = [
+            (
+                "decoder_start_token_id",
+                self.decoder_start_token_id.into_iter().collect::<Vec<_>>(),
+            ),
+            (
+                "forced_bos_token_id",
+                self.forced_bos_token_id.into_iter().collect(),
+            ),
+            ("forced_eos_token_id", self.forced_eos_token_ids.clone()),
+        ];
+        for (field, ids) in fields {
+            if let Some(id) = ids.into_iter().find(|&id| id as usize >= vocab) {
+                return Err(Error::invalid_file(
+                    path,
+                    format!("`{field}`: token id {id} is beyond the model's vocabulary of {vocab} tokens"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether any logits processor besides sampling is on (the greedy path then
@@ -692,7 +727,19 @@ impl<'a, S: Stepper> Generator<'a, S> {
             Some(l) => l,
             None if !self.prefilled => {
                 self.prefilled = true;
-                self.stepper.prefill()?
+                let logits = self.stepper.prefill()?;
+                // Once, on the prompt: broken weights or config (NaN tensors, a
+                // negative epsilon, rope_theta 0) show here as non-finite logits, which
+                // greedy decoding would turn into token 0 after token 0.
+                let rows: Vec<Vec<f32>> = logits
+                    .to_dtype(DType::F32)?
+                    .to_device(&Device::Cpu)?
+                    .to_vec2()?;
+                crate::pipeline::ensure_finite(
+                    rows.iter().map(Vec::as_slice),
+                    "the first next-token logit",
+                )?;
+                logits
             }
             None => unreachable!("logits are kept between steps"),
         };

@@ -28,6 +28,7 @@ pub mod error;
 pub mod families;
 pub mod generation;
 pub mod info;
+pub mod limits;
 pub mod media;
 pub mod outputs;
 pub mod pipeline;
@@ -49,6 +50,7 @@ pub use endpoints::{GenerativeTask, TokenStream};
 pub use error::{Error, Result};
 pub use generation::{Generation, GenerationOptions, TokenEvent};
 pub use info::{FamilyInfo, ModelTypeInfo, Scope};
+pub use limits::Limits;
 pub use outputs::{
     Features, FillMaskPrediction, ImageTextGeneration, LabelScore, TokenEntity, Transcription,
 };

@@ -40,6 +40,8 @@ pub struct LoadOptions {
     pub dtype: DType,
     /// Inputs per forward pass; longer input lists run in several passes.
     pub max_batch_size: usize,
+    /// The resource budget: ceilings on sizes from files and calls.
+    pub limits: crate::Limits,
 }
 
 impl Default for LoadOptions {
@@ -48,6 +50,7 @@ impl Default for LoadOptions {
             device: DeviceSpec::Cpu,
             dtype: DType::F32,
             max_batch_size: 32,
+            limits: crate::Limits::default(),
         }
     }
 }
@@ -309,6 +312,9 @@ pub struct Pipeline {
     score_fn: ScoreFn,
     sentence_transformers: Option<SentenceTransformersConfig>,
     generation: GenerationOptions,
+    limits: crate::Limits,
+    /// config.json's `vocab_size`, where it has one.
+    vocab: Option<usize>,
     /// config.json's `prefix`, which transformers' generation pipelines put before
     /// every input.
     prefix: Option<String>,
@@ -434,6 +440,15 @@ impl Pipeline {
         let sentence_transformers = SentenceTransformersConfig::read(&ckpt)?;
         let max_positions = model.max_positions();
         let generation = GenerationOptions::from_checkpoint(&ckpt)?;
+        let vocab = config_vocab(&ckpt);
+        if matches!(
+            task,
+            Task::TextGeneration | Task::Text2TextGeneration | Task::ImageTextToText
+        ) {
+            if let Some(vocab) = vocab {
+                generation.check_ids(vocab, &ckpt.dir.join("generation_config.json"))?;
+            }
+        }
         let max_len = sentence_transformers
             .as_ref()
             .and_then(|s| s.max_seq_length)
@@ -441,12 +456,17 @@ impl Pipeline {
             .min(max_positions);
         // Image features read no text (a CLIP / SigLIP vision tower has no tokenizer).
         let tokenizer = if family.reads_text() && task != Task::ImageFeatureExtraction {
-            Some(TextTokenizer::load(&ckpt, max_len)?)
+            let mut tok = TextTokenizer::load(&ckpt, max_len)?;
+            tok.apply_ceiling(options.limits.max_input_tokens);
+            tok.model_vocab = vocab;
+            Some(tok)
         } else {
             None
         };
         let image_processor = if family.reads_images() {
-            Some(crate::media::ImageProcessor::from_checkpoint(&ckpt)?)
+            let p = crate::media::ImageProcessor::from_checkpoint(&ckpt)?;
+            p.check(&options.limits, &ckpt.dir.join("preprocessor_config.json"))?;
+            Some(p)
         } else {
             None
         };
@@ -457,7 +477,10 @@ impl Pipeline {
             None
         };
         let whisper = if family == Family::Whisper {
-            Some(crate::speech::WhisperDecoding::load(&ckpt)?)
+            let rules = crate::speech::WhisperDecoding::load(&ckpt)?;
+            let vocab = ConfigReader::new(&ckpt).usize("vocab_size")?;
+            rules.check_ids(vocab, &ckpt.dir.join("generation_config.json"))?;
+            Some(rules)
         } else {
             None
         };
@@ -493,6 +516,8 @@ impl Pipeline {
             score_fn,
             sentence_transformers,
             generation,
+            limits: options.limits,
+            vocab,
             chat_template: if task == Task::TextGeneration {
                 crate::chat::ChatTemplate::load(&ckpt)?
             } else {
@@ -533,6 +558,11 @@ impl Pipeline {
     /// The text tokenizer (`None` for a model that reads no text, such as ViT).
     pub fn tokenizer(&self) -> Option<&TextTokenizer> {
         self.tokenizer.as_ref()
+    }
+
+    /// The resource budget it checks requests against.
+    pub fn limits(&self) -> &crate::Limits {
+        &self.limits
     }
 
     /// Inputs per forward pass.
@@ -617,7 +647,9 @@ impl Pipeline {
                 };
                 if ids.is_empty() {
                     if let Some(bos) = self.generation.bos_token_id {
-                        return Ok(vec![bos]);
+                        if self.vocab.is_none_or(|v| (bos as usize) < v) {
+                            return Ok(vec![bos]);
+                        }
                     }
                 }
                 Ok(ids)
@@ -637,6 +669,7 @@ impl Pipeline {
                 "tokens cannot be streamed from a beam search (the best hypothesis is known only at the end, as in transformers): use num_beams 1 to stream".into(),
             ));
         }
+        self.check_generation(opts)?;
         let (stepper, seen) = self.stepper(prompts, opts)?;
         Generator::new(stepper, self.tok()?, seen, opts.clone())
     }
@@ -651,7 +684,7 @@ impl Pipeline {
                 let stepper = CausalStepper::new(
                     model.as_ref(),
                     &ids,
-                    opts.pad_token_id.unwrap_or(self.tok()?.pad_id),
+                    self.padding_id(opts)?,
                     limit,
                     self.dtype.to_candle(),
                     self.device(),
@@ -771,6 +804,7 @@ impl Pipeline {
                 self.task
             )));
         };
+        self.check_generation(opts)?;
         if conversations.is_empty() {
             return Err(Error::InvalidInput("no conversation".into()));
         }
@@ -787,7 +821,7 @@ impl Pipeline {
                 let stepper = CausalStepper::new(
                     model.as_ref(),
                     &rows,
-                    opts.pad_token_id.unwrap_or(tok.pad_id),
+                    self.padding_id(opts)?,
                     opts.new_token_limit(ids.len())?,
                     self.dtype.to_candle(),
                     self.device(),
@@ -800,7 +834,7 @@ impl Pipeline {
                 let stepper = CausalStepper::new(
                     model.as_ref(),
                     &ids,
-                    opts.pad_token_id.unwrap_or(tok.pad_id),
+                    self.padding_id(opts)?,
                     Self::longest_limit(&ids, opts)?,
                     self.dtype.to_candle(),
                     self.device(),
@@ -836,6 +870,29 @@ impl Pipeline {
             .collect()
     }
 
+    /// The id that pads a batch of prompts: the generation config's pad token (else the
+    /// tokenizer's), or 0 when it is beyond the vocabulary (padding is masked, so any
+    /// valid id does; transformers' `pad_token_id: -1` and ids past the embeddings
+    /// would index out of bounds).
+    pub(crate) fn padding_id(&self, opts: &GenerationOptions) -> Result<u32> {
+        let pad = opts.pad_token_id.unwrap_or(self.tok()?.pad_id);
+        Ok(match self.vocab {
+            Some(v) if pad as usize >= v => 0,
+            _ => pad,
+        })
+    }
+
+    /// Generation options within the budget (beams, new tokens), checked before any
+    /// cache or beam is sized from them.
+    pub(crate) fn check_generation(&self, opts: &GenerationOptions) -> Result<()> {
+        self.limits.check_beams(opts.num_beams)?;
+        self.limits.check_new_tokens(match opts.max_length {
+            Some(n) => opts.max_new_tokens.min(n),
+            None => opts.max_new_tokens,
+        })?;
+        opts.check()
+    }
+
     /// The most new tokens any of these rows may get (the cache size of a stepper).
     fn longest_limit(rows: &[Vec<u32>], opts: &GenerationOptions) -> Result<usize> {
         rows.iter()
@@ -861,6 +918,7 @@ impl Pipeline {
         opts: &GenerationOptions,
         mut on_token: Option<OnToken<'_>>,
     ) -> Result<Vec<Generation>> {
+        self.check_generation(opts)?;
         let mut out = Vec::with_capacity(prompts.len());
         if opts.num_beams > 1 {
             if on_token.is_some() {
@@ -1124,6 +1182,10 @@ impl Pipeline {
                 .to_dtype(candle_core::DType::F32)?
                 .to_device(&Device::Cpu)?
                 .to_vec2()?;
+            ensure_finite(
+                logits.iter().map(Vec::as_slice),
+                "a text-classification logit",
+            )?;
             Ok(logits
                 .iter()
                 .map(|row| self.rank(&self.apply_score_fn(row), top_k))
@@ -1153,6 +1215,10 @@ impl Pipeline {
             for (i, enc) in batch.encodings.iter().enumerate() {
                 let rows: Vec<Vec<f32>> =
                     logits.get(i)?.narrow(0, 0, batch.lengths[i])?.to_vec2()?;
+                ensure_finite(
+                    rows.iter().map(Vec::as_slice),
+                    "a token-classification logit",
+                )?;
                 let text = chunk[i];
                 let chars: Vec<char> = text.chars().collect();
                 let mut entities = Vec::new();
@@ -1198,7 +1264,24 @@ impl Pipeline {
     /// schema of transformers' `pipeline()` (what `skillset run --json` prints).
     ///
     /// Image and audio tasks read each input as a file path (PNG/JPEG, WAV).
+    /// A number that is not finite (NaN or infinity, from broken weights or config:
+    /// `rms_norm_eps: -1`, `rope_theta: 0`, NaN tensors) is an error, never a `null`
+    /// score in the output.
     pub fn run_json(&self, inputs: &[String], opts: &RunOptions) -> Result<Vec<serde_json::Value>> {
+        let values = self.run_json_values(inputs, opts)?;
+        for (i, v) in values.iter().enumerate() {
+            if has_null(v) {
+                return Err(non_finite(&format!("the output for input {i}")));
+            }
+        }
+        Ok(values)
+    }
+
+    fn run_json_values(
+        &self,
+        inputs: &[String],
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
         let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
         if inputs.is_empty() {
             return Err(Error::InvalidInput("no input".into()));
@@ -1290,6 +1373,45 @@ impl Pipeline {
     fn vocab_size(&self) -> Result<usize> {
         Ok(self.tok()?.inner().get_vocab_size(true))
     }
+}
+
+/// Whether a task output holds a `null`: what a NaN or an infinity serializes to (no
+/// output schema has a null of its own).
+fn has_null(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Array(a) => a.iter().any(has_null),
+        serde_json::Value::Object(o) => o.values().any(has_null),
+        _ => false,
+    }
+}
+
+/// The error for non-finite model outputs.
+pub(crate) fn non_finite(what: &str) -> Error {
+    Error::InvalidInput(format!(
+        "{what} is not finite (NaN or infinity): the checkpoint's weights or config (an epsilon, rope_theta, image_std, ...) are broken"
+    ))
+}
+
+/// `Err` when any value of `rows` is NaN or infinite.
+pub(crate) fn ensure_finite<'a>(
+    rows: impl IntoIterator<Item = &'a [f32]>,
+    what: &str,
+) -> Result<()> {
+    if rows.into_iter().any(|r| r.iter().any(|x| !x.is_finite())) {
+        return Err(non_finite(what));
+    }
+    Ok(())
+}
+
+/// The model's vocabulary size from config.json (or its text config).
+fn config_vocab(ckpt: &Checkpoint) -> Option<usize> {
+    let v = ckpt.config.get("vocab_size").or_else(|| {
+        ckpt.config
+            .get("text_config")
+            .and_then(|t| t.get("vocab_size"))
+    })?;
+    v.as_u64().and_then(|n| usize::try_from(n).ok())
 }
 
 /// Labels with scores, best first, cut to `top_k`.

@@ -121,7 +121,14 @@ impl Pipeline {
 
     /// The waveform the model hears: mono, at the feature extractor's rate.
     pub fn prepare_audio<'a>(&self, audio: &'a Audio) -> Result<Cow<'a, Audio>> {
-        self.front_end()?.prepare(audio)
+        // The budget first: a 2 MB WAV declaring 1 Hz is 23 days of audio, which
+        // resampling to 16 kHz would make 128 GB.
+        self.limits()
+            .check_audio(audio.samples.len(), audio.sample_rate)?;
+        let prepared = self.front_end()?.prepare(audio)?;
+        self.limits()
+            .check_audio(prepared.samples.len(), prepared.sample_rate)?;
+        Ok(prepared)
     }
 
     /// The feature extractor in front of the model.
@@ -133,7 +140,7 @@ impl Pipeline {
     /// checkpoint says): what the model sees.
     pub fn audio_input_values(&self, audio: &Audio) -> Result<Vec<f32>> {
         let front = self.front_end()?;
-        Ok(front.input_values(&front.prepare(audio)?.samples))
+        Ok(front.input_values(&self.prepare_audio(audio)?.samples))
     }
 
     fn wav2vec2(&self) -> Option<&crate::families::wav2vec2::Wav2Vec2> {
@@ -151,7 +158,7 @@ impl Pipeline {
             .wav2vec2()
             .ok_or_else(|| Error::InvalidOption("not a wav2vec2 pipeline".into()))?;
         let front = self.front_end()?;
-        let audio = front.prepare(audio)?;
+        let audio = self.prepare_audio(audio)?;
         let run = |samples: &[f32]| -> Result<Tensor> {
             let values = front.input_values(samples);
             let input = Tensor::from_vec(values, (1, samples.len()), &Device::Cpu)?
@@ -438,6 +445,33 @@ impl WhisperDecoding {
         })
     }
 
+    /// Every token id it names within a vocabulary of `vocab` tokens (the decoder's
+    /// embedding rows and logits): an id beyond it is an error naming the field, not an
+    /// index error mid-decoding.
+    pub(crate) fn check_ids(&self, vocab: usize, path: &std::path::Path) -> Result<()> {
+        let bad = |field: &str, id: u32| {
+            Error::invalid_file(
+                path,
+                format!(
+                    "field `{field}`: token id {id} is beyond the vocabulary of {vocab} tokens"
+                ),
+            )
+        };
+        let within = |field: &str, ids: Vec<u32>| {
+            ids.into_iter()
+                .find(|&id| id as usize >= vocab)
+                .map_or(Ok(()), |id| Err(bad(field, id)))
+        };
+        within("decoder_start_token_id", vec![self.decoder_start])?;
+        within("lang_to_id", self.lang_to_id.values().copied().collect())?;
+        within("task_to_id", self.task_to_id.values().copied().collect())?;
+        within(
+            "no_timestamps_token_id",
+            self.no_timestamps.into_iter().collect(),
+        )?;
+        Ok(())
+    }
+
     /// The language token for `en`, `<|en|>` or `english`.
     fn language_token(&self, language: &str) -> Result<u32> {
         let lower = language.trim().to_lowercase();
@@ -580,6 +614,8 @@ impl Pipeline {
         if num_beams == 0 {
             return Err(Error::InvalidOption("num_beams must be at least 1".into()));
         }
+        self.limits().check_beams(num_beams)?;
+        self.limits().check_new_tokens(max_new)?;
         let audio = self.prepare_audio(audio)?;
         let tok = self.tok()?;
         let mut text = String::new();

@@ -36,6 +36,13 @@ pub struct TextTokenizer {
     /// The special tokens by name (`bos_token`, `eos_token`, ... from
     /// tokenizer_config.json / special_tokens_map.json), as chat templates see them.
     pub special_tokens: Vec<(String, String)>,
+    /// For a model without a position limit whose tokenizer sets no real
+    /// `model_max_length` (T5 checkpoints whose limit is transformers' 1e30 sentinel):
+    /// the budget's ceiling on input tokens; longer inputs are errors.
+    pub ceiling: Option<usize>,
+    /// The model's vocabulary (config.json's `vocab_size`): an id at or beyond it would
+    /// index past the embeddings.
+    pub model_vocab: Option<usize>,
 }
 
 /// The named special tokens transformers passes to chat templates
@@ -192,7 +199,30 @@ impl TextTokenizer {
             clean_up_spaces,
             max_length,
             special_tokens,
+            ceiling: None,
+            model_vocab: None,
         })
+    }
+
+    /// Every id within the model's vocabulary (see [`TextTokenizer::model_vocab`]).
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        if let Some(vocab) = self.model_vocab {
+            if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(Error::InvalidInput(format!(
+                    "the tokenizer gives token id {id} ({:?}), beyond the model's vocabulary of {vocab} (config.json's `vocab_size`): tokenizer.json and the weights do not belong together",
+                    self.inner.id_to_token(id).unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply the budget's ceiling on input tokens when nothing else limits them (see
+    /// [`TextTokenizer::ceiling`]).
+    pub fn apply_ceiling(&mut self, max_input_tokens: usize) {
+        if self.max_length == usize::MAX {
+            self.ceiling = Some(max_input_tokens);
+        }
     }
 
     /// Encode a generation prompt as transformers' text-generation pipeline does: the
@@ -200,12 +230,14 @@ impl TextTokenizer {
     /// checkpoint's tokenizer adds one), no truncation. `add_special_tokens: false` is
     /// `apply_chat_template`'s encoding of a rendered chat (the template writes them).
     pub fn encode_prompt(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        Ok(self
+        let ids = self
             .untruncated
             .encode(text, add_special_tokens)
             .map_err(|e| Error::Tokenizer(e.to_string()))?
             .get_ids()
-            .to_vec())
+            .to_vec();
+        self.check_ids(&ids)?;
+        Ok(ids)
     }
 
     /// The id of a named special token (`bos_token`, `eos_token`, ...), if the
@@ -237,6 +269,19 @@ impl TextTokenizer {
             .inner
             .encode_batch_char_offsets(texts.to_vec(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        for e in &encodings {
+            self.check_ids(e.get_ids())?;
+        }
+        if let Some(ceiling) = self.ceiling {
+            if let Some(e) = encodings.iter().find(|e| e.get_ids().len() > ceiling) {
+                return Err(Error::OverLimit {
+                    what: "input tokens (the model has no position limit and the tokenizer no model_max_length)".into(),
+                    value: e.get_ids().len() as u128,
+                    limit: ceiling as u128,
+                    field: "max_input_tokens".into(),
+                });
+            }
+        }
         let truncated = encodings
             .iter()
             .filter(|e| !e.get_overflowing().is_empty())

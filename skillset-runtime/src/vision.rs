@@ -18,6 +18,9 @@ impl Pipeline {
         if images.is_empty() {
             return Err(Error::InvalidInput("no image".into()));
         }
+        for img in images {
+            self.check_image(img)?;
+        }
         let (h, w) = processor.output_size(&images[0]);
         let mut data = Vec::with_capacity(images.len() * 3 * h * w);
         for img in images {
@@ -36,7 +39,20 @@ impl Pipeline {
     /// The image processor's output for one image: `[3, H, W]` as a flat vector (what
     /// the model sees).
     pub fn preprocess_image(&self, image: &RgbImage) -> Result<Vec<f32>> {
+        self.check_image(image)?;
         Ok(self.processor()?.preprocess(image))
+    }
+
+    /// The image and what the processor makes of it (its resize, then its crop) within
+    /// the pixel budget, before anything is allocated for them: a 1 x 16384 image resized
+    /// to a shortest edge of 224 would be 224 x 3.7M pixels.
+    fn check_image(&self, image: &RgbImage) -> Result<()> {
+        let limits = self.limits();
+        limits.check_image_pixels("pixels of input image", image.height, image.width)?;
+        let (h, w) = self.processor()?.resized_size_of(image);
+        limits.check_image_pixels("pixels of the processor's resized image", h, w)?;
+        let (h, w) = self.processor()?.output_size(image);
+        limits.check_image_pixels("pixels of the processor's output", h, w)
     }
 
     fn processor(&self) -> Result<&crate::media::ImageProcessor> {
@@ -257,7 +273,7 @@ impl Pipeline {
         );
         let ids = tok.encode_prompt(&expanded, true)?;
         let prompt_text = tok.decode(&ids, true)?;
-        opts.check()?;
+        self.check_generation(opts)?;
         let mut out = Vec::with_capacity(images.len());
         for image in images {
             let features =
@@ -268,7 +284,7 @@ impl Pipeline {
             let stepper = crate::families::causal::CausalStepper::new(
                 &request,
                 &rows,
-                opts.pad_token_id.unwrap_or(tok.pad_id),
+                self.padding_id(opts)?,
                 opts.new_token_limit(ids.len())?,
                 self.dtype().to_candle(),
                 self.device(),

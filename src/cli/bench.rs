@@ -63,6 +63,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The largest batch `skillset bench` makes.
+const MAX_BENCH_BATCH: usize = 1 << 16;
+
 pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let task = parse_task(&args.task)?;
     let (device, dtype) = super::run::parse_device_dtype(&args.device, &args.dtype)?;
@@ -75,12 +78,26 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let info = crate::lookup(&ckpt.model_type)
         .ok_or_else(|| Failure::failed(format!("unknown model type `{}`", ckpt.model_type)))?;
     let options = LoadOptions {
-        device,
-        dtype,
         max_batch_size: args.batch,
+        ..LoadOptions::new(device, dtype)
     };
+    if args.batch > MAX_BENCH_BATCH {
+        return Err(Failure::usage(format!(
+            "--batch {} is over {MAX_BENCH_BATCH}",
+            args.batch
+        )));
+    }
     let pipeline =
         Pipeline::load_for_scope(Scope::ModelType(info), &args.model_dir, task, &options)?;
+    // The model's positions bound --seq before any text is made for it.
+    if let Some(tok) = pipeline.tokenizer() {
+        if args.seq > tok.max_length {
+            return Err(Failure::usage(format!(
+                "--seq {} is longer than the {} tokens the model takes",
+                args.seq, tok.max_length
+            )));
+        }
+    }
     let words = match task {
         Task::FeatureExtraction => args.seq - 2,
         _ => args.seq,

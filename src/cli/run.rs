@@ -239,9 +239,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     let started = Instant::now();
     let options = LoadOptions {
-        device,
-        dtype,
         max_batch_size: args.max_batch_size.max(1),
+        ..LoadOptions::new(device, dtype)
     };
     let pipeline =
         Pipeline::load_for_scope(Scope::ModelType(info), &args.model_dir, task, &options)?;
@@ -353,6 +352,19 @@ fn stream_generation(
     Ok(outputs)
 }
 
+/// A named input file must be a regular file: a FIFO or a device (`/dev/urandom`)
+/// would block or never end (standard input is `-`).
+fn regular_file(file: &std::path::Path) -> Result<(), Failure> {
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Failure::failed(format!(
+            "{}: not a regular file (a FIFO, a device or a directory); pass `-` to read standard input",
+            file.display()
+        ))),
+        Err(e) => Err(Failure::failed(format!("cannot read {}: {e}", file.display()))),
+    }
+}
+
 /// The conversations of a `--chat` file: a list of messages, or a list of such lists.
 fn read_chat(file: &PathBuf) -> Result<Vec<Vec<skillset_runtime::ChatMessage>>, Failure> {
     use std::io::Read;
@@ -360,6 +372,7 @@ fn read_chat(file: &PathBuf) -> Result<Vec<Vec<skillset_runtime::ChatMessage>>, 
     let read = if file.as_os_str() == "-" {
         std::io::stdin().lock().read_to_string(&mut text)
     } else {
+        regular_file(file)?;
         std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
     };
     read.map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
@@ -388,6 +401,7 @@ fn read_lines(file: &PathBuf) -> Result<Vec<String>, Failure> {
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
+        regular_file(file)?;
         let f = std::fs::File::open(file)
             .map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
         Box::new(std::io::BufReader::new(f))

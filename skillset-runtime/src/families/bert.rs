@@ -233,6 +233,13 @@ impl Encoder {
             position: emb.embedding(c.max_positions, e, "position_embeddings")?,
             token_type: if c.type_vocab_size > 0 {
                 Some(emb.embedding(c.type_vocab_size, e, "token_type_embeddings")?)
+            } else if emb.vb.contains_tensor("token_type_embeddings.weight") {
+                // transformers refuses to load the checkpoint then (its weights do not
+                // fit an embedding of 0 rows); dropping them would change every output.
+                return Err(Error::invalid_file(
+                    &w.path,
+                    "has token_type_embeddings, but config.json's `type_vocab_size` is 0",
+                ));
             } else {
                 None
             },

@@ -203,7 +203,8 @@ impl Config {
             act,
             max_positions,
             rotary_dim,
-            rope_theta: num(c, &["rope_theta", "rotary_emb_base"]).unwrap_or(10000.0),
+            rope_theta: c
+                .check_rope_theta(num(c, &["rope_theta", "rotary_emb_base"]).unwrap_or(10000.0))?,
             scale,
             scale_by_layer: flavor == Flavor::Gpt2
                 && c.bool_or("scale_attn_by_inverse_layer_idx", false),

@@ -66,10 +66,12 @@ fn rope_inv_freq(c: &ConfigReader, rotary_dim: usize) -> Result<Vec<f32>> {
             .or_else(|| scaling.and_then(|s| s.get(k)))
             .filter(|v| !v.is_null())
     };
-    let theta = get("rope_theta")
-        .or_else(|| c.value.get("rope_theta"))
-        .and_then(|v| v.as_f64())
-        .unwrap_or(10000.0);
+    let theta = c.check_rope_theta(
+        get("rope_theta")
+            .or_else(|| c.value.get("rope_theta"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or(10000.0),
+    )?;
     let rope_type = get("rope_type")
         .or_else(|| get("type"))
         .and_then(|v| v.as_str())

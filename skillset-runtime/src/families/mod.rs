@@ -231,12 +231,34 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
+    /// A number; a normalization epsilon (`*_eps`, `*_epsilon`) must be finite and not
+    /// negative (a negative one turns the variance's square root into NaN).
     pub fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
-        match self.value.get(key) {
-            None | Some(serde_json::Value::Null) => Ok(default),
+        let x = match self.value.get(key) {
+            None | Some(serde_json::Value::Null) => return Ok(default),
             Some(v) => v
                 .as_f64()
-                .ok_or_else(|| self.invalid(key, format!("expected a number, found {v}"))),
+                .ok_or_else(|| self.invalid(key, format!("expected a number, found {v}")))?,
+        };
+        if (key.ends_with("eps") || key.ends_with("epsilon")) && !(x >= 0.0 && x.is_finite()) {
+            return Err(self.invalid(
+                key,
+                format!("{x}: a normalization epsilon is a small positive number"),
+            ));
+        }
+        Ok(x)
+    }
+
+    /// The rotary base (`rope_theta`), where it was read: positive and finite, or the
+    /// rotary angles are NaN or infinite.
+    pub fn check_rope_theta(&self, theta: f64) -> Result<f64> {
+        if theta > 0.0 && theta.is_finite() {
+            Ok(theta)
+        } else {
+            Err(self.invalid(
+                "rope_theta",
+                format!("{theta}: the rotary base must be positive"),
+            ))
         }
     }
 

@@ -94,6 +94,11 @@ impl Audio {
         if rate == 0 {
             return Err(bad("a sample rate of 0 Hz"));
         }
+        if rate > MAX_SAMPLE_RATE {
+            return Err(bad(&format!(
+                "a sample rate of {rate} Hz (more than {MAX_SAMPLE_RATE} Hz is no audio a model was trained on)"
+            )));
+        }
         let width = match (tag, bits) {
             (1, 8) => 1,
             (1, 16) => 2,
@@ -140,14 +145,14 @@ impl Audio {
 
     /// Read and decode a WAV file.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingFile {
-                path: path.to_path_buf(),
-                what: "audio file",
-                hint: None,
-            },
-            _ => Error::InvalidInput(format!("{}: {e}", path.display())),
-        })?;
+        let bytes =
+            crate::checkpoint::read_regular_file(path, MAX_AUDIO_FILE)?.ok_or_else(|| {
+                Error::MissingFile {
+                    path: path.to_path_buf(),
+                    what: "audio file",
+                    hint: None,
+                }
+            })?;
         Self::decode_wav(&bytes, &path.display().to_string())
     }
 
@@ -175,6 +180,16 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
+/// The largest WAV file read (4 GiB: a RIFF file cannot be larger).
+const MAX_AUDIO_FILE: u64 = 4 << 30;
+
+/// The highest sample rate a WAV file may declare (16 x 96 kHz).
+pub const MAX_SAMPLE_RATE: u32 = 1_536_000;
+/// The most inputs one resampled output sample may read.
+const MAX_RESAMPLE_TAPS: usize = 8192;
+/// The most coefficients of a resampling filter (16 MiB of f32).
+const MAX_RESAMPLE_COEFFICIENTS: usize = 4 << 20;
+
 /// Band-limited resampling, `torchaudio.functional.resample(x, from, to)` with its
 /// defaults (`sinc_interp_hann`, 6 zero crossings, rolloff 0.99): a windowed-sinc
 /// polyphase filter, output length `ceil(len * to / from)`.
@@ -190,16 +205,20 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     let g = gcd(from as u64, to as u64);
     let orig = (from as u64 / g) as usize;
     let new = (to as u64 / g) as usize;
-    if orig > 100_000 || new > 100_000 {
-        return Err(Error::InvalidInput(format!(
-            "resampling {from} Hz to {to} Hz needs a {orig}/{new} polyphase filter: convert the audio to a common rate first"
-        )));
-    }
     const ZEROS: f64 = 6.0;
     const ROLLOFF: f64 = 0.99;
     let base = orig.min(new) as f64 * ROLLOFF;
     let width = (ZEROS * orig as f64 / base).ceil() as usize;
     let taps = 2 * width + orig;
+    // torchaudio's filter has `new` phases of `taps` coefficients each, and every
+    // output sample reads `taps` inputs: between two rates with a tiny common divisor
+    // (99,991 Hz to 16 kHz: 16,000 x 100,067) that is gigabytes and minutes. The common
+    // rates need at most a few hundred thousand coefficients.
+    if taps > MAX_RESAMPLE_TAPS || new.saturating_mul(taps) > MAX_RESAMPLE_COEFFICIENTS {
+        return Err(Error::InvalidInput(format!(
+            "resampling {from} Hz to {to} Hz needs a {new} x {taps} polyphase filter (their greatest common divisor is {g} Hz): convert the audio to a common rate first (`ffmpeg -i in.wav -ar {to} out.wav`)"
+        )));
+    }
     // kernels[j][k]: output phase j, input offset k - width (torchaudio computes it in
     // f64 when no dtype is given, then casts to f32).
     let mut kernels = vec![0f32; new * taps];
@@ -320,9 +339,21 @@ impl LogMel {
         chunk_length: usize,
         n_fft: usize,
     ) -> Result<Self> {
-        if n_mels == 0 || hop_length == 0 || chunk_length == 0 || n_fft < 2 || sampling_rate == 0 {
+        // Real feature extractors: 80 or 128 mels, n_fft 400, hop 160, 30 s at 16 kHz. The
+        // ceilings keep a file's numbers from sizing gigabytes (n_fft 2^28, 1e9-second
+        // windows) before anything runs.
+        if n_mels == 0
+            || n_mels > 1024
+            || hop_length == 0
+            || hop_length > n_fft.max(1) * 16
+            || chunk_length == 0
+            || chunk_length > 3600
+            || !(2..=1 << 16).contains(&n_fft)
+            || sampling_rate == 0
+            || sampling_rate > MAX_SAMPLE_RATE
+        {
             return Err(Error::InvalidInput(format!(
-                "invalid log-mel settings: {n_mels} mels, hop {hop_length}, chunk {chunk_length} s, n_fft {n_fft}, {sampling_rate} Hz"
+                "invalid log-mel settings: {n_mels} mels (1-1024), hop {hop_length} (1 to 16 n_fft), chunk {chunk_length} s (1-3600), n_fft {n_fft} (2-65536), {sampling_rate} Hz (1-{MAX_SAMPLE_RATE})"
             )));
         }
         let bins = n_fft / 2 + 1;

@@ -102,17 +102,20 @@ impl RgbImage {
 
     /// Read and decode an image file.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingFile {
-                path: path.to_path_buf(),
-                what: "image",
-                hint: None,
-            },
-            _ => Error::InvalidInput(format!("{}: {e}", path.display())),
-        })?;
+        let bytes =
+            crate::checkpoint::read_regular_file(path, MAX_IMAGE_FILE)?.ok_or_else(|| {
+                Error::MissingFile {
+                    path: path.to_path_buf(),
+                    what: "image",
+                    hint: None,
+                }
+            })?;
         Self::decode(&bytes, &path.display().to_string())
     }
 }
+
+/// The largest image file read (encoded bytes; decoding has limits of its own).
+const MAX_IMAGE_FILE: u64 = 256 << 20;
 
 /// Pillow's resampling filters, by the integer codes `preprocessor_config.json` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,7 +430,10 @@ fn size_field(
 ) -> Result<ResizeTo> {
     let get = |k: &str| v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize);
     if let Some(n) = v.as_u64() {
-        let n = n as usize;
+        if n == 0 {
+            return Err(invalid(format!("is {v}: an image side must be at least 1")));
+        }
+        let n = usize::try_from(n).map_err(|_| invalid(format!("{v} is not a size")))?;
         return Ok(if shortest_edge_for_int {
             ResizeTo::ShortestEdge(n)
         } else {
@@ -560,6 +566,50 @@ impl ImageProcessor {
         })
     }
 
+    /// Its sizes within `limits` (each side of `size` and `crop_size`), and the
+    /// normalization's scale usable (`image_std` well away from zero).
+    pub fn check(&self, limits: &crate::Limits, path: &Path) -> Result<()> {
+        let side = |what: &str, n: usize| {
+            limits
+                .check_image_side(what, n as u64)
+                .map_err(|e| Error::invalid_file(path, e.to_string()))
+        };
+        match self.resize {
+            Some(ResizeTo::Exact { height, width }) => {
+                side("pixels of `size` height", height)?;
+                side("pixels of `size` width", width)?;
+            }
+            Some(ResizeTo::ShortestEdge(s)) => side("pixels of `size` shortest_edge", s)?,
+            None => {}
+        }
+        if let Some((h, w)) = self.center_crop {
+            side("pixels of `crop_size` height", h)?;
+            side("pixels of `crop_size` width", w)?;
+        }
+        if let Some((_, std)) = self.normalize {
+            if std.iter().any(|s| !(s.abs() >= 1e-6 && s.is_finite())) {
+                return Err(Error::invalid_file(
+                    path,
+                    format!("field `image_std`: {std:?} would divide the pixels by (almost) zero"),
+                ));
+            }
+        }
+        if let Some(f) = self.rescale_factor {
+            if !f.is_finite() {
+                return Err(Error::invalid_file(
+                    path,
+                    format!("field `rescale_factor`: {f}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `(height, width)` an image is resized to (before a crop).
+    pub fn resized_size_of(&self, image: &RgbImage) -> (usize, usize) {
+        self.resized_size(image.height, image.width)
+    }
+
     /// The `(height, width)` of the tensors it makes.
     pub fn output_size(&self, image: &RgbImage) -> (usize, usize) {
         let (h, w) = self.resized_size(image.height, image.width);
@@ -572,7 +622,8 @@ impl ImageProcessor {
             Some(ResizeTo::Exact { height, width }) => (height, width),
             Some(ResizeTo::ShortestEdge(s)) => {
                 let (short, long) = if h <= w { (h, w) } else { (w, h) };
-                let new_long = ((s as f64 * long as f64 / short as f64) as usize).max(1);
+                // `as` saturates: a huge ratio is caught by the pixel budget.
+                let new_long = ((s as f64 * long as f64 / short.max(1) as f64) as usize).max(1);
                 if h <= w {
                     (s, new_long)
                 } else {
