@@ -485,6 +485,7 @@ impl Pipeline {
             None
         };
         let config = ConfigReader::new(&ckpt);
+        config.check_labels()?;
         let labels = config.labels();
         let problem_type = config.str_or("problem_type", "");
         let score_fn = match problem_type {

@@ -154,6 +154,14 @@ impl Config {
             ));
         }
         let head_dim = c.usize_or("head_dim", hidden_size / num_heads)?;
+        if head_dim == 0 {
+            return Err(c.invalid(
+                "head_dim",
+                format!(
+                    "is 0 (hidden_size {hidden_size} / num_attention_heads {num_heads} when absent)"
+                ),
+            ));
+        }
         let partial = c
             .value
             .get("rope_parameters")
@@ -165,7 +173,7 @@ impl Config {
         if rotary_dim % 2 != 0 || rotary_dim == 0 {
             return Err(c.invalid(
                 "partial_rotary_factor",
-                format!("gives an odd rotary size {rotary_dim}"),
+                format!("gives a rotary size of {rotary_dim} (of head_dim {head_dim}): it must be even and not 0"),
             ));
         }
         let act_key = if c

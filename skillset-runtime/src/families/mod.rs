@@ -300,6 +300,36 @@ impl<'a> ConfigReader<'a> {
             .collect()
     }
 
+    /// `id2label`, when there is one, names every label id from 0 to its size - 1 (a
+    /// missing or extra id would label scores with the wrong names).
+    pub fn check_labels(&self) -> Result<()> {
+        let Some(map) = self.value.get("id2label").and_then(|v| v.as_object()) else {
+            return Ok(());
+        };
+        let mut ids: Vec<usize> = Vec::with_capacity(map.len());
+        for (k, v) in map {
+            let id = k
+                .parse::<usize>()
+                .map_err(|_| self.invalid("id2label", format!("key {k:?} is not a label id")))?;
+            if !v.is_string() {
+                return Err(self.invalid("id2label", format!("label {k} is {v}, not a name")));
+            }
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        if let Some(missing) = (0..ids.len()).find(|&i| ids[i] != i) {
+            return Err(self.invalid(
+                "id2label",
+                format!(
+                    "has {} labels but no id {missing} (ids must run from 0 to {})",
+                    ids.len(),
+                    ids.len().saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `num_labels`: the size of `id2label`, else 2 (transformers' default).
     pub fn num_labels(&self) -> usize {
         self.value
