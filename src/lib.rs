@@ -34,6 +34,8 @@ pub use skillset_runtime::{
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod conformance;
+#[doc(hidden)]
+pub mod fuzzing;
 
 include!(concat!(env!("OUT_DIR"), "/model_types.rs"));
 
