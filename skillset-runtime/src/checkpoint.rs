@@ -286,6 +286,18 @@ impl Checkpoint {
         Ok(out)
     }
 
+    /// For a checkpoint given as bytes, the bytes of one of its files (`path` under its
+    /// label; empty when absent); `None` for one read from a directory.
+    fn memory_bytes(&self, path: &Path) -> Option<&[u8]> {
+        let memory = self.memory.as_ref()?;
+        let name = path
+            .strip_prefix(&self.dir)
+            .ok()
+            .and_then(|p| p.to_str())
+            .unwrap_or_default();
+        Some(memory.get(name).map(Vec::as_slice).unwrap_or_default())
+    }
+
     /// A `VarBuilder` over the memory-mapped weights, converting to `dtype` on load.
     pub fn var_builder(
         &self,
@@ -297,33 +309,20 @@ impl Checkpoint {
             // PyTorch pickles: every tensor read (weights only), then converted on use.
             let mut tensors = HashMap::new();
             for path in &files {
-                let loaded = match &self.memory {
-                    Some(memory) => {
-                        let name = path
-                            .strip_prefix(&self.dir)
-                            .ok()
-                            .and_then(|p| p.to_str())
-                            .unwrap_or_default();
-                        let bytes = memory.get(name).map(Vec::as_slice).unwrap_or_default();
-                        crate::pytorch::load_bytes(path, bytes)?
-                    }
+                let loaded = match self.memory_bytes(path) {
+                    Some(bytes) => crate::pytorch::load_bytes(path, bytes)?,
                     None => crate::pytorch::load_file(path)?,
                 };
                 tensors.extend(loaded);
             }
             return Ok(VarBuilder::from_tensors(tensors, dtype, device));
         }
-        if let Some(memory) = &self.memory {
+        if self.memory.is_some() {
             // Given as bytes: decode every shard into tensors (the bytes are the
             // caller's and stay with the checkpoint, so nothing borrows them later).
             let mut tensors = HashMap::new();
             for path in &files {
-                let name = path
-                    .strip_prefix(&self.dir)
-                    .ok()
-                    .and_then(|p| p.to_str())
-                    .unwrap_or_default();
-                let bytes = memory.get(name).map(Vec::as_slice).unwrap_or_default();
+                let bytes = self.memory_bytes(path).unwrap_or_default();
                 check_header(path, bytes.len() as u64, &mut std::io::Cursor::new(bytes))?;
                 let loaded = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
                     .map_err(|e| Error::invalid_file(path, format!("cannot load weights: {e}")))?;

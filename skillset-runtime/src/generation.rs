@@ -116,7 +116,11 @@ impl Default for GenerationOptions {
 /// not an integer is an error naming the file and field, never truncated; a negative id
 /// (`"pad_token_id": -1` in some converted checkpoints) means none, as in transformers,
 /// where it never matches a token.
-fn ids_of(v: Option<&serde_json::Value>, path: &std::path::Path, key: &str) -> Result<Vec<u32>> {
+pub(crate) fn ids_of(
+    v: Option<&serde_json::Value>,
+    path: &std::path::Path,
+    key: &str,
+) -> Result<Vec<u32>> {
     let id = |x: &serde_json::Value| -> Result<Option<u32>> {
         if x.as_i64().is_some_and(|n| n < 0) {
             tracing::debug!("{}: `{key}` {x} is negative: no such token", path.display());

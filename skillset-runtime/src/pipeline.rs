@@ -478,8 +478,9 @@ impl Pipeline {
         };
         let whisper = if family == Family::Whisper {
             let rules = crate::speech::WhisperDecoding::load(&ckpt)?;
-            let vocab = ConfigReader::new(&ckpt).usize("vocab_size")?;
-            rules.check_ids(vocab, &ckpt.dir.join("generation_config.json"))?;
+            if let Some(vocab) = vocab {
+                rules.check_ids(vocab, &ckpt.dir.join("generation_config.json"))?;
+            }
             Some(rules)
         } else {
             None
@@ -642,10 +643,7 @@ impl Pipeline {
         prompts
             .iter()
             .map(|p| {
-                let ids = match &self.prefix {
-                    Some(prefix) => tok.encode_prompt(&format!("{prefix}{p}"), true)?,
-                    None => tok.encode_prompt(p, true)?,
-                };
+                let ids = tok.encode_prompt(&self.with_prefix(p), true)?;
                 if ids.is_empty() {
                     if let Some(bos) = self.generation.bos_token_id {
                         if self.vocab.is_none_or(|v| (bos as usize) < v) {
@@ -681,15 +679,7 @@ impl Pipeline {
         match (&self.model, self.task) {
             (Model::Causal(model), Task::TextGeneration) => {
                 let ids = self.prompt_ids(prompts)?;
-                let limit = Self::longest_limit(&ids, opts)?;
-                let stepper = CausalStepper::new(
-                    model.as_ref(),
-                    &ids,
-                    self.padding_id(opts)?,
-                    limit,
-                    self.dtype.to_candle(),
-                    self.device(),
-                )?;
+                let stepper = self.causal_stepper(model.as_ref(), &ids, opts)?;
                 Ok((Box::new(stepper), ids))
             }
             (Model::T5(model), Task::Text2TextGeneration) => {
@@ -697,18 +687,10 @@ impl Pipeline {
                     return Err(Error::InvalidInput("no input text".into()));
                 }
                 // The last 4.x text2text pipeline prepends the config's `prefix`.
-                let prefixed: Vec<String>;
-                let prompts = match &self.prefix {
-                    Some(prefix) => {
-                        prefixed = prompts.iter().map(|p| format!("{prefix}{p}")).collect();
-                        prefixed.iter().map(String::as_str).collect()
-                    }
-                    None => prompts.to_vec(),
-                };
+                let prefixed: Vec<_> = prompts.iter().map(|p| self.with_prefix(p)).collect();
+                let prompts: Vec<&str> = prefixed.iter().map(|p| p.as_ref()).collect();
                 let batch = self.tok()?.encode_batch(&prompts, self.device())?;
-                let start = opts
-                    .decoder_start_token_id
-                    .unwrap_or_else(|| T5Stepper::start_token(model));
+                let start = decoder_start(model, opts);
                 // The decoder's sequence starts with its start token.
                 let seen = vec![vec![start]; prompts.len()];
                 let limit = Self::longest_limit(&seen, opts)?;
@@ -732,14 +714,14 @@ impl Pipeline {
         if self.task == Task::TextGeneration {
             return self.prompt_ids(texts);
         }
-        let prefixed: Vec<String> = texts
+        let prefixed: Vec<_> = texts
             .iter()
-            .map(|t| match (&self.prefix, self.task) {
-                (Some(prefix), Task::Text2TextGeneration) => format!("{prefix}{t}"),
-                _ => t.to_string(),
+            .map(|t| match self.task {
+                Task::Text2TextGeneration => self.with_prefix(t),
+                _ => std::borrow::Cow::Borrowed(*t),
             })
             .collect();
-        let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+        let refs: Vec<&str> = prefixed.iter().map(|t| t.as_ref()).collect();
         Ok(self
             .tok()?
             .encode_all(&refs)?
@@ -819,27 +801,13 @@ impl Pipeline {
         if opts.num_beams > 1 {
             for (ids, _) in &prompts {
                 let rows = vec![ids.clone(); opts.num_beams];
-                let stepper = CausalStepper::new(
-                    model.as_ref(),
-                    &rows,
-                    self.padding_id(opts)?,
-                    opts.new_token_limit(ids.len())?,
-                    self.dtype.to_candle(),
-                    self.device(),
-                )?;
+                let stepper = self.causal_stepper(model.as_ref(), &rows, opts)?;
                 new_tokens.push(crate::generation::beam_generate(stepper, ids, opts)?);
             }
         } else {
             for chunk in prompts.chunks(self.max_batch_size) {
                 let ids: Vec<Vec<u32>> = chunk.iter().map(|(ids, _)| ids.clone()).collect();
-                let stepper = CausalStepper::new(
-                    model.as_ref(),
-                    &ids,
-                    self.padding_id(opts)?,
-                    Self::longest_limit(&ids, opts)?,
-                    self.dtype.to_candle(),
-                    self.device(),
-                )?;
+                let stepper = self.causal_stepper(model.as_ref(), &ids, opts)?;
                 let mut gen = Generator::new(
                     Box::new(stepper) as Box<dyn Stepper + '_>,
                     tok,
@@ -869,6 +837,33 @@ impl Pipeline {
                 })
             })
             .collect()
+    }
+
+    /// `text` after config.json's `prefix`, which transformers' generation pipelines put
+    /// before every input.
+    fn with_prefix<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        match &self.prefix {
+            Some(prefix) => std::borrow::Cow::Owned(format!("{prefix}{text}")),
+            None => std::borrow::Cow::Borrowed(text),
+        }
+    }
+
+    /// A causal LM's stepper over these (left-padded) rows of prompt ids, its cache
+    /// sized for the most new tokens any row may get.
+    pub(crate) fn causal_stepper<'m>(
+        &self,
+        model: &'m dyn crate::families::causal::CausalLm,
+        rows: &[Vec<u32>],
+        opts: &GenerationOptions,
+    ) -> Result<CausalStepper<'m>> {
+        CausalStepper::new(
+            model,
+            rows,
+            self.padding_id(opts)?,
+            Self::longest_limit(rows, opts)?,
+            self.dtype.to_candle(),
+            self.device(),
+        )
     }
 
     /// The id that pads a batch of prompts: the generation config's pad token (else the
@@ -902,8 +897,8 @@ impl Pipeline {
 
     /// Beam search for one prompt: `num_beams` copies of it decoded together; the best
     /// hypothesis' new tokens.
+    /// (`opts` checked by the caller, [`Pipeline::check_generation`].)
     fn beam_generation(&self, prompt: &str, opts: &GenerationOptions) -> Result<Vec<u32>> {
-        opts.check()?;
         let copies = vec![prompt; opts.num_beams];
         let (stepper, seen) = self.stepper(&copies, opts)?;
         let before = seen.into_iter().next().unwrap_or_default();
@@ -919,9 +914,9 @@ impl Pipeline {
         opts: &GenerationOptions,
         mut on_token: Option<OnToken<'_>>,
     ) -> Result<Vec<Generation>> {
-        self.check_generation(opts)?;
         let mut out = Vec::with_capacity(prompts.len());
         if opts.num_beams > 1 {
+            self.check_generation(opts)?;
             if on_token.is_some() {
                 return Err(Error::InvalidOption(
                     "tokens cannot be streamed from a beam search (the best hypothesis is known only at the end, as in transformers): use num_beams 1 to stream".into(),
@@ -965,9 +960,7 @@ impl Pipeline {
         let tok = self.tok()?;
         match &self.model {
             Model::T5(model) if self.task == Task::Text2TextGeneration => {
-                let start = opts
-                    .decoder_start_token_id
-                    .unwrap_or_else(|| T5Stepper::start_token(model));
+                let start = decoder_start(model, opts);
                 let sequence: Vec<u32> = std::iter::once(start)
                     .chain(tokens.iter().copied())
                     .collect();
@@ -1374,6 +1367,13 @@ impl Pipeline {
     fn vocab_size(&self) -> Result<usize> {
         Ok(self.tok()?.inner().get_vocab_size(true))
     }
+}
+
+/// The first token of T5's decoder: generation_config.json's `decoder_start_token_id`,
+/// else config.json's (else its pad token).
+fn decoder_start(model: &crate::families::t5::T5Model, opts: &GenerationOptions) -> u32 {
+    opts.decoder_start_token_id
+        .unwrap_or_else(|| T5Stepper::start_token(model))
 }
 
 /// Whether a task output holds a `null`: what a NaN or an infinity serializes to (no

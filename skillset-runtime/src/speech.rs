@@ -388,44 +388,38 @@ impl WhisperDecoding {
             what: "generation_config.json",
             hint: Some("Whisper's decoding rules (start-of-transcript, language and task tokens, suppressed tokens) are in generation_config.json".into()),
         })?;
-        let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|n| n as u32);
-        let ids = |k: &str| -> Vec<u32> {
-            match g.get(k) {
-                Some(serde_json::Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|v| v.as_u64())
-                    .map(|n| n as u32)
-                    .collect(),
-                Some(v) => v.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-                None => vec![],
+        // Token ids as generation_config.json's other readers take them: an id beyond
+        // u32 is an error naming the field, never truncated.
+        let ids = |k: &str| crate::generation::ids_of(g.get(k), &path, k);
+        let id = |k: &str| -> Result<Option<u32>> { Ok(ids(k)?.first().copied()) };
+        let table = |k: &str| -> Result<BTreeMap<String, u32>> {
+            let Some(m) = g.get(k).and_then(|v| v.as_object()) else {
+                return Ok(BTreeMap::new());
+            };
+            let mut out = BTreeMap::new();
+            for (name, v) in m {
+                if let Some(&n) = crate::generation::ids_of(Some(v), &path, k)?.first() {
+                    out.insert(name.clone(), n);
+                }
             }
+            Ok(out)
         };
-        let table = |k: &str| -> BTreeMap<String, u32> {
-            g.get(k)
-                .and_then(|v| v.as_object())
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n as u32)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let decoder_start = id("decoder_start_token_id").ok_or_else(|| {
+        let decoder_start = id("decoder_start_token_id")?.ok_or_else(|| {
             Error::invalid_file(&path, "field `decoder_start_token_id` is missing")
         })?;
-        let lang_to_id = table("lang_to_id");
+        let lang_to_id = table("lang_to_id")?;
         Ok(WhisperDecoding {
             decoder_start,
-            eos: ids("eos_token_id"),
+            eos: ids("eos_token_id")?,
             multilingual: g
                 .get("is_multilingual")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(!lang_to_id.is_empty()),
             lang_to_id,
-            task_to_id: table("task_to_id"),
-            no_timestamps: id("no_timestamps_token_id"),
-            suppress: ids("suppress_tokens"),
-            begin_suppress: ids("begin_suppress_tokens"),
+            task_to_id: table("task_to_id")?,
+            no_timestamps: id("no_timestamps_token_id")?,
+            suppress: ids("suppress_tokens")?,
+            begin_suppress: ids("begin_suppress_tokens")?,
             max_length: g
                 .get("max_length")
                 .and_then(|v| v.as_u64())

@@ -281,14 +281,7 @@ impl Pipeline {
             let request = crate::families::llava::LlavaRequest { model, features };
             // A beam search decodes `num_beams` copies of the prompt.
             let rows = vec![ids.clone(); opts.num_beams.max(1)];
-            let stepper = crate::families::causal::CausalStepper::new(
-                &request,
-                &rows,
-                self.padding_id(opts)?,
-                opts.new_token_limit(ids.len())?,
-                self.dtype().to_candle(),
-                self.device(),
-            )?;
+            let stepper = self.causal_stepper(&request, &rows, opts)?;
             let new = if opts.num_beams > 1 {
                 crate::generation::beam_generate(stepper, &ids, opts)?
             } else {
