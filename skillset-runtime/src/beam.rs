@@ -10,6 +10,7 @@
 //! penalties the same as transformers', so that the same hypotheses win.
 
 use crate::error::{Error, Result};
+use crate::ops::{log_softmax, top_indices};
 
 /// transformers' `early_stopping` generation parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,19 +49,6 @@ pub(crate) struct BeamSettings {
     pub early_stopping: EarlyStopping,
 }
 
-impl BeamSettings {
-    /// The beam settings of generation options.
-    pub fn of(opts: &crate::generation::GenerationOptions) -> Self {
-        BeamSettings {
-            num_beams: opts.num_beams,
-            max_new_tokens: opts.max_new_tokens,
-            eos: opts.eos_token_ids.clone(),
-            length_penalty: opts.length_penalty,
-            early_stopping: opts.early_stopping,
-        }
-    }
-}
-
 /// A model decoding `num_beams` rows of one input.
 pub(crate) trait Beams {
     /// Logits `[num_beams][vocab]` of the token after the prompt (the rows are copies).
@@ -72,27 +60,12 @@ pub(crate) trait Beams {
 
 const PENALTY: f32 = -1.0e9;
 
-fn log_softmax(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return row.to_vec();
-    }
-    let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    let log_sum = sum.ln() as f32;
-    row.iter().map(|&x| x - max - log_sum).collect()
-}
-
 /// The indices of the `k` largest values, largest first (ties: the lower index first).
 fn top_k(values: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
-    let k = k.min(values.len());
-    let cmp = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
-    if k < idx.len() && k > 0 {
-        idx.select_nth_unstable_by(k - 1, cmp);
-        idx.truncate(k);
-    }
-    idx.sort_by(cmp);
-    idx
+    top_indices(values, k)
+        .into_iter()
+        .map(|(i, _)| i as usize)
+        .collect()
 }
 
 /// Run a beam search; `process(log_probs, generated)` applies the logits processors

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
+pub(crate) use crate::families::stepper::Stepper;
 use crate::tokenize::TextTokenizer;
 
 /// How to generate. `Default` is greedy decoding of 20 new tokens; checkpoints'
@@ -377,33 +378,6 @@ pub struct TokenEvent {
 /// A callback receiving each generated token; `Break` stops generation.
 pub type OnToken<'a> = &'a mut dyn FnMut(&TokenEvent) -> ControlFlow<()>;
 
-/// One decoding step of a model: feed one token per row, get the next logits.
-pub(crate) trait Stepper {
-    /// Logits `[batch, vocab]` for the next token after the prompt (called once).
-    fn prefill(&mut self) -> Result<Tensor>;
-    /// Feed the chosen tokens (one per row) and return the next logits.
-    fn feed(&mut self, tokens: &[u32]) -> Result<Tensor>;
-    /// Beam search: row `i` continues old row `sources[i]` (the caches are gathered;
-    /// the rows are copies of one input, so per-input state needs no gathering).
-    fn reorder(&mut self, _sources: &[usize]) -> Result<()> {
-        Err(Error::InvalidOption(
-            "this model does not support beam search: use num_beams 1".into(),
-        ))
-    }
-}
-
-impl<S: Stepper + ?Sized> Stepper for Box<S> {
-    fn prefill(&mut self) -> Result<Tensor> {
-        (**self).prefill()
-    }
-    fn feed(&mut self, tokens: &[u32]) -> Result<Tensor> {
-        (**self).feed(tokens)
-    }
-    fn reorder(&mut self, sources: &[usize]) -> Result<()> {
-        (**self).reorder(sources)
-    }
-}
-
 /// A [`Stepper`] over `num_beams` copies of one prompt, as beam search drives it.
 struct StepperBeams<S: Stepper>(S);
 
@@ -418,8 +392,11 @@ pub(crate) fn beam_generate<S: Stepper>(
 ) -> Result<Vec<u32>> {
     let limit = opts.new_token_limit(before.len())?;
     let settings = crate::beam::BeamSettings {
+        num_beams: opts.num_beams,
         max_new_tokens: limit,
-        ..crate::beam::BeamSettings::of(opts)
+        eos: opts.eos_token_ids.clone(),
+        length_penalty: opts.length_penalty,
+        early_stopping: opts.early_stopping,
     };
     let max_len = before.len() + limit;
     crate::beam::beam_search(&mut StepperBeams(stepper), &settings, |lp, generated| {
@@ -450,29 +427,6 @@ impl<S: Stepper> crate::beam::Beams for StepperBeams<S> {
         self.0.reorder(sources)?;
         rows_f32(self.0.feed(tokens)?)
     }
-}
-
-/// Gather the rows `sources` of a key/value cache (beam search).
-pub(crate) fn reorder_cache(
-    cache: &mut candle_nn::kv_cache::KvCache,
-    sources: &Tensor,
-) -> Result<()> {
-    let max = cache.k_cache().max_seq_len();
-    let mut fresh = candle_nn::kv_cache::KvCache::new(2, max);
-    if let (Some(k), Some(v)) = (cache.k()?, cache.v()?) {
-        fresh.append(
-            &k.contiguous()?.index_select(sources, 0)?,
-            &v.contiguous()?.index_select(sources, 0)?,
-        )?;
-    }
-    *cache = fresh;
-    Ok(())
-}
-
-/// `sources` as a tensor of row indices on `device`.
-pub(crate) fn rows_tensor(sources: &[usize], device: &Device) -> Result<Tensor> {
-    let ids: Vec<u32> = sources.iter().map(|&s| s as u32).collect();
-    Ok(Tensor::from_vec(ids, sources.len(), device)?)
 }
 
 /// A small, fast, seedable PRNG (xoshiro256**), so samples do not depend on another
@@ -627,7 +581,7 @@ pub(crate) fn process_logits(logits: &mut [f32], row: RowState<'_>, opts: &Gener
         if p < 1.0 {
             // Sort ascending, drop the low tail whose cumulative probability is <= 1 - p,
             // always keeping the most likely token.
-            let probs = crate::pipeline::softmax(logits);
+            let probs = crate::ops::softmax(logits);
             let mut order: Vec<usize> = (0..logits.len()).collect();
             order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]));
             let mut cum = 0.0f32;
@@ -647,7 +601,7 @@ pub(crate) fn choose(logits: &[f32], opts: &GenerationOptions, rng: &mut Rng) ->
     if !opts.do_sample {
         return argmax(logits);
     }
-    let probs = crate::pipeline::softmax(logits);
+    let probs = crate::ops::softmax(logits);
     let total: f64 = probs.iter().map(|&p| p as f64).sum();
     let mut u = rng.next_f64() * total;
     for (i, &p) in probs.iter().enumerate() {
@@ -660,13 +614,7 @@ pub(crate) fn choose(logits: &[f32], opts: &GenerationOptions, rng: &mut Rng) ->
 }
 
 fn argmax(row: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best as u32
+    crate::ops::argmax(row).0 as u32
 }
 
 /// Streams tokens of a batch of prompts from a [`Stepper`].
@@ -739,7 +687,7 @@ impl<'a, S: Stepper> Generator<'a, S> {
                     .to_dtype(DType::F32)?
                     .to_device(&Device::Cpu)?
                     .to_vec2()?;
-                crate::pipeline::ensure_finite(
+                crate::ops::ensure_finite(
                     rows.iter().map(Vec::as_slice),
                     "the first next-token logit",
                 )?;

@@ -30,6 +30,7 @@ pub mod generation;
 pub mod info;
 pub mod limits;
 pub mod media;
+mod ops;
 pub mod outputs;
 pub mod pipeline;
 pub mod pooling;
@@ -37,7 +38,6 @@ pub mod pytorch;
 mod skillset;
 pub mod speech;
 pub mod tokenize;
-mod vision;
 
 pub use skillset_codegen::{Backend, BackendStatus, Family, InputKind, Modality, Task};
 /// `#[skillset(family = "...")]` / `#[skillset(model_type = "...")]` on a struct.

@@ -8,8 +8,9 @@
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm};
 
+use super::config::ConfigReader;
+use super::heads::{EncoderModel, Head};
 use super::nn::{self, Activation, Linear, Weights};
-use super::{ConfigReader, EncoderModel, Head};
 use crate::error::{Error, Result};
 use crate::tokenize::EncodedBatch;
 use crate::Task;

@@ -5,8 +5,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::kv_cache::KvCache;
 
 use super::nn::mask_value;
+use super::stepper::Stepper;
 use crate::error::{Error, Result};
-use crate::generation::Stepper;
 
 /// A decoder-only language model.
 pub(crate) trait CausalLm: Send + Sync {
@@ -180,9 +180,9 @@ impl Stepper for CausalStepper<'_> {
     }
 
     fn reorder(&mut self, sources: &[usize]) -> Result<()> {
-        let rows = crate::generation::rows_tensor(sources, &self.device)?;
+        let rows = super::stepper::rows_tensor(sources, &self.device)?;
         for c in self.cache.iter_mut() {
-            crate::generation::reorder_cache(c, &rows)?;
+            super::stepper::reorder_cache(c, &rows)?;
         }
         self.valid = sources.iter().map(|&s| self.valid[s].clone()).collect();
         self.next_pos = sources.iter().map(|&s| self.next_pos[s]).collect();

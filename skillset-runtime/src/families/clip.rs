@@ -7,9 +7,9 @@
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::LayerNorm;
 
+use super::config::ConfigReader;
 use super::encoder::{self, Attention, LayerDims, CLIP_NAMES};
 use super::nn::{self, Activation, Linear, Weights};
-use super::ConfigReader;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

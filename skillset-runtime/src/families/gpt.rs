@@ -11,9 +11,10 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::{Embedding, LayerNorm};
 
+use super::causal::CausalLm;
 use super::causal::Masks;
+use super::config::ConfigReader;
 use super::nn::{self, Activation, Linear, Weights};
-use super::{CausalLm, ConfigReader};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

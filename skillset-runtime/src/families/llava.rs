@@ -9,9 +9,9 @@ use candle_nn::kv_cache::KvCache;
 
 use super::causal::{CausalLm, Masks};
 use super::clip::{self, VisionTower};
+use super::config::ConfigReader;
 use super::llama::{self, LlamaModel};
 use super::nn::{Activation, Linear, Weights};
-use super::ConfigReader;
 use crate::error::{Error, Result};
 
 pub(crate) struct LlavaModel {

@@ -347,3 +347,36 @@ pub fn softmax_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
     let probs = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
     Ok(probs.to_device(&Device::Cpu)?.to_vec2()?)
 }
+
+/// transformers' `T5Attention._relative_position_bucket` (T5's attention bias,
+/// wav2vec2's gated relative position bias).
+pub(crate) fn relative_bucket(
+    relative: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> usize {
+    let mut buckets = num_buckets as i64;
+    let mut out = 0i64;
+    let mut rel = relative;
+    if bidirectional {
+        buckets /= 2;
+        if rel > 0 {
+            out += buckets;
+        }
+        rel = rel.abs();
+    } else {
+        rel = -rel.min(0);
+    }
+    let max_exact = buckets / 2;
+    if rel < max_exact {
+        out += rel;
+    } else {
+        // torch: log(float32(rel) / max_exact) / math.log(max_distance / max_exact) * ..., truncated.
+        let den = (max_distance as f64 / max_exact as f64).ln() as f32;
+        let large = max_exact
+            + ((rel as f32 / max_exact as f32).ln() / den * (buckets - max_exact) as f32) as i64;
+        out += large.min(buckets - 1);
+    }
+    out as usize
+}

@@ -7,10 +7,10 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::Embedding;
 
+use super::config::ConfigReader;
 use super::nn::{self, Activation, Linear, Weights};
-use super::ConfigReader;
+use super::stepper::Stepper;
 use crate::error::{Error, Result};
-use crate::generation::Stepper;
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -300,38 +300,6 @@ pub(crate) fn load(
     })
 }
 
-/// transformers' `T5Attention._relative_position_bucket`.
-pub(crate) fn bucket(
-    relative: i64,
-    bidirectional: bool,
-    num_buckets: usize,
-    max_distance: usize,
-) -> usize {
-    let mut buckets = num_buckets as i64;
-    let mut out = 0i64;
-    let mut rel = relative;
-    if bidirectional {
-        buckets /= 2;
-        if rel > 0 {
-            out += buckets;
-        }
-        rel = rel.abs();
-    } else {
-        rel = -rel.min(0);
-    }
-    let max_exact = buckets / 2;
-    if rel < max_exact {
-        out += rel;
-    } else {
-        // torch: log(float32(rel) / max_exact) / math.log(max_distance / max_exact) * ..., truncated.
-        let den = (max_distance as f64 / max_exact as f64).ln() as f32;
-        let large = max_exact
-            + ((rel as f32 / max_exact as f32).ln() / den * (buckets - max_exact) as f32) as i64;
-        out += large.min(buckets - 1);
-    }
-    out as usize
-}
-
 impl T5Model {
     /// Position bias `[1, heads, q, k]` for queries at `q_pos` over keys `0..k_len`.
     fn position_bias(
@@ -344,7 +312,7 @@ impl T5Model {
         let mut ids = Vec::with_capacity(q_pos.len() * k_len);
         for &q in q_pos {
             for k in 0..k_len {
-                ids.push(bucket(
+                ids.push(nn::relative_bucket(
                     k as i64 - q as i64,
                     bidirectional,
                     self.c.buckets,
@@ -524,9 +492,9 @@ impl Stepper for T5Stepper<'_> {
         // so the encoder output, its padding bias and the cross-attention keys/values
         // are the same in every row (gathering them each step would copy them for
         // nothing).
-        let rows = crate::generation::rows_tensor(sources, &self.model.device)?;
+        let rows = super::stepper::rows_tensor(sources, &self.model.device)?;
         for c in self.self_cache.iter_mut() {
-            crate::generation::reorder_cache(c, &rows)?;
+            super::stepper::reorder_cache(c, &rows)?;
         }
         Ok(())
     }

@@ -7,9 +7,9 @@
 use candle_core::{DType, Module, Tensor};
 use candle_nn::LayerNorm;
 
+use super::config::ConfigReader;
 use super::encoder::{self, LayerDims, DINOV2_NAMES, VIT_NAMES};
 use super::nn::{Linear, Weights};
-use super::ConfigReader;
 use crate::error::{Error, Result};
 use crate::Task;
 

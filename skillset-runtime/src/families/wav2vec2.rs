@@ -10,9 +10,9 @@
 use candle_core::{Module, Tensor, D};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
 
+use super::config::ConfigReader;
 use super::encoder::{self, LayerDims, WAV2VEC2_NAMES};
 use super::nn::{Activation, Linear, Weights};
-use super::ConfigReader;
 use crate::error::{Error, Result};
 use crate::Task;
 
@@ -53,8 +53,12 @@ impl RelBias {
         let ids: Vec<u32> = (0..t)
             .flat_map(|q| {
                 (0..t).map(move |k| {
-                    super::t5::bucket(k as i64 - q as i64, true, self.buckets, self.max_distance)
-                        as u32
+                    super::nn::relative_bucket(
+                        k as i64 - q as i64,
+                        true,
+                        self.buckets,
+                        self.max_distance,
+                    ) as u32
                 })
             })
             .collect();

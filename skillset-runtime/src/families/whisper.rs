@@ -6,9 +6,9 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
 
+use super::config::ConfigReader;
 use super::encoder::{self, linear_maybe_bias, Attention, LayerDims, WHISPER_NAMES};
 use super::nn::{self, Activation, Linear, Weights};
-use super::ConfigReader;
 use crate::error::{Error, Result};
 
 struct DecoderLayer {
@@ -163,7 +163,7 @@ impl DecoderState {
         let Some(device) = device else {
             return Err(Error::InvalidInput("a decoder without layers".into()));
         };
-        let rows = crate::generation::rows_tensor(sources, &device)?;
+        let rows = super::stepper::rows_tensor(sources, &device)?;
         let gather = |t: Tensor| -> Result<Tensor> { Ok(t.contiguous()?.index_select(&rows, 0)?) };
         let self_kv = self
             .self_kv
@@ -174,7 +174,7 @@ impl DecoderState {
             self.cross_kv
         } else {
             // Every row holds the same audio: row 0, repeated.
-            let same = crate::generation::rows_tensor(&vec![0; sources.len()], &device)?;
+            let same = super::stepper::rows_tensor(&vec![0; sources.len()], &device)?;
             self.cross_kv
                 .into_iter()
                 .map(|(k, v)| -> Result<(Tensor, Tensor)> {

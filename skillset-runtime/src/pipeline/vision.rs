@@ -3,11 +3,12 @@
 
 use candle_core::{Device, Tensor};
 
+use super::{Pipeline, TopK};
 use crate::error::{Error, Result};
 use crate::families::Model;
 use crate::media::RgbImage;
+use crate::ops::{ranked, softmax, to_json};
 use crate::outputs::LabelScore;
-use crate::pipeline::{ranked, softmax, to_json, Pipeline, TopK};
 use crate::Task;
 
 impl Pipeline {
@@ -227,7 +228,7 @@ impl Pipeline {
                         row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()
                     }
                 };
-                ranked(&scores, |i| labels[i].to_string(), TopK::All)
+                ranked(&scores, |i| labels[i].to_string(), scores.len())
             })
             .collect())
     }
