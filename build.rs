@@ -1,8 +1,12 @@
 //! Generates one typed struct per model type of `model_types.json` into
 //! `$OUT_DIR/model_types.rs`, declaring each backend as `backend_results.json` (what
-//! `skillset --run-tests` measured) says. `src/lib.rs` includes the file.
+//! `skillset --run-tests` measured) says. `src/lib.rs` includes the file. Both files
+//! are the copies embedded in skillset-codegen (the `#[skillset]` macro reads the same
+//! ones); a change to them rebuilds skillset-codegen and so reruns this script.
 
 use std::path::{Path, PathBuf};
+
+use skillset_codegen::embedded::{BACKEND_RESULTS_JSON, MODEL_TYPES_JSON};
 
 /// Names the crate root exports itself; a model type must not take them.
 const RESERVED: &[&str] = &[
@@ -26,35 +30,20 @@ const RESERVED: &[&str] = &[
 ];
 
 fn main() {
-    let root = PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    );
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let meta_path = root.join("model_types.json");
-    let results_path = root.join("backend_results.json");
-    println!("cargo:rerun-if-changed=model_types.json");
-    println!("cargo:rerun-if-changed=backend_results.json");
     println!("cargo:rerun-if-changed=build.rs");
 
-    if let Err(message) = generate(&meta_path, &results_path, &out_dir.join("model_types.rs")) {
+    if let Err(message) = generate(&out_dir.join("model_types.rs")) {
         eprintln!("error: {message}");
         std::process::exit(1);
     }
 }
 
-fn generate(meta_path: &Path, results_path: &Path, out: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(meta_path)
-        .map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?;
-    let meta =
-        skillset_codegen::parse_metadata(&text, "model_types.json").map_err(|e| e.to_string())?;
-    let results = match std::fs::read_to_string(results_path) {
-        Ok(t) => skillset_codegen::parse_results(&t, "backend_results.json")
-            .map_err(|e| e.to_string())?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            skillset_codegen::BackendResults::new()
-        }
-        Err(e) => return Err(format!("cannot read {}: {e}", results_path.display())),
-    };
+fn generate(out: &Path) -> Result<(), String> {
+    let meta = skillset_codegen::parse_metadata(MODEL_TYPES_JSON, "model_types.json")
+        .map_err(|e| e.to_string())?;
+    let results = skillset_codegen::parse_results(BACKEND_RESULTS_JSON, "backend_results.json")
+        .map_err(|e| e.to_string())?;
     for entry in &meta.model_types {
         let name = skillset_codegen::names::rust_type_name(&entry.model_type);
         if RESERVED.contains(&name.as_str()) {

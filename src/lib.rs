@@ -34,8 +34,6 @@ pub use skillset_runtime::{
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod conformance;
-#[doc(hidden)]
-pub mod fuzzing;
 
 include!(concat!(env!("OUT_DIR"), "/model_types.rs"));
 
@@ -56,4 +54,4 @@ pub fn family_info(family: Family) -> &'static FamilyInfo {
 }
 
 /// The text of `model_types.json` this crate was built from.
-pub const MODEL_TYPES_JSON: &str = include_str!("../model_types.json");
+pub const MODEL_TYPES_JSON: &str = skillset_codegen::embedded::MODEL_TYPES_JSON;

@@ -1,8 +1,12 @@
 //! The fuzz targets' committed corpora (`fuzz/regression/<target>/`: seeds from the
 //! fixtures, the inputs fuzzing found that add coverage, and every crash it found, once
-//! fixed) replayed through the targets' code (`skillsets::fuzzing`): none may panic.
+//! fixed) replayed through the targets' code (`fuzz/support/fuzzing.rs`, shared with
+//! the fuzz targets): none may panic.
 
 use std::path::Path;
+
+#[path = "../fuzz/support/fuzzing.rs"]
+mod fuzzing;
 
 fn replay(target: &str, run: fn(&[u8]) -> usize) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,14 +31,14 @@ fn replay(target: &str, run: fn(&[u8]) -> usize) -> usize {
 fn checkpoint_corpus() {
     // The seeds (the fixtures' files with zero weights) load and run their tasks: the
     // target reaches the models, not only the parsers.
-    let ran = replay("checkpoint", skillsets::fuzzing::checkpoint);
+    let ran = replay("checkpoint", fuzzing::checkpoint);
     assert!(ran >= 12, "only {ran} tasks ran");
 }
 
 #[test]
 fn media_corpus() {
     replay("media", |d| {
-        skillsets::fuzzing::media(d);
+        fuzzing::media(d);
         1
     });
 }

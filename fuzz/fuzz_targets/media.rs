@@ -1,3 +1,8 @@
-//! WAV and image bytes through the decoders and processors (see `skillsets::fuzzing::media`).
+//! WAV and image bytes through the decoders and processors (see `fuzzing::media`).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillsets::fuzzing::media(data));
+
+#[path = "../support/fuzzing.rs"]
+#[allow(dead_code)]
+mod fuzzing;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::media(data));

@@ -22,17 +22,20 @@ pub fn header(what: &str, meta: &Metadata) -> String {
     )
 }
 
-fn rt() -> TokenStream {
+/// The path generated code names the runtime by when nothing else is asked:
+/// `::skillset_runtime` (build.rs and the CLI's files; `#[skillset(crate = ...)]`
+/// overrides it).
+pub fn default_runtime() -> TokenStream {
     quote!(::skillset_runtime)
 }
 
 /// `::skillset_runtime::ModelTypeInfo { .. }` for one model type.
 pub fn model_type_info(
+    rt: &TokenStream,
     meta: &Metadata,
     entry: &ModelTypeEntry,
     backends: &[(Backend, BackendStatus)],
 ) -> TokenStream {
-    let rt = rt();
     let model_type = &entry.model_type;
     let type_name = rust_type_name(model_type);
     let config_class = &entry.config_class;
@@ -76,8 +79,7 @@ pub fn model_type_info(
 }
 
 /// `::skillset_runtime::FamilyInfo { .. }` for one family.
-pub fn family_info(meta: &Metadata, fam: &FamilyEntry) -> TokenStream {
-    let rt = rt();
+pub fn family_info(rt: &TokenStream, meta: &Metadata, fam: &FamilyEntry) -> TokenStream {
     let family = format_ident!("{}", fam.name.rust_name());
     let description = &fam.description;
     let modality = format_ident!("{}", fam.modality.rust_name());
@@ -114,11 +116,11 @@ pub fn family_info(meta: &Metadata, fam: &FamilyEntry) -> TokenStream {
 ///
 /// `scope` is an expression of type `::skillset_runtime::Scope`.
 pub fn skillset_impls(
+    rt: &TokenStream,
     ident: &Ident,
     scope: TokenStream,
     tasks: impl IntoIterator<Item = crate::names::Task>,
 ) -> TokenStream {
-    let rt = rt();
     let supports = tasks.into_iter().map(|task| {
         let t = format_ident!("{}", task.rust_name());
         quote! {
@@ -202,7 +204,7 @@ pub fn family_doc(meta: &Metadata, fam: &FamilyEntry) -> String {
 /// The output is meant for `include!` at a crate root that has `skillset_runtime` as
 /// a dependency.
 pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
-    let rt = rt();
+    let rt = &default_runtime();
     let mut items = Vec::with_capacity(meta.model_types.len());
     let mut statics = Vec::with_capacity(meta.model_types.len());
     let mut refs = Vec::with_capacity(meta.model_types.len());
@@ -210,7 +212,7 @@ pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
         let backends = results.statuses(entry);
         let ident = Ident::new(&rust_type_name(&entry.model_type), Span::call_site());
         let info_ident = format_ident!("{}", const_name(&entry.model_type));
-        let info = model_type_info(meta, entry, &backends);
+        let info = model_type_info(rt, meta, entry, &backends);
         let doc = model_type_doc(entry, &backends);
         let model_type = &entry.model_type;
         let info_doc = format!("What transformers and skillsets know of `{model_type}`.");
@@ -219,6 +221,7 @@ pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
             pub static #info_ident: #rt::ModelTypeInfo = #info;
         });
         let impls = skillset_impls(
+            rt,
             &ident,
             quote!(#rt::Scope::ModelType(&info::#info_ident)),
             entry.skillset_tasks.iter().copied(),
@@ -235,7 +238,7 @@ pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
     let mut family_refs = Vec::new();
     for fam in &meta.families {
         let ident = format_ident!("{}", fam.name.rust_name().to_ascii_uppercase());
-        let info = family_info(meta, fam);
+        let info = family_info(rt, meta, fam);
         let doc = family_doc(meta, fam);
         family_statics.push(quote! {
             #[doc = #doc]
@@ -270,12 +273,20 @@ pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
     }
 }
 
-/// Items for a user's struct under `#[skillset(model_type = "...")]`.
-pub fn for_model_type(ident: &Ident, meta: &Metadata, entry: &ModelTypeEntry) -> TokenStream {
-    let rt = rt();
-    let backends = BackendResults::new().statuses(entry);
-    let info = model_type_info(meta, entry, &backends);
+/// Items for a user's struct under `#[skillset(model_type = "...")]`; `rt` is the
+/// runtime's path (see [`default_runtime`]), `results` the backend statuses its
+/// metadata records (the same file build.rs reads).
+pub fn for_model_type(
+    rt: &TokenStream,
+    ident: &Ident,
+    meta: &Metadata,
+    entry: &ModelTypeEntry,
+    results: &BackendResults,
+) -> TokenStream {
+    let backends = results.statuses(entry);
+    let info = model_type_info(rt, meta, entry, &backends);
     skillset_impls(
+        rt,
         ident,
         quote!(#rt::Scope::ModelType(&#info)),
         entry.skillset_tasks.iter().copied(),
@@ -283,11 +294,16 @@ pub fn for_model_type(ident: &Ident, meta: &Metadata, entry: &ModelTypeEntry) ->
 }
 
 /// Items for a user's struct under `#[skillset(family = "...")]`.
-pub fn for_family(ident: &Ident, meta: &Metadata, family: Family) -> Option<TokenStream> {
-    let rt = rt();
+pub fn for_family(
+    rt: &TokenStream,
+    ident: &Ident,
+    meta: &Metadata,
+    family: Family,
+) -> Option<TokenStream> {
     let fam = meta.family(family)?;
-    let info = family_info(meta, fam);
+    let info = family_info(rt, meta, fam);
     Some(skillset_impls(
+        rt,
         ident,
         quote!(#rt::Scope::Family(&#info)),
         fam.task_names(),
@@ -301,14 +317,15 @@ pub fn model_type_file(
     entry: &ModelTypeEntry,
     results: &BackendResults,
 ) -> String {
-    let rt = rt();
+    let rt = &default_runtime();
     let backends = results.statuses(entry);
     let type_name = rust_type_name(&entry.model_type);
     let ident = Ident::new(&type_name, Span::call_site());
     let info_ident = format_ident!("{}_INFO", const_name(&entry.model_type));
-    let info = model_type_info(meta, entry, &backends);
+    let info = model_type_info(rt, meta, entry, &backends);
     let doc = model_type_doc(entry, &backends);
     let impls = skillset_impls(
+        rt,
         &ident,
         quote!(#rt::Scope::ModelType(&#info_ident)),
         entry.skillset_tasks.iter().copied(),

@@ -9,6 +9,7 @@
 //! enums [`Task`], [`Family`], [`Modality`], [`Backend`] and the metadata types), which
 //! is what `skillset-runtime` needs.
 
+pub mod embedded;
 pub mod names;
 pub mod schema;
 pub mod validate;

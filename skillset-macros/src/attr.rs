@@ -6,8 +6,9 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr, Meta, Token};
 
-/// The two keys the attribute takes.
-pub const KEYS: &[&str] = &["family", "model_type"];
+/// The keys the attribute takes: one of `family` and `model_type`, and optionally
+/// `crate` (the path of skillset-runtime in the user's crate).
+pub const KEYS: &[&str] = &["family", "model_type", "crate"];
 
 /// What the attribute asks for.
 pub enum Target {
@@ -47,8 +48,19 @@ impl Errors {
 const USAGE: &str =
     "write `#[skillset(family = \"bert\")]` or `#[skillset(model_type = \"roberta\")]`";
 
-/// Parse the arguments, reporting every mistake into `errors`.
-pub fn parse(args: TokenStream, errors: &mut Errors) -> Option<Target> {
+/// Parse the arguments, reporting every mistake into `errors`: the target, and the
+/// runtime's path when `crate = ...` names one.
+pub fn parse(args: TokenStream, errors: &mut Errors) -> (Option<Target>, Option<syn::Path>) {
+    let mut krate = None;
+    let target = parse_target(args, errors, &mut krate);
+    (target, krate)
+}
+
+fn parse_target(
+    args: TokenStream,
+    errors: &mut Errors,
+    krate: &mut Option<syn::Path>,
+) -> Option<Target> {
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args.clone()) {
         Ok(m) => m,
         Err(e) => {
@@ -78,6 +90,33 @@ pub fn parse(args: TokenStream, errors: &mut Errors) -> Option<Target> {
                 path.span(),
                 format!("unknown key `{key}`{hint}: #[skillset] takes `family` or `model_type`"),
             );
+            continue;
+        }
+        if key == "crate" {
+            if krate.is_some() {
+                errors.push(path.span(), "duplicate key `crate`");
+                continue;
+            }
+            match &meta {
+                Meta::NameValue(syn::MetaNameValue {
+                    value: Expr::Path(p),
+                    ..
+                }) => *krate = Some(p.path.clone()),
+                Meta::NameValue(syn::MetaNameValue {
+                    value:
+                        Expr::Lit(syn::ExprLit {
+                            lit: Lit::Str(s), ..
+                        }),
+                    ..
+                }) => match s.parse::<syn::Path>() {
+                    Ok(p) => *krate = Some(p),
+                    Err(e) => errors.push(s.span(), format!("`crate` takes a path: {e}")),
+                },
+                other => errors.push(
+                    other.span(),
+                    "`crate` takes the path of skillset-runtime: write `crate = skillsets::runtime`",
+                ),
+            }
             continue;
         }
         let value = match &meta {

@@ -13,7 +13,11 @@ use skillset_codegen::{generate, suggest, Family};
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let target = attr::parse(args, &mut errors);
+    let (target, krate) = attr::parse(args, &mut errors);
+    let rt = match &krate {
+        Some(path) => quote!(#path),
+        None => generate::default_runtime(),
+    };
 
     let parsed: Option<syn::ItemStruct> = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Struct(s)) => {
@@ -43,15 +47,15 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
     let mut generated = TokenStream::new();
     if let (Some(target), Some(s)) = (&target, &parsed) {
-        let (path, meta) = metadata::load();
-        match meta.as_ref() {
-            Err(message) => errors.push(Span::call_site(), message),
-            Ok(meta) => {
+        let (path, meta, results) = metadata::load();
+        match (meta.as_ref(), results.as_ref()) {
+            (Err(message), _) | (_, Err(message)) => errors.push(Span::call_site(), message),
+            (Ok(meta), Ok(results)) => {
                 let impls = match target {
                     Target::Family(lit) => {
                         let name = lit.value();
                         match name.parse::<Family>() {
-                            Ok(f) => generate::for_family(&s.ident, meta, f),
+                            Ok(f) => generate::for_family(&rt, &s.ident, meta, f),
                             Err(e) => {
                                 errors.push(
                                     lit.span(),
@@ -64,7 +68,9 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                     Target::ModelType(lit) => {
                         let name = lit.value();
                         match meta.model_type(&name) {
-                            Some(entry) => Some(generate::for_model_type(&s.ident, meta, entry)),
+                            Some(entry) => Some(generate::for_model_type(
+                                &rt, &s.ident, meta, entry, results,
+                            )),
                             None => {
                                 let near = suggest(
                                     &name,
@@ -85,10 +91,16 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                     }
                 };
                 if let Some(impls) = impls {
-                    let path = path.display().to_string();
+                    // A file named by SKILLSET_MODEL_TYPES: rebuild when it changes
+                    // (the embedded copy rebuilds the macro itself).
+                    let rebuild = path.map(|p| {
+                        let p = p.display().to_string();
+                        quote!(
+                            const _: &[u8] = include_bytes!(#p);
+                        )
+                    });
                     generated = quote! {
-                        // Rebuild when the metadata changes.
-                        const _: &[u8] = include_bytes!(#path);
+                        #rebuild
                         #impls
                     };
                 }
@@ -128,5 +140,44 @@ fn describe(item: &Item) -> (&'static str, Span) {
         Item::Static(s) => ("a static", s.static_token.span),
         Item::Type(t) => ("a type alias", t.type_token.span),
         other => ("this item", other.span()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: &str) -> String {
+        let args: TokenStream = args.parse().unwrap();
+        let item: TokenStream = "struct MyBert;".parse().unwrap();
+        expand(args, item).to_string()
+    }
+
+    #[test]
+    fn the_runtime_path_is_the_one_asked_for() {
+        let default = expand_str(r#"family = "bert""#);
+        assert!(
+            default.contains(":: skillset_runtime :: Skillset"),
+            "{default}"
+        );
+        for args in [
+            r#"family = "bert", crate = skillsets::runtime"#,
+            r#"model_type = "roberta", crate = "skillsets::runtime""#,
+        ] {
+            let out = expand_str(args);
+            assert!(out.contains("skillsets :: runtime :: Skillset"), "{out}");
+            assert!(!out.contains("skillset_runtime"), "{out}");
+            assert!(!out.contains("compile_error"), "{out}");
+        }
+    }
+
+    #[test]
+    fn model_types_carry_the_recorded_backend_statuses() {
+        // bert is verified on the CPU in backend_results.json: the macro says so too.
+        let out = expand_str(r#"model_type = "bert""#);
+        assert!(
+            out.contains("Backend :: Cpu , :: skillset_runtime :: BackendStatus :: Verified"),
+            "{out}"
+        );
     }
 }

@@ -23,8 +23,14 @@ use proc_macro::TokenStream;
 /// for a struct.
 ///
 /// Keys (exactly one): `family = "bert"` for every model type of a family, or
-/// `model_type = "roberta"` for one model type. The names come from
-/// `model_types.json` (set `SKILLSET_MODEL_TYPES` to read another copy).
+/// `model_type = "roberta"` for one model type. The names come from the
+/// `model_types.json` embedded in skillset-codegen (set `SKILLSET_MODEL_TYPES` to read
+/// another copy); a model type's backend statuses from its `backend_results.json`, as
+/// for the types `skillsets` generates.
+///
+/// Optional: `crate = path`, the path of skillset-runtime in the calling crate
+/// (default `::skillset_runtime`). A crate that depends only on `skillsets` writes
+/// `#[skillsets::skillset(family = "bert", crate = skillsets::runtime)]`.
 #[proc_macro_attribute]
 pub fn skillset(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()

@@ -38,6 +38,18 @@ pub fn read_results(path: &Path) -> Result<BackendResults, Failure> {
 /// Write the results file (its folder made first) through a temporary file and a
 /// rename, so that an interrupted run never leaves half a results file behind.
 pub fn write_results(path: &Path, results: &BackendResults) -> Result<(), Failure> {
+    // Through a link to the file, not over it: the repository's backend_results.json
+    // links to skillset-codegen's copy, the one the build embeds.
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = std::fs::canonicalize(path).map_err(|e| {
+                Failure::failed(format!("cannot follow the link {}: {e}", path.display()))
+            })?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| Failure::failed(format!("cannot create {}: {e}", parent.display())))?;

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::runtime::media::audio::{resample, zero_mean_unit_var};
-use crate::runtime::media::{Audio, ImageProcessor, LogMel, RgbImage};
-use crate::runtime::{Checkpoint, InputKind, LoadOptions, Pipeline, RunOptions, Scope};
+use skillsets::runtime::media::audio::{resample, zero_mean_unit_var};
+use skillsets::runtime::media::{Audio, ImageProcessor, LogMel, RgbImage};
+use skillsets::runtime::{Checkpoint, InputKind, LoadOptions, Pipeline, RunOptions, Scope};
 
 const TOKENIZERS: [&[u8]; 3] = [
-    include_bytes!("../tests/fixtures/bert-tiny-mlm/tokenizer.json"),
-    include_bytes!("../tests/fixtures/llama-tiny/tokenizer.json"),
-    include_bytes!("../tests/fixtures/t5-tiny/tokenizer.json"),
+    include_bytes!("../../tests/fixtures/bert-tiny-mlm/tokenizer.json"),
+    include_bytes!("../../tests/fixtures/llama-tiny/tokenizer.json"),
+    include_bytes!("../../tests/fixtures/t5-tiny/tokenizer.json"),
 ];
 const NAMES: [&str; 4] = [
     "config.json",
@@ -70,7 +70,7 @@ pub fn checkpoint(data: &[u8]) -> usize {
     let Ok(ckpt) = Checkpoint::from_files("fuzz", files) else {
         return 0;
     };
-    let Some(info) = crate::lookup(&ckpt.model_type) else {
+    let Some(info) = skillsets::lookup(&ckpt.model_type) else {
         return 0;
     };
     let options = LoadOptions::default();
