@@ -9,15 +9,18 @@ Everything in the output is read from transformers' own tables:
 * `transformers.pipelines.SUPPORTED_TASKS`: the pipeline tasks and the auto classes
   each pipeline loads.
 
-The only hand-written knowledge is the list of skillset *families* below (which
-architecture classes each runtime implementation can run: that is ours, not
-transformers'), the two transformers 4.x tasks that no longer have a pipeline in 5.x
-(`text2text-generation`, `question-answering`), and the rules that turn the mapping
-tables into a modality.
+The skillset *families* (which architecture classes each runtime implementation can
+run: that is ours, not transformers') come from the runtime's registry
+(`skillset-codegen/src/registry.rs`), printed by `skillset --registry`. The only
+hand-written knowledge here is the two transformers 4.x tasks that no longer have a
+pipeline in 5.x (`text2text-generation`, `question-answering`) and the rules that turn
+the mapping tables into a modality.
 
 Usage:
     pip install torch transformers      # the pipeline table is only filled when torch imports
-    python scripts/gen_model_types.py [--output model_types.json] [--check]
+    python scripts/gen_model_types.py [--output model_types.json] [--check] [--registry FILE]
+
+Without `--registry` the script runs `cargo run --release -- --registry`.
 
 Running it twice on the same transformers version writes byte-identical files;
 `--check` exits 1 when the file on disk differs from what would be written.
@@ -27,166 +30,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections import OrderedDict
 from pathlib import Path
 
 SCHEMA_VERSION = 1
 
-# ---------------------------------------------------------------------------
-# Skillset families: the runtime implementations in `skillset-runtime/src/families`.
-# A model type belongs to a family when its base architecture (the class
-# `AutoModel` loads) is in `base`; it can run a task when the class transformers
-# uses for that task is in the family's list for the task.
-# Keep in sync with `Family` in skillset-codegen (the codegen validator checks it).
-# ---------------------------------------------------------------------------
-# Architectures whose encoder the bert family implements (class-name prefixes).
-WAV2VEC2_LIKE = ["Wav2Vec2", "Hubert", "Data2VecAudio", "UniSpeech", "UniSpeechSat", "WavLM"]
-BERT_LIKE = ["Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra"]
+ROOT = Path(__file__).resolve().parent.parent
 
-FAMILIES: "OrderedDict[str, dict]" = OrderedDict(
-    [
+
+def load_families(registry: "str | None") -> "OrderedDict[str, dict]":
+    """The skillset families from the runtime's registry (`skillset --registry`).
+
+    A model type belongs to a family when its base architecture (the class `AutoModel`
+    loads) is in `base`; it can run a task when the class transformers uses for that
+    task is in the family's list for the task.
+    """
+    if registry:
+        text = Path(registry).read_text()
+    else:
+        text = subprocess.run(
+            ["cargo", "run", "--quiet", "--release", "--", "--registry"],
+            cwd=ROOT, check=True, capture_output=True, text=True,
+        ).stdout
+    return OrderedDict(
         (
-            "bert",
+            f["name"],
             {
-                "description": "BERT-style bidirectional transformer encoders with absolute position "
-                "embeddings (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText, ERNIE, DistilBERT, ELECTRA)",
-                "modality": "text",
-                "base": [f"{p}Model" for p in BERT_LIKE],
-                "tasks": {
-                    "feature-extraction": [f"{p}Model" for p in BERT_LIKE],
-                    "fill-mask": [f"{p}ForMaskedLM" for p in BERT_LIKE],
-                    "text-classification": [f"{p}ForSequenceClassification" for p in BERT_LIKE],
-                    "token-classification": [f"{p}ForTokenClassification" for p in BERT_LIKE],
-                },
+                "description": f["description"],
+                "modality": f["modality"],
+                "base": f["base_architectures"],
+                "tasks": OrderedDict((t["task"], t["architectures"]) for t in f["tasks"]),
             },
-        ),
-        (
-            "gpt",
-            {
-                "description": "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned "
-                "positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), "
-                "GPTBigCode (multi-query attention), OPT",
-                "modality": "text",
-                "base": ["GPT2Model", "GPTNeoModel", "GPTJModel", "GPTNeoXModel", "GPTBigCodeModel", "OPTModel"],
-                "tasks": {
-                    "text-generation": [
-                        "GPT2LMHeadModel",
-                        "GPTNeoForCausalLM",
-                        "GPTJForCausalLM",
-                        "GPTNeoXForCausalLM",
-                        "GPTBigCodeForCausalLM",
-                        "OPTForCausalLM",
-                    ],
-                },
-            },
-        ),
-        (
-            "llama",
-            {
-                "description": "decoder-only transformers with RMSNorm, rotary positions, grouped-query "
-                "attention and a gated MLP (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Granite, OLMo)",
-                "modality": "text",
-                "base": [
-                    "LlamaModel", "MistralModel", "Qwen2Model", "Qwen3Model", "Phi3Model", "GemmaModel",
-                    "GraniteModel", "OlmoModel",
-                ],
-                "tasks": {
-                    "text-generation": [
-                        "LlamaForCausalLM",
-                        "MistralForCausalLM",
-                        "Qwen2ForCausalLM",
-                        "Qwen3ForCausalLM",
-                        "Phi3ForCausalLM",
-                        "GemmaForCausalLM",
-                        "GraniteForCausalLM",
-                        "OlmoForCausalLM",
-                    ],
-                },
-            },
-        ),
-        (
-            "t5",
-            {
-                "description": "T5 and mT5 encoder-decoders (and Flan-T5 checkpoints): relative position "
-                "buckets, RMS layer norms, ReLU or gated-GELU feed-forward",
-                "modality": "text",
-                "base": ["T5Model", "MT5Model"],
-                "tasks": {
-                    "text2text-generation": ["T5ForConditionalGeneration", "MT5ForConditionalGeneration"],
-                },
-            },
-        ),
-        (
-            "vit",
-            {
-                "description": "Vision transformers on image patches with a class token and pre-norm "
-                "layers: ViT, DeiT (plus its distillation token), DINOv2 (layer scales, interpolated "
-                "positions)",
-                "modality": "vision",
-                "base": ["ViTModel", "DeiTModel", "Dinov2Model"],
-                "tasks": {
-                    "image-classification": [
-                        "ViTForImageClassification", "DeiTForImageClassification", "Dinov2ForImageClassification",
-                    ],
-                    "image-feature-extraction": ["ViTModel", "DeiTModel", "Dinov2Model"],
-                },
-            },
-        ),
-        (
-            "clip",
-            {
-                "description": "Contrastive image-text dual encoders: CLIP (softmax over labels, pooled at the "
-                "end-of-text token) and SigLIP (sigmoid scores, attention-pooling head); their vision towers "
-                "alone (CLIPVisionModel, SiglipVisionModel) as image feature extractors",
-                "modality": "multimodal",
-                "base": ["CLIPModel", "SiglipModel", "CLIPVisionModel", "SiglipVisionModel"],
-                "tasks": {
-                    "zero-shot-image-classification": ["CLIPModel", "SiglipModel"],
-                    "image-feature-extraction": ["CLIPVisionModel", "SiglipVisionModel"],
-                },
-            },
-        ),
-        (
-            "wav2vec2",
-            {
-                "description": "Self-supervised speech encoders on raw 16 kHz waveforms (convolutional feature "
-                "encoder, convolutional positions): Wav2Vec2, HuBERT, Data2VecAudio, UniSpeech, "
-                "UniSpeechSat and WavLM (gated relative position bias), with CTC or classification heads",
-                "modality": "audio",
-                "base": [f"{p}Model" for p in WAV2VEC2_LIKE],
-                "tasks": {
-                    "automatic-speech-recognition": [f"{p}ForCTC" for p in WAV2VEC2_LIKE],
-                    "audio-classification": [f"{p}ForSequenceClassification" for p in WAV2VEC2_LIKE],
-                },
-            },
-        ),
-        (
-            "whisper",
-            {
-                "description": "Whisper encoder-decoder speech recognition on log-mel spectrograms, with "
-                "language/task prompt tokens and 30-second windows",
-                "modality": "audio",
-                "base": ["WhisperModel"],
-                "tasks": {
-                    "automatic-speech-recognition": ["WhisperForConditionalGeneration"],
-                },
-            },
-        ),
-        (
-            "llava",
-            {
-                "description": "LLaVA: a CLIP vision tower and a projector feeding image features into a "
-                "llama-family decoder (image-text-to-text, the llama family's generation)",
-                "modality": "multimodal",
-                "base": ["LlavaModel"],
-                "tasks": {
-                    "image-text-to-text": ["LlavaForConditionalGeneration"],
-                },
-            },
-        ),
-    ]
-)
+        )
+        for f in json.loads(text)["families"]
+    )
+
 
 # Tasks that transformers 4.x had pipelines for and 5.x only keeps as auto classes.
 LEGACY_TASKS = OrderedDict(
@@ -312,9 +192,11 @@ def as_list(value) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default=str(Path(__file__).resolve().parent.parent / "model_types.json"))
+    parser.add_argument("--output", default=str(ROOT / "model_types.json"))
     parser.add_argument("--check", action="store_true", help="exit 1 if the file on disk is out of date")
+    parser.add_argument("--registry", help="the registry JSON (default: run `skillset --registry`)")
     args = parser.parse_args()
+    FAMILIES = load_families(args.registry)
 
     transformers, configuration_auto, modeling_auto, supported_tasks = load_transformers()
 

@@ -331,6 +331,11 @@ SEEDS = {
     "wav2vec2-tiny-ctc": 301,
     "hubert-tiny-ctc": 303,
     "wav2vec2-tiny-cls": 310,
+    "hubert-tiny-cls": 311,
+    "data2vec-audio-tiny-cls": 312,
+    "unispeech-tiny-cls": 313,
+    "unispeech-sat-tiny-cls": 314,
+    "wavlm-tiny-cls": 315,
     "whisper-tiny": 402,
     "llava-tiny": 501,
 }
@@ -968,28 +973,82 @@ def wavlm_tiny_ctc():
                 post=spread, num_buckets=16, max_bucket_distance=40)
 
 
-def wav2vec2_tiny_cls():
-    torch.manual_seed(SEEDS["wav2vec2-tiny-cls"])
-    name = "wav2vec2-tiny-cls"
+def audio_cls_fixture(name: str, cls, config_cls, description: str, return_attention_mask=True, post=None, **over):
+    torch.manual_seed(SEEDS[name])
     d = fresh_dir(name)
-    fe = save_feature_extractor(d, return_attention_mask=True)
+    fe = save_feature_extractor(d, return_attention_mask=return_attention_mask)
     labels = {0: "speech", 1: "music", 2: "noise"}
-    cfg = wav2vec2_base_config(
-        transformers.Wav2Vec2Config, feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
-        use_weighted_layer_sum=False, classifier_proj_size=8, id2label=labels,
-        label2id={v: k for k, v in labels.items()})
-    model = transformers.Wav2Vec2ForSequenceClassification(cfg).eval()
+    base = dict(use_weighted_layer_sum=False, classifier_proj_size=8, id2label=labels,
+                label2id={v: k for k, v in labels.items()})
+    base.update(over)
+    model = cls(wav2vec2_base_config(config_cls, **base)).eval()
+    if post:
+        post(model)
     model.save_pretrained(d)
     checks = [audio_classification(name, d, AUDIO)]
     tensors = audio_tensors(d, fe, AUDIO, "input_values")
     write_processor(d, tensors, {
         "tensor": "input_values", "inputs": AUDIO, "processor_class": type(fe).__name__, "resampler": RESAMPLER,
-        "note": "as wav2vec2-tiny-ctc; the feature extractor also returns an all-ones attention_mask "
-                "(return_attention_mask true), so the classifier mean-pools over all frames."})
-    finish(d, model.config.model_type,
-           "Wav2Vec2ForSequenceClassification: layer-norm feature encoder with conv biases, pre-LN (stable "
-           "layer norm) encoder, projector to 8 then mean pooling and a 3-label classifier; softmax scores.",
-           checks)
+        "note": "as wav2vec2-tiny-ctc; with return_attention_mask true the feature extractor also returns "
+                "an all-ones attention_mask, so the classifier mean-pools over all frames."})
+    finish(d, model.config.model_type, description, checks)
+
+
+def wav2vec2_tiny_cls():
+    audio_cls_fixture(
+        "wav2vec2-tiny-cls", transformers.Wav2Vec2ForSequenceClassification, transformers.Wav2Vec2Config,
+        "Wav2Vec2ForSequenceClassification: layer-norm feature encoder with conv biases, pre-LN (stable "
+        "layer norm) encoder, projector to 8 then mean pooling and a 3-label classifier; softmax scores.",
+        feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)
+
+
+def hubert_tiny_cls():
+    audio_cls_fixture(
+        "hubert-tiny-cls", transformers.HubertForSequenceClassification, transformers.HubertConfig,
+        "HubertForSequenceClassification with the sizes of wav2vec2-tiny-ctc (group-norm feature encoder, "
+        "post-LN encoder), no attention mask from the feature extractor; projector, mean pooling, 3 labels.",
+        return_attention_mask=False)
+
+
+def data2vec_audio_tiny_cls():
+    audio_cls_fixture(
+        "data2vec-audio-tiny-cls", transformers.Data2VecAudioForSequenceClassification,
+        transformers.Data2VecAudioConfig,
+        "Data2VecAudioForSequenceClassification: data2vec-audio-tiny-ctc's encoder (2 stacked position "
+        "convolutions of width 6) under a projector, mean pooling and a 3-label classifier.",
+        num_conv_pos_embeddings=2, conv_pos_kernel_size=6)
+
+
+def unispeech_tiny_cls():
+    audio_cls_fixture(
+        "unispeech-tiny-cls", transformers.UniSpeechForSequenceClassification, transformers.UniSpeechConfig,
+        "UniSpeechForSequenceClassification with the sizes of wav2vec2-tiny-ctc; projector, mean pooling, "
+        "3 labels.")
+
+
+def unispeech_sat_tiny_cls():
+    audio_cls_fixture(
+        "unispeech-sat-tiny-cls", transformers.UniSpeechSatForSequenceClassification,
+        transformers.UniSpeechSatConfig,
+        "UniSpeechSatForSequenceClassification: layer-norm feature encoder with conv biases, pre-LN encoder; "
+        "projector, mean pooling, 3 labels.",
+        feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True)
+
+
+def wavlm_tiny_cls():
+    def spread(model):
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith("gru_rel_pos_const"):
+                    p.uniform_(0.3, 2.0)
+                elif n.endswith("rel_attn_embed.weight"):
+                    p.normal_(0, 1.0)
+
+    audio_cls_fixture(
+        "wavlm-tiny-cls", transformers.WavLMForSequenceClassification, transformers.WavLMConfig,
+        "WavLMForSequenceClassification: wavlm-tiny-ctc's gated relative position bias (16 buckets up to "
+        "distance 40, random gate constants); projector, mean pooling, 3 labels.",
+        post=spread, num_buckets=16, max_bucket_distance=40)
 
 
 def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], language: str, task: str,
@@ -1259,6 +1318,11 @@ FIXTURE_SPECS = {
     "siglip-vision-tiny": siglip_vision_tiny,
     "wav2vec2-tiny-ctc": wav2vec2_tiny_ctc,
     "wav2vec2-tiny-cls": wav2vec2_tiny_cls,
+    "hubert-tiny-cls": hubert_tiny_cls,
+    "data2vec-audio-tiny-cls": data2vec_audio_tiny_cls,
+    "unispeech-tiny-cls": unispeech_tiny_cls,
+    "unispeech-sat-tiny-cls": unispeech_sat_tiny_cls,
+    "wavlm-tiny-cls": wavlm_tiny_cls,
     "hubert-tiny-ctc": hubert_tiny_ctc,
     "data2vec-audio-tiny-ctc": data2vec_audio_tiny_ctc,
     "unispeech-tiny-ctc": unispeech_tiny_ctc,

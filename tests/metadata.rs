@@ -211,3 +211,56 @@ fn a_corrupted_file_names_entry_and_field() {
         "{err}"
     );
 }
+
+/// model_types.json's families are the registry's (scripts/gen_model_types.py reads
+/// them from `skillset --registry`), and each model type's family and skillset tasks
+/// follow from the registry: a member's base class is listed, and a task is a
+/// skillset task exactly when the family lists the class transformers uses for it.
+#[test]
+fn model_types_json_agrees_with_the_registry() {
+    let meta = meta();
+    let rerun = "differs from skillset-codegen/src/registry.rs: rerun scripts/gen_model_types.py";
+    let registry = skillset_codegen::registry::FAMILIES;
+    assert_eq!(
+        meta.families.len(),
+        registry.len(),
+        "the family list {rerun}"
+    );
+    for (entry, spec) in meta.families.iter().zip(registry) {
+        let name = spec.family;
+        assert_eq!(entry.name, name, "the family order {rerun}");
+        assert_eq!(
+            entry.description, spec.description,
+            "{name}'s description {rerun}"
+        );
+        assert_eq!(entry.modality, spec.modality, "{name}'s modality {rerun}");
+        assert_eq!(
+            entry.base_architectures, spec.base,
+            "{name}'s base classes {rerun}"
+        );
+        let tasks: Vec<(Task, Vec<&str>)> = entry
+            .tasks
+            .iter()
+            .map(|(t, a)| (*t, a.iter().map(String::as_str).collect()))
+            .collect();
+        let listed: Vec<(Task, Vec<&str>)> =
+            spec.tasks.iter().map(|(t, a)| (*t, a.to_vec())).collect();
+        assert_eq!(tasks, listed, "{name}'s tasks {rerun}");
+    }
+    for e in &meta.model_types {
+        let Some(family) = e.family else {
+            assert!(e.skillset_tasks.is_empty(), "{}", e.model_type);
+            continue;
+        };
+        let spec = skillset_codegen::registry::family(family);
+        for (task, class) in e.tasks.iter() {
+            let listed = spec.architectures(*task).contains(&class.as_str());
+            assert_eq!(
+                listed,
+                e.skillset_tasks.contains(task),
+                "{}: {task} ({class})",
+                e.model_type
+            );
+        }
+    }
+}

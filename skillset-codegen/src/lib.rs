@@ -11,6 +11,7 @@
 
 pub mod embedded;
 pub mod names;
+pub mod registry;
 pub mod schema;
 pub mod validate;
 

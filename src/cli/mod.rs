@@ -79,6 +79,11 @@ pub struct GeneratorArgs {
     /// List the tasks with how many model types transformers serves and skillsets runs.
     #[arg(long)]
     pub list_tasks: bool,
+    /// Print the registry as JSON: each family's description, modality, base classes
+    /// and the architecture classes it runs per task (what scripts/gen_model_types.py
+    /// reads to write model_types.json).
+    #[arg(long)]
+    pub registry: bool,
     /// Generate the skillset of a model type (repeatable).
     #[arg(long, value_name = "MODEL_TYPE")]
     pub model: Vec<String>,
@@ -246,6 +251,12 @@ fn generator_metadata(args: &GeneratorArgs) -> Result<Metadata, Failure> {
 }
 
 fn generator(args: &GeneratorArgs) -> Result<ExitCode, Failure> {
+    if args.registry {
+        let text = serde_json::to_string_pretty(&skillset_codegen::registry::to_json())
+            .expect("the registry serializes");
+        outln!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let meta = generator_metadata(args)?;
     let selecting =
         !args.model.is_empty() || !args.family.is_empty() || !args.task.is_empty() || args.all;

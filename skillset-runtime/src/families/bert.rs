@@ -17,7 +17,7 @@ use crate::Task;
 
 /// Which member of the family a checkpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub(crate) enum Flavor {
     Bert,
     /// RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText: positions start at `pad_token_id + 1`.
     Roberta,
@@ -27,7 +27,7 @@ enum Flavor {
 
 impl Flavor {
     /// The flavor of an architecture class and where its head models keep the encoder.
-    fn of(architecture: &str) -> Option<(Self, &'static str)> {
+    pub(crate) fn of(architecture: &str) -> Option<(Self, &'static str)> {
         // (class-name prefix, flavor, weight prefix); longer class prefixes first.
         const LAYOUTS: &[(&str, Flavor, &str)] = &[
             ("XLMRoberta", Flavor::Roberta, "roberta"),

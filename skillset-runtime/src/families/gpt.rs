@@ -18,7 +18,7 @@ use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub(crate) enum Flavor {
     Gpt2,
     GptNeo,
     GptJ,
@@ -73,22 +73,29 @@ fn num(c: &ConfigReader, keys: &[&str]) -> Option<f64> {
     })
 }
 
-impl Config {
-    fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let flavor = match architecture {
+impl Flavor {
+    /// The member an architecture class is (`None`: not a gpt-family class).
+    pub(crate) fn of(architecture: &str) -> Option<Self> {
+        Some(match architecture {
             "GPT2LMHeadModel" | "GPT2Model" => Flavor::Gpt2,
             "GPTNeoForCausalLM" | "GPTNeoModel" => Flavor::GptNeo,
             "GPTJForCausalLM" | "GPTJModel" => Flavor::GptJ,
             "GPTNeoXForCausalLM" | "GPTNeoXModel" => Flavor::GptNeoX,
             "GPTBigCodeForCausalLM" | "GPTBigCodeModel" => Flavor::GptBigCode,
             "OPTForCausalLM" | "OPTModel" => Flavor::Opt,
-            other => {
-                return Err(c.invalid(
-                    "architectures",
-                    format!("`{other}` is not a gpt-family architecture"),
-                ))
-            }
-        };
+            _ => return None,
+        })
+    }
+}
+
+impl Config {
+    fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
+        let flavor = Flavor::of(architecture).ok_or_else(|| {
+            c.invalid(
+                "architectures",
+                format!("`{architecture}` is not a gpt-family architecture"),
+            )
+        })?;
         let first = |keys: &[&str]| -> Result<usize> {
             for k in keys {
                 if c.value.get(*k).is_some_and(|v| !v.is_null()) {

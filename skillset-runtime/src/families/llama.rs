@@ -16,7 +16,7 @@ use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub(crate) enum Flavor {
     Llama,
     Mistral,
     Qwen2,
@@ -121,27 +121,36 @@ fn rope_inv_freq(c: &ConfigReader, rotary_dim: usize) -> Result<Vec<f32>> {
     Ok(inv.into_iter().map(|x| x as f32).collect())
 }
 
+impl Flavor {
+    /// The member an architecture class is (`None`: not a llama-family class).
+    pub(crate) fn of(architecture: &str) -> Option<Self> {
+        Some(
+            match architecture
+                .trim_end_matches("ForCausalLM")
+                .trim_end_matches("Model")
+            {
+                "Llama" => Flavor::Llama,
+                "Mistral" => Flavor::Mistral,
+                "Qwen2" => Flavor::Qwen2,
+                "Qwen3" => Flavor::Qwen3,
+                "Phi3" => Flavor::Phi3,
+                "Gemma" => Flavor::Gemma,
+                "Granite" => Flavor::Granite,
+                "Olmo" => Flavor::Olmo,
+                _ => return None,
+            },
+        )
+    }
+}
+
 impl Config {
     fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let flavor = match architecture
-            .trim_end_matches("ForCausalLM")
-            .trim_end_matches("Model")
-        {
-            "Llama" => Flavor::Llama,
-            "Mistral" => Flavor::Mistral,
-            "Qwen2" => Flavor::Qwen2,
-            "Qwen3" => Flavor::Qwen3,
-            "Phi3" => Flavor::Phi3,
-            "Gemma" => Flavor::Gemma,
-            "Granite" => Flavor::Granite,
-            "Olmo" => Flavor::Olmo,
-            _ => {
-                return Err(c.invalid(
-                    "architectures",
-                    format!("`{architecture}` is not a llama-family architecture"),
-                ))
-            }
-        };
+        let flavor = Flavor::of(architecture).ok_or_else(|| {
+            c.invalid(
+                "architectures",
+                format!("`{architecture}` is not a llama-family architecture"),
+            )
+        })?;
         let hidden_size = c.usize("hidden_size")?;
         let num_heads = c.usize("num_attention_heads")?;
         if num_heads == 0 {

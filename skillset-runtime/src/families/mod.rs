@@ -62,6 +62,23 @@ impl Model {
     }
 }
 
+/// Whether `family`'s loader takes the architecture class (the registry lists only
+/// classes it takes: tested below).
+pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
+    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| architecture.starts_with(p));
+    match family {
+        Family::Bert => bert::Flavor::of(architecture).is_some(),
+        Family::Gpt => gpt::Flavor::of(architecture).is_some(),
+        Family::Llama => llama::Flavor::of(architecture).is_some(),
+        Family::T5 => t5::is_mt5(architecture).is_some(),
+        Family::Vit => starts(&["ViT", "DeiT", "Dinov2"]),
+        Family::Clip => starts(&["CLIP", "Siglip"]),
+        Family::Wav2Vec2 => wav2vec2::base_prefix(architecture).is_some(),
+        Family::Whisper => starts(&["Whisper"]),
+        Family::Llava => starts(&["Llava"]),
+    }
+}
+
 /// Load the model for `task` from a checkpoint of `family`, following `architecture`
 /// (the class transformers would load, e.g. `RobertaForMaskedLM`).
 pub(crate) fn load(
@@ -78,36 +95,19 @@ pub(crate) fn load(
         vb: ckpt.var_builder(dtype, device)?,
         path: files[0].clone(),
     };
-    // Each family runs these tasks; the loaders below take the task as given.
-    let runs = match family {
-        Family::Bert => matches!(
-            task,
-            Task::FeatureExtraction
-                | Task::FillMask
-                | Task::TextClassification
-                | Task::TokenClassification
-        ),
-        Family::Gpt | Family::Llama => task == Task::TextGeneration,
-        Family::T5 => task == Task::Text2TextGeneration,
-        Family::Vit => matches!(
-            task,
-            Task::ImageClassification | Task::ImageFeatureExtraction
-        ),
-        Family::Clip => matches!(
-            task,
-            Task::ZeroShotImageClassification | Task::ImageFeatureExtraction
-        ),
-        Family::Wav2Vec2 => matches!(
-            task,
-            Task::AutomaticSpeechRecognition | Task::AudioClassification
-        ),
-        Family::Whisper => task == Task::AutomaticSpeechRecognition,
-        Family::Llava => task == Task::ImageTextToText,
-    };
+    // The registry says which tasks each family runs; the loaders below take the
+    // task as given.
+    let runs = skillset_codegen::registry::family(family).runs(task);
     if !runs {
         return Err(Error::InvalidOption(format!(
             "the {family} family does not run `{task}`"
         )));
+    }
+    if !loader_takes(family, architecture) {
+        return Err(config.invalid(
+            "architectures",
+            format!("`{architecture}` is not a {family}-family architecture"),
+        ));
     }
     Ok(match family {
         Family::Bert => Model::Encoder(Box::new(bert::load(
@@ -152,4 +152,33 @@ pub(crate) fn load(
         Family::Whisper => Model::Whisper(Box::new(whisper::load(&config, &weights)?)),
         Family::Llava => Model::Llava(Box::new(llava::load(&config, &weights, dtype, device)?)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registry and the loaders agree: every class the registry lists for a
+    /// family is one its loader takes, and no family's loader takes another's.
+    #[test]
+    fn loaders_take_what_the_registry_lists() {
+        for spec in skillset_codegen::registry::FAMILIES {
+            for (task, classes) in spec.tasks {
+                for class in *classes {
+                    assert!(
+                        loader_takes(spec.family, class),
+                        "the {} loader does not take {class} ({task})",
+                        spec.family
+                    );
+                    for other in Family::ALL.iter().filter(|f| **f != spec.family) {
+                        assert!(
+                            !loader_takes(*other, class),
+                            "{class} is a {} class, but the {other} loader takes it too",
+                            spec.family
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -30,18 +30,23 @@ struct Config {
     decoder_start: u32,
 }
 
+/// Whether an architecture class is mT5's (`None`: not a t5-family class).
+pub(crate) fn is_mt5(architecture: &str) -> Option<bool> {
+    match architecture {
+        "T5ForConditionalGeneration" | "T5Model" => Some(false),
+        "MT5ForConditionalGeneration" | "MT5Model" => Some(true),
+        _ => None,
+    }
+}
+
 impl Config {
     fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let mt5 = match architecture {
-            "T5ForConditionalGeneration" | "T5Model" => false,
-            "MT5ForConditionalGeneration" | "MT5Model" => true,
-            other => {
-                return Err(c.invalid(
-                    "architectures",
-                    format!("`{other}` is not a t5-family architecture"),
-                ))
-            }
-        };
+        let mt5 = is_mt5(architecture).ok_or_else(|| {
+            c.invalid(
+                "architectures",
+                format!("`{architecture}` is not a t5-family architecture"),
+            )
+        })?;
         let ff = c.str_or("feed_forward_proj", "relu");
         let parts: Vec<&str> = ff.split('-').collect();
         let (gated, act_name) = match parts.as_slice() {

@@ -149,6 +149,22 @@ fn weight_norm_pos_conv(
     ))
 }
 
+/// Where a task checkpoint of an architecture class nests the model's weights
+/// (`None`: not a wav2vec2-family class).
+pub(crate) fn base_prefix(architecture: &str) -> Option<&'static str> {
+    [
+        ("Hubert", "hubert"),
+        ("Data2VecAudio", "data2vec_audio"),
+        ("UniSpeechSat", "unispeech_sat"),
+        ("UniSpeech", "unispeech"),
+        ("WavLM", "wavlm"),
+        ("Wav2Vec2", "wav2vec2"),
+    ]
+    .into_iter()
+    .find(|(class, _)| architecture.starts_with(class))
+    .map(|(_, base)| base)
+}
+
 pub(crate) fn load(
     architecture: &str,
     config: &ConfigReader,
@@ -157,14 +173,12 @@ pub(crate) fn load(
 ) -> Result<Wav2Vec2> {
     // Where a task checkpoint nests the model (UniSpeech and UniSpeechSat are Wav2Vec2
     // with pre-training heads of their own, which inference does not use).
-    let base = match architecture {
-        a if a.starts_with("Hubert") => "hubert",
-        a if a.starts_with("Data2VecAudio") => "data2vec_audio",
-        a if a.starts_with("UniSpeechSat") => "unispeech_sat",
-        a if a.starts_with("UniSpeech") => "unispeech",
-        a if a.starts_with("WavLM") => "wavlm",
-        _ => "wav2vec2",
-    };
+    let base = base_prefix(architecture).ok_or_else(|| {
+        config.invalid(
+            "architectures",
+            format!("`{architecture}` is not a wav2vec2-family architecture"),
+        )
+    })?;
     let data2vec = base == "data2vec_audio";
     let w = if weights.contains(&format!("{base}.feature_projection.projection.weight")) {
         weights.pp(base)
