@@ -891,3 +891,36 @@ fn chats_match_transformers() {
         "{rendered} rendered, {refused} refused"
     );
 }
+
+/// Every architecture class the registry lists for a task is verified by a fixture: a
+/// fixture of a model type that transformers serves that task with that class, with a
+/// check of that task. A class the registry claims without a fixture fails here.
+#[test]
+fn every_registry_architecture_has_a_fixture() {
+    let mut verified = std::collections::BTreeSet::new();
+    for f in fixtures() {
+        let Some(info) = skillsets::lookup(&f.reference.model_type) else {
+            continue;
+        };
+        for check in &f.reference.checks {
+            if let Some((_, class)) = info.hf_tasks.iter().find(|(t, _)| *t == check.task) {
+                verified.insert(*class);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for spec in skillset_codegen::registry::FAMILIES {
+        for (task, classes) in spec.tasks {
+            missing.extend(
+                classes
+                    .iter()
+                    .filter(|c| !verified.contains(*c))
+                    .map(|c| format!("{c} ({} family, {task})", spec.family)),
+            );
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "architectures the registry claims without a fixture (add one to scripts/make_fixtures.py or make_media_fixtures.py): {missing:#?}"
+    );
+}
