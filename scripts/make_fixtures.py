@@ -836,6 +836,11 @@ GPTS = {
     "gptj": lambda tok, **kw: transformers.GPTJConfig(
         vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, rotary_dim=4,
         initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "phi": lambda tok, **kw: transformers.PhiConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=40, max_position_embeddings=64, initializer_range=0.3,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
     "gpt_neox": lambda tok, **kw: transformers.GPTNeoXConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=40, max_position_embeddings=64, initializer_range=0.3,
@@ -856,6 +861,7 @@ DECODERS = {
         "gemma": "GemmaConfig",
         "granite": "GraniteConfig",
         "olmo": "OlmoConfig",
+        "olmo2": "Olmo2Config",
         # Model types that transformers maps to the Llama classes with a config of their own.
         "internlm3": "InternLM3Config",
         "iquestcoder": "IQuestCoderConfig",
@@ -1461,6 +1467,32 @@ FIXTURE_SPECS = {
         seed=20,
         clip_qkv=1.5,
     ),
+    # Model types stated as one delta file over the shared decoder
+    # (skillset-runtime/src/families/olmo2.rs, phi.rs).
+    "olmo2-tiny": lambda: fixture(
+        "olmo2-tiny", "olmo2", transformers.Olmo2ForCausalLM, "gpt2",
+        "Olmo2ForCausalLM: RMS norms after attention and MLP outputs, RMS q/k norms over the whole "
+        "projections, grouped-query attention (4 heads, 2 KV heads); byte-level BPE that adds no BOS "
+        "(OLMo-2's GPT-2-style tokenizer).",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=84,
+        post=spread_norms,
+    ),
+    "phi-tiny": lambda: fixture(
+        "phi-tiny", "phi", transformers.PhiForCausalLM, "gpt2",
+        "PhiForCausalLM like phi-2: one LayerNorm feeding attention and MLP in parallel, biases on "
+        "every projection, rotary on half of each head (rotate-half), gelu_new, lm_head with bias; "
+        "CodeGen's GPT-2 BPE (no BOS).",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=85,
+        post=spread_norms,
+    ),
     "t5-tiny": lambda: fixture(
         "t5-tiny", "t5", transformers.T5ForConditionalGeneration, "t5",
         "T5ForConditionalGeneration: ReLU feed-forward, tied head with decoder-output scaling, "
@@ -1554,6 +1586,18 @@ FIXTURE_SPECS = {
     "bert-tiny-cls-bin": lambda: bin_twin("bert-tiny-cls", "bert-tiny-cls-bin", legacy_layer_norm_names=True),
     "llama-tiny-bin-sharded": lambda: bin_twin("llama-tiny", "llama-tiny-bin-sharded", shards=2, fused_views=True),
 }
+
+def spread_norms(model, tokenizer):
+    """Norm weights away from their initial ones (and biases from zeros), so that a norm
+    applied in the wrong place, or not at all, changes the outputs."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "norm" in n.lower():
+                if n.endswith("weight"):
+                    p.normal_(1.0, 0.3)
+                else:
+                    p.normal_(0.0, 0.2)
+
 
 def make_reachable(model, tokenizer, token: str, prompt: str):
     """Scale the lm_head row of `token` (an EOS token that random weights never pick)

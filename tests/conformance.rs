@@ -460,6 +460,8 @@ fn fixtures_through_the_generated_types() {
                 "ernie" => bert_tasks!(skillsets::Ernie, f, check),
                 "granite" => decoder_tasks!(skillsets::Granite, f, check),
                 "olmo" => decoder_tasks!(skillsets::Olmo, f, check),
+                "olmo2" => decoder_tasks!(skillsets::Olmo2, f, check),
+                "phi" => decoder_tasks!(skillsets::Phi, f, check),
                 "gpt_bigcode" => decoder_tasks!(skillsets::GptBigcode, f, check),
                 "opt" => decoder_tasks!(skillsets::Opt, f, check),
                 "llama" => decoder_tasks!(skillsets::Llama, f, check),

@@ -79,8 +79,16 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Gpt,
         modality: Modality::Text,
-        description: "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), GPTBigCode (multi-query attention), OPT",
-        base: &["GPT2Model", "GPTNeoModel", "GPTJModel", "GPTNeoXModel", "GPTBigCodeModel", "OPTModel"],
+        description: "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), GPTBigCode (multi-query attention), OPT, Phi (parallel attention and MLP, partial rotary)",
+        base: &[
+            "GPT2Model",
+            "GPTNeoModel",
+            "GPTJModel",
+            "GPTNeoXModel",
+            "GPTBigCodeModel",
+            "OPTModel",
+            "PhiModel",
+        ],
         tasks: &[(
             Task::TextGeneration,
             &[
@@ -90,13 +98,14 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "GPTNeoXForCausalLM",
                 "GPTBigCodeForCausalLM",
                 "OPTForCausalLM",
+                "PhiForCausalLM",
             ],
         )],
     },
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with RMSNorm, rotary positions, grouped-query attention and a gated MLP (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Granite, OLMo)",
+        description: "decoder-only transformers with RMSNorm, rotary positions, grouped-query attention and a gated MLP (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma, Granite, OLMo, OLMo-2)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -106,6 +115,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "GemmaModel",
             "GraniteModel",
             "OlmoModel",
+            "Olmo2Model",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -118,6 +128,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "GemmaForCausalLM",
                 "GraniteForCausalLM",
                 "OlmoForCausalLM",
+                "Olmo2ForCausalLM",
             ],
         )],
     },

@@ -28,6 +28,8 @@ const LAYERS: &[&[&str]] = &[
     // The interfaces and shared blocks the model families build on.
     &["families::config", "families::heads", "families::stepper"],
     &["families::encoder", "families::causal"],
+    // The one decoder-only transformer, driven by a layout.
+    &["families::decoder"],
     // The model families.
     &[
         "families::bert",
@@ -39,8 +41,8 @@ const LAYERS: &[&[&str]] = &[
         "families::wav2vec2",
         "families::whisper",
     ],
-    // Families built from other families.
-    &["families::llava"],
+    // Families and model types built from other families.
+    &["families::llava", "families::olmo2", "families::phi"],
     // Loading a family: the dispatch.
     &["families"],
     // Decoding.

@@ -7,15 +7,14 @@
 //! post-LayerNorm).
 //! candle-transformers ships none of GPT-2 or GPT-Neo; this is our own implementation.
 
-use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::kv_cache::KvCache;
-use candle_nn::{Embedding, LayerNorm};
+use candle_core::{DType, Device};
 
-use super::causal::CausalLm;
-use super::causal::Masks;
 use super::config::ConfigReader;
-use super::nn::{self, Activation, Linear, Weights};
-use crate::error::{Error, Result};
+use super::decoder::{
+    self, linear, Decoder, Layer, Layout, LearnedPositions, Mlp, Norm, Qkv, Residual, Rope,
+};
+use super::nn::{Activation, Linear, Weights};
+use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
@@ -260,151 +259,152 @@ fn conv1d(w: &Weights, d_in: usize, d_out: usize, name: &str) -> Result<Linear> 
     Ok(Linear::new(weight, Some(p.get(d_out, "bias")?)))
 }
 
-enum Qkv {
-    /// One projection whose output is `[q | k | v]` (GPT-2).
-    Fused(Linear),
-    /// One projection whose output is `[head0: q k v | head1: q k v | ...]` (GPT-NeoX).
-    FusedPerHead(Linear),
-    /// One projection whose output is `[q | k | v]` with k and v of one head each
-    /// (multi-query GPTBigCode).
-    FusedMultiQuery(Linear),
-    Separate(Linear, Linear, Linear),
-}
-
-struct Block {
-    ln_1: LayerNorm,
-    ln_2: Option<LayerNorm>,
-    qkv: Qkv,
-    out: Linear,
-    fc_in: Linear,
-    fc_out: Linear,
-}
-
-impl Block {
-    fn load(w: &Weights, c: &Config) -> Result<Self> {
-        let (h, i) = (c.hidden, c.inner);
-        Ok(match c.flavor {
-            Flavor::Gpt2 => Block {
-                ln_1: w.layer_norm(h, c.eps, "ln_1")?,
-                ln_2: Some(w.layer_norm(h, c.eps, "ln_2")?),
-                qkv: Qkv::Fused(conv1d(w, h, 3 * h, "attn.c_attn")?),
-                out: conv1d(w, h, h, "attn.c_proj")?,
-                fc_in: conv1d(w, h, i, "mlp.c_fc")?,
-                fc_out: conv1d(w, i, h, "mlp.c_proj")?,
-            },
-            Flavor::GptNeo => {
-                let a = w.pp("attn.attention");
-                Block {
-                    ln_1: w.layer_norm(h, c.eps, "ln_1")?,
-                    ln_2: Some(w.layer_norm(h, c.eps, "ln_2")?),
-                    qkv: Qkv::Separate(
-                        a.linear_no_bias(h, h, "q_proj")?,
-                        a.linear_no_bias(h, h, "k_proj")?,
-                        a.linear_no_bias(h, h, "v_proj")?,
-                    ),
-                    out: a.linear(h, h, "out_proj")?,
-                    fc_in: w.linear(h, i, "mlp.c_fc")?,
-                    fc_out: w.linear(i, h, "mlp.c_proj")?,
-                }
-            }
-            Flavor::GptJ => {
-                let a = w.pp("attn");
-                Block {
-                    ln_1: w.layer_norm(h, c.eps, "ln_1")?,
-                    ln_2: None,
-                    qkv: Qkv::Separate(
-                        a.linear_no_bias(h, h, "q_proj")?,
-                        a.linear_no_bias(h, h, "k_proj")?,
-                        a.linear_no_bias(h, h, "v_proj")?,
-                    ),
-                    out: a.linear_no_bias(h, h, "out_proj")?,
-                    fc_in: w.linear(h, i, "mlp.fc_in")?,
-                    fc_out: w.linear(i, h, "mlp.fc_out")?,
-                }
-            }
-            Flavor::GptNeoX => {
-                let a = w.pp("attention");
-                let lin = |d_in, d_out, name: &str| {
-                    if c.attention_bias {
-                        a.linear(d_in, d_out, name)
-                    } else {
-                        a.linear_no_bias(d_in, d_out, name)
-                    }
-                };
-                Block {
-                    ln_1: w.layer_norm(h, c.eps, "input_layernorm")?,
-                    ln_2: Some(w.layer_norm(h, c.eps, "post_attention_layernorm")?),
-                    qkv: Qkv::FusedPerHead(lin(h, 3 * h, "query_key_value")?),
-                    out: lin(h, h, "dense")?,
-                    fc_in: w.linear(h, i, "mlp.dense_h_to_4h")?,
-                    fc_out: w.linear(i, h, "mlp.dense_4h_to_h")?,
-                }
-            }
-            Flavor::GptBigCode => {
-                let kv = c.kv_heads * c.head_dim();
-                let c_attn = w.linear(h, h + 2 * kv, "attn.c_attn")?;
-                Block {
-                    ln_1: w.layer_norm(h, c.eps, "ln_1")?,
-                    ln_2: Some(w.layer_norm(h, c.eps, "ln_2")?),
-                    qkv: if c.kv_heads == 1 {
-                        Qkv::FusedMultiQuery(c_attn)
-                    } else {
-                        Qkv::FusedPerHead(c_attn)
-                    },
-                    out: w.linear(h, h, "attn.c_proj")?,
-                    fc_in: w.linear(h, i, "mlp.c_fc")?,
-                    fc_out: w.linear(i, h, "mlp.c_proj")?,
-                }
-            }
-            Flavor::Opt => {
-                let a = w.pp("self_attn");
-                let lin = |w: &Weights, d_in, d_out, name: &str| {
-                    if c.attention_bias {
-                        w.linear(d_in, d_out, name)
-                    } else {
-                        w.linear_no_bias(d_in, d_out, name)
-                    }
-                };
-                Block {
-                    ln_1: w.layer_norm(h, c.eps, "self_attn_layer_norm")?,
-                    ln_2: Some(w.layer_norm(h, c.eps, "final_layer_norm")?),
-                    qkv: Qkv::Separate(
-                        lin(&a, h, h, "q_proj")?,
-                        lin(&a, h, h, "k_proj")?,
-                        lin(&a, h, h, "v_proj")?,
-                    ),
-                    out: lin(&a, h, h, "out_proj")?,
-                    fc_in: lin(w, h, i, "fc1")?,
-                    fc_out: lin(w, i, h, "fc2")?,
-                }
-            }
-        })
+impl Config {
+    /// The model-wide layout.
+    fn layout(&self, inv_freq: Vec<f32>) -> Layout {
+        let mut l = Layout::new(self.heads, self.kv_heads, self.head_dim(), self.act);
+        if self.rotary_dim > 0 {
+            l.rope = Some(Rope {
+                inv_freq,
+                dim: self.rotary_dim,
+                interleaved: self.flavor == Flavor::GptJ,
+            });
+        }
+        l.scale = self.scale;
+        l.scale_by_layer = self.scale_by_layer;
+        l.residual = if self.parallel_residual {
+            Residual::Parallel
+        } else if self.pre_layer_norm {
+            Residual::Sequential
+        } else {
+            Residual::PostNorm
+        };
+        l.max_positions = self.max_positions;
+        l.sliding_window = self.window;
+        l
     }
 }
 
-/// A loaded gpt-family causal LM.
-pub(crate) struct GptModel {
-    c: Config,
-    wte: Embedding,
-    wpe: Option<Embedding>,
-    blocks: Vec<Block>,
-    ln_f: Option<LayerNorm>,
-    /// OPT: embedding width -> hidden width and back.
-    project_in: Option<Linear>,
-    project_out: Option<Linear>,
-    lm_head: Linear,
-    inv_freq: Vec<f32>,
-    dtype: DType,
-    device: Device,
+/// One block under the member's weight names.
+fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
+    let (h, i) = (c.hidden, c.inner);
+    let ln = |name: &str| Norm::layer(w, h, c.eps, name);
+    let (attn_norm, mlp_norm, qkv, out, mlp) = match c.flavor {
+        Flavor::Gpt2 => (
+            ln("ln_1")?,
+            Some(ln("ln_2")?),
+            Qkv::Fused(conv1d(w, h, 3 * h, "attn.c_attn")?),
+            conv1d(w, h, h, "attn.c_proj")?,
+            Mlp::Plain {
+                fc_in: conv1d(w, h, i, "mlp.c_fc")?,
+                fc_out: conv1d(w, i, h, "mlp.c_proj")?,
+            },
+        ),
+        Flavor::GptNeo => {
+            let a = w.pp("attn.attention");
+            (
+                ln("ln_1")?,
+                Some(ln("ln_2")?),
+                Qkv::Separate(
+                    a.linear_no_bias(h, h, "q_proj")?,
+                    a.linear_no_bias(h, h, "k_proj")?,
+                    a.linear_no_bias(h, h, "v_proj")?,
+                ),
+                a.linear(h, h, "out_proj")?,
+                Mlp::Plain {
+                    fc_in: w.linear(h, i, "mlp.c_fc")?,
+                    fc_out: w.linear(i, h, "mlp.c_proj")?,
+                },
+            )
+        }
+        Flavor::GptJ => {
+            let a = w.pp("attn");
+            (
+                ln("ln_1")?,
+                None,
+                Qkv::Separate(
+                    a.linear_no_bias(h, h, "q_proj")?,
+                    a.linear_no_bias(h, h, "k_proj")?,
+                    a.linear_no_bias(h, h, "v_proj")?,
+                ),
+                a.linear_no_bias(h, h, "out_proj")?,
+                Mlp::Plain {
+                    fc_in: w.linear(h, i, "mlp.fc_in")?,
+                    fc_out: w.linear(i, h, "mlp.fc_out")?,
+                },
+            )
+        }
+        Flavor::GptNeoX => {
+            let a = w.pp("attention");
+            (
+                ln("input_layernorm")?,
+                Some(ln("post_attention_layernorm")?),
+                Qkv::FusedPerHead(linear(&a, h, 3 * h, "query_key_value", c.attention_bias)?),
+                linear(&a, h, h, "dense", c.attention_bias)?,
+                Mlp::Plain {
+                    fc_in: w.linear(h, i, "mlp.dense_h_to_4h")?,
+                    fc_out: w.linear(i, h, "mlp.dense_4h_to_h")?,
+                },
+            )
+        }
+        Flavor::GptBigCode => {
+            let kv = c.kv_heads * c.head_dim();
+            let c_attn = w.linear(h, h + 2 * kv, "attn.c_attn")?;
+            (
+                ln("ln_1")?,
+                Some(ln("ln_2")?),
+                if c.kv_heads == 1 {
+                    Qkv::Fused(c_attn)
+                } else {
+                    Qkv::FusedPerHead(c_attn)
+                },
+                w.linear(h, h, "attn.c_proj")?,
+                Mlp::Plain {
+                    fc_in: w.linear(h, i, "mlp.c_fc")?,
+                    fc_out: w.linear(i, h, "mlp.c_proj")?,
+                },
+            )
+        }
+        Flavor::Opt => {
+            let a = w.pp("self_attn");
+            let bias = c.attention_bias;
+            (
+                ln("self_attn_layer_norm")?,
+                Some(ln("final_layer_norm")?),
+                Qkv::Separate(
+                    linear(&a, h, h, "q_proj", bias)?,
+                    linear(&a, h, h, "k_proj", bias)?,
+                    linear(&a, h, h, "v_proj", bias)?,
+                ),
+                linear(&a, h, h, "out_proj", bias)?,
+                Mlp::Plain {
+                    fc_in: linear(w, h, i, "fc1", bias)?,
+                    fc_out: linear(w, i, h, "fc2", bias)?,
+                },
+            )
+        }
+    };
+    Ok(Layer {
+        attn_norm: Some(attn_norm),
+        qkv,
+        qk_norm: None,
+        out,
+        attn_out_norm: None,
+        mlp_norm,
+        mlp,
+        mlp_out_norm: None,
+        windowed,
+    })
 }
 
+/// Load a gpt-family causal LM.
 pub(crate) fn load(
     architecture: &str,
     config: &ConfigReader,
     weights: &Weights,
     dtype: DType,
     device: &Device,
-) -> Result<GptModel> {
+) -> Result<Decoder> {
     let c = Config::read(architecture, config)?;
     // (body prefix, token embedding, position embedding, blocks, final norm, head)
     let (prefix, embed_name, pos_name, blocks_name, ln_f_name, head_name) = match c.flavor {
@@ -438,18 +438,27 @@ pub(crate) fn load(
     } else {
         weights.clone()
     };
-    let wte = body.embedding(c.vocab_size, c.embed_dim, embed_name)?;
-    let wpe = if pos_name.is_empty() {
+    let embed = body.embedding(c.vocab_size, c.embed_dim, embed_name)?;
+    let positions = if pos_name.is_empty() {
         None
     } else {
         let n = c.max_positions + c.position_offset as usize;
-        Some(body.embedding(n, c.hidden, pos_name)?)
+        Some(LearnedPositions {
+            table: body.embedding(n, c.hidden, pos_name)?,
+            offset: c.position_offset,
+        })
     };
-    let blocks = (0..c.layers)
-        .map(|i| Block::load(&body.pp(format!("{blocks_name}.{i}")), &c))
+    let layers = (0..c.layers)
+        .map(|i| {
+            layer(
+                &body.pp(format!("{blocks_name}.{i}")),
+                &c,
+                c.local_layers[i],
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
-    let ln_f = if c.final_layer_norm {
-        Some(body.layer_norm(c.hidden, c.eps, ln_f_name)?)
+    let final_norm = if c.final_layer_norm {
+        Some(Norm::layer(&body, c.hidden, c.eps, ln_f_name)?)
     } else {
         None
     };
@@ -461,204 +470,28 @@ pub(crate) fn load(
     } else {
         (None, None)
     };
-    let lm_head = if weights.contains(&format!("{head_name}.weight")) && !c.tie_word_embeddings {
-        if c.flavor == Flavor::GptJ {
-            weights.linear(c.embed_dim, c.vocab_size, head_name)?
-        } else {
-            weights.linear_no_bias(c.embed_dim, c.vocab_size, head_name)?
-        }
-    } else if c.tie_word_embeddings {
-        Linear::new(wte.embeddings().clone(), None)
-    } else {
-        return Err(Error::WeightMismatch {
-            path: weights.path.clone(),
-            reason: format!("no `{head_name}.weight` and `tie_word_embeddings` is false"),
-        });
-    };
+    let lm_head = decoder::lm_head(
+        weights,
+        &embed,
+        c.tie_word_embeddings,
+        head_name,
+        c.embed_dim,
+        c.vocab_size,
+        c.flavor == Flavor::GptJ,
+    )?;
     let inv_freq = (0..c.rotary_dim / 2)
         .map(|i| (1.0 / c.rope_theta.powf((2 * i) as f64 / c.rotary_dim as f64)) as f32)
         .collect();
-    Ok(GptModel {
-        c,
-        wte,
-        wpe,
-        blocks,
-        ln_f,
+    Ok(Decoder {
+        layout: c.layout(inv_freq),
+        embed,
+        positions,
         project_in,
         project_out,
+        layers,
+        final_norm,
         lm_head,
-        inv_freq,
         dtype,
         device: device.clone(),
     })
-}
-
-impl GptModel {
-    fn rope_tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
-        nn::rope_tables(positions, &self.inv_freq, self.dtype, &self.device)
-    }
-
-    /// Rotary on the first `rotary_dim` of each head: interleaved pairs for GPT-J,
-    /// halves for GPT-NeoX.
-    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        nn::partial_rope(
-            x,
-            cos,
-            sin,
-            self.c.rotary_dim,
-            self.c.flavor == Flavor::GptJ,
-        )
-    }
-}
-
-impl CausalLm for GptModel {
-    fn num_layers(&self) -> usize {
-        self.c.layers
-    }
-
-    fn max_positions(&self) -> usize {
-        self.c.max_positions
-    }
-
-    fn sliding_window(&self) -> Option<usize> {
-        self.c.window
-    }
-
-    fn forward(
-        &self,
-        input_ids: &Tensor,
-        positions: &[Vec<u32>],
-        masks: &Masks,
-        cache: &mut [KvCache],
-    ) -> Result<Tensor> {
-        let c = &self.c;
-        let (b, t) = input_ids.dims2()?;
-        let (heads, hd) = (c.heads, c.head_dim());
-        let mut x = self.wte.forward(input_ids)?;
-        if let Some(p) = &self.project_in {
-            x = p.forward(&x)?;
-        }
-        if let Some(wpe) = &self.wpe {
-            let shifted: Vec<Vec<u32>> = positions
-                .iter()
-                .map(|r| r.iter().map(|p| p + c.position_offset).collect())
-                .collect();
-            let pos = nn::ids_tensor(&shifted, &self.device)?;
-            x = (x + wpe.forward(&pos)?)?;
-        }
-        let rope = if c.rotary_dim > 0 {
-            Some(self.rope_tables(positions)?)
-        } else {
-            None
-        };
-        let split = |y: Tensor, n: usize| -> Result<Tensor> {
-            Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
-        };
-        for (i, (block, kv)) in self.blocks.iter().zip(cache.iter_mut()).enumerate() {
-            // Post-LayerNorm (OPT with do_layer_norm_before = false) normalises after
-            // each residual instead of before each sublayer.
-            let h = if c.pre_layer_norm {
-                block.ln_1.forward(&x)?
-            } else {
-                x.clone()
-            };
-            let (q, k, v) = match &block.qkv {
-                Qkv::Fused(l) => {
-                    let y = l.forward(&h)?;
-                    (
-                        split(y.narrow(D::Minus1, 0, c.hidden)?, heads)?,
-                        split(y.narrow(D::Minus1, c.hidden, c.hidden)?, heads)?,
-                        split(y.narrow(D::Minus1, 2 * c.hidden, c.hidden)?, heads)?,
-                    )
-                }
-                Qkv::FusedMultiQuery(l) => {
-                    let y = l.forward(&h)?;
-                    let kv_dim = c.kv_heads * hd;
-                    (
-                        split(y.narrow(D::Minus1, 0, c.hidden)?, heads)?,
-                        split(y.narrow(D::Minus1, c.hidden, kv_dim)?, c.kv_heads)?,
-                        split(y.narrow(D::Minus1, c.hidden + kv_dim, kv_dim)?, c.kv_heads)?,
-                    )
-                }
-                Qkv::FusedPerHead(l) => {
-                    let y = l
-                        .forward(&h)?
-                        .reshape((b, t, heads, 3 * hd))?
-                        .transpose(1, 2)?;
-                    (
-                        y.narrow(D::Minus1, 0, hd)?.contiguous()?,
-                        y.narrow(D::Minus1, hd, hd)?.contiguous()?,
-                        y.narrow(D::Minus1, 2 * hd, hd)?.contiguous()?,
-                    )
-                }
-                Qkv::Separate(q, k, v) => (
-                    split(q.forward(&h)?, heads)?,
-                    split(k.forward(&h)?, heads)?,
-                    split(v.forward(&h)?, heads)?,
-                ),
-            };
-            let (q, k) = match &rope {
-                Some((cos, sin)) => (self.rope(&q, cos, sin)?, self.rope(&k, cos, sin)?),
-                None => (q, k),
-            };
-            let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
-            let (k, v) = (
-                nn::repeat_kv(k, heads / c.kv_heads)?,
-                nn::repeat_kv(v, heads / c.kv_heads)?,
-            );
-            let bias = if c.local_layers[i] {
-                masks.window.as_ref().unwrap_or(&masks.full)
-            } else {
-                &masks.full
-            };
-            let mut scale = c.scale;
-            if c.scale_by_layer {
-                scale /= (i + 1) as f64;
-            }
-            let ctx = nn::attention(&q, &k.contiguous()?, &v.contiguous()?, Some(bias), scale)?;
-            let attn = block.out.forward(&nn::merge_heads(&ctx)?)?;
-            x = if c.parallel_residual {
-                let m_in = match &block.ln_2 {
-                    Some(ln) => ln.forward(&x)?,
-                    None => h,
-                };
-                let m = block
-                    .fc_out
-                    .forward(&c.act.forward(&block.fc_in.forward(&m_in)?)?)?;
-                ((attn + m)? + x)?
-            } else {
-                let ln_2 = block.ln_2.as_ref().expect("sequential blocks have ln_2");
-                let mut x = (attn + x)?;
-                if !c.pre_layer_norm {
-                    x = block.ln_1.forward(&x)?;
-                }
-                let m_in = if c.pre_layer_norm {
-                    ln_2.forward(&x)?
-                } else {
-                    x.clone()
-                };
-                let m = block
-                    .fc_out
-                    .forward(&c.act.forward(&block.fc_in.forward(&m_in)?)?)?;
-                let x = (m + x)?;
-                if c.pre_layer_norm {
-                    x
-                } else {
-                    ln_2.forward(&x)?
-                }
-            };
-        }
-        let mut last = x.narrow(1, t - 1, 1)?;
-        if let Some(ln) = &self.ln_f {
-            last = ln.forward(&last)?;
-        }
-        if let Some(p) = &self.project_out {
-            last = p.forward(&last)?;
-        }
-        Ok(self
-            .lm_head
-            .forward(&last)?
-            .squeeze(1)?
-            .to_dtype(DType::F32)?)
-    }
 }

@@ -5,15 +5,12 @@
 //! (offset RMSNorm, scaled embeddings, GELU MLP), Granite (multipliers) and OLMo
 //! (parameter-free LayerNorms, q/k/v clipping).
 
-use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::kv_cache::KvCache;
-use candle_nn::Embedding;
+use candle_core::{DType, Device};
 
-use super::causal::CausalLm;
-use super::causal::Masks;
 use super::config::ConfigReader;
-use super::nn::{self, Activation, Linear, Weights};
-use crate::error::{Error, Result};
+use super::decoder::{self, linear, Decoder, Layer, Layout, Mlp, Norm, QkNorm, Qkv, Rope};
+use super::nn::{Activation, Linear, Weights};
+use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
@@ -30,95 +27,30 @@ pub(crate) enum Flavor {
 }
 
 #[derive(Debug, Clone)]
-struct Config {
-    flavor: Flavor,
-    vocab_size: usize,
-    hidden_size: usize,
-    intermediate_size: usize,
-    num_layers: usize,
-    num_heads: usize,
-    num_kv_heads: usize,
-    head_dim: usize,
-    rotary_dim: usize,
-    eps: f64,
-    act: Activation,
-    tie_word_embeddings: bool,
-    attention_bias: bool,
-    mlp_bias: bool,
-    sliding_window: Option<usize>,
-    max_positions: usize,
+pub(crate) struct Config {
+    pub(crate) flavor: Flavor,
+    pub(crate) vocab_size: usize,
+    pub(crate) hidden_size: usize,
+    pub(crate) intermediate_size: usize,
+    pub(crate) num_layers: usize,
+    pub(crate) num_heads: usize,
+    pub(crate) num_kv_heads: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) rotary_dim: usize,
+    pub(crate) eps: f64,
+    pub(crate) act: Activation,
+    pub(crate) tie_word_embeddings: bool,
+    pub(crate) attention_bias: bool,
+    pub(crate) mlp_bias: bool,
+    pub(crate) sliding_window: Option<usize>,
+    pub(crate) max_positions: usize,
     /// In f32, as transformers computes the rotary angles.
-    inv_freq: Vec<f32>,
-    embedding_multiplier: f64,
-    residual_multiplier: f64,
-    attention_multiplier: Option<f64>,
-    logits_scaling: f64,
-    clip_qkv: Option<f64>,
-}
-
-/// The rope parameters: transformers 5 nests them in `rope_parameters`, older configs
-/// have `rope_theta` and `rope_scaling` at the top.
-fn rope_inv_freq(c: &ConfigReader, rotary_dim: usize) -> Result<Vec<f32>> {
-    let params = c.value.get("rope_parameters").filter(|v| v.is_object());
-    let scaling = c.value.get("rope_scaling").filter(|v| v.is_object());
-    let get = |k: &str| {
-        params
-            .and_then(|p| p.get(k))
-            .or_else(|| scaling.and_then(|s| s.get(k)))
-            .filter(|v| !v.is_null())
-    };
-    let theta = c.check_rope_theta(
-        get("rope_theta")
-            .or_else(|| c.value.get("rope_theta"))
-            .and_then(|v| v.as_f64())
-            .unwrap_or(10000.0),
-    )?;
-    let rope_type = get("rope_type")
-        .or_else(|| get("type"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("default");
-    let mut inv: Vec<f64> = (0..rotary_dim / 2)
-        .map(|i| 1.0 / theta.powf((2 * i) as f64 / rotary_dim as f64))
-        .collect();
-    let num = |k: &str| -> Result<f64> {
-        get(k).and_then(|v| v.as_f64()).ok_or_else(|| {
-            c.invalid(
-                "rope_parameters",
-                format!("rope type `{rope_type}` needs `{k}`"),
-            )
-        })
-    };
-    match rope_type {
-        "default" => {}
-        "linear" => {
-            let f = num("factor")?;
-            inv.iter_mut().for_each(|x| *x /= f);
-        }
-        "llama3" => {
-            let factor = num("factor")?;
-            let low = num("low_freq_factor")?;
-            let high = num("high_freq_factor")?;
-            let old = num("original_max_position_embeddings")?;
-            let low_wavelen = old / low;
-            let high_wavelen = old / high;
-            for x in inv.iter_mut() {
-                let wavelen = 2.0 * std::f64::consts::PI / *x;
-                if wavelen > low_wavelen {
-                    *x /= factor;
-                } else if wavelen >= high_wavelen {
-                    let smooth = (old / wavelen - low) / (high - low);
-                    *x = (1.0 - smooth) * *x / factor + smooth * *x;
-                }
-            }
-        }
-        other => {
-            return Err(c.invalid(
-                "rope_parameters",
-                format!("rope type `{other}` is not supported (default, linear and llama3 are)"),
-            ))
-        }
-    }
-    Ok(inv.into_iter().map(|x| x as f32).collect())
+    pub(crate) inv_freq: Vec<f32>,
+    pub(crate) embedding_multiplier: f64,
+    pub(crate) residual_multiplier: f64,
+    pub(crate) attention_multiplier: Option<f64>,
+    pub(crate) logits_scaling: f64,
+    pub(crate) clip_qkv: Option<f64>,
 }
 
 impl Flavor {
@@ -151,6 +83,12 @@ impl Config {
                 format!("`{architecture}` is not a llama-family architecture"),
             )
         })?;
+        Self::read_as(flavor, c)
+    }
+
+    /// The config of a member read as `flavor` reads it (a delta file reads its
+    /// model type's config as the member it varies).
+    pub(crate) fn read_as(flavor: Flavor, c: &ConfigReader) -> Result<Self> {
         let hidden_size = c.usize("hidden_size")?;
         let num_heads = c.usize("num_attention_heads")?;
         if num_heads == 0 {
@@ -172,20 +110,7 @@ impl Config {
                 ),
             ));
         }
-        let partial = c
-            .value
-            .get("rope_parameters")
-            .and_then(|p| p.get("partial_rotary_factor"))
-            .or_else(|| c.value.get("partial_rotary_factor"))
-            .and_then(|v| v.as_f64())
-            .unwrap_or(1.0);
-        let rotary_dim = ((head_dim as f64) * partial) as usize;
-        if rotary_dim % 2 != 0 || rotary_dim == 0 {
-            return Err(c.invalid(
-                "partial_rotary_factor",
-                format!("gives a rotary size of {rotary_dim} (of head_dim {head_dim}): it must be even and not 0"),
-            ));
-        }
+        let rotary_dim = decoder::partial_rotary_dim(c, head_dim, 1.0)?;
         let act_key = if c
             .value
             .get("hidden_activation")
@@ -253,7 +178,7 @@ impl Config {
             mlp_bias: c.bool_or("mlp_bias", false),
             sliding_window,
             max_positions: c.usize_or("max_position_embeddings", 4096)?,
-            inv_freq: rope_inv_freq(c, rotary_dim)?,
+            inv_freq: decoder::rope_inv_freq(c, rotary_dim, 10000.0)?,
             embedding_multiplier: if flavor == Flavor::Granite {
                 c.f64_or("embedding_multiplier", 1.0)?
             } else {
@@ -283,101 +208,38 @@ impl Config {
     }
 }
 
-/// The norms of the family: RMSNorm (with Gemma's `1 + weight`), or OLMo's LayerNorm
-/// without parameters.
-enum RmsNorm {
-    Rms(Rms),
-    /// `(x - mean) / sqrt(var + 1e-5)` in f32.
-    Plain,
-}
-
-impl RmsNorm {
-    fn load(w: &Weights, size: usize, eps: f64, name: &str, c: &Config) -> Result<Self> {
-        if c.flavor == Flavor::Olmo {
-            return Ok(RmsNorm::Plain);
-        }
-        Ok(RmsNorm::Rms(Rms::load(
-            w,
-            size,
-            eps,
-            name,
-            c.flavor == Flavor::Gemma,
-        )?))
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            RmsNorm::Rms(r) => r.forward(x),
-            RmsNorm::Plain => {
-                let dtype = x.dtype();
-                let xf = x.to_dtype(DType::F32)?;
-                let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
-                let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-                Ok(centered
-                    .broadcast_div(&(var + 1e-5)?.sqrt()?)?
-                    .to_dtype(dtype)?)
-            }
+impl Config {
+    /// The family's norm: RMSNorm (Gemma: `1 + weight`, scaled in f32), or OLMo's
+    /// LayerNorm without parameters.
+    fn norm(&self, w: &Weights, size: usize, name: &str) -> Result<Norm> {
+        match self.flavor {
+            Flavor::Olmo => Ok(Norm::Plain { eps: 1e-5 }),
+            Flavor::Gemma => Norm::rms_f32(w, size, self.eps, name, 1.0),
+            _ => Norm::rms(w, size, self.eps, name),
         }
     }
-}
 
-/// RMSNorm computed in f32 like transformers (`weight * x / rms(x)`; Gemma scales by
-/// `1 + weight`).
-struct Rms {
-    weight: Tensor,
-    eps: f64,
-}
-
-impl Rms {
-    fn load(w: &Weights, size: usize, eps: f64, name: &str, offset: bool) -> Result<Self> {
-        let mut weight = w.pp(name).get(size, "weight")?;
-        if offset {
-            weight = (weight.to_dtype(DType::F32)? + 1.0)?;
+    /// The model-wide layout.
+    fn layout(&self) -> Layout {
+        let mut l = Layout::new(self.num_heads, self.num_kv_heads, self.head_dim, self.act);
+        l.rope = Some(Rope {
+            inv_freq: self.inv_freq.clone(),
+            dim: self.rotary_dim,
+            interleaved: false,
+        });
+        if let Some(m) = self.attention_multiplier {
+            l.scale = m;
         }
-        Ok(Rms { weight, eps })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let normed = nn::rms_normalize_f32(x, self.eps)?;
-        if self.weight.dtype() == DType::F32 && dtype != DType::F32 {
-            // Gemma: the product is taken in f32, then cast.
-            Ok(normed.broadcast_mul(&self.weight)?.to_dtype(dtype)?)
-        } else {
-            Ok(normed.to_dtype(dtype)?.broadcast_mul(&self.weight)?)
+        l.clip_qkv = self.clip_qkv;
+        if self.flavor == Flavor::Gemma {
+            l.embed_sqrt_scale = Some(self.hidden_size);
         }
-    }
-}
-
-struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
-}
-
-enum Mlp {
-    Gated {
-        gate: Linear,
-        up: Linear,
-        down: Linear,
-    },
-}
-
-struct Layer {
-    attn: Attention,
-    mlp: Mlp,
-    input_norm: RmsNorm,
-    post_norm: RmsNorm,
-}
-
-fn linear(w: &Weights, d_in: usize, d_out: usize, name: &str, bias: bool) -> Result<Linear> {
-    if bias {
-        w.linear(d_in, d_out, name)
-    } else {
-        w.linear_no_bias(d_in, d_out, name)
+        l.embedding_multiplier = self.embedding_multiplier;
+        l.residual_multiplier = self.residual_multiplier;
+        l.logits_scaling = self.logits_scaling;
+        l.max_positions = self.max_positions;
+        l.sliding_window = self.sliding_window;
+        l
     }
 }
 
@@ -394,238 +256,123 @@ fn split_rows(l: &Linear, sizes: &[usize]) -> Result<Vec<Linear>> {
     Ok(out)
 }
 
-impl Layer {
-    fn load(w: &Weights, c: &Config) -> Result<Self> {
-        let (h, hd) = (c.hidden_size, c.head_dim);
-        let (qn, kvn) = (c.num_heads * hd, c.num_kv_heads * hd);
-        let a = w.pp("self_attn");
-        let (q, k, v) = if c.flavor == Flavor::Phi3 {
-            let fused = linear(&a, h, qn + 2 * kvn, "qkv_proj", c.attention_bias)?;
-            let mut parts = split_rows(&fused, &[qn, kvn, kvn])?.into_iter();
-            (
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-            )
-        } else {
-            let qkv_bias = c.attention_bias || c.flavor == Flavor::Qwen2;
-            (
-                linear(&a, h, qn, "q_proj", qkv_bias)?,
-                linear(&a, h, kvn, "k_proj", qkv_bias)?,
-                linear(&a, h, kvn, "v_proj", qkv_bias)?,
-            )
-        };
-        let o_bias = c.attention_bias && c.flavor != Flavor::Qwen2;
-        let (q_norm, k_norm) = if c.flavor == Flavor::Qwen3 {
-            (
-                Some(RmsNorm::load(&a, hd, c.eps, "q_norm", c)?),
-                Some(RmsNorm::load(&a, hd, c.eps, "k_norm", c)?),
-            )
-        } else {
-            (None, None)
-        };
-        let attn = Attention {
-            q,
-            k,
-            v,
-            o: linear(&a, qn, h, "o_proj", o_bias)?,
-            q_norm,
-            k_norm,
-        };
-        let m = w.pp("mlp");
-        let i = c.intermediate_size;
-        let mlp = if c.flavor == Flavor::Phi3 {
-            let fused = linear(&m, h, 2 * i, "gate_up_proj", c.mlp_bias)?;
-            let mut parts = split_rows(&fused, &[i, i])?.into_iter();
-            Mlp::Gated {
-                gate: parts.next().unwrap(),
-                up: parts.next().unwrap(),
-                down: linear(&m, i, h, "down_proj", c.mlp_bias)?,
-            }
-        } else {
-            Mlp::Gated {
-                gate: linear(&m, h, i, "gate_proj", c.mlp_bias)?,
-                up: linear(&m, h, i, "up_proj", c.mlp_bias)?,
-                down: linear(&m, i, h, "down_proj", c.mlp_bias)?,
-            }
-        };
-        Ok(Layer {
-            attn,
-            mlp,
-            input_norm: RmsNorm::load(w, h, c.eps, "input_layernorm", c)?,
-            post_norm: RmsNorm::load(w, h, c.eps, "post_attention_layernorm", c)?,
-        })
-    }
+/// Llama's attention projections under `self_attn` (Phi-3: one fused `qkv_proj`).
+pub(crate) fn attention(a: &Weights, c: &Config) -> Result<(Qkv, Linear)> {
+    let (h, hd) = (c.hidden_size, c.head_dim);
+    let (qn, kvn) = (c.num_heads * hd, c.num_kv_heads * hd);
+    let (q, k, v) = if c.flavor == Flavor::Phi3 {
+        let fused = linear(a, h, qn + 2 * kvn, "qkv_proj", c.attention_bias)?;
+        let mut parts = split_rows(&fused, &[qn, kvn, kvn])?.into_iter();
+        (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        )
+    } else {
+        let qkv_bias = c.attention_bias || c.flavor == Flavor::Qwen2;
+        (
+            linear(a, h, qn, "q_proj", qkv_bias)?,
+            linear(a, h, kvn, "k_proj", qkv_bias)?,
+            linear(a, h, kvn, "v_proj", qkv_bias)?,
+        )
+    };
+    let o_bias = c.attention_bias && c.flavor != Flavor::Qwen2;
+    Ok((Qkv::Separate(q, k, v), linear(a, qn, h, "o_proj", o_bias)?))
 }
 
-/// A loaded llama-family causal LM.
-pub(crate) struct LlamaModel {
-    c: Config,
-    embed: Embedding,
-    layers: Vec<Layer>,
-    norm: RmsNorm,
-    lm_head: Linear,
-    dtype: DType,
-    device: Device,
+/// Llama's gated MLP under `mlp` (Phi-3: one fused `gate_up_proj`).
+pub(crate) fn mlp(m: &Weights, c: &Config) -> Result<Mlp> {
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    Ok(if c.flavor == Flavor::Phi3 {
+        let fused = linear(m, h, 2 * i, "gate_up_proj", c.mlp_bias)?;
+        let mut parts = split_rows(&fused, &[i, i])?.into_iter();
+        Mlp::Gated {
+            gate: parts.next().unwrap(),
+            up: parts.next().unwrap(),
+            down: linear(m, i, h, "down_proj", c.mlp_bias)?,
+        }
+    } else {
+        Mlp::Gated {
+            gate: linear(m, h, i, "gate_proj", c.mlp_bias)?,
+            up: linear(m, h, i, "up_proj", c.mlp_bias)?,
+            down: linear(m, i, h, "down_proj", c.mlp_bias)?,
+        }
+    })
 }
 
-pub(crate) fn load(
-    architecture: &str,
-    config: &ConfigReader,
+fn layer(w: &Weights, c: &Config) -> Result<Layer> {
+    let a = w.pp("self_attn");
+    let (qkv, out) = attention(&a, c)?;
+    let qk_norm = if c.flavor == Flavor::Qwen3 {
+        Some(QkNorm::PerHead(
+            c.norm(&a, c.head_dim, "q_norm")?,
+            c.norm(&a, c.head_dim, "k_norm")?,
+        ))
+    } else {
+        None
+    };
+    Ok(Layer {
+        attn_norm: Some(c.norm(w, c.hidden_size, "input_layernorm")?),
+        qkv,
+        qk_norm,
+        out,
+        attn_out_norm: None,
+        mlp_norm: Some(c.norm(w, c.hidden_size, "post_attention_layernorm")?),
+        mlp: mlp(&w.pp("mlp"), c)?,
+        mlp_out_norm: None,
+        windowed: true,
+    })
+}
+
+/// The llama layout's embeddings, final norm and head around `layers` (OLMo-2 reuses
+/// it with layers of its own).
+pub(crate) fn assemble(
+    c: &Config,
     weights: &Weights,
+    layers: impl FnMut(&Weights) -> Result<Layer>,
+    final_norm: Norm,
     dtype: DType,
     device: &Device,
-) -> Result<LlamaModel> {
-    let c = Config::read(architecture, config)?;
+) -> Result<Decoder> {
     let m = weights.pp("model");
     let embed = m.embedding(c.vocab_size, c.hidden_size, "embed_tokens")?;
+    let mut layers = layers;
     let layers = (0..c.num_layers)
-        .map(|i| Layer::load(&m.pp(format!("layers.{i}")), &c))
+        .map(|i| layers(&m.pp(format!("layers.{i}"))))
         .collect::<Result<Vec<_>>>()?;
-    let norm = RmsNorm::load(&m, c.hidden_size, c.eps, "norm", &c)?;
-    let lm_head = if c.tie_word_embeddings || !weights.contains("lm_head.weight") {
-        if !c.tie_word_embeddings {
-            return Err(Error::WeightMismatch {
-                path: weights.path.clone(),
-                reason: "no `lm_head.weight` and `tie_word_embeddings` is false".into(),
-            });
-        }
-        Linear::new(embed.embeddings().clone(), None)
-    } else {
-        weights.linear_no_bias(c.hidden_size, c.vocab_size, "lm_head")?
-    };
-    Ok(LlamaModel {
-        c,
+    let lm_head = decoder::lm_head(
+        weights,
+        &embed,
+        c.tie_word_embeddings,
+        "lm_head",
+        c.hidden_size,
+        c.vocab_size,
+        false,
+    )?;
+    Ok(Decoder {
+        layout: c.layout(),
         embed,
+        positions: None,
+        project_in: None,
+        project_out: None,
         layers,
-        norm,
+        final_norm: Some(final_norm),
         lm_head,
         dtype,
         device: device.clone(),
     })
 }
 
-impl LlamaModel {
-    /// cos/sin `[batch, len, rotary_dim / 2]` for the positions.
-    fn rope_tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
-        nn::rope_tables(positions, &self.c.inv_freq, self.dtype, &self.device)
-    }
-
-    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        nn::partial_rope(x, cos, sin, self.c.rotary_dim, false)
-    }
-}
-
-impl CausalLm for LlamaModel {
-    fn num_layers(&self) -> usize {
-        self.c.num_layers
-    }
-
-    fn max_positions(&self) -> usize {
-        self.c.max_positions
-    }
-
-    fn sliding_window(&self) -> Option<usize> {
-        self.c.sliding_window
-    }
-
-    fn forward(
-        &self,
-        input_ids: &Tensor,
-        positions: &[Vec<u32>],
-        masks: &Masks,
-        cache: &mut [KvCache],
-    ) -> Result<Tensor> {
-        let x = self.embed(input_ids)?;
-        self.forward_embeds(x, positions, masks, cache)
-    }
-
-    fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
-        let c = &self.c;
-        let mut x = self.embed.forward(input_ids)?;
-        if c.flavor == Flavor::Gemma {
-            // transformers rounds the scale to the activation dtype first.
-            let scale =
-                Tensor::new((c.hidden_size as f32).sqrt(), &self.device)?.to_dtype(self.dtype)?;
-            x = x.broadcast_mul(&scale)?;
-        }
-        if c.embedding_multiplier != 1.0 {
-            x = (x * c.embedding_multiplier)?;
-        }
-        Ok(x)
-    }
-
-    fn forward_embeds(
-        &self,
-        mut x: Tensor,
-        positions: &[Vec<u32>],
-        masks: &Masks,
-        cache: &mut [KvCache],
-    ) -> Result<Tensor> {
-        let bias = masks.window.as_ref().unwrap_or(&masks.full);
-        let (b, t, _) = x.dims3()?;
-        let c = &self.c;
-        let (cos, sin) = self.rope_tables(positions)?;
-        let scale = c
-            .attention_multiplier
-            .unwrap_or(1.0 / (c.head_dim as f64).sqrt());
-        let clip = |y: Tensor| -> Result<Tensor> {
-            Ok(match c.clip_qkv {
-                Some(m) => y.clamp(-m, m)?,
-                None => y,
-            })
-        };
-        let scaled = |y: Tensor| -> Result<Tensor> {
-            Ok(if c.residual_multiplier != 1.0 {
-                (y * c.residual_multiplier)?
-            } else {
-                y
-            })
-        };
-        for (layer, kv) in self.layers.iter().zip(cache.iter_mut()) {
-            let residual = x.clone();
-            let h = layer.input_norm.forward(&x)?;
-            let a = &layer.attn;
-            let shape = |y: Tensor, heads: usize| -> Result<Tensor> {
-                Ok(y.reshape((b, t, heads, c.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()?)
-            };
-            let mut q = shape(clip(a.q.forward(&h)?)?, c.num_heads)?;
-            let mut k = shape(clip(a.k.forward(&h)?)?, c.num_kv_heads)?;
-            let v = shape(clip(a.v.forward(&h)?)?, c.num_kv_heads)?;
-            if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
-                q = qn.forward(&q)?;
-                k = kn.forward(&k)?;
-            }
-            let q = self.rope(&q, &cos, &sin)?;
-            let k = self.rope(&k, &cos, &sin)?;
-            let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
-            let n_rep = c.num_heads / c.num_kv_heads;
-            let k = nn::repeat_kv(k, n_rep)?;
-            let v = nn::repeat_kv(v, n_rep)?;
-            let ctx = nn::attention(&q, &k.contiguous()?, &v.contiguous()?, Some(bias), scale)?;
-            let ctx = ctx
-                .transpose(1, 2)?
-                .reshape((b, t, c.num_heads * c.head_dim))?;
-            x = (scaled(a.o.forward(&ctx)?)? + residual)?;
-            let residual = x.clone();
-            let h = layer.post_norm.forward(&x)?;
-            let Mlp::Gated { gate, up, down } = &layer.mlp;
-            let y = (c.act.forward(&gate.forward(&h)?)? * up.forward(&h)?)?;
-            x = (scaled(down.forward(&y)?)? + residual)?;
-        }
-        let last = x.narrow(1, t - 1, 1)?;
-        let last = self.norm.forward(&last)?;
-        let logits = self
-            .lm_head
-            .forward(&last)?
-            .squeeze(1)?
-            .to_dtype(DType::F32)?;
-        Ok(if c.logits_scaling != 1.0 {
-            (logits / c.logits_scaling)?
-        } else {
-            logits
-        })
-    }
+/// Load a llama-family causal LM.
+pub(crate) fn load(
+    architecture: &str,
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let c = Config::read(architecture, config)?;
+    let m = weights.pp("model");
+    let final_norm = c.norm(&m, c.hidden_size, "norm")?;
+    assemble(&c, weights, |w| layer(w, &c), final_norm, dtype, device)
 }

@@ -10,7 +10,8 @@ use candle_nn::kv_cache::KvCache;
 use super::causal::{CausalLm, Masks};
 use super::clip::{self, VisionTower};
 use super::config::ConfigReader;
-use super::llama::{self, LlamaModel};
+use super::decoder::Decoder;
+use super::llama;
 use super::nn::{Activation, Linear, Weights};
 use crate::error::{Error, Result};
 
@@ -23,7 +24,7 @@ pub(crate) struct LlavaModel {
     proj1: Linear,
     proj2: Linear,
     act: Activation,
-    pub llm: LlamaModel,
+    pub llm: Decoder,
     pub image_token: u32,
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod bert;
 pub(crate) mod causal;
 pub(crate) mod clip;
 pub(crate) mod config;
+pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod gpt;
 pub(crate) mod heads;
@@ -14,6 +15,8 @@ pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod llava;
 pub(crate) mod nn;
+pub(crate) mod olmo2;
+pub(crate) mod phi;
 pub(crate) mod stepper;
 pub(crate) mod t5;
 pub(crate) mod vit;
@@ -68,6 +71,7 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| architecture.starts_with(p));
     match family {
         Family::Bert => bert::Flavor::of(architecture).is_some(),
+        _ if delta(family, architecture).is_some() => true,
         Family::Gpt => gpt::Flavor::of(architecture).is_some(),
         Family::Llama => llama::Flavor::of(architecture).is_some(),
         Family::T5 => t5::is_mt5(architecture).is_some(),
@@ -76,6 +80,43 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
         Family::Wav2Vec2 => wav2vec2::base_prefix(architecture).is_some(),
         Family::Whisper => starts(&["Whisper"]),
         Family::Llava => starts(&["Llava"]),
+    }
+}
+
+/// A loader of a model type stated as one delta file over the shared decoder.
+type DeltaLoader =
+    fn(&ConfigReader, &nn::Weights, candle_core::DType, &Device) -> Result<decoder::Decoder>;
+
+/// The model types stated as one delta file each: their family, classes and loader.
+/// A new one is a file and a row here.
+const DECODER_DELTAS: &[(Family, &[&str], DeltaLoader)] = &[
+    (Family::Llama, olmo2::CLASSES, olmo2::load),
+    (Family::Gpt, phi::CLASSES, phi::load),
+];
+
+fn delta(family: Family, architecture: &str) -> Option<DeltaLoader> {
+    DECODER_DELTAS
+        .iter()
+        .find(|(f, classes, _)| *f == family && classes.contains(&architecture))
+        .map(|(_, _, load)| *load)
+}
+
+/// A decoder-only causal LM: a delta file's model type by its loader, the others by
+/// their family's.
+fn load_decoder(
+    family: Family,
+    architecture: &str,
+    config: &ConfigReader,
+    weights: &nn::Weights,
+    dtype: candle_core::DType,
+    device: &Device,
+) -> Result<decoder::Decoder> {
+    if let Some(load) = delta(family, architecture) {
+        return load(config, weights, dtype, device);
+    }
+    match family {
+        Family::Gpt => gpt::load(architecture, config, weights, dtype, device),
+        _ => llama::load(architecture, config, weights, dtype, device),
     }
 }
 
@@ -117,14 +158,8 @@ pub(crate) fn load(
             task,
             device,
         )?)),
-        Family::Gpt => Model::Causal(Box::new(gpt::load(
-            architecture,
-            &config,
-            &weights,
-            dtype,
-            device,
-        )?)),
-        Family::Llama => Model::Causal(Box::new(llama::load(
+        Family::Gpt | Family::Llama => Model::Causal(Box::new(load_decoder(
+            family,
             architecture,
             &config,
             &weights,

@@ -1,0 +1,586 @@
+//! The one decoder-only transformer every causal LM runs on, driven by a layout.
+//!
+//! A model type does not write a forward pass: its loader (a family file such as
+//! `llama.rs` or `gpt.rs`, or a delta file such as `olmo2.rs`) reads its config,
+//! picks the pieces of the layer library below (norms, q/k/v projections, q/k norms,
+//! MLPs, rotary or learned positions) under its own weight names, and fills a
+//! [`Layout`]: where the norms sit (before or after each sublayer), whether attention
+//! and MLP run in parallel, the attention scale, multipliers and clipping.
+//! [`Decoder`] runs every such model the same way, as transformers' modular files
+//! state a model as a known one plus its differences.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::kv_cache::KvCache;
+use candle_nn::{Embedding, LayerNorm};
+
+use super::causal::{CausalLm, Masks};
+use super::config::ConfigReader;
+use super::nn::{self, Activation, Linear, Weights};
+use crate::error::{Error, Result};
+
+/// A normalization layer.
+pub(crate) enum Norm {
+    /// RMSNorm computed in f32 as transformers computes it. A weight stored in f32
+    /// while activations are not (Gemma's `1 + weight`, OLMo-2's norms) multiplies in
+    /// f32 before the cast back; otherwise the normalized value is cast first.
+    Rms { weight: Tensor, eps: f64 },
+    /// LayerNorm with weight and bias.
+    Layer(LayerNorm),
+    /// LayerNorm without parameters, in f32 (OLMo).
+    Plain { eps: f64 },
+}
+
+impl Norm {
+    /// RMSNorm `name` of `size` (transformers' `LlamaRMSNorm`: cast, then scale).
+    pub fn rms(w: &Weights, size: usize, eps: f64, name: &str) -> Result<Self> {
+        Ok(Norm::Rms {
+            weight: w.pp(name).get(size, "weight")?,
+            eps,
+        })
+    }
+
+    /// RMSNorm that scales in f32 before the cast (`Olmo2RMSNorm`, and with `offset`
+    /// Gemma's `1 + weight`).
+    pub fn rms_f32(w: &Weights, size: usize, eps: f64, name: &str, offset: f64) -> Result<Self> {
+        let weight = w.pp(name).get(size, "weight")?.to_dtype(DType::F32)?;
+        let weight = if offset != 0.0 {
+            (weight + offset)?
+        } else {
+            weight
+        };
+        Ok(Norm::Rms { weight, eps })
+    }
+
+    /// LayerNorm `name` with weight and bias.
+    pub fn layer(w: &Weights, size: usize, eps: f64, name: &str) -> Result<Self> {
+        Ok(Norm::Layer(w.layer_norm(size, eps, name)?))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Norm::Rms { weight, eps } => {
+                let dtype = x.dtype();
+                let normed = nn::rms_normalize_f32(x, *eps)?;
+                if weight.dtype() == DType::F32 && dtype != DType::F32 {
+                    Ok(normed.broadcast_mul(weight)?.to_dtype(dtype)?)
+                } else {
+                    Ok(normed.to_dtype(dtype)?.broadcast_mul(weight)?)
+                }
+            }
+            Norm::Layer(ln) => Ok(ln.forward(x)?),
+            Norm::Plain { eps } => {
+                let dtype = x.dtype();
+                let xf = x.to_dtype(DType::F32)?;
+                let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
+                let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+                Ok(centered
+                    .broadcast_div(&(var + *eps)?.sqrt()?)?
+                    .to_dtype(dtype)?)
+            }
+        }
+    }
+}
+
+/// The query, key and value projections.
+pub(crate) enum Qkv {
+    Separate(Linear, Linear, Linear),
+    /// One projection whose output is `[q | k | v]` (GPT-2; multi-query GPTBigCode,
+    /// whose k and v have fewer heads).
+    Fused(Linear),
+    /// One projection whose output is `[head0: q k v | head1: q k v | ...]`
+    /// (GPT-NeoX).
+    FusedPerHead(Linear),
+}
+
+/// Norms on the queries and keys.
+pub(crate) enum QkNorm {
+    /// Over each head (`[.., head_dim]`, after the split into heads: Qwen3, Phi).
+    PerHead(Norm, Norm),
+    /// Over the whole projection (`[.., heads * head_dim]`, before the split: OLMo-2).
+    Whole(Norm, Norm),
+}
+
+/// The feed-forward block.
+pub(crate) enum Mlp {
+    /// `fc_out(act(fc_in(x)))`.
+    Plain { fc_in: Linear, fc_out: Linear },
+    /// `down(act(gate(x)) * up(x))`.
+    Gated {
+        gate: Linear,
+        up: Linear,
+        down: Linear,
+    },
+}
+
+impl Mlp {
+    fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Mlp::Plain { fc_in, fc_out } => fc_out.forward(&act.forward(&fc_in.forward(x)?)?)?,
+            Mlp::Gated { gate, up, down } => {
+                let y = (act.forward(&gate.forward(x)?)? * up.forward(x)?)?;
+                down.forward(&y)?
+            }
+        })
+    }
+}
+
+/// One decoder layer's weights. Which norms are present says where they sit; the
+/// [`Residual`] of the layout says how the sublayers combine.
+pub(crate) struct Layer {
+    /// Before attention (pre-norm); with [`Residual::PostNorm`], after the attention
+    /// residual.
+    pub attn_norm: Option<Norm>,
+    pub qkv: Qkv,
+    pub qk_norm: Option<QkNorm>,
+    pub out: Linear,
+    /// On the attention output, before the residual (OLMo-2).
+    pub attn_out_norm: Option<Norm>,
+    /// Before the MLP; with [`Residual::PostNorm`], after the MLP residual; absent in
+    /// a parallel layer, the MLP reads the attention's normalized input.
+    pub mlp_norm: Option<Norm>,
+    pub mlp: Mlp,
+    /// On the MLP output, before the residual (OLMo-2).
+    pub mlp_out_norm: Option<Norm>,
+    /// Attends within the sliding window (when the layout has one).
+    pub windowed: bool,
+}
+
+/// How attention and MLP combine with the residual stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Residual {
+    /// `x += attn(x); x += mlp(x)` (each with its norms).
+    Sequential,
+    /// `x += attn(n(x)) + mlp(n'(x))` (GPT-J, GPT-NeoX, Phi).
+    Parallel,
+    /// `x = n(x + attn(x)); x = n'(x + mlp(x))` (OPT with `do_layer_norm_before`
+    /// false).
+    PostNorm,
+}
+
+/// Rotary position embeddings on the first `dim` channels of each head.
+pub(crate) struct Rope {
+    /// In f32, as transformers computes the angles.
+    pub inv_freq: Vec<f32>,
+    pub dim: usize,
+    /// Rotate interleaved pairs (GPT-J) instead of halves.
+    pub interleaved: bool,
+}
+
+/// Learned absolute positions, looked up at `position + offset` (OPT: 2).
+pub(crate) struct LearnedPositions {
+    pub table: Embedding,
+    pub offset: u32,
+}
+
+/// The model-wide settings of a decoder.
+pub(crate) struct Layout {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub act: Activation,
+    pub residual: Residual,
+    pub rope: Option<Rope>,
+    /// Attention score scale.
+    pub scale: f64,
+    /// GPT-2's `scale_attn_by_inverse_layer_idx`: also divide by `layer + 1`.
+    pub scale_by_layer: bool,
+    /// OLMo: clamp q, k and v to `[-c, c]`.
+    pub clip_qkv: Option<f64>,
+    /// Gemma: scale embeddings by `sqrt(hidden)` (rounded to the activation dtype).
+    pub embed_sqrt_scale: Option<usize>,
+    /// Granite's multipliers (1 elsewhere).
+    pub embedding_multiplier: f64,
+    pub residual_multiplier: f64,
+    /// Logits are divided by this (Granite).
+    pub logits_scaling: f64,
+    pub max_positions: usize,
+    pub sliding_window: Option<usize>,
+}
+
+impl Layout {
+    /// A layout with the common defaults: sequential, scale `1/sqrt(head_dim)`, no
+    /// positions, no multipliers.
+    pub fn new(heads: usize, kv_heads: usize, head_dim: usize, act: Activation) -> Self {
+        Layout {
+            heads,
+            kv_heads,
+            head_dim,
+            act,
+            residual: Residual::Sequential,
+            rope: None,
+            scale: 1.0 / (head_dim as f64).sqrt(),
+            scale_by_layer: false,
+            clip_qkv: None,
+            embed_sqrt_scale: None,
+            embedding_multiplier: 1.0,
+            residual_multiplier: 1.0,
+            logits_scaling: 1.0,
+            max_positions: usize::MAX,
+            sliding_window: None,
+        }
+    }
+}
+
+/// A loaded decoder-only causal LM.
+pub(crate) struct Decoder {
+    pub layout: Layout,
+    pub embed: Embedding,
+    pub positions: Option<LearnedPositions>,
+    /// OPT: embedding width -> hidden width and back.
+    pub project_in: Option<Linear>,
+    pub project_out: Option<Linear>,
+    pub layers: Vec<Layer>,
+    pub final_norm: Option<Norm>,
+    pub lm_head: Linear,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+/// The output head: `name` when the checkpoint has it and the embeddings are not
+/// tied, else the input embeddings (an error when neither); a head with a `bias`
+/// keeps its bias when tied (Phi).
+pub(crate) fn lm_head(
+    weights: &Weights,
+    embed: &Embedding,
+    tie: bool,
+    name: &str,
+    d_in: usize,
+    vocab: usize,
+    bias: bool,
+) -> Result<Linear> {
+    if !tie && weights.contains(&format!("{name}.weight")) {
+        if bias {
+            weights.linear(d_in, vocab, name)
+        } else {
+            weights.linear_no_bias(d_in, vocab, name)
+        }
+    } else if tie {
+        let b = if bias && weights.contains(&format!("{name}.bias")) {
+            Some(weights.pp(name).get(vocab, "bias")?)
+        } else {
+            None
+        };
+        Ok(Linear::new(embed.embeddings().clone(), b))
+    } else {
+        Err(Error::WeightMismatch {
+            path: weights.path.clone(),
+            reason: format!("no `{name}.weight` and `tie_word_embeddings` is false"),
+        })
+    }
+}
+
+/// A linear layer with or without a bias.
+pub(crate) fn linear(
+    w: &Weights,
+    d_in: usize,
+    d_out: usize,
+    name: &str,
+    bias: bool,
+) -> Result<Linear> {
+    if bias {
+        w.linear(d_in, d_out, name)
+    } else {
+        w.linear_no_bias(d_in, d_out, name)
+    }
+}
+
+/// The rotary inverse frequencies of `dim` channels: transformers 5 nests the
+/// parameters in `rope_parameters`, older configs have `rope_theta` and `rope_scaling`
+/// at the top. `default_theta`: when the config names none.
+pub(crate) fn rope_inv_freq(c: &ConfigReader, dim: usize, default_theta: f64) -> Result<Vec<f32>> {
+    let params = c.value.get("rope_parameters").filter(|v| v.is_object());
+    let scaling = c.value.get("rope_scaling").filter(|v| v.is_object());
+    let get = |k: &str| {
+        params
+            .and_then(|p| p.get(k))
+            .or_else(|| scaling.and_then(|s| s.get(k)))
+            .filter(|v| !v.is_null())
+    };
+    let theta = c.check_rope_theta(
+        get("rope_theta")
+            .or_else(|| c.value.get("rope_theta"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or(default_theta),
+    )?;
+    let rope_type = get("rope_type")
+        .or_else(|| get("type"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    let mut inv: Vec<f64> = (0..dim / 2)
+        .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
+        .collect();
+    let num = |k: &str| -> Result<f64> {
+        get(k).and_then(|v| v.as_f64()).ok_or_else(|| {
+            c.invalid(
+                "rope_parameters",
+                format!("rope type `{rope_type}` needs `{k}`"),
+            )
+        })
+    };
+    match rope_type {
+        "default" => {}
+        "linear" => {
+            let f = num("factor")?;
+            inv.iter_mut().for_each(|x| *x /= f);
+        }
+        "llama3" => {
+            let factor = num("factor")?;
+            let low = num("low_freq_factor")?;
+            let high = num("high_freq_factor")?;
+            let old = num("original_max_position_embeddings")?;
+            let low_wavelen = old / low;
+            let high_wavelen = old / high;
+            for x in inv.iter_mut() {
+                let wavelen = 2.0 * std::f64::consts::PI / *x;
+                if wavelen > low_wavelen {
+                    *x /= factor;
+                } else if wavelen >= high_wavelen {
+                    let smooth = (old / wavelen - low) / (high - low);
+                    *x = (1.0 - smooth) * *x / factor + smooth * *x;
+                }
+            }
+        }
+        other => {
+            return Err(c.invalid(
+                "rope_parameters",
+                format!("rope type `{other}` is not supported (default, linear and llama3 are)"),
+            ))
+        }
+    }
+    Ok(inv.into_iter().map(|x| x as f32).collect())
+}
+
+/// The rotary size of a head: `head_dim * partial_rotary_factor` (in
+/// `rope_parameters` or at the top; `default` when absent), which must be even and
+/// not 0.
+pub(crate) fn partial_rotary_dim(c: &ConfigReader, head_dim: usize, default: f64) -> Result<usize> {
+    let partial = c
+        .value
+        .get("rope_parameters")
+        .and_then(|p| p.get("partial_rotary_factor"))
+        .or_else(|| c.value.get("partial_rotary_factor"))
+        .and_then(|v| v.as_f64())
+        .unwrap_or(default);
+    let dim = ((head_dim as f64) * partial) as usize;
+    if dim % 2 != 0 || dim == 0 || dim > head_dim {
+        return Err(c.invalid(
+            "partial_rotary_factor",
+            format!("gives a rotary size of {dim} (of head_dim {head_dim}): it must be even, not 0 and at most head_dim"),
+        ));
+    }
+    Ok(dim)
+}
+
+impl Decoder {
+    /// Queries, keys and values `[batch, heads, t, head_dim]` of one layer's input.
+    fn project(&self, layer: &Layer, h: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let l = &self.layout;
+        let (b, t, _) = h.dims3()?;
+        let hd = l.head_dim;
+        let split = |y: Tensor, heads: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let clip = |y: Tensor| -> Result<Tensor> {
+            Ok(match l.clip_qkv {
+                Some(m) => y.clamp(-m, m)?,
+                None => y,
+            })
+        };
+        let whole = |y: Tensor, n: usize| -> Result<Tensor> {
+            match &layer.qk_norm {
+                Some(QkNorm::Whole(qn, kn)) => (if n == 0 { qn } else { kn }).forward(&y),
+                _ => Ok(y),
+            }
+        };
+        let (q, k, v) = match &layer.qkv {
+            Qkv::Separate(q, k, v) => (
+                split(whole(clip(q.forward(h)?)?, 0)?, l.heads)?,
+                split(whole(clip(k.forward(h)?)?, 1)?, l.kv_heads)?,
+                split(clip(v.forward(h)?)?, l.kv_heads)?,
+            ),
+            Qkv::Fused(p) => {
+                let y = clip(p.forward(h)?)?;
+                let (qd, kvd) = (l.heads * hd, l.kv_heads * hd);
+                (
+                    split(whole(y.narrow(D::Minus1, 0, qd)?, 0)?, l.heads)?,
+                    split(whole(y.narrow(D::Minus1, qd, kvd)?, 1)?, l.kv_heads)?,
+                    split(y.narrow(D::Minus1, qd + kvd, kvd)?, l.kv_heads)?,
+                )
+            }
+            Qkv::FusedPerHead(p) => {
+                let y = clip(p.forward(h)?)?
+                    .reshape((b, t, l.heads, 3 * hd))?
+                    .transpose(1, 2)?;
+                (
+                    y.narrow(D::Minus1, 0, hd)?.contiguous()?,
+                    y.narrow(D::Minus1, hd, hd)?.contiguous()?,
+                    y.narrow(D::Minus1, 2 * hd, hd)?.contiguous()?,
+                )
+            }
+        };
+        Ok(match &layer.qk_norm {
+            Some(QkNorm::PerHead(qn, kn)) => (qn.forward(&q)?, kn.forward(&k)?, v),
+            _ => (q, k, v),
+        })
+    }
+
+    fn scaled(&self, y: Tensor) -> Result<Tensor> {
+        let m = self.layout.residual_multiplier;
+        Ok(if m != 1.0 { (y * m)? } else { y })
+    }
+}
+
+impl CausalLm for Decoder {
+    fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn max_positions(&self) -> usize {
+        self.layout.max_positions
+    }
+
+    fn sliding_window(&self) -> Option<usize> {
+        self.layout.sliding_window
+    }
+
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let x = self.embed(input_ids)?;
+        self.forward_embeds(x, positions, masks, cache)
+    }
+
+    fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let l = &self.layout;
+        let mut x = self.embed.forward(input_ids)?;
+        if let Some(p) = &self.project_in {
+            x = p.forward(&x)?;
+        }
+        if let Some(hidden) = l.embed_sqrt_scale {
+            // transformers rounds the scale to the activation dtype first.
+            let scale = Tensor::new((hidden as f32).sqrt(), &self.device)?.to_dtype(self.dtype)?;
+            x = x.broadcast_mul(&scale)?;
+        }
+        if l.embedding_multiplier != 1.0 {
+            x = (x * l.embedding_multiplier)?;
+        }
+        Ok(x)
+    }
+
+    fn forward_embeds(
+        &self,
+        mut x: Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let l = &self.layout;
+        let (_, t, _) = x.dims3()?;
+        if let Some(p) = &self.positions {
+            let shifted: Vec<Vec<u32>> = positions
+                .iter()
+                .map(|r| r.iter().map(|&i| i + p.offset).collect())
+                .collect();
+            x = (x + p.table.forward(&nn::ids_tensor(&shifted, &self.device)?)?)?;
+        }
+        let rope = match &l.rope {
+            Some(r) => Some(nn::rope_tables(
+                positions,
+                &r.inv_freq,
+                self.dtype,
+                &self.device,
+            )?),
+            None => None,
+        };
+        for (i, (layer, kv)) in self.layers.iter().zip(cache.iter_mut()).enumerate() {
+            let h = match (&layer.attn_norm, l.residual) {
+                (Some(n), Residual::Sequential | Residual::Parallel) => n.forward(&x)?,
+                _ => x.clone(),
+            };
+            let (q, k, v) = self.project(layer, &h)?;
+            let (q, k) = match (&rope, &l.rope) {
+                (Some((cos, sin)), Some(r)) => (
+                    nn::partial_rope(&q, cos, sin, r.dim, r.interleaved)?,
+                    nn::partial_rope(&k, cos, sin, r.dim, r.interleaved)?,
+                ),
+                _ => (q, k),
+            };
+            let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
+            let n_rep = l.heads / l.kv_heads;
+            let (k, v) = (nn::repeat_kv(k, n_rep)?, nn::repeat_kv(v, n_rep)?);
+            let bias = if layer.windowed {
+                masks.window.as_ref().unwrap_or(&masks.full)
+            } else {
+                &masks.full
+            };
+            let scale = if l.scale_by_layer {
+                l.scale / (i + 1) as f64
+            } else {
+                l.scale
+            };
+            let ctx = nn::attention(&q, &k.contiguous()?, &v.contiguous()?, Some(bias), scale)?;
+            let mut attn = layer.out.forward(&nn::merge_heads(&ctx)?)?;
+            if let Some(n) = &layer.attn_out_norm {
+                attn = n.forward(&attn)?;
+            }
+            let attn = self.scaled(attn)?;
+            x = match l.residual {
+                Residual::Sequential => {
+                    let x = (attn + x)?;
+                    let m_in = match &layer.mlp_norm {
+                        Some(n) => n.forward(&x)?,
+                        None => x.clone(),
+                    };
+                    let mut m = layer.mlp.forward(l.act, &m_in)?;
+                    if let Some(n) = &layer.mlp_out_norm {
+                        m = n.forward(&m)?;
+                    }
+                    (self.scaled(m)? + x)?
+                }
+                Residual::Parallel => {
+                    let m_in = match &layer.mlp_norm {
+                        Some(n) => n.forward(&x)?,
+                        None => h,
+                    };
+                    let m = self.scaled(layer.mlp.forward(l.act, &m_in)?)?;
+                    ((attn + m)? + x)?
+                }
+                Residual::PostNorm => {
+                    let mut x = (attn + x)?;
+                    if let Some(n) = &layer.attn_norm {
+                        x = n.forward(&x)?;
+                    }
+                    let m = layer.mlp.forward(l.act, &x)?;
+                    let x = (m + x)?;
+                    match &layer.mlp_norm {
+                        Some(n) => n.forward(&x)?,
+                        None => x,
+                    }
+                }
+            };
+        }
+        let mut last = x.narrow(1, t - 1, 1)?;
+        if let Some(n) = &self.final_norm {
+            last = n.forward(&last)?;
+        }
+        if let Some(p) = &self.project_out {
+            last = p.forward(&last)?;
+        }
+        let logits = self
+            .lm_head
+            .forward(&last)?
+            .squeeze(1)?
+            .to_dtype(DType::F32)?;
+        Ok(if l.logits_scaling != 1.0 {
+            (logits / l.logits_scaling)?
+        } else {
+            logits
+        })
+    }
+}

@@ -1,0 +1,56 @@
+//! OLMo-2 (`Olmo2ForCausalLM`) as a delta over Llama, as transformers'
+//! `modular_olmo2.py` states it: the norms move after the attention and MLP outputs
+//! (`post_attention_layernorm`, `post_feedforward_layernorm`; no input norm), queries
+//! and keys get RMS norms over the whole projection (`q_norm`, `k_norm`, before the
+//! split into heads), and every RMSNorm scales in f32 before casting back
+//! (`Olmo2RMSNorm`). Config, projections, MLP, rotary positions, embeddings and head
+//! are Llama's.
+
+use candle_core::{DType, Device};
+
+use super::config::ConfigReader;
+use super::decoder::{Decoder, Layer, Norm, QkNorm};
+use super::llama::{self, Flavor};
+use super::nn::Weights;
+use crate::error::Result;
+
+/// The architecture classes this file loads.
+pub(crate) const CLASSES: &[&str] = &["Olmo2ForCausalLM", "Olmo2Model"];
+
+/// `Olmo2RMSNorm`: `(weight * normalize(x)).to(dtype)`, the product in f32.
+fn norm(w: &Weights, size: usize, c: &llama::Config, name: &str) -> Result<Norm> {
+    Norm::rms_f32(w, size, c.eps, name, 0.0)
+}
+
+fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
+    let a = w.pp("self_attn");
+    let (qkv, out) = llama::attention(&a, c)?;
+    let hd = c.head_dim;
+    Ok(Layer {
+        attn_norm: None,
+        qkv,
+        qk_norm: Some(QkNorm::Whole(
+            norm(&a, c.num_heads * hd, c, "q_norm")?,
+            norm(&a, c.num_kv_heads * hd, c, "k_norm")?,
+        )),
+        out,
+        attn_out_norm: Some(norm(w, c.hidden_size, c, "post_attention_layernorm")?),
+        mlp_norm: None,
+        mlp: llama::mlp(&w.pp("mlp"), c)?,
+        mlp_out_norm: Some(norm(w, c.hidden_size, c, "post_feedforward_layernorm")?),
+        windowed: true,
+    })
+}
+
+pub(crate) fn load(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read_as(Flavor::Llama, config)?;
+    // Olmo2Config's default (Llama's is 1e-6).
+    c.eps = config.f64_or("rms_norm_eps", 1e-5)?;
+    let final_norm = norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
+    llama::assemble(&c, weights, |w| layer(w, &c), final_norm, dtype, device)
+}
