@@ -6,6 +6,42 @@ use super::nn;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 
+/// A typed config: a struct whose fields deserialize from config.json, each with the
+/// default transformers' config class gives it (read with [`ConfigReader::typed`];
+/// unknown fields are ignored).
+///
+/// ```ignore
+/// hf_config! {
+///     /// `PhiConfig` (transformers 5.23).
+///     pub(crate) struct PhiConfig {
+///         vocab_size: usize = 51200,
+///         num_key_value_heads: Option<usize> = None,
+///     }
+/// }
+/// ```
+macro_rules! hf_config {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $field:ident : $ty:ty = $default:expr ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(default)]
+        $vis struct $name {
+            $( pub $field: $ty ),*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default ),* }
+            }
+        }
+    };
+}
+pub(crate) use hf_config;
+
 /// Reads config.json fields with errors that name the file and field.
 pub(crate) struct ConfigReader<'a> {
     pub value: &'a serde_json::Value,
@@ -18,6 +54,16 @@ impl<'a> ConfigReader<'a> {
             value: &ckpt.config,
             path: ckpt.config_path(),
         }
+    }
+
+    /// The config as a typed struct: serde's defaults are transformers' for the model
+    /// type, unknown fields are ignored, and a value of the wrong type is an error
+    /// naming its field.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_path_to_error::deserialize(self.value).map_err(|e| {
+            let field = e.path().to_string();
+            self.invalid(&field, e.into_inner().to_string())
+        })
     }
 
     pub fn invalid(&self, field: &str, reason: String) -> Error {
@@ -107,6 +153,12 @@ impl<'a> ConfigReader<'a> {
             .get(key)
             .and_then(|v| v.as_str())
             .unwrap_or(default)
+    }
+
+    /// The activation a typed config names in `key`.
+    pub fn activation_named(&self, key: &str, name: &str) -> Result<nn::Activation> {
+        nn::Activation::from_hf(name)
+            .ok_or_else(|| self.invalid(key, format!("activation `{name}` is not supported")))
     }
 
     pub fn activation(&self, key: &str, default: &str) -> Result<nn::Activation> {

@@ -350,6 +350,36 @@ pub(crate) fn rope_inv_freq(c: &ConfigReader, dim: usize, default_theta: f64) ->
     Ok(inv.into_iter().map(|x| x as f32).collect())
 }
 
+/// Attention heads, key/value heads and head size from a config's values (absent:
+/// as many key/value heads as heads, `hidden / heads` per head), checked: the heads
+/// divide the hidden size, the key/value heads divide the heads, no size is 0.
+pub(crate) fn heads(
+    c: &ConfigReader,
+    hidden: usize,
+    heads: usize,
+    kv_heads: Option<usize>,
+    head_dim: Option<usize>,
+) -> Result<(usize, usize, usize)> {
+    if heads == 0 || hidden % heads != 0 {
+        return Err(c.invalid(
+            "num_attention_heads",
+            format!("{heads} does not divide hidden_size {hidden}"),
+        ));
+    }
+    let kv = kv_heads.unwrap_or(heads);
+    if kv == 0 || heads % kv != 0 {
+        return Err(c.invalid(
+            "num_key_value_heads",
+            format!("{kv} does not divide num_attention_heads {heads}"),
+        ));
+    }
+    let hd = head_dim.unwrap_or(hidden / heads);
+    if hd == 0 {
+        return Err(c.invalid("head_dim", "is 0".into()));
+    }
+    Ok((heads, kv, hd))
+}
+
 /// The rotary size of a head: `head_dim * partial_rotary_factor` (in
 /// `rope_parameters` or at the top; `default` when absent), which must be even and
 /// not 0.

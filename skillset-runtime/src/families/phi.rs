@@ -2,11 +2,12 @@
 //! layer library alone: one LayerNorm feeding attention and MLP in parallel (GPT-J's
 //! residual), q/k/v and output projections with biases, rotary positions on the first
 //! half of each head (rotate-half, as GPT-NeoX), a GELU MLP (`fc1`, `fc2`), a final
-//! LayerNorm and an output head with a bias. transformers' `modeling_phi.py`.
+//! LayerNorm and an output head with a bias. transformers' `modeling_phi.py`; the
+//! config is read as a typed `PhiConfig` with transformers' defaults.
 
 use candle_core::{DType, Device};
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::decoder::{self, Decoder, Layer, Layout, Mlp, Norm, Qkv, Residual, Rope};
 use super::nn::Weights;
 use crate::error::Result;
@@ -14,44 +15,60 @@ use crate::error::Result;
 /// The architecture classes this file loads.
 pub(crate) const CLASSES: &[&str] = &["PhiForCausalLM", "PhiModel"];
 
+hf_config! {
+    /// `PhiConfig` (transformers 5.23): the fields the model reads, with its defaults.
+    struct PhiConfig {
+        vocab_size: usize = 51200,
+        hidden_size: usize = 2048,
+        intermediate_size: usize = 8192,
+        num_hidden_layers: usize = 24,
+        num_attention_heads: usize = 32,
+        num_key_value_heads: Option<usize> = None,
+        head_dim: Option<usize> = None,
+        hidden_act: String = "gelu_new".into(),
+        max_position_embeddings: usize = 2048,
+        layer_norm_eps: f64 = 1e-5,
+        tie_word_embeddings: bool = false,
+        qk_layernorm: bool = false,
+    }
+}
+
 pub(crate) fn load(
     c: &ConfigReader,
     weights: &Weights,
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    // PhiConfig's defaults.
-    let hidden = c.usize("hidden_size")?;
-    let heads = c.heads("num_attention_heads", hidden)?;
-    let kv_heads = c.usize_or("num_key_value_heads", heads)?;
-    if kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(c.invalid(
-            "num_key_value_heads",
-            format!("{kv_heads} does not divide num_attention_heads {heads}"),
-        ));
-    }
-    let hd = c.usize_or("head_dim", hidden / heads)?;
-    let inner = c.usize("intermediate_size")?;
-    let eps = c.f64_or("layer_norm_eps", 1e-5)?;
-    if c.bool_or("qk_layernorm", false) {
+    let p: PhiConfig = c.typed()?;
+    let hidden = p.hidden_size;
+    let (heads, kv_heads, hd) = decoder::heads(
+        c,
+        hidden,
+        p.num_attention_heads,
+        p.num_key_value_heads,
+        p.head_dim,
+    )?;
+    let (inner, eps) = (p.intermediate_size, p.layer_norm_eps);
+    if p.qk_layernorm {
         return Err(c.invalid(
             "qk_layernorm",
             "q/k LayerNorms are not supported (no Phi checkpoint uses them)".into(),
         ));
     }
+    let act = c.activation_named("hidden_act", &p.hidden_act)?;
     let rotary = decoder::partial_rotary_dim(c, hd, 0.5)?;
-    let mut layout = Layout::new(heads, kv_heads, hd, c.activation("hidden_act", "gelu_new")?);
+    let mut layout = Layout::new(heads, kv_heads, hd, act);
     layout.residual = Residual::Parallel;
     layout.rope = Some(Rope {
         inv_freq: decoder::rope_inv_freq(c, rotary, 10000.0)?,
         dim: rotary,
         interleaved: false,
     });
-    layout.max_positions = c.usize_or("max_position_embeddings", 2048)?;
+    layout.max_positions = p.max_position_embeddings;
 
     let m = weights.pp("model");
-    let embed = m.embedding(c.usize("vocab_size")?, hidden, "embed_tokens")?;
-    let layers = (0..c.usize("num_hidden_layers")?)
+    let embed = m.embedding(p.vocab_size, hidden, "embed_tokens")?;
+    let layers = (0..p.num_hidden_layers)
         .map(|i| {
             let w = m.pp(format!("layers.{i}"));
             let a = w.pp("self_attn");
@@ -79,10 +96,10 @@ pub(crate) fn load(
     let lm_head = decoder::lm_head(
         weights,
         &embed,
-        c.bool_or("tie_word_embeddings", false),
+        p.tie_word_embeddings,
         "lm_head",
         hidden,
-        embed.embeddings().dim(0)?,
+        p.vocab_size,
         true,
     )?;
     Ok(Decoder {
