@@ -536,7 +536,7 @@ def ctc_asr(name: str, d: Path, inputs: list[str]) -> dict:
         if mf.STRICT_MARGINS and gap < 1e-3:
             fail(name, f"CTC frame near tie ({gap}) in {rel}")
         # Per input: the frames, the smallest top-2 logit gap of a frame and how many
-        # frames are closer than the f16 / bf16 bars of src/conformance.rs `low_margin`.
+        # frames are closer than the f16 / bf16 bars of skillset-conformance `low_margin`.
         margins.append({"frames": logits.shape[0], "min": gap, "below_0.05": int((gaps < 0.05).sum()),
                         "below_0.25": int((gaps < 0.25).sum())})
         ids = logits.argmax(-1)

@@ -33,7 +33,6 @@ pub use skillset_runtime::{
 
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod conformance;
 
 include!(concat!(env!("OUT_DIR"), "/model_types.rs"));
 

@@ -397,9 +397,7 @@ fn checkpoint_from_bytes() {
 fn pytorch_bin_checkpoints() {
     use skillsets::runtime::{LoadOptions, Pipeline, Scope};
     let run = |dir: &Path| -> Vec<serde_json::Value> {
-        let reference = skillsets::conformance::Fixture::open(dir)
-            .unwrap()
-            .reference;
+        let reference = skillset_conformance::Fixture::open(dir).unwrap().reference;
         let info = skillsets::lookup(&reference.model_type).unwrap();
         reference
             .checks

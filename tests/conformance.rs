@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use skillset_conformance::{self as conformance, compare, Fixture, ReferenceCheck};
 use skillset_runtime::pooling::Pooling;
-use skillsets::conformance::{self, compare, Fixture, ReferenceCheck};
 use skillsets::runtime::TaskType;
 use skillsets::{skillset, task, Skillset, Supports, Task};
 

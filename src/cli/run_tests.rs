@@ -10,7 +10,7 @@ use skillset_runtime::{backend_compiled, DType, DeviceSpec, Scope};
 
 use super::generate::{read_results, results_path, write_results};
 use super::{Failure, GeneratorArgs};
-use crate::conformance::{self, Fixture};
+use skillset_conformance::{self as conformance, Fixture};
 
 pub fn run_tests(
     meta: &Metadata,

@@ -217,11 +217,11 @@ pub fn simd128() -> bool {
 /// Returns `{"passed": bool, "max_abs_diff": number|null, "detail": string|null}`.
 #[wasm_bindgen(js_name = checkReference)]
 pub fn check_reference(check_json: &str, outputs_json: &str) -> Result<String, JsError> {
-    let check: skillsets::conformance::ReferenceCheck =
+    let check: skillset_conformance::ReferenceCheck =
         serde_json::from_str(check_json).map_err(|e| js_error(format!("check: {e}")))?;
     let ours: serde_json::Value =
         serde_json::from_str(outputs_json).map_err(|e| js_error(format!("outputs: {e}")))?;
-    let result = skillsets::conformance::check_outputs(&check, &ours, DType::F32);
+    let result = skillset_conformance::check_outputs(&check, &ours, DType::F32);
     let doc = match result {
         Ok(d) => serde_json::json!({"passed": true, "max_abs_diff": d, "detail": null}),
         Err(e) => serde_json::json!({"passed": false, "max_abs_diff": null, "detail": e}),

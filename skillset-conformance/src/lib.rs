@@ -864,8 +864,9 @@ mod tests {
 
     #[test]
     fn half_precision_needs_its_own_reference() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny-mlm");
+        // The repository's fixture (the package has none of its own).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/bert-tiny-mlm");
         let f = Fixture::open(&dir).unwrap();
         assert_eq!(
             f.reference_for(Backend::Cpu, DType::F32)
