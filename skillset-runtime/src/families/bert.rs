@@ -9,6 +9,7 @@ use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm};
 
 use super::config::ConfigReader;
+use super::encoder;
 use super::heads::{EncoderModel, Head};
 use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
@@ -125,85 +126,6 @@ impl Config {
     }
 }
 
-/// The weight names of one encoder layer.
-struct LayerNames {
-    q: &'static str,
-    k: &'static str,
-    v: &'static str,
-    attn_out: &'static str,
-    attn_norm: &'static str,
-    up: &'static str,
-    down: &'static str,
-    out_norm: &'static str,
-}
-
-const BERT_LAYER: LayerNames = LayerNames {
-    q: "attention.self.query",
-    k: "attention.self.key",
-    v: "attention.self.value",
-    attn_out: "attention.output.dense",
-    attn_norm: "attention.output.LayerNorm",
-    up: "intermediate.dense",
-    down: "output.dense",
-    out_norm: "output.LayerNorm",
-};
-
-const DISTILBERT_LAYER: LayerNames = LayerNames {
-    q: "attention.q_lin",
-    k: "attention.k_lin",
-    v: "attention.v_lin",
-    attn_out: "attention.out_lin",
-    attn_norm: "sa_layer_norm",
-    up: "ffn.lin1",
-    down: "ffn.lin2",
-    out_norm: "output_layer_norm",
-};
-
-struct Layer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    attn_out: Linear,
-    attn_norm: LayerNorm,
-    up: Linear,
-    down: Linear,
-    out_norm: LayerNorm,
-}
-
-impl Layer {
-    fn load(w: &Weights, c: &Config, n: &LayerNames) -> Result<Self> {
-        let h = c.hidden_size;
-        Ok(Layer {
-            q: w.linear(h, h, n.q)?,
-            k: w.linear(h, h, n.k)?,
-            v: w.linear(h, h, n.v)?,
-            attn_out: w.linear(h, h, n.attn_out)?,
-            attn_norm: w.layer_norm(h, c.eps, n.attn_norm)?,
-            up: w.linear(h, c.intermediate_size, n.up)?,
-            down: w.linear(c.intermediate_size, h, n.down)?,
-            out_norm: w.layer_norm(h, c.eps, n.out_norm)?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, bias: &Tensor, c: &Config) -> Result<Tensor> {
-        let heads = c.num_heads;
-        let q = nn::split_heads(&self.q.forward(x)?, heads)?;
-        let k = nn::split_heads(&self.k.forward(x)?, heads)?;
-        let v = nn::split_heads(&self.v.forward(x)?, heads)?;
-        let scale = 1.0 / ((c.hidden_size / heads) as f64).sqrt();
-        // Scores in f32 up to the softmax in f16/bf16 (as transformers' SDPA keeps
-        // them): over the 23 bert-family checks in bf16, the CPU dry run of
-        // scripts/gpu-check.sh measured our distance from transformers' f32 outputs at
-        // 1.33x transformers' own bf16 distance with bf16 scores, 1.01x with f32 ones.
-        let ctx = nn::merge_heads(&nn::attention_f32_scores(&q, &k, &v, Some(bias), scale)?)?;
-        let x = self
-            .attn_norm
-            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let y = nn::linear_act(&self.up, c.act, &x)?;
-        Ok(self.out_norm.forward(&(self.down.forward(&y)? + x)?)?)
-    }
-}
-
 /// The encoder body (`BertModel` & co. without pooler).
 struct Encoder {
     word: Embedding,
@@ -215,7 +137,7 @@ struct Encoder {
     /// ERNIE with `use_task_id`: the embedding of task type 0 (what transformers adds
     /// when no task type ids are given).
     task_type: Option<Tensor>,
-    layers: Vec<Layer>,
+    layers: Vec<encoder::Layer>,
 }
 
 impl Encoder {
@@ -223,12 +145,22 @@ impl Encoder {
         let (e, h) = (c.embedding_size, c.hidden_size);
         let emb = w.pp("embeddings");
         let (stack, names) = match flavor {
-            Flavor::DistilBert => ("transformer.layer", &DISTILBERT_LAYER),
-            _ => ("encoder.layer", &BERT_LAYER),
+            Flavor::DistilBert => ("transformer.layer", &encoder::DISTILBERT_NAMES),
+            _ => ("encoder.layer", &encoder::BERT_NAMES),
         };
-        let layers = (0..c.num_layers)
-            .map(|i| Layer::load(&w.pp(format!("{stack}.{i}")), c, names))
-            .collect::<Result<Vec<_>>>()?;
+        // The shared encoder layer, post-norm as BERT's.
+        let dims = encoder::LayerDims {
+            hidden: h,
+            heads: c.num_heads,
+            intermediate: c.intermediate_size,
+            eps: c.eps,
+            act: c.act,
+            pre_norm: false,
+        };
+        let layers = encoder::load_layers(w, stack, c.num_layers, dims, names)?
+            .into_iter()
+            .map(encoder::Layer::with_f32_scores)
+            .collect();
         Ok(Encoder {
             word: emb.embedding(c.vocab_size, e, "word_embeddings")?,
             position: emb.embedding(c.max_positions, e, "position_embeddings")?,
@@ -527,10 +459,7 @@ impl EncoderModel for BertModel {
             x = p.forward(&x)?;
         }
         let bias = nn::padding_bias(&batch.attention_mask, x.dtype())?;
-        for layer in &e.layers {
-            x = layer.forward(&x, &bias, &self.config)?;
-        }
-        Ok(x)
+        encoder::run_layers(&e.layers, x, Some(&bias))
     }
 
     fn head(&self) -> Head {

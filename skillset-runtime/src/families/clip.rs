@@ -152,6 +152,7 @@ pub(crate) fn load_vision(vc: &ConfigReader, vw: &Weights, kind: Kind) -> Result
                 out: h.linear(vd.hidden, vd.hidden, "attention.out_proj")?,
                 heads: vd.heads,
                 scale: ((vd.hidden / vd.heads) as f64).powf(-0.5),
+                f32_scores: false,
             },
             norm: h.layer_norm(vd.hidden, vd.eps, "layernorm")?,
             fc1: h.linear(vd.hidden, vd.intermediate, "mlp.fc1")?,

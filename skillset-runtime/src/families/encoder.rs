@@ -62,6 +62,33 @@ pub(crate) const CLIP_NAMES: LayerNames = LayerNames {
     scales: None,
 };
 
+/// BERT and the models that share its layout (RoBERTa, XLM-RoBERTa, CamemBERT,
+/// Data2VecText, ERNIE, ELECTRA).
+pub(crate) const BERT_NAMES: LayerNames = LayerNames {
+    norm1: "attention.output.LayerNorm",
+    q: "attention.self.query",
+    k: "attention.self.key",
+    v: "attention.self.value",
+    out: "attention.output.dense",
+    norm2: "output.LayerNorm",
+    fc1: "intermediate.dense",
+    fc2: "output.dense",
+    scales: None,
+};
+
+/// DistilBERT.
+pub(crate) const DISTILBERT_NAMES: LayerNames = LayerNames {
+    norm1: "sa_layer_norm",
+    q: "attention.q_lin",
+    k: "attention.k_lin",
+    v: "attention.v_lin",
+    out: "attention.out_lin",
+    norm2: "output_layer_norm",
+    fc1: "ffn.lin1",
+    fc2: "ffn.lin2",
+    scales: None,
+};
+
 /// Wav2Vec2 and HuBERT.
 pub(crate) const WAV2VEC2_NAMES: LayerNames = LayerNames {
     norm1: "layer_norm",
@@ -110,6 +137,11 @@ pub(crate) struct Attention {
     pub out: Linear,
     pub heads: usize,
     pub scale: f64,
+    /// Scores in f32 up to the softmax in f16/bf16 (BERT: as transformers' SDPA keeps
+    /// them; over the 23 bert-family checks in bf16, the CPU dry run of
+    /// scripts/gpu-check.sh measured our distance from transformers' f32 outputs at
+    /// 1.33x transformers' own bf16 distance with bf16 scores, 1.01x with f32 ones).
+    pub f32_scores: bool,
 }
 
 impl Attention {
@@ -126,6 +158,7 @@ impl Attention {
             out: linear_maybe_bias(w, hidden, hidden, names.3)?,
             heads,
             scale: ((hidden / heads) as f64).powf(-0.5),
+            f32_scores: false,
         })
     }
 
@@ -134,7 +167,11 @@ impl Attention {
         let q = nn::split_heads(&self.q.forward(x)?, self.heads)?;
         let k = nn::split_heads(&self.k.forward(kv)?, self.heads)?;
         let v = nn::split_heads(&self.v.forward(kv)?, self.heads)?;
-        let ctx = nn::attention(&q, &k, &v, bias, self.scale)?;
+        let ctx = if self.f32_scores {
+            nn::attention_f32_scores(&q, &k, &v, bias, self.scale)?
+        } else {
+            nn::attention(&q, &k, &v, bias, self.scale)?
+        };
         Ok(self.out.forward(&nn::merge_heads(&ctx)?)?)
     }
 }
@@ -210,6 +247,12 @@ impl Layer {
             },
             rel_gate: None,
         })
+    }
+
+    /// Attention scores in f32 up to the softmax (BERT).
+    pub fn with_f32_scores(mut self) -> Self {
+        self.attn.f32_scores = true;
+        self
     }
 
     /// Gate the shared position bias by this layer's attention input (WavLM).
