@@ -956,21 +956,22 @@ def unispeech_sat_tiny_ctc():
                 feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True)
 
 
-def wavlm_tiny_ctc():
-    def spread(model):
-        # Gate constants and position-bias table away from their initial ones / zeros.
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n.endswith("gru_rel_pos_const"):
-                    p.uniform_(0.3, 2.0)
-                elif n.endswith("rel_attn_embed.weight"):
-                    p.normal_(0, 1.0)
+def spread_wavlm_gates(model):
+    """WavLM's gate constants and position-bias table away from their initial ones / zeros."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("gru_rel_pos_const"):
+                p.uniform_(0.3, 2.0)
+            elif n.endswith("rel_attn_embed.weight"):
+                p.normal_(0, 1.0)
 
+
+def wavlm_tiny_ctc():
     ctc_fixture("wavlm-tiny-ctc", transformers.WavLMForCTC, transformers.WavLMConfig, SEEDS["wavlm-tiny-ctc"],
                 "WavLMForCTC with the sizes of wav2vec2-tiny-ctc: a relative position bias over 16 buckets up to "
                 "distance 40 (hundreds of frames: the logarithmic buckets are used), gated in every layer by its "
                 "input; random gate constants.",
-                post=spread, num_buckets=16, max_bucket_distance=40)
+                post=spread_wavlm_gates, num_buckets=16, max_bucket_distance=40)
 
 
 def audio_cls_fixture(name: str, cls, config_cls, description: str, return_attention_mask=True, post=None, **over):
@@ -1036,19 +1037,11 @@ def unispeech_sat_tiny_cls():
 
 
 def wavlm_tiny_cls():
-    def spread(model):
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n.endswith("gru_rel_pos_const"):
-                    p.uniform_(0.3, 2.0)
-                elif n.endswith("rel_attn_embed.weight"):
-                    p.normal_(0, 1.0)
-
     audio_cls_fixture(
         "wavlm-tiny-cls", transformers.WavLMForSequenceClassification, transformers.WavLMConfig,
         "WavLMForSequenceClassification: wavlm-tiny-ctc's gated relative position bias (16 buckets up to "
         "distance 40, random gate constants); projector, mean pooling, 3 labels.",
-        post=spread, num_buckets=16, max_bucket_distance=40)
+        post=spread_wavlm_gates, num_buckets=16, max_bucket_distance=40)
 
 
 def whisper_reference(name: str, d: Path, model, fe, tok, inputs: list[str], language: str, task: str,

@@ -314,12 +314,8 @@ pub(crate) fn load(
     task: Task,
     device: &Device,
 ) -> Result<BertModel> {
-    let (flavor, prefix) = Flavor::of(architecture).ok_or_else(|| {
-        config.invalid(
-            "architectures",
-            format!("`{architecture}` is not a bert-family architecture"),
-        )
-    })?;
+    let (flavor, prefix) =
+        Flavor::of(architecture).ok_or_else(|| config.not_of_family("bert", architecture))?;
     let c = Config::read(flavor, config)?;
     // Head models keep the encoder under `bert.` & co.; a bare model (and
     // sentence-transformers) at the root.

@@ -66,6 +66,14 @@ impl<'a> ConfigReader<'a> {
         })
     }
 
+    /// The error for an architecture class the family's loader does not take.
+    pub fn not_of_family(&self, family: &str, architecture: &str) -> Error {
+        self.invalid(
+            "architectures",
+            format!("`{architecture}` is not a {family}-family architecture"),
+        )
+    }
+
     pub fn invalid(&self, field: &str, reason: String) -> Error {
         Error::invalid_file(&self.path, format!("field `{field}`: {reason}"))
     }

@@ -92,6 +92,24 @@ pub(crate) enum Qkv {
     FusedPerHead(Linear),
 }
 
+impl Qkv {
+    /// `q_proj`, `k_proj` and `v_proj` under `a`: queries of `q_out` channels, keys
+    /// and values of `kv_out`.
+    pub fn separate(
+        a: &Weights,
+        d_in: usize,
+        q_out: usize,
+        kv_out: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        Ok(Qkv::Separate(
+            linear(a, d_in, q_out, "q_proj", bias)?,
+            linear(a, d_in, kv_out, "k_proj", bias)?,
+            linear(a, d_in, kv_out, "v_proj", bias)?,
+        ))
+    }
+}
+
 /// Norms on the queries and keys.
 pub(crate) enum QkNorm {
     /// Over each head (`[.., head_dim]`, after the split into heads: Qwen3, Phi).
@@ -113,6 +131,21 @@ pub(crate) enum Mlp {
 }
 
 impl Mlp {
+    /// A plain MLP `fc_in` (`d` -> `inner`), `fc_out` (back) under `w`.
+    pub fn plain(
+        w: &Weights,
+        d: usize,
+        inner: usize,
+        fc_in: &str,
+        fc_out: &str,
+        bias: bool,
+    ) -> Result<Self> {
+        Ok(Mlp::Plain {
+            fc_in: linear(w, d, inner, fc_in, bias)?,
+            fc_out: linear(w, inner, d, fc_out, bias)?,
+        })
+    }
+
     fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Mlp::Plain { fc_in, fc_out } => fc_out.forward(&act.forward(&fc_in.forward(x)?)?)?,

@@ -89,12 +89,8 @@ impl Flavor {
 
 impl Config {
     fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let flavor = Flavor::of(architecture).ok_or_else(|| {
-            c.invalid(
-                "architectures",
-                format!("`{architecture}` is not a gpt-family architecture"),
-            )
-        })?;
+        let flavor =
+            Flavor::of(architecture).ok_or_else(|| c.not_of_family("gpt", architecture))?;
         let first = |keys: &[&str]| -> Result<usize> {
             for k in keys {
                 if c.value.get(*k).is_some_and(|v| !v.is_null()) {
@@ -305,16 +301,9 @@ fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
             (
                 ln("ln_1")?,
                 Some(ln("ln_2")?),
-                Qkv::Separate(
-                    a.linear_no_bias(h, h, "q_proj")?,
-                    a.linear_no_bias(h, h, "k_proj")?,
-                    a.linear_no_bias(h, h, "v_proj")?,
-                ),
+                Qkv::separate(&a, h, h, h, false)?,
                 a.linear(h, h, "out_proj")?,
-                Mlp::Plain {
-                    fc_in: w.linear(h, i, "mlp.c_fc")?,
-                    fc_out: w.linear(i, h, "mlp.c_proj")?,
-                },
+                Mlp::plain(w, h, i, "mlp.c_fc", "mlp.c_proj", true)?,
             )
         }
         Flavor::GptJ => {
@@ -322,16 +311,9 @@ fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
             (
                 ln("ln_1")?,
                 None,
-                Qkv::Separate(
-                    a.linear_no_bias(h, h, "q_proj")?,
-                    a.linear_no_bias(h, h, "k_proj")?,
-                    a.linear_no_bias(h, h, "v_proj")?,
-                ),
+                Qkv::separate(&a, h, h, h, false)?,
                 a.linear_no_bias(h, h, "out_proj")?,
-                Mlp::Plain {
-                    fc_in: w.linear(h, i, "mlp.fc_in")?,
-                    fc_out: w.linear(i, h, "mlp.fc_out")?,
-                },
+                Mlp::plain(w, h, i, "mlp.fc_in", "mlp.fc_out", true)?,
             )
         }
         Flavor::GptNeoX => {
@@ -341,10 +323,7 @@ fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
                 Some(ln("post_attention_layernorm")?),
                 Qkv::FusedPerHead(linear(&a, h, 3 * h, "query_key_value", c.attention_bias)?),
                 linear(&a, h, h, "dense", c.attention_bias)?,
-                Mlp::Plain {
-                    fc_in: w.linear(h, i, "mlp.dense_h_to_4h")?,
-                    fc_out: w.linear(i, h, "mlp.dense_4h_to_h")?,
-                },
+                Mlp::plain(w, h, i, "mlp.dense_h_to_4h", "mlp.dense_4h_to_h", true)?,
             )
         }
         Flavor::GptBigCode => {
@@ -359,10 +338,7 @@ fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
                     Qkv::FusedPerHead(c_attn)
                 },
                 w.linear(h, h, "attn.c_proj")?,
-                Mlp::Plain {
-                    fc_in: w.linear(h, i, "mlp.c_fc")?,
-                    fc_out: w.linear(i, h, "mlp.c_proj")?,
-                },
+                Mlp::plain(w, h, i, "mlp.c_fc", "mlp.c_proj", true)?,
             )
         }
         Flavor::Opt => {
@@ -371,16 +347,9 @@ fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
             (
                 ln("self_attn_layer_norm")?,
                 Some(ln("final_layer_norm")?),
-                Qkv::Separate(
-                    linear(&a, h, h, "q_proj", bias)?,
-                    linear(&a, h, h, "k_proj", bias)?,
-                    linear(&a, h, h, "v_proj", bias)?,
-                ),
+                Qkv::separate(&a, h, h, h, bias)?,
                 linear(&a, h, h, "out_proj", bias)?,
-                Mlp::Plain {
-                    fc_in: linear(w, h, i, "fc1", bias)?,
-                    fc_out: linear(w, i, h, "fc2", bias)?,
-                },
+                Mlp::plain(w, h, i, "fc1", "fc2", bias)?,
             )
         }
     };

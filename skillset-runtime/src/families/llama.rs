@@ -77,12 +77,8 @@ impl Flavor {
 
 impl Config {
     fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let flavor = Flavor::of(architecture).ok_or_else(|| {
-            c.invalid(
-                "architectures",
-                format!("`{architecture}` is not a llama-family architecture"),
-            )
-        })?;
+        let flavor =
+            Flavor::of(architecture).ok_or_else(|| c.not_of_family("llama", architecture))?;
         Self::read_as(flavor, c)
     }
 
@@ -260,24 +256,20 @@ fn split_rows(l: &Linear, sizes: &[usize]) -> Result<Vec<Linear>> {
 pub(crate) fn attention(a: &Weights, c: &Config) -> Result<(Qkv, Linear)> {
     let (h, hd) = (c.hidden_size, c.head_dim);
     let (qn, kvn) = (c.num_heads * hd, c.num_kv_heads * hd);
-    let (q, k, v) = if c.flavor == Flavor::Phi3 {
+    let qkv = if c.flavor == Flavor::Phi3 {
         let fused = linear(a, h, qn + 2 * kvn, "qkv_proj", c.attention_bias)?;
         let mut parts = split_rows(&fused, &[qn, kvn, kvn])?.into_iter();
-        (
+        Qkv::Separate(
             parts.next().unwrap(),
             parts.next().unwrap(),
             parts.next().unwrap(),
         )
     } else {
         let qkv_bias = c.attention_bias || c.flavor == Flavor::Qwen2;
-        (
-            linear(a, h, qn, "q_proj", qkv_bias)?,
-            linear(a, h, kvn, "k_proj", qkv_bias)?,
-            linear(a, h, kvn, "v_proj", qkv_bias)?,
-        )
+        Qkv::separate(a, h, qn, kvn, qkv_bias)?
     };
     let o_bias = c.attention_bias && c.flavor != Flavor::Qwen2;
-    Ok((Qkv::Separate(q, k, v), linear(a, qn, h, "o_proj", o_bias)?))
+    Ok((qkv, linear(a, qn, h, "o_proj", o_bias)?))
 }
 
 /// Llama's gated MLP under `mlp` (Phi-3: one fused `gate_up_proj`).

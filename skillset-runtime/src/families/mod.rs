@@ -145,10 +145,7 @@ pub(crate) fn load(
         )));
     }
     if !loader_takes(family, architecture) {
-        return Err(config.invalid(
-            "architectures",
-            format!("`{architecture}` is not a {family}-family architecture"),
-        ));
+        return Err(config.not_of_family(family.as_str(), architecture));
     }
     Ok(match family {
         Family::Bert => Model::Encoder(Box::new(bert::load(

@@ -74,20 +74,13 @@ pub(crate) fn load(
             let a = w.pp("self_attn");
             Ok(Layer {
                 attn_norm: Some(Norm::layer(&w, hidden, eps, "input_layernorm")?),
-                qkv: Qkv::Separate(
-                    a.linear(hidden, heads * hd, "q_proj")?,
-                    a.linear(hidden, kv_heads * hd, "k_proj")?,
-                    a.linear(hidden, kv_heads * hd, "v_proj")?,
-                ),
+                qkv: Qkv::separate(&a, hidden, heads * hd, kv_heads * hd, true)?,
                 qk_norm: None,
                 out: a.linear(heads * hd, hidden, "dense")?,
                 attn_out_norm: None,
                 // Parallel: the MLP reads the attention's normalized input.
                 mlp_norm: None,
-                mlp: Mlp::Plain {
-                    fc_in: w.linear(hidden, inner, "mlp.fc1")?,
-                    fc_out: w.linear(inner, hidden, "mlp.fc2")?,
-                },
+                mlp: Mlp::plain(&w, hidden, inner, "mlp.fc1", "mlp.fc2", true)?,
                 mlp_out_norm: None,
                 windowed: false,
             })

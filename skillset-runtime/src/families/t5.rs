@@ -41,12 +41,7 @@ pub(crate) fn is_mt5(architecture: &str) -> Option<bool> {
 
 impl Config {
     fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let mt5 = is_mt5(architecture).ok_or_else(|| {
-            c.invalid(
-                "architectures",
-                format!("`{architecture}` is not a t5-family architecture"),
-            )
-        })?;
+        let mt5 = is_mt5(architecture).ok_or_else(|| c.not_of_family("t5", architecture))?;
         let ff = c.str_or("feed_forward_proj", "relu");
         let parts: Vec<&str> = ff.split('-').collect();
         let (gated, act_name) = match parts.as_slice() {

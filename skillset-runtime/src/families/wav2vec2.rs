@@ -173,12 +173,8 @@ pub(crate) fn load(
 ) -> Result<Wav2Vec2> {
     // Where a task checkpoint nests the model (UniSpeech and UniSpeechSat are Wav2Vec2
     // with pre-training heads of their own, which inference does not use).
-    let base = base_prefix(architecture).ok_or_else(|| {
-        config.invalid(
-            "architectures",
-            format!("`{architecture}` is not a wav2vec2-family architecture"),
-        )
-    })?;
+    let base =
+        base_prefix(architecture).ok_or_else(|| config.not_of_family("wav2vec2", architecture))?;
     let data2vec = base == "data2vec_audio";
     let w = if weights.contains(&format!("{base}.feature_projection.projection.weight")) {
         weights.pp(base)
