@@ -50,7 +50,14 @@ const LAYERS: &[&[&str]] = &[
     &["generation"],
     // The audio front ends and decoding rules.
     &["speech"],
-    // A checkpoint loaded for a task, with its task methods.
+    // A checkpoint loaded for a task: its options, the handler interface, one handler
+    // type per task (the image-text writer reuses the text writer's generation setup),
+    // building the task's handler, then the pipeline and its task methods.
+    &["pipeline::options"],
+    &["pipeline::handler"],
+    &["pipeline::text", "pipeline::generate"],
+    &["pipeline::vision", "pipeline::audio"],
+    &["pipeline::build"],
     &["pipeline"],
     // The typed API.
     &["skillset"],

@@ -10,7 +10,7 @@ use candle_nn::{Embedding, LayerNorm};
 
 use super::config::ConfigReader;
 use super::encoder;
-use super::heads::{EncoderModel, Head};
+use super::heads::EncoderModel;
 use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
 use crate::tokenize::EncodedBatch;
@@ -456,17 +456,6 @@ impl EncoderModel for BertModel {
         }
         let bias = nn::padding_bias(&batch.attention_mask, x.dtype())?;
         encoder::run_layers(&e.layers, x, Some(&bias))
-    }
-
-    fn head(&self) -> Head {
-        match self.head {
-            BertHead::None => Head::None,
-            BertHead::MaskedLm { .. } => Head::MaskedLm,
-            BertHead::PooledClassifier { .. } | BertHead::FirstTokenClassifier { .. } => {
-                Head::SequenceClassification
-            }
-            BertHead::TokenClassifier(_) => Head::TokenClassification,
-        }
     }
 
     fn head_logits(&self, hidden: &Tensor) -> Result<Tensor> {

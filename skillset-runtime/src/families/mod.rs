@@ -25,45 +25,13 @@ pub(crate) mod whisper;
 
 pub(crate) use causal::CausalLm;
 pub(crate) use config::ConfigReader;
-pub(crate) use heads::{EncoderModel, Head};
+pub(crate) use heads::EncoderModel;
 
 use candle_core::Device;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::{Family, Task};
-
-/// A loaded model of any family.
-pub(crate) enum Model {
-    Encoder(Box<dyn EncoderModel>),
-    Causal(Box<dyn CausalLm>),
-    T5(Box<t5::T5Model>),
-    Vit(Box<vit::VitModel>),
-    Clip(Box<clip::ClipModel>),
-    /// A CLIP / SigLIP vision tower alone (image-feature-extraction).
-    ClipVision(Box<clip::VisionTower>),
-    Wav2Vec2(Box<wav2vec2::Wav2Vec2>),
-    Whisper(Box<whisper::Whisper>),
-    Llava(Box<llava::LlavaModel>),
-}
-
-impl Model {
-    /// The longest input, in tokens, the model takes.
-    pub fn max_positions(&self) -> usize {
-        match self {
-            Model::Encoder(m) => m.max_positions(),
-            Model::Causal(m) => m.max_positions(),
-            // Relative positions: no limit of its own (the tokenizer's applies).
-            Model::T5(_) => usize::MAX,
-            Model::Vit(_) => usize::MAX,
-            Model::Clip(m) => m.max_positions(),
-            Model::ClipVision(_) => usize::MAX,
-            Model::Wav2Vec2(_) => usize::MAX,
-            Model::Whisper(m) => m.max_target_positions,
-            Model::Llava(m) => m.llm.max_positions(),
-        }
-    }
-}
 
 /// Whether `family`'s loader takes the architecture class (the registry lists only
 /// classes it takes: tested below).
@@ -101,89 +69,152 @@ fn delta(family: Family, architecture: &str) -> Option<DeltaLoader> {
         .map(|(_, _, load)| *load)
 }
 
-/// A decoder-only causal LM: a delta file's model type by its loader, the others by
-/// their family's.
-fn load_decoder(
-    family: Family,
-    architecture: &str,
-    config: &ConfigReader,
-    weights: &nn::Weights,
-    dtype: candle_core::DType,
-    device: &Device,
-) -> Result<decoder::Decoder> {
-    if let Some(load) = delta(family, architecture) {
-        return load(config, weights, dtype, device);
-    }
-    match family {
-        Family::Gpt => gpt::load(architecture, config, weights, dtype, device),
-        _ => llama::load(architecture, config, weights, dtype, device),
-    }
+/// A checkpoint opened for loading one architecture of `family` for one task: the
+/// registry allows it and the family's loader takes the class. Its methods load the
+/// model a task's handler needs (an encoder, a causal LM, ...); a family that has no
+/// such model is an error naming the task.
+pub(crate) struct Loading<'a> {
+    pub family: Family,
+    pub architecture: &'a str,
+    pub task: Task,
+    pub config: ConfigReader<'a>,
+    weights: nn::Weights,
+    pub dtype: candle_core::DType,
+    pub device: Device,
 }
 
-/// Load the model for `task` from a checkpoint of `family`, following `architecture`
-/// (the class transformers would load, e.g. `RobertaForMaskedLM`).
-pub(crate) fn load(
-    family: Family,
-    architecture: &str,
-    ckpt: &Checkpoint,
-    task: Task,
-    dtype: candle_core::DType,
-    device: &Device,
-) -> Result<Model> {
-    let config = ConfigReader::new(ckpt);
-    let files = ckpt.weight_files()?;
-    let weights = nn::Weights {
-        vb: ckpt.var_builder(dtype, device)?,
-        path: files[0].clone(),
-    };
-    // The registry says which tasks each family runs; the loaders below take the
-    // task as given.
-    let runs = skillset_codegen::registry::family(family).runs(task);
-    if !runs {
-        return Err(Error::InvalidOption(format!(
-            "the {family} family does not run `{task}`"
-        )));
-    }
-    if !loader_takes(family, architecture) {
-        return Err(config.not_of_family(family.as_str(), architecture));
-    }
-    Ok(match family {
-        Family::Bert => Model::Encoder(Box::new(bert::load(
-            architecture,
-            &config,
-            &weights,
-            task,
-            device,
-        )?)),
-        Family::Gpt | Family::Llama => Model::Causal(Box::new(load_decoder(
+impl<'a> Loading<'a> {
+    /// Open `ckpt`'s weights for `architecture` (the class transformers would load,
+    /// e.g. `RobertaForMaskedLM`) of `family`, after checking that the registry runs
+    /// `task` on the family and that the family's loader takes the class.
+    pub fn new(
+        family: Family,
+        architecture: &'a str,
+        ckpt: &'a Checkpoint,
+        task: Task,
+        dtype: candle_core::DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let config = ConfigReader::new(ckpt);
+        if !skillset_codegen::registry::family(family).runs(task) {
+            return Err(Error::InvalidOption(format!(
+                "the {family} family does not run `{task}`"
+            )));
+        }
+        if !loader_takes(family, architecture) {
+            return Err(config.not_of_family(family.as_str(), architecture));
+        }
+        let files = ckpt.weight_files()?;
+        let weights = nn::Weights {
+            vb: ckpt.var_builder(dtype, device)?,
+            path: files[0].clone(),
+        };
+        Ok(Loading {
             family,
             architecture,
-            &config,
-            &weights,
-            dtype,
-            device,
-        )?)),
-        Family::T5 => Model::T5(Box::new(t5::load(
-            architecture,
-            &config,
-            &weights,
-            dtype,
-            device,
-        )?)),
-        Family::Vit => Model::Vit(Box::new(vit::load(architecture, &config, &weights, task)?)),
-        Family::Clip if task == Task::ImageFeatureExtraction => Model::ClipVision(Box::new(
-            clip::load_vision_model(architecture, &config, &weights)?,
-        )),
-        Family::Clip => Model::Clip(Box::new(clip::load(architecture, &config, &weights)?)),
-        Family::Wav2Vec2 => Model::Wav2Vec2(Box::new(wav2vec2::load(
-            architecture,
-            &config,
-            &weights,
             task,
-        )?)),
-        Family::Whisper => Model::Whisper(Box::new(whisper::load(&config, &weights)?)),
-        Family::Llava => Model::Llava(Box::new(llava::load(&config, &weights, dtype, device)?)),
-    })
+            config,
+            weights,
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    /// The error of a family asked for a kind of model it does not have (the registry
+    /// and the task's handler disagree).
+    fn no_model(&self, kind: &str) -> Error {
+        Error::InvalidOption(format!(
+            "the {} family has no {kind} for `{}`",
+            self.family, self.task
+        ))
+    }
+
+    /// An encoder-only text model with the head of the task.
+    pub fn encoder(&self) -> Result<Box<dyn EncoderModel>> {
+        let (arch, c, w) = (self.architecture, &self.config, &self.weights);
+        match self.family {
+            Family::Bert => Ok(Box::new(bert::load(arch, c, w, self.task, &self.device)?)),
+            _ => Err(self.no_model("text encoder")),
+        }
+    }
+
+    /// A decoder-only causal LM: a delta file's model type by its loader, the others by
+    /// their family's.
+    pub fn causal(&self) -> Result<Box<dyn CausalLm>> {
+        let (arch, c, w) = (self.architecture, &self.config, &self.weights);
+        if let Some(load) = delta(self.family, arch) {
+            return Ok(Box::new(load(c, w, self.dtype, &self.device)?));
+        }
+        Ok(Box::new(match self.family {
+            Family::Gpt => gpt::load(arch, c, w, self.dtype, &self.device)?,
+            Family::Llama => llama::load(arch, c, w, self.dtype, &self.device)?,
+            _ => return Err(self.no_model("causal LM")),
+        }))
+    }
+
+    /// An encoder-decoder text model.
+    pub fn seq2seq(&self) -> Result<t5::T5Model> {
+        match self.family {
+            Family::T5 => t5::load(
+                self.architecture,
+                &self.config,
+                &self.weights,
+                self.dtype,
+                &self.device,
+            ),
+            _ => Err(self.no_model("encoder-decoder")),
+        }
+    }
+
+    /// A ViT-style image encoder with the head of the task.
+    pub fn vit(&self) -> Result<vit::VitModel> {
+        match self.family {
+            Family::Vit => vit::load(self.architecture, &self.config, &self.weights, self.task),
+            _ => Err(self.no_model("image encoder")),
+        }
+    }
+
+    /// A CLIP / SigLIP vision tower alone.
+    pub fn vision_tower(&self) -> Result<clip::VisionTower> {
+        match self.family {
+            Family::Clip => clip::load_vision_model(self.architecture, &self.config, &self.weights),
+            _ => Err(self.no_model("vision tower")),
+        }
+    }
+
+    /// A CLIP / SigLIP dual encoder.
+    pub fn dual_encoder(&self) -> Result<clip::ClipModel> {
+        match self.family {
+            Family::Clip => clip::load(self.architecture, &self.config, &self.weights),
+            _ => Err(self.no_model("image-text encoder")),
+        }
+    }
+
+    /// A Wav2Vec2-style speech encoder with the head of the task.
+    pub fn speech_encoder(&self) -> Result<wav2vec2::Wav2Vec2> {
+        match self.family {
+            Family::Wav2Vec2 => {
+                wav2vec2::load(self.architecture, &self.config, &self.weights, self.task)
+            }
+            _ => Err(self.no_model("speech encoder")),
+        }
+    }
+
+    /// Whisper's speech encoder-decoder.
+    pub fn speech_seq2seq(&self) -> Result<whisper::Whisper> {
+        match self.family {
+            Family::Whisper => whisper::load(&self.config, &self.weights),
+            _ => Err(self.no_model("speech encoder-decoder")),
+        }
+    }
+
+    /// An image-text-to-text model (a vision tower, a projector and a causal LM).
+    pub fn vision_language(&self) -> Result<llava::LlavaModel> {
+        match self.family {
+            Family::Llava => llava::load(&self.config, &self.weights, self.dtype, &self.device),
+            _ => Err(self.no_model("vision-language model")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,72 +1,65 @@
 //! The audio tasks on a pipeline: audio classification and speech recognition
 //! (CTC models and Whisper).
 
-use super::{Pipeline, RunOptions, TopK};
+use super::handler::{Context, Handler, Inputs, Labels};
+use super::options::{RunOptions, TopK};
 use crate::error::{Error, Result};
-use crate::families::Model;
+use crate::families::wav2vec2::Wav2Vec2;
+use crate::families::whisper::Whisper;
 use crate::media::audio::{Audio, LogMel};
 use crate::ops::{softmax, to_json};
 use crate::outputs::{LabelScore, Transcription};
 use crate::speech::{
-    AudioFrontEnd, WhisperDecoding, WAV2VEC2_WINDOW_FRAMES, WAV2VEC2_WINDOW_SECONDS,
+    AudioFrontEnd, CtcVocab, WhisperDecoding, WAV2VEC2_WINDOW_FRAMES, WAV2VEC2_WINDOW_SECONDS,
     WHISPER_DEFAULT_BEAMS,
 };
-use crate::Task;
+use crate::tokenize::TextTokenizer;
 use candle_core::{Device, Tensor};
 use std::borrow::Cow;
 
-impl Pipeline {
-    fn front_end(&self) -> Result<&AudioFrontEnd> {
-        self.audio.as_ref().ok_or_else(|| {
-            Error::InvalidOption(format!("the `{}` pipeline reads no audio", self.task()))
-        })
-    }
+/// The waveform the model hears: mono, at the feature extractor's rate.
+pub(crate) fn prepare_audio<'a>(
+    cx: &Context,
+    front: &AudioFrontEnd,
+    audio: &'a Audio,
+) -> Result<Cow<'a, Audio>> {
+    // The budget first: a 2 MB WAV declaring 1 Hz is 23 days of audio, which
+    // resampling to 16 kHz would make 128 GB.
+    cx.limits
+        .check_audio(audio.samples.len(), audio.sample_rate)?;
+    let prepared = front.prepare(audio)?;
+    cx.limits
+        .check_audio(prepared.samples.len(), prepared.sample_rate)?;
+    Ok(prepared)
+}
 
-    /// The waveform the model hears: mono, at the feature extractor's rate.
-    pub fn prepare_audio<'a>(&self, audio: &'a Audio) -> Result<Cow<'a, Audio>> {
-        // The budget first: a 2 MB WAV declaring 1 Hz is 23 days of audio, which
-        // resampling to 16 kHz would make 128 GB.
-        self.limits()
-            .check_audio(audio.samples.len(), audio.sample_rate)?;
-        let prepared = self.front_end()?.prepare(audio)?;
-        self.limits()
-            .check_audio(prepared.samples.len(), prepared.sample_rate)?;
-        Ok(prepared)
+/// The audio of an audio task's inputs.
+fn clips<'a>(cx: &Context, inputs: Inputs<'a>) -> Result<&'a [Audio]> {
+    match inputs {
+        Inputs::Audio(a) => Ok(a),
+        other => Err(other.wrong_kind(cx.task)),
     }
+}
 
-    /// The feature extractor in front of the model.
-    pub fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
-        self.audio.as_ref()
-    }
+/// A Wav2Vec2-style speech encoder with its feature extractor (CTC or classifier head).
+pub(crate) struct SpeechEncoder {
+    pub model: Wav2Vec2,
+    pub front: AudioFrontEnd,
+}
 
-    /// Wav2Vec2's `input_values` for `audio` (resampled, normalized where the
-    /// checkpoint says): what the model sees.
-    pub fn audio_input_values(&self, audio: &Audio) -> Result<Vec<f32>> {
-        let front = self.front_end()?;
-        Ok(front.input_values(&self.prepare_audio(audio)?.samples))
-    }
-
-    fn wav2vec2(&self) -> Option<&crate::families::wav2vec2::Wav2Vec2> {
-        match &self.model {
-            Model::Wav2Vec2(m) => Some(m),
-            _ => None,
-        }
-    }
-
+impl SpeechEncoder {
     /// Wav2Vec2/HuBERT logits of one utterance (CTC: `[frames, vocab]`; classifier:
-    /// `[labels]`). Long audio runs in windows of `WAV2VEC2_WINDOW_SECONDS` for CTC
-    /// (frames concatenated), so memory stays bounded.
-    fn wav2vec2_logits(&self, audio: &Audio) -> Result<Tensor> {
-        let model = self
-            .wav2vec2()
-            .ok_or_else(|| Error::InvalidOption("not a wav2vec2 pipeline".into()))?;
-        let front = self.front_end()?;
-        let audio = self.prepare_audio(audio)?;
+    /// `[labels]`). With `windowed` (CTC), long audio runs in windows of
+    /// `WAV2VEC2_WINDOW_SECONDS` (frames concatenated), so memory stays bounded.
+    fn logits(&self, cx: &Context, audio: &Audio, windowed: bool) -> Result<Tensor> {
+        let model = &self.model;
+        let front = &self.front;
+        let audio = prepare_audio(cx, front, audio)?;
         let run = |samples: &[f32]| -> Result<Tensor> {
             let values = front.input_values(samples);
             let input = Tensor::from_vec(values, (1, samples.len()), &Device::Cpu)?
-                .to_dtype(self.dtype().to_candle())?
-                .to_device(self.device())?;
+                .to_dtype(cx.candle_dtype())?
+                .to_device(cx.device())?;
             model.head_logits(&model.hidden_states(&input)?)
         };
         if audio.samples.len() < model.min_samples() {
@@ -82,7 +75,7 @@ impl Pipeline {
         // a quadratic attention over tens of thousands of frames).
         let window = (WAV2VEC2_WINDOW_SECONDS * audio.sample_rate as usize)
             .min(WAV2VEC2_WINDOW_FRAMES * model.stride());
-        if self.task() != Task::AutomaticSpeechRecognition || audio.samples.len() <= window {
+        if !windowed || audio.samples.len() <= window {
             return run(&audio.samples);
         }
         // Windows on frame boundaries; a last piece too short for a frame is dropped.
@@ -95,18 +88,42 @@ impl Pipeline {
         }
         Ok(Tensor::cat(&parts, 0)?)
     }
+}
 
+/// automatic-speech-recognition on a CTC model.
+pub(crate) struct CtcRecognizer {
+    pub encoder: SpeechEncoder,
+    pub vocab: CtcVocab,
+}
+
+/// audio-classification on a speech encoder with a classifier head.
+pub(crate) struct AudioClassifier {
+    pub encoder: SpeechEncoder,
+    pub labels: Labels,
+}
+
+/// automatic-speech-recognition on Whisper.
+pub(crate) struct WhisperRecognizer {
+    pub model: Whisper,
+    pub rules: WhisperDecoding,
+    /// The feature extractor (`front`) and its log-mel settings (`mel`).
+    pub front: AudioFrontEnd,
+    pub mel: LogMel,
+    pub tok: TextTokenizer,
+}
+
+impl CtcRecognizer {
     /// automatic-speech-recognition: the text of each utterance.
     pub fn speech_recognition(
         &self,
+        cx: &Context,
         audio: &[Audio],
         opts: &RunOptions,
     ) -> Result<Vec<Transcription>> {
-        self.expect_task(Task::AutomaticSpeechRecognition)?;
         audio
             .iter()
             .map(|a| {
-                if let Some(vocab) = &self.ctc {
+                    let vocab = &self.vocab;
                     if opts.language.is_some() || opts.speech_task.is_some() {
                         return Err(Error::InvalidOption(
                             "--language and --task translate are Whisper options: a CTC model transcribes in its one vocabulary".into(),
@@ -117,85 +134,45 @@ impl Pipeline {
                             "--num-beams is for Whisper: a CTC model decodes every frame at once (greedy CTC, as transformers' pipeline without a language-model decoder)".into(),
                         ));
                     }
-                    let logits = self.wav2vec2_logits(a)?;
+                    let logits = self.encoder.logits(cx, a, true)?;
                     let ids: Vec<u32> = logits.argmax(candle_core::D::Minus1)?.to_vec1()?;
                     Ok(Transcription {
                         text: vocab.decode(&ids),
                     })
-                } else {
-                    self.whisper_transcribe(a, opts)
-                }
             })
             .collect()
     }
+}
 
+impl AudioClassifier {
     /// audio-classification: each utterance's labels with softmax scores, best first.
     pub fn audio_classification(
         &self,
+        cx: &Context,
         audio: &[Audio],
         top_k: TopK,
     ) -> Result<Vec<Vec<LabelScore>>> {
-        self.expect_task(Task::AudioClassification)?;
         audio
             .iter()
             .map(|a| {
                 let logits: Vec<f32> = self
-                    .wav2vec2_logits(a)?
+                    .encoder
+                    .logits(cx, a, false)?
                     .to_dtype(candle_core::DType::F32)?
                     .to_device(&Device::Cpu)?
                     .to_vec1()?;
-                Ok(self.rank(&softmax(&logits), top_k))
+                Ok(self.labels.rank(&softmax(&logits), top_k))
             })
             .collect()
     }
-
-    /// [`Pipeline::run_json`] for decoded audio.
-    pub fn run_audio_json(
-        &self,
-        audio: &[Audio],
-        opts: &RunOptions,
-    ) -> Result<Vec<serde_json::Value>> {
-        Ok(match self.task() {
-            Task::AutomaticSpeechRecognition => self
-                .speech_recognition(audio, opts)?
-                .iter()
-                .map(to_json)
-                .collect(),
-            Task::AudioClassification => self
-                .audio_classification(audio, opts.top_k.unwrap_or(TopK::N(5)))?
-                .iter()
-                .map(to_json)
-                .collect(),
-            other => {
-                return Err(Error::UnsupportedTask {
-                    scope: format!("family `{}`", self.family()),
-                    task: other,
-                    supported: vec![],
-                })
-            }
-        })
-    }
 }
 
-impl Pipeline {
-    fn whisper(
-        &self,
-    ) -> Result<(
-        &crate::families::whisper::Whisper,
-        &WhisperDecoding,
-        &LogMel,
-    )> {
-        match (&self.model, &self.whisper, &self.audio) {
-            (Model::Whisper(m), Some(d), Some(AudioFrontEnd::LogMel(mel))) => Ok((m, d, mel)),
-            _ => Err(Error::InvalidOption("not a Whisper pipeline".into())),
-        }
-    }
-
+impl WhisperRecognizer {
     /// The log-mel features `[n_mels, frames]` (flat) of each 30-second window (the
     /// feature extractor's `chunk_length`) of `audio`.
-    pub fn whisper_features(&self, audio: &Audio) -> Result<Vec<Vec<f32>>> {
-        let (_, _, mel) = self.whisper()?;
-        let audio = self.prepare_audio(audio)?;
+    pub fn whisper_features(&self, cx: &Context, audio: &Audio) -> Result<Vec<Vec<f32>>> {
+        let mel = &self.mel;
+        let audio = prepare_audio(cx, &self.front, audio)?;
         Ok(audio
             .samples
             .chunks(mel.n_samples)
@@ -203,8 +180,18 @@ impl Pipeline {
             .collect())
     }
 
-    fn whisper_transcribe(&self, audio: &Audio, opts: &RunOptions) -> Result<Transcription> {
-        let (model, rules, mel) = self.whisper()?;
+    /// automatic-speech-recognition: the text of each utterance.
+    pub fn speech_recognition(
+        &self,
+        cx: &Context,
+        audio: &[Audio],
+        opts: &RunOptions,
+    ) -> Result<Vec<Transcription>> {
+        audio.iter().map(|a| self.transcribe(cx, a, opts)).collect()
+    }
+
+    fn transcribe(&self, cx: &Context, audio: &Audio, opts: &RunOptions) -> Result<Transcription> {
+        let (model, rules, mel) = (&self.model, &self.rules, &self.mel);
         // The prompt: start of transcript, language, task, no timestamps.
         let mut prompt = vec![rules.decoder_start];
         let language = match &opts.language {
@@ -254,10 +241,10 @@ impl Pipeline {
         if num_beams == 0 {
             return Err(Error::InvalidOption("num_beams must be at least 1".into()));
         }
-        self.limits().check_beams(num_beams)?;
-        self.limits().check_new_tokens(max_new)?;
-        let audio = self.prepare_audio(audio)?;
-        let tok = self.tok()?;
+        cx.limits.check_beams(num_beams)?;
+        cx.limits.check_new_tokens(max_new)?;
+        let audio = prepare_audio(cx, &self.front, audio)?;
+        let tok = &self.tok;
         let mut text = String::new();
         for window in audio.samples.chunks(mel.n_samples) {
             let features = Tensor::from_vec(
@@ -265,8 +252,8 @@ impl Pipeline {
                 (1, mel.n_mels, mel.frames()),
                 &Device::Cpu,
             )?
-            .to_dtype(self.dtype().to_candle())?
-            .to_device(self.device())?;
+            .to_dtype(cx.candle_dtype())?
+            .to_device(cx.device())?;
             let encoded = model.encode(&features)?;
             let mut state = model.start(&encoded)?;
             let mut window_prompt = prompt.clone();
@@ -344,6 +331,69 @@ impl Pipeline {
             text.push_str(&tok.decode(&generated, true)?);
         }
         Ok(Transcription { text })
+    }
+}
+
+impl Handler for CtcRecognizer {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let audio = clips(cx, inputs)?;
+        Ok(self
+            .speech_recognition(cx, audio, opts)?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
+        Some(&self.encoder.front)
+    }
+}
+
+impl Handler for AudioClassifier {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let audio = clips(cx, inputs)?;
+        Ok(self
+            .audio_classification(cx, audio, opts.top_k.unwrap_or(TopK::N(5)))?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn labels(&self) -> &[String] {
+        &self.labels.0
+    }
+    fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
+        Some(&self.encoder.front)
+    }
+}
+
+impl Handler for WhisperRecognizer {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let audio = clips(cx, inputs)?;
+        Ok(self
+            .speech_recognition(cx, audio, opts)?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+    fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
+        Some(&self.front)
     }
 }
 

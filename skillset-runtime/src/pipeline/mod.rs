@@ -2,78 +2,60 @@
 //! method per task. Typed [`Endpoint`](crate::Endpoint)s and `skillset run` both sit
 //! on it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::Device;
 
 use crate::checkpoint::Checkpoint;
-use crate::device::{DType, ResolvedDevice};
+use crate::device::DType;
 use crate::error::{Error, Result};
 
-use crate::families::{self, ConfigReader, EncoderModel, Head, Model};
-use crate::generation::GenerationOptions;
+use crate::families::Loading;
+use crate::generation::{Generation, GenerationOptions, Generator, OnToken, Stepper};
 use crate::info::Scope;
-use crate::ops::{non_finite, ranked, to_json};
-use crate::outputs::LabelScore;
-use crate::pooling::SentenceTransformersConfig;
+use crate::media::{Audio, ImageProcessor, RgbImage};
+use crate::ops::non_finite;
+use crate::outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity, Transcription};
+use crate::pooling::{Pooling, SentenceTransformersConfig};
+use crate::speech::AudioFrontEnd;
 use crate::tokenize::{EncodedBatch, TextTokenizer};
 use crate::{Family, Task};
 
 mod audio;
+mod build;
 mod generate;
+mod handler;
 mod options;
 mod text;
 mod vision;
 
+use handler::{Context, Handler, Inputs};
 pub use options::{LoadOptions, PoolingChoice, RunOptions, TopK};
-
-/// How text-classification turns logits into scores (transformers' rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ScoreFn {
-    Softmax,
-    Sigmoid,
-    Identity,
-}
 
 /// A checkpoint loaded for one task on one device. `Send + Sync`: share it between
 /// threads behind an `Arc` (an `Endpoint` does).
+///
+/// It holds its task's handler, built at load time and owning only what the task
+/// needs (the model with the task's head, its tokenizer or processor, its labels).
+/// The task methods below reach that handler; one called on a pipeline loaded for
+/// another task is an error (a typed [`Endpoint`](crate::Endpoint) has only its own
+/// task's methods).
 pub struct Pipeline {
-    task: Task,
     model_type: String,
     family: Family,
-    device: ResolvedDevice,
-    dtype: DType,
-    dir: PathBuf,
-    tokenizer: Option<TextTokenizer>,
-    pub(crate) image_processor: Option<crate::media::ImageProcessor>,
-    pub(crate) audio: Option<crate::speech::AudioFrontEnd>,
-    pub(crate) ctc: Option<crate::speech::CtcVocab>,
-    pub(crate) whisper: Option<crate::speech::WhisperDecoding>,
-    pub(crate) model: Model,
-    labels: Vec<String>,
-    score_fn: ScoreFn,
-    sentence_transformers: Option<SentenceTransformersConfig>,
-    generation: GenerationOptions,
-    limits: crate::Limits,
-    /// config.json's `vocab_size`, where it has one.
-    vocab: Option<usize>,
-    /// config.json's `prefix`, which transformers' generation pipelines put before
-    /// every input.
-    prefix: Option<String>,
-    /// The checkpoint's chat template (text-generation).
-    chat_template: Option<crate::chat::ChatTemplate>,
-    max_batch_size: usize,
+    cx: Context,
+    handler: Box<dyn Handler>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("task", &self.task)
+            .field("task", &self.cx.task)
             .field("model_type", &self.model_type)
             .field("family", &self.family)
-            .field("device", &self.device.name)
-            .field("dtype", &self.dtype)
-            .field("dir", &self.dir)
+            .field("device", &self.cx.device.name)
+            .field("dtype", &self.cx.dtype)
+            .field("dir", &self.cx.dir)
             .finish()
     }
 }
@@ -171,7 +153,7 @@ impl Pipeline {
     ) -> Result<Self> {
         let device = options.device.resolve()?;
         device.check_dtype(options.dtype)?;
-        let model = families::load(
+        let loading = Loading::new(
             family,
             architecture,
             &ckpt,
@@ -179,106 +161,24 @@ impl Pipeline {
             options.dtype.to_candle(),
             &device.device,
         )?;
-        let sentence_transformers = SentenceTransformersConfig::read(&ckpt)?;
-        let max_positions = model.max_positions();
-        let generation = GenerationOptions::from_checkpoint(&ckpt)?;
-        let vocab = config_vocab(&ckpt);
-        if matches!(
-            task,
-            Task::TextGeneration | Task::Text2TextGeneration | Task::ImageTextToText
-        ) {
-            if let Some(vocab) = vocab {
-                generation.check_ids(vocab, &ckpt.dir.join("generation_config.json"))?;
-            }
-        }
-        let max_len = sentence_transformers
-            .as_ref()
-            .and_then(|s| s.max_seq_length)
-            .unwrap_or(max_positions)
-            .min(max_positions);
-        // Image features read no text (a CLIP / SigLIP vision tower has no tokenizer).
-        let tokenizer = if family.reads_text() && task != Task::ImageFeatureExtraction {
-            let mut tok = TextTokenizer::load(&ckpt, max_len)?;
-            tok.apply_ceiling(options.limits.max_input_tokens);
-            tok.model_vocab = vocab;
-            Some(tok)
-        } else {
-            None
-        };
-        let image_processor = if family.reads_images() {
-            let p = crate::media::ImageProcessor::from_checkpoint(&ckpt)?;
-            p.check(&options.limits, &ckpt.dir.join("preprocessor_config.json"))?;
-            Some(p)
-        } else {
-            None
-        };
-        let audio = crate::speech::AudioFrontEnd::for_family(family, &ckpt)?;
-        let ctc = if family == Family::Wav2Vec2 && task == Task::AutomaticSpeechRecognition {
-            Some(crate::speech::CtcVocab::load(&ckpt)?)
-        } else {
-            None
-        };
-        let whisper = if family == Family::Whisper {
-            let rules = crate::speech::WhisperDecoding::load(&ckpt)?;
-            if let Some(vocab) = vocab {
-                rules.check_ids(vocab, &ckpt.dir.join("generation_config.json"))?;
-            }
-            Some(rules)
-        } else {
-            None
-        };
-        let config = ConfigReader::new(&ckpt);
-        config.check_labels()?;
-        let labels = config.labels();
-        let problem_type = config.str_or("problem_type", "");
-        let score_fn = match problem_type {
-            "regression" => ScoreFn::Identity,
-            "multi_label_classification" => ScoreFn::Sigmoid,
-            _ if labels.len() == 1 => ScoreFn::Sigmoid,
-            _ => ScoreFn::Softmax,
-        };
-        if task == Task::FillMask && tokenizer.as_ref().is_some_and(|t| t.mask.is_none()) {
-            return Err(Error::invalid_file(
-                ckpt.dir.join("tokenizer.json"),
-                "the tokenizer has no mask token, which fill-mask needs",
-            ));
-        }
+        let handler = build::handler(&loading, &ckpt, options)?;
         Ok(Pipeline {
-            task,
             model_type: ckpt.model_type.clone(),
             family,
-            device,
-            dtype: options.dtype,
-            dir: ckpt.dir.clone(),
-            tokenizer,
-            image_processor,
-            audio,
-            ctc,
-            whisper,
-            model,
-            labels,
-            score_fn,
-            sentence_transformers,
-            generation,
-            limits: options.limits,
-            vocab,
-            chat_template: if task == Task::TextGeneration {
-                crate::chat::ChatTemplate::load(&ckpt)?
-            } else {
-                None
+            cx: Context {
+                task,
+                device,
+                dtype: options.dtype,
+                limits: options.limits,
+                max_batch_size: options.max_batch_size.max(1),
+                dir: ckpt.dir.clone(),
             },
-            prefix: ckpt
-                .config
-                .get("prefix")
-                .and_then(|v| v.as_str())
-                .filter(|p| !p.is_empty())
-                .map(String::from),
-            max_batch_size: options.max_batch_size.max(1),
+            handler,
         })
     }
 
     pub fn task(&self) -> Task {
-        self.task
+        self.cx.task
     }
     pub fn model_type(&self) -> &str {
         &self.model_type
@@ -288,88 +188,61 @@ impl Pipeline {
     }
     /// `cpu`, `cuda:0`, ...
     pub fn device_name(&self) -> &str {
-        &self.device.name
+        &self.cx.device.name
     }
     pub fn device(&self) -> &Device {
-        &self.device.device
+        self.cx.device()
     }
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.cx.dtype
     }
     pub fn checkpoint_dir(&self) -> &Path {
-        &self.dir
+        &self.cx.dir
     }
     /// The text tokenizer (`None` for a model that reads no text, such as ViT).
     pub fn tokenizer(&self) -> Option<&TextTokenizer> {
-        self.tokenizer.as_ref()
+        self.handler.tokenizer()
     }
 
     /// The resource budget it checks requests against.
     pub fn limits(&self) -> &crate::Limits {
-        &self.limits
+        &self.cx.limits
     }
 
     /// Inputs per forward pass.
     pub fn max_batch_size(&self) -> usize {
-        self.max_batch_size
+        self.cx.max_batch_size
     }
 
-    pub(crate) fn tok(&self) -> Result<&TextTokenizer> {
-        self.tokenizer.as_ref().ok_or_else(|| {
-            Error::InvalidOption(format!(
-                "the `{}` pipeline reads no text (its model has no tokenizer)",
-                self.task
-            ))
-        })
-    }
-    /// `id2label` in id order.
+    /// `id2label` in id order (empty for a task that does not classify).
     pub fn labels(&self) -> &[String] {
-        &self.labels
+        self.handler.labels()
     }
-    /// The sentence-transformers configuration, for such a directory.
+    /// The sentence-transformers configuration, for such a directory (loaded for
+    /// feature-extraction).
     pub fn sentence_transformers(&self) -> Option<&SentenceTransformersConfig> {
-        self.sentence_transformers.as_ref()
-    }
-
-    /// The checkpoint's labels (`id2label`, else `LABEL_i`) with scores, best first.
-    pub(crate) fn rank(&self, scores: &[f32], top_k: TopK) -> Vec<LabelScore> {
-        ranked(
-            scores,
-            |i| {
-                self.labels
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("LABEL_{i}"))
-            },
-            top_k.take(scores.len()),
-        )
-    }
-
-    pub(crate) fn expect_task(&self, task: Task) -> Result<()> {
-        if self.task == task {
-            Ok(())
-        } else {
-            Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`, not `{task}`",
-                self.task
-            )))
-        }
-    }
-
-    fn encoder(&self, head: Head) -> Result<&dyn EncoderModel> {
-        match &self.model {
-            Model::Encoder(m) if m.head() == head => Ok(m.as_ref()),
-            _ => Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`",
-                self.task
-            ))),
-        }
+        self.handler.sentence_transformers()
     }
 
     /// The checkpoint's generation defaults (generation_config.json), to adjust and
-    /// pass to [`Pipeline::text_generation`].
+    /// pass to [`Pipeline::text_generation`]; transformers' defaults (greedy) for a
+    /// pipeline whose task does not generate.
     pub fn generation_defaults(&self) -> &GenerationOptions {
-        &self.generation
+        static NONE: std::sync::OnceLock<GenerationOptions> = std::sync::OnceLock::new();
+        self.handler
+            .generation_defaults()
+            .unwrap_or_else(|| NONE.get_or_init(GenerationOptions::default))
+    }
+
+    /// The handler of type `H`, which the pipeline has when it was loaded for `task`.
+    fn handler<H: Handler>(&self, task: Task) -> Result<&H> {
+        let any: &dyn std::any::Any = self.handler.as_ref();
+        any.downcast_ref::<H>().ok_or_else(|| {
+            Error::InvalidOption(format!(
+                "this pipeline was loaded for `{}`, not `{task}`",
+                self.cx.task
+            ))
+        })
     }
 
     /// Run the pipeline's task on `inputs` and return one JSON value per input, in the
@@ -380,7 +253,29 @@ impl Pipeline {
     /// `rms_norm_eps: -1`, `rope_theta: 0`, NaN tensors) is an error, never a `null`
     /// score in the output.
     pub fn run_json(&self, inputs: &[String], opts: &RunOptions) -> Result<Vec<serde_json::Value>> {
-        let values = self.run_json_values(inputs, opts)?;
+        if inputs.is_empty() {
+            return Err(Error::InvalidInput("no input".into()));
+        }
+        let values = match self.cx.task.input_kind() {
+            crate::InputKind::Text => {
+                let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                self.handler.run(&self.cx, Inputs::Text(&texts), opts)?
+            }
+            crate::InputKind::Image => {
+                let images = inputs
+                    .iter()
+                    .map(|p| RgbImage::open(Path::new(p)))
+                    .collect::<Result<Vec<_>>>()?;
+                self.run_images_json(&images, opts)?
+            }
+            crate::InputKind::Audio => {
+                let audio = inputs
+                    .iter()
+                    .map(|p| Audio::open(Path::new(p)))
+                    .collect::<Result<Vec<_>>>()?;
+                self.run_audio_json(&audio, opts)?
+            }
+        };
         for (i, v) in values.iter().enumerate() {
             if has_null(v) {
                 return Err(non_finite(&format!("the output for input {i}")));
@@ -389,138 +284,323 @@ impl Pipeline {
         Ok(values)
     }
 
-    fn run_json_values(
+    /// [`Pipeline::run_json`] for decoded images.
+    pub fn run_images_json(
         &self,
-        inputs: &[String],
+        images: &[RgbImage],
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        if inputs.is_empty() {
-            return Err(Error::InvalidInput("no input".into()));
-        }
-        match self.task.input_kind() {
-            crate::InputKind::Text => {}
-            crate::InputKind::Image => {
-                let images = inputs
-                    .iter()
-                    .map(|p| crate::media::RgbImage::open(Path::new(p)))
-                    .collect::<Result<Vec<_>>>()?;
-                return self.run_images_json(&images, opts);
-            }
-            crate::InputKind::Audio => {
-                let audio = inputs
-                    .iter()
-                    .map(|p| crate::media::Audio::open(Path::new(p)))
-                    .collect::<Result<Vec<_>>>()?;
-                return self.run_audio_json(&audio, opts);
-            }
-        }
-        let values = match self.task {
-            Task::FeatureExtraction => {
-                let (pooling, normalize) = match opts.pooling {
-                    PoolingChoice::None => (None, false),
-                    PoolingChoice::Pool(p) => (Some(p), opts.normalize),
-                    PoolingChoice::Auto => match &self.sentence_transformers {
-                        Some(st) => (Some(st.pooling), st.normalize || opts.normalize),
-                        None => (None, false),
-                    },
-                };
-                if pooling.is_none() && opts.normalize {
-                    return Err(Error::InvalidOption(
-                        "--normalize needs pooled embeddings: add --pooling mean (or cls, max)"
-                            .into(),
-                    ));
-                }
-                self.feature_extraction(&texts, pooling, normalize)?
-                    .iter()
-                    .map(to_json)
-                    .collect()
-            }
-            Task::FillMask => {
-                let k = match opts.top_k {
-                    Some(TopK::N(k)) => k,
-                    Some(TopK::All) => usize::MAX,
-                    None => 5,
-                };
-                let k = k.min(self.vocab_size()?);
-                self.fill_mask(&texts, k)?
-                    .iter()
-                    .map(|per_mask| {
-                        if per_mask.len() == 1 {
-                            to_json(&per_mask[0])
-                        } else {
-                            to_json(per_mask)
-                        }
-                    })
-                    .collect()
-            }
-            Task::TextClassification => self
-                .text_classification(&texts, opts.top_k.unwrap_or(TopK::N(1)))?
-                .iter()
-                .map(to_json)
-                .collect(),
-            Task::TokenClassification => self
-                .token_classification(&texts)?
-                .iter()
-                .map(to_json)
-                .collect(),
-            Task::TextGeneration | Task::Text2TextGeneration => {
-                let opts = opts.generation(&self.generation)?;
-                self.text_generation(&texts, &opts, None)?
-                    .iter()
-                    .map(to_json)
-                    .collect()
-            }
-            other => {
-                return Err(Error::UnsupportedTask {
-                    scope: format!("family `{}`", self.family),
-                    task: other,
-                    supported: vec![],
-                })
-            }
-        };
-        Ok(values)
+        self.handler.run(&self.cx, Inputs::Images(images), opts)
     }
 
-    /// Run `f` over `texts` in chunks of at most `max_batch_size`.
-    /// Run `f` on batches of at most `max_batch_size` texts, returning the outputs in
-    /// input order. More texts than fit one batch are sorted by token count first
-    /// (longest first, as sentence-transformers' `encode` does), so that each batch
-    /// pads to nearly its own length instead of computing padding.
-    fn chunked<T>(
+    /// [`Pipeline::run_json`] for decoded audio.
+    pub fn run_audio_json(
+        &self,
+        audio: &[Audio],
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        self.handler.run(&self.cx, Inputs::Audio(audio), opts)
+    }
+}
+
+/// The text tasks of encoder models.
+impl Pipeline {
+    /// feature-extraction: the last hidden states of each text, per token (special
+    /// tokens included), or pooled into one vector.
+    pub fn feature_extraction(
         &self,
         texts: &[&str],
-        mut f: impl FnMut(&[&str], EncodedBatch) -> Result<Vec<T>>,
-    ) -> Result<Vec<T>> {
-        if texts.len() <= self.max_batch_size {
-            let batch = self.tok()?.encode_batch(texts, self.device())?;
-            return f(texts, batch);
-        }
-        let encodings = self.tok()?.encode_all(texts)?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
-        let mut encodings: Vec<Option<_>> = encodings.into_iter().map(Some).collect();
-        let mut out: Vec<Option<T>> = (0..texts.len()).map(|_| None).collect();
-        for group in order.chunks(self.max_batch_size) {
-            let chunk: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
-            let encs: Vec<_> = group.iter().filter_map(|&i| encodings[i].take()).collect();
-            let results = f(&chunk, self.tok()?.pad(encs, self.device())?)?;
-            if results.len() != group.len() {
-                return Err(Error::InvalidInput(format!(
-                    "internal: {} outputs for a batch of {}",
-                    results.len(),
-                    group.len()
-                )));
-            }
-            for (&i, r) in group.iter().zip(results) {
-                out[i] = Some(r);
-            }
-        }
-        Ok(out.into_iter().flatten().collect())
+        pooling: Option<Pooling>,
+        normalize: bool,
+    ) -> Result<Vec<Features>> {
+        self.handler::<text::FeatureExtractor>(Task::FeatureExtraction)?
+            .feature_extraction(&self.cx, texts, pooling, normalize)
     }
 
-    fn vocab_size(&self) -> Result<usize> {
-        Ok(self.tok()?.inner().get_vocab_size(true))
+    /// The encoder's last hidden states for a batch tokenized already: the bare
+    /// forward pass under the feature-extraction handler (`skillset bench` measures
+    /// the handler's overhead over it).
+    pub fn hidden_states(&self, batch: &EncodedBatch) -> Result<candle_core::Tensor> {
+        self.handler::<text::FeatureExtractor>(Task::FeatureExtraction)?
+            .hidden_states(batch)
+    }
+
+    /// The pooling and normalization of [`Pipeline::sentence_embeddings`]: a
+    /// sentence-transformers directory's own, or mean pooling without normalization
+    /// for any other checkpoint (as sentence-transformers loads a plain one).
+    pub fn sentence_pooling(&self) -> (Pooling, bool) {
+        match self.sentence_transformers() {
+            Some(st) => (st.pooling, st.normalize),
+            None => (Pooling::Mean, false),
+        }
+    }
+
+    /// Sentence embeddings, pooled and normalized as [`Pipeline::sentence_pooling`] says.
+    pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let (pooling, normalize) = self.sentence_pooling();
+        self.embeddings(texts, pooling, normalize)
+    }
+
+    /// Pooled embeddings with explicit pooling.
+    pub fn embeddings(
+        &self,
+        texts: &[&str],
+        pooling: Pooling,
+        normalize: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.handler::<text::FeatureExtractor>(Task::FeatureExtraction)?
+            .embeddings(&self.cx, texts, pooling, normalize)
+    }
+
+    /// fill-mask: for each text, for each mask token in it, the `top_k` best tokens.
+    pub fn fill_mask(
+        &self,
+        texts: &[&str],
+        top_k: usize,
+    ) -> Result<Vec<Vec<Vec<FillMaskPrediction>>>> {
+        self.handler::<text::MaskFiller>(Task::FillMask)?
+            .fill_mask(&self.cx, texts, top_k)
+    }
+
+    /// text-classification: each text's labels with scores, best first.
+    pub fn text_classification(&self, texts: &[&str], top_k: TopK) -> Result<Vec<Vec<LabelScore>>> {
+        self.handler::<text::TextClassifier>(Task::TextClassification)?
+            .text_classification(&self.cx, texts, top_k)
+    }
+
+    /// token-classification (aggregation `none`): every non-special token whose best
+    /// label is not `O`.
+    pub fn token_classification(&self, texts: &[&str]) -> Result<Vec<Vec<TokenEntity>>> {
+        self.handler::<text::TokenClassifier>(Task::TokenClassification)?
+            .token_classification(&self.cx, texts)
+    }
+}
+
+/// Generation and chats (decoder-only models and T5).
+impl Pipeline {
+    fn writer(&self) -> Result<&generate::TextWriter> {
+        self.handler::<generate::TextWriter>(match self.cx.task {
+            Task::Text2TextGeneration => Task::Text2TextGeneration,
+            _ => Task::TextGeneration,
+        })
+    }
+
+    /// A token-by-token generator over a batch of prompts: a causal LM continues the
+    /// prompt, an encoder-decoder reads it and writes its own sequence.
+    pub(crate) fn generator(
+        &self,
+        prompts: &[&str],
+        opts: &GenerationOptions,
+    ) -> Result<Generator<'_, Box<dyn Stepper + '_>>> {
+        self.writer()?.generator(&self.cx, prompts, opts)
+    }
+
+    /// The token ids the model reads for each text, encoded as transformers' pipeline
+    /// for this task encodes them (text-generation: the prompt with the tokenizer's
+    /// special tokens, untruncated; text2text-generation: the config's `prefix` and the
+    /// input; the encoder tasks: the input with special tokens, truncated to the
+    /// model's positions).
+    pub fn input_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        if let Ok(writer) = self.writer() {
+            return writer.input_ids(texts);
+        }
+        let tok = self.tokenizer().ok_or_else(|| {
+            Error::InvalidOption(format!(
+                "the `{}` pipeline reads no text (its model has no tokenizer)",
+                self.cx.task
+            ))
+        })?;
+        Ok(tok
+            .encode_all(texts)?
+            .iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    /// The checkpoint's chat template, if it has one (text-generation).
+    pub fn chat_template(&self) -> Option<&crate::chat::ChatTemplate> {
+        self.writer().ok()?.chat_template.as_ref()
+    }
+
+    /// A conversation rendered with the checkpoint's chat template as the
+    /// text-generation pipeline renders a chat: with the generation prompt, or, when the
+    /// last message is the assistant's, continuing that message; `now` is the clock
+    /// `strftime_now` reads. Returns the text and whether the final message is continued.
+    pub fn render_chat(
+        &self,
+        messages: &[crate::chat::ChatMessage],
+        now: std::time::SystemTime,
+    ) -> Result<(String, bool)> {
+        self.writer()?.render_chat(&self.cx, messages, now)
+    }
+
+    /// Generate the assistant's answer to each conversation (rendered with the chat
+    /// template, encoded without adding special tokens, as `apply_chat_template` does;
+    /// several conversations run as one left-padded batch). The output is the
+    /// conversation with the new assistant message, or with its last assistant message
+    /// continued.
+    pub fn chat(
+        &self,
+        conversations: &[Vec<crate::chat::ChatMessage>],
+        opts: &GenerationOptions,
+    ) -> Result<Vec<crate::chat::ChatGeneration>> {
+        self.chat_at(conversations, opts, std::time::SystemTime::now())
+    }
+
+    /// [`Pipeline::chat`] with the clock the template's `strftime_now` reads.
+    pub fn chat_at(
+        &self,
+        conversations: &[Vec<crate::chat::ChatMessage>],
+        opts: &GenerationOptions,
+        now: std::time::SystemTime,
+    ) -> Result<Vec<crate::chat::ChatGeneration>> {
+        self.writer()?.chat_at(&self.cx, conversations, opts, now)
+    }
+
+    /// text-generation (continue each prompt, one left-padded batch) or
+    /// text2text-generation (write a new sequence from each input), calling `on_token`
+    /// for every new token; it may stop generation with `Break`.
+    pub fn text_generation(
+        &self,
+        prompts: &[&str],
+        opts: &GenerationOptions,
+        on_token: Option<OnToken<'_>>,
+    ) -> Result<Vec<Generation>> {
+        self.writer()?
+            .text_generation(&self.cx, prompts, opts, on_token)
+    }
+}
+
+/// The image tasks.
+impl Pipeline {
+    /// The image processor (`None` for a task that reads no images).
+    pub fn image_processor(&self) -> Option<&ImageProcessor> {
+        self.handler.image_processor()
+    }
+
+    /// The image processor's output for one image: `[3, H, W]` as a flat vector (what
+    /// the model sees).
+    pub fn preprocess_image(&self, image: &RgbImage) -> Result<Vec<f32>> {
+        let processor = self.image_processor().ok_or_else(|| {
+            Error::InvalidOption(format!("the `{}` pipeline reads no images", self.cx.task))
+        })?;
+        vision::check_image(&self.cx, processor, image)?;
+        Ok(processor.preprocess(image))
+    }
+
+    /// image-classification: each image's labels with softmax scores, best first.
+    pub fn image_classification(
+        &self,
+        images: &[RgbImage],
+        top_k: TopK,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        self.handler::<vision::ImageClassifier>(Task::ImageClassification)?
+            .image_classification(&self.cx, images, top_k)
+    }
+
+    /// image-feature-extraction: each image's last hidden states `[tokens][hidden]`
+    /// (class token first), as transformers' pipeline returns them.
+    pub fn image_features(&self, images: &[RgbImage]) -> Result<Vec<Vec<Vec<f32>>>> {
+        self.handler::<vision::ImageFeatureExtractor>(Task::ImageFeatureExtraction)?
+            .image_features(&self.cx, images)
+    }
+
+    fn dual_encoder(&self) -> Result<&vision::ZeroShotImageClassifier> {
+        self.handler(Task::ZeroShotImageClassification)
+    }
+
+    /// Image embeddings of a CLIP/SigLIP checkpoint (`get_image_features`: projected,
+    /// not normalized).
+    pub fn image_embeddings(&self, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+        self.dual_encoder()?.image_embeddings(&self.cx, images)
+    }
+
+    /// Text embeddings of a CLIP/SigLIP checkpoint (`get_text_features`), tokenized as
+    /// the zero-shot pipeline does (SigLIP: padded to the tokenizer's maximum length).
+    pub fn text_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.dual_encoder()?.text_embeddings(&self.cx, texts)
+    }
+
+    /// zero-shot-image-classification: each image's candidate labels with scores, best
+    /// first (CLIP: softmax over the labels; SigLIP: independent sigmoids). The labels
+    /// are put into `template` (`{}` marks the place).
+    pub fn zero_shot_image_classification(
+        &self,
+        images: &[RgbImage],
+        labels: &[&str],
+        template: Option<&str>,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        self.dual_encoder()?
+            .zero_shot_image_classification(&self.cx, images, labels, template)
+    }
+
+    /// image-text-to-text (LLaVA): for each image, the prompt (with one `<image>` where
+    /// the image goes) continued by the decoder, as transformers' pipeline returns it.
+    pub fn image_text_to_text(
+        &self,
+        images: &[RgbImage],
+        prompt: &str,
+        opts: &GenerationOptions,
+    ) -> Result<Vec<crate::outputs::ImageTextGeneration>> {
+        self.handler::<vision::ImageTextWriter>(Task::ImageTextToText)?
+            .image_text_to_text(&self.cx, images, prompt, opts)
+    }
+}
+
+/// The audio tasks.
+impl Pipeline {
+    /// The feature extractor in front of the model.
+    pub fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
+        self.handler.audio_front_end()
+    }
+
+    fn front_end(&self) -> Result<&AudioFrontEnd> {
+        self.audio_front_end().ok_or_else(|| {
+            Error::InvalidOption(format!("the `{}` pipeline reads no audio", self.cx.task))
+        })
+    }
+
+    /// The waveform the model hears: mono, at the feature extractor's rate.
+    pub fn prepare_audio<'a>(&self, audio: &'a Audio) -> Result<std::borrow::Cow<'a, Audio>> {
+        audio::prepare_audio(&self.cx, self.front_end()?, audio)
+    }
+
+    /// Wav2Vec2's `input_values` for `audio` (resampled, normalized where the
+    /// checkpoint says): what the model sees.
+    pub fn audio_input_values(&self, audio: &Audio) -> Result<Vec<f32>> {
+        let front = self.front_end()?;
+        Ok(front.input_values(&self.prepare_audio(audio)?.samples))
+    }
+
+    /// The log-mel features `[n_mels, frames]` (flat) of each 30-second window (the
+    /// feature extractor's `chunk_length`) of `audio` (Whisper).
+    pub fn whisper_features(&self, audio: &Audio) -> Result<Vec<Vec<f32>>> {
+        self.handler::<audio::WhisperRecognizer>(Task::AutomaticSpeechRecognition)?
+            .whisper_features(&self.cx, audio)
+    }
+
+    /// automatic-speech-recognition: the text of each utterance.
+    pub fn speech_recognition(
+        &self,
+        audio: &[Audio],
+        opts: &RunOptions,
+    ) -> Result<Vec<Transcription>> {
+        let task = Task::AutomaticSpeechRecognition;
+        if let Ok(whisper) = self.handler::<audio::WhisperRecognizer>(task) {
+            return whisper.speech_recognition(&self.cx, audio, opts);
+        }
+        self.handler::<audio::CtcRecognizer>(task)?
+            .speech_recognition(&self.cx, audio, opts)
+    }
+
+    /// audio-classification: each utterance's labels with softmax scores, best first.
+    pub fn audio_classification(
+        &self,
+        audio: &[Audio],
+        top_k: TopK,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        self.handler::<audio::AudioClassifier>(Task::AudioClassification)?
+            .audio_classification(&self.cx, audio, top_k)
     }
 }
 
@@ -533,14 +613,4 @@ fn has_null(v: &serde_json::Value) -> bool {
         serde_json::Value::Object(o) => o.values().any(has_null),
         _ => false,
     }
-}
-
-/// The model's vocabulary size from config.json (or its text config).
-fn config_vocab(ckpt: &Checkpoint) -> Option<usize> {
-    let v = ckpt.config.get("vocab_size").or_else(|| {
-        ckpt.config
-            .get("text_config")
-            .and_then(|t| t.get("vocab_size"))
-    })?;
-    v.as_u64().and_then(|n| usize::try_from(n).ok())
 }

@@ -5,27 +5,35 @@ use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
 
-use crate::families::{self, Head};
-use crate::ops::{argmax, ensure_finite, softmax, top_indices};
+use crate::families::{self, EncoderModel};
+use crate::ops::{argmax, ensure_finite, softmax, to_json, top_indices};
 use crate::outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
-use crate::pooling::{self, Pooling};
-use crate::tokenize::EncodedBatch;
-use crate::Task;
+use crate::pooling::{self, Pooling, SentenceTransformersConfig};
+use crate::tokenize::{EncodedBatch, TextTokenizer};
 
-use super::{Pipeline, ScoreFn, TopK};
+use super::handler::{chunked, Context, Handler, Inputs, Labels, ScoreFn};
+use super::options::{PoolingChoice, RunOptions, TopK};
 
-impl Pipeline {
+/// feature-extraction on a text encoder.
+pub(crate) struct FeatureExtractor {
+    pub model: Box<dyn EncoderModel>,
+    pub tok: TextTokenizer,
+    /// The pooling and normalization of a sentence-transformers directory.
+    pub sentence_transformers: Option<SentenceTransformersConfig>,
+}
+
+impl FeatureExtractor {
     /// feature-extraction: the last hidden states of each text, per token (special
     /// tokens included), or pooled into one vector.
     pub fn feature_extraction(
         &self,
+        cx: &Context,
         texts: &[&str],
         pooling: Option<Pooling>,
         normalize: bool,
     ) -> Result<Vec<Features>> {
-        self.expect_task(Task::FeatureExtraction)?;
-        let model = self.encoder(Head::None)?;
-        self.chunked(texts, |_, batch| {
+        let model = self.model.as_ref();
+        chunked(cx, &self.tok, texts, |_, batch| {
             let hidden = model.hidden_states(&batch)?;
             match pooling {
                 None => {
@@ -57,35 +65,19 @@ impl Pipeline {
     /// forward pass under the feature-extraction handler (`skillset bench` measures
     /// the handler's overhead over it).
     pub fn hidden_states(&self, batch: &EncodedBatch) -> Result<Tensor> {
-        self.expect_task(Task::FeatureExtraction)?;
-        self.encoder(Head::None)?.hidden_states(batch)
-    }
-
-    /// The pooling and normalization of [`Pipeline::sentence_embeddings`]: a
-    /// sentence-transformers directory's own, or mean pooling without normalization
-    /// for any other checkpoint (as sentence-transformers loads a plain one).
-    pub fn sentence_pooling(&self) -> (Pooling, bool) {
-        match &self.sentence_transformers {
-            Some(st) => (st.pooling, st.normalize),
-            None => (Pooling::Mean, false),
-        }
-    }
-
-    /// Sentence embeddings, pooled and normalized as [`Pipeline::sentence_pooling`] says.
-    pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let (pooling, normalize) = self.sentence_pooling();
-        self.embeddings(texts, pooling, normalize)
+        self.model.hidden_states(batch)
     }
 
     /// Pooled embeddings with explicit pooling.
     pub fn embeddings(
         &self,
+        cx: &Context,
         texts: &[&str],
         pooling: Pooling,
         normalize: bool,
     ) -> Result<Vec<Vec<f32>>> {
         Ok(self
-            .feature_extraction(texts, Some(pooling), normalize)?
+            .feature_extraction(cx, texts, Some(pooling), normalize)?
             .into_iter()
             .map(|f| match f {
                 Features::Pooled(v) => v,
@@ -93,22 +85,28 @@ impl Pipeline {
             })
             .collect())
     }
+}
 
+/// fill-mask on a masked LM.
+pub(crate) struct MaskFiller {
+    pub model: Box<dyn EncoderModel>,
+    pub tok: TextTokenizer,
+    /// The mask token and its id (checked at load: fill-mask needs one).
+    pub mask: (String, u32),
+}
+
+impl MaskFiller {
     /// fill-mask: for each text, for each mask token in it, the `top_k` best tokens.
     pub fn fill_mask(
         &self,
+        cx: &Context,
         texts: &[&str],
         top_k: usize,
     ) -> Result<Vec<Vec<Vec<FillMaskPrediction>>>> {
-        self.expect_task(Task::FillMask)?;
-        let model = self.encoder(Head::MaskedLm)?;
-        let (mask_token, mask_id) = self
-            .tok()?
-            .mask
-            .clone()
-            .ok_or_else(|| Error::InvalidInput("the tokenizer has no mask token".into()))?;
+        let model = self.model.as_ref();
+        let (mask_token, mask_id) = self.mask.clone();
         let top_k = top_k.max(1);
-        self.chunked(texts, |chunk, batch| {
+        chunked(cx, &self.tok, texts, |chunk, batch| {
             let ids: Vec<Vec<u32>> = batch
                 .encodings
                 .iter()
@@ -127,11 +125,12 @@ impl Pipeline {
                 .collect();
             for ((text, pos), enc) in chunk.iter().zip(&positions).zip(&batch.encodings) {
                 if pos.is_empty() {
-                    let cut = !enc.get_overflowing().is_empty() && text.contains(mask_token.as_str());
+                    let cut =
+                        !enc.get_overflowing().is_empty() && text.contains(mask_token.as_str());
                     return Err(Error::InvalidInput(if cut {
                         format!(
                             "the mask token `{mask_token}` is past the first {} tokens the model reads, and was cut off with the rest of the input: shorten it",
-                            self.tok()?.max_length
+                            self.tok.max_length
                         )
                     } else {
                         format!("no mask token `{mask_token}` in {text:?}: fill-mask needs one")
@@ -157,13 +156,13 @@ impl Pipeline {
                     for (token, score) in best {
                         let mut seq = ids[i].clone();
                         seq[p] = token;
-                        let pad = self.tok()?.pad_id;
+                        let pad = self.tok.pad_id;
                         seq.retain(|&t| t != pad);
                         preds.push(FillMaskPrediction {
                             score,
                             token,
-                            token_str: self.tok()?.decode(&[token], false)?,
-                            sequence: self.tok()?.decode(&seq, single)?,
+                            token_str: self.tok.decode(&[token], false)?,
+                            sequence: self.tok.decode(&seq, single)?,
                         });
                     }
                     per_mask.push(preds);
@@ -173,12 +172,26 @@ impl Pipeline {
             Ok(out)
         })
     }
+}
 
+/// text-classification on a sequence classifier.
+pub(crate) struct TextClassifier {
+    pub model: Box<dyn EncoderModel>,
+    pub tok: TextTokenizer,
+    pub labels: Labels,
+    pub score_fn: ScoreFn,
+}
+
+impl TextClassifier {
     /// text-classification: each text's labels with scores, best first.
-    pub fn text_classification(&self, texts: &[&str], top_k: TopK) -> Result<Vec<Vec<LabelScore>>> {
-        self.expect_task(Task::TextClassification)?;
-        let model = self.encoder(Head::SequenceClassification)?;
-        self.chunked(texts, |_, batch| {
+    pub fn text_classification(
+        &self,
+        cx: &Context,
+        texts: &[&str],
+        top_k: TopK,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        let model = self.model.as_ref();
+        chunked(cx, &self.tok, texts, |_, batch| {
             let logits = model.head_logits(&model.hidden_states(&batch)?)?;
             let logits: Vec<Vec<f32>> = logits
                 .to_dtype(candle_core::DType::F32)?
@@ -190,25 +203,29 @@ impl Pipeline {
             )?;
             Ok(logits
                 .iter()
-                .map(|row| self.rank(&self.apply_score_fn(row), top_k))
+                .map(|row| self.labels.rank(&self.score_fn.apply(row), top_k))
                 .collect())
         })
     }
+}
 
-    fn apply_score_fn(&self, row: &[f32]) -> Vec<f32> {
-        match self.score_fn {
-            ScoreFn::Identity => row.to_vec(),
-            ScoreFn::Sigmoid => row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
-            ScoreFn::Softmax => softmax(row),
-        }
-    }
+/// token-classification on a token classifier.
+pub(crate) struct TokenClassifier {
+    pub model: Box<dyn EncoderModel>,
+    pub tok: TextTokenizer,
+    pub labels: Labels,
+}
 
+impl TokenClassifier {
     /// token-classification (aggregation `none`): every non-special token whose best
     /// label is not `O`.
-    pub fn token_classification(&self, texts: &[&str]) -> Result<Vec<Vec<TokenEntity>>> {
-        self.expect_task(Task::TokenClassification)?;
-        let model = self.encoder(Head::TokenClassification)?;
-        self.chunked(texts, |chunk, batch| {
+    pub fn token_classification(
+        &self,
+        cx: &Context,
+        texts: &[&str],
+    ) -> Result<Vec<Vec<TokenEntity>>> {
+        let model = self.model.as_ref();
+        chunked(cx, &self.tok, texts, |chunk, batch| {
             let logits = model.head_logits(&model.hidden_states(&batch)?)?;
             let logits = logits
                 .to_dtype(candle_core::DType::F32)?
@@ -230,22 +247,18 @@ impl Pipeline {
                     }
                     let probs = softmax(row);
                     let (best, score) = argmax(&probs);
-                    let entity = self
-                        .labels
-                        .get(best)
-                        .cloned()
-                        .unwrap_or_else(|| format!("LABEL_{best}"));
+                    let entity = self.labels.name(best);
                     if entity == "O" {
                         continue;
                     }
                     let (start, end) = enc.get_offsets()[idx];
                     let id = enc.get_ids()[idx];
-                    let word = if self.tok()?.unk_id == Some(id) {
+                    let word = if self.tok.unk_id == Some(id) {
                         chars[start.min(chars.len())..end.min(chars.len())]
                             .iter()
                             .collect()
                     } else {
-                        self.tok()?.id_to_token(id).unwrap_or_default()
+                        self.tok.id_to_token(id).unwrap_or_default()
                     };
                     entities.push(TokenEntity {
                         entity,
@@ -260,5 +273,123 @@ impl Pipeline {
             }
             Ok(out)
         })
+    }
+}
+
+/// The texts of a text task's inputs.
+fn texts<'a>(cx: &Context, inputs: Inputs<'a>) -> Result<&'a [&'a str]> {
+    match inputs {
+        Inputs::Text(t) => Ok(t),
+        other => Err(other.wrong_kind(cx.task)),
+    }
+}
+
+impl Handler for FeatureExtractor {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let texts = texts(cx, inputs)?;
+        let (pooling, normalize) = match opts.pooling {
+            PoolingChoice::None => (None, false),
+            PoolingChoice::Pool(p) => (Some(p), opts.normalize),
+            PoolingChoice::Auto => match &self.sentence_transformers {
+                Some(st) => (Some(st.pooling), st.normalize || opts.normalize),
+                None => (None, false),
+            },
+        };
+        if pooling.is_none() && opts.normalize {
+            return Err(Error::InvalidOption(
+                "--normalize needs pooled embeddings: add --pooling mean (or cls, max)".into(),
+            ));
+        }
+        Ok(self
+            .feature_extraction(cx, texts, pooling, normalize)?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+    fn sentence_transformers(&self) -> Option<&SentenceTransformersConfig> {
+        self.sentence_transformers.as_ref()
+    }
+}
+
+impl Handler for MaskFiller {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let texts = texts(cx, inputs)?;
+        let k = match opts.top_k {
+            Some(TopK::N(k)) => k,
+            Some(TopK::All) => usize::MAX,
+            None => 5,
+        };
+        let k = k.min(self.tok.inner().get_vocab_size(true));
+        Ok(self
+            .fill_mask(cx, texts, k)?
+            .iter()
+            .map(|per_mask| {
+                if per_mask.len() == 1 {
+                    to_json(&per_mask[0])
+                } else {
+                    to_json(per_mask)
+                }
+            })
+            .collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+}
+
+impl Handler for TextClassifier {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let texts = texts(cx, inputs)?;
+        Ok(self
+            .text_classification(cx, texts, opts.top_k.unwrap_or(TopK::N(1)))?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+    fn labels(&self) -> &[String] {
+        &self.labels.0
+    }
+}
+
+impl Handler for TokenClassifier {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        _opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let texts = texts(cx, inputs)?;
+        Ok(self
+            .token_classification(cx, texts)?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+    fn labels(&self) -> &[String] {
+        &self.labels.0
     }
 }

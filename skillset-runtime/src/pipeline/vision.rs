@@ -3,110 +3,125 @@
 
 use candle_core::{Device, Tensor};
 
-use super::{Pipeline, TopK};
+use super::generate::{check_generation, GenSetup};
+use super::handler::{Context, Handler, Inputs, Labels};
+use super::options::{RunOptions, TopK};
 use crate::error::{Error, Result};
-use crate::families::Model;
-use crate::media::RgbImage;
+use crate::families::clip::{ClipModel, Kind, VisionTower};
+use crate::families::llava::LlavaModel;
+use crate::families::vit::VitModel;
+use crate::generation::GenerationOptions;
+use crate::media::{ImageProcessor, RgbImage};
 use crate::ops::{ranked, softmax, to_json};
 use crate::outputs::LabelScore;
-use crate::Task;
+use crate::tokenize::TextTokenizer;
 
-impl Pipeline {
-    /// `pixel_values` `[b, 3, H, W]` of a batch of images, on the pipeline's device in
-    /// its dtype.
-    pub(crate) fn pixel_values(&self, images: &[RgbImage]) -> Result<Tensor> {
-        let processor = self.processor()?;
-        if images.is_empty() {
-            return Err(Error::InvalidInput("no image".into()));
+/// The images of an image task's inputs.
+fn images<'a>(cx: &Context, inputs: Inputs<'a>) -> Result<&'a [RgbImage]> {
+    match inputs {
+        Inputs::Images(i) => Ok(i),
+        other => Err(other.wrong_kind(cx.task)),
+    }
+}
+
+/// `pixel_values` `[b, 3, H, W]` of a batch of images, on the pipeline's device in its
+/// dtype.
+pub(crate) fn pixel_values(
+    cx: &Context,
+    processor: &ImageProcessor,
+    images: &[RgbImage],
+) -> Result<Tensor> {
+    if images.is_empty() {
+        return Err(Error::InvalidInput("no image".into()));
+    }
+    for img in images {
+        check_image(cx, processor, img)?;
+    }
+    let (h, w) = processor.output_size(&images[0]);
+    let mut data = Vec::with_capacity(images.len() * 3 * h * w);
+    for img in images {
+        if processor.output_size(img) != (h, w) {
+            return Err(Error::InvalidInput(
+                "the images of one batch come out of the processor in different sizes".into(),
+            ));
         }
-        for img in images {
-            self.check_image(img)?;
-        }
-        let (h, w) = processor.output_size(&images[0]);
-        let mut data = Vec::with_capacity(images.len() * 3 * h * w);
-        for img in images {
-            if processor.output_size(img) != (h, w) {
-                return Err(Error::InvalidInput(
-                    "the images of one batch come out of the processor in different sizes".into(),
-                ));
-            }
-            data.extend(processor.preprocess(img));
-        }
-        let t = Tensor::from_vec(data, (images.len(), 3, h, w), &Device::Cpu)?;
-        Ok(t.to_dtype(self.dtype().to_candle())?
-            .to_device(self.device())?)
+        data.extend(processor.preprocess(img));
     }
+    let t = Tensor::from_vec(data, (images.len(), 3, h, w), &Device::Cpu)?;
+    Ok(t.to_dtype(cx.candle_dtype())?.to_device(cx.device())?)
+}
 
-    /// The image processor's output for one image: `[3, H, W]` as a flat vector (what
-    /// the model sees).
-    pub fn preprocess_image(&self, image: &RgbImage) -> Result<Vec<f32>> {
-        self.check_image(image)?;
-        Ok(self.processor()?.preprocess(image))
-    }
+/// The image and what the processor makes of it (its resize, then its crop) within the
+/// pixel budget, before anything is allocated for them: a 1 x 16384 image resized to a
+/// shortest edge of 224 would be 224 x 3.7M pixels.
+pub(crate) fn check_image(
+    cx: &Context,
+    processor: &ImageProcessor,
+    image: &RgbImage,
+) -> Result<()> {
+    let limits = &cx.limits;
+    limits.check_image_pixels("pixels of input image", image.height, image.width)?;
+    let (h, w) = processor.resized_size_of(image);
+    limits.check_image_pixels("pixels of the processor's resized image", h, w)?;
+    let (h, w) = processor.output_size(image);
+    limits.check_image_pixels("pixels of the processor's output", h, w)
+}
 
-    /// The image and what the processor makes of it (its resize, then its crop) within
-    /// the pixel budget, before anything is allocated for them: a 1 x 16384 image resized
-    /// to a shortest edge of 224 would be 224 x 3.7M pixels.
-    fn check_image(&self, image: &RgbImage) -> Result<()> {
-        let limits = self.limits();
-        limits.check_image_pixels("pixels of input image", image.height, image.width)?;
-        let (h, w) = self.processor()?.resized_size_of(image);
-        limits.check_image_pixels("pixels of the processor's resized image", h, w)?;
-        let (h, w) = self.processor()?.output_size(image);
-        limits.check_image_pixels("pixels of the processor's output", h, w)
-    }
+/// image-classification on a ViT-style classifier.
+pub(crate) struct ImageClassifier {
+    pub model: VitModel,
+    pub processor: ImageProcessor,
+    pub labels: Labels,
+}
 
-    fn processor(&self) -> Result<&crate::media::ImageProcessor> {
-        self.image_processor.as_ref().ok_or_else(|| {
-            Error::InvalidOption(format!("the `{}` pipeline reads no images", self.task()))
-        })
-    }
-
-    fn vit(&self, task: Task) -> Result<&crate::families::vit::VitModel> {
-        self.expect_task(task)?;
-        match &self.model {
-            Model::Vit(m) => Ok(m),
-            _ => Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`, not `{task}`",
-                self.task()
-            ))),
-        }
-    }
-
+impl ImageClassifier {
     /// image-classification: each image's labels with softmax scores, best first.
     pub fn image_classification(
         &self,
+        cx: &Context,
         images: &[RgbImage],
         top_k: TopK,
     ) -> Result<Vec<Vec<LabelScore>>> {
-        let model = self.vit(Task::ImageClassification)?;
+        let model = &self.model;
         let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(self.max_batch_size()) {
-            let hidden = model.hidden_states(&self.pixel_values(chunk)?)?;
+        for chunk in images.chunks(cx.max_batch_size) {
+            let hidden = model.hidden_states(&pixel_values(cx, &self.processor, chunk)?)?;
             let logits: Vec<Vec<f32>> = model
                 .logits(&hidden)?
                 .to_dtype(candle_core::DType::F32)?
                 .to_device(&Device::Cpu)?
                 .to_vec2()?;
             for row in logits {
-                out.push(self.rank(&softmax(&row), top_k));
+                out.push(self.labels.rank(&softmax(&row), top_k));
             }
         }
         Ok(out)
     }
+}
 
+/// The image encoder of image-feature-extraction.
+pub(crate) enum Tower {
+    Vit(Box<VitModel>),
+    /// A CLIP / SigLIP vision tower alone.
+    Clip(Box<VisionTower>),
+}
+
+/// image-feature-extraction on an image encoder.
+pub(crate) struct ImageFeatureExtractor {
+    pub tower: Tower,
+    pub processor: ImageProcessor,
+}
+
+impl ImageFeatureExtractor {
     /// image-feature-extraction: each image's last hidden states `[tokens][hidden]`
     /// (class token first), as transformers' pipeline returns them.
-    pub fn image_features(&self, images: &[RgbImage]) -> Result<Vec<Vec<Vec<f32>>>> {
-        self.expect_task(Task::ImageFeatureExtraction)?;
+    pub fn image_features(&self, cx: &Context, images: &[RgbImage]) -> Result<Vec<Vec<Vec<f32>>>> {
         let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(self.max_batch_size()) {
-            let pixels = self.pixel_values(chunk)?;
-            let hidden = match &self.model {
-                Model::ClipVision(tower) => tower.last_hidden_state(&pixels)?,
-                _ => self
-                    .vit(Task::ImageFeatureExtraction)?
-                    .hidden_states(&pixels)?,
+        for chunk in images.chunks(cx.max_batch_size) {
+            let pixels = pixel_values(cx, &self.processor, chunk)?;
+            let hidden = match &self.tower {
+                Tower::Clip(tower) => tower.last_hidden_state(&pixels)?,
+                Tower::Vit(model) => model.hidden_states(&pixels)?,
             };
             let hidden = hidden
                 .to_dtype(candle_core::DType::F32)?
@@ -122,24 +137,21 @@ impl Pipeline {
 /// transformers' default `hypothesis_template` for zero-shot image classification.
 pub const DEFAULT_HYPOTHESIS_TEMPLATE: &str = "This is a photo of {}.";
 
-impl Pipeline {
-    fn clip(&self) -> Result<&crate::families::clip::ClipModel> {
-        match &self.model {
-            Model::Clip(m) => Ok(m),
-            _ => Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`, which has no image-text encoder",
-                self.task()
-            ))),
-        }
-    }
+/// zero-shot-image-classification on a CLIP / SigLIP dual encoder.
+pub(crate) struct ZeroShotImageClassifier {
+    pub model: ClipModel,
+    pub processor: ImageProcessor,
+    pub tok: TextTokenizer,
+}
 
+impl ZeroShotImageClassifier {
     /// Image embeddings of a CLIP/SigLIP checkpoint (`get_image_features`: projected,
     /// not normalized).
-    pub fn image_embeddings(&self, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
-        let model = self.clip()?;
+    pub fn image_embeddings(&self, cx: &Context, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+        let model = &self.model;
         let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(self.max_batch_size()) {
-            let e = model.image_embeds(&self.pixel_values(chunk)?)?;
+        for chunk in images.chunks(cx.max_batch_size) {
+            let e = model.image_embeds(&pixel_values(cx, &self.processor, chunk)?)?;
             out.extend(
                 e.to_dtype(candle_core::DType::F32)?
                     .to_device(&Device::Cpu)?
@@ -151,14 +163,14 @@ impl Pipeline {
 
     /// Text embeddings of a CLIP/SigLIP checkpoint (`get_text_features`), tokenized as
     /// the zero-shot pipeline does (SigLIP: padded to the tokenizer's maximum length).
-    pub fn text_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let model = self.clip()?;
+    pub fn text_embeddings(&self, cx: &Context, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let model = &self.model;
         if texts.is_empty() {
             return Err(Error::InvalidInput("no text".into()));
         }
-        let tok = self.tok()?;
+        let tok = &self.tok;
         let encodings = tok.encode_all(texts)?;
-        let siglip = model.kind == crate::families::clip::Kind::Siglip;
+        let siglip = model.kind == Kind::Siglip;
         let len = if siglip {
             tok.max_length
         } else {
@@ -179,7 +191,7 @@ impl Pipeline {
             mask.push(m);
         }
         // SigLIP's tokenizer gives no attention mask (its model attends to padding).
-        let e = model.text_embeds(&ids, if siglip { None } else { Some(&mask) }, self.device())?;
+        let e = model.text_embeds(&ids, if siglip { None } else { Some(&mask) }, cx.device())?;
         Ok(e.to_dtype(candle_core::DType::F32)?
             .to_device(&Device::Cpu)?
             .to_vec2()?)
@@ -190,11 +202,12 @@ impl Pipeline {
     /// are put into `template` (`{}` marks the place).
     pub fn zero_shot_image_classification(
         &self,
+        cx: &Context,
         images: &[RgbImage],
         labels: &[&str],
         template: Option<&str>,
     ) -> Result<Vec<Vec<LabelScore>>> {
-        let model = self.clip()?;
+        let model = &self.model;
         if labels.is_empty() {
             return Err(Error::InvalidInput(
                 "zero-shot-image-classification needs candidate labels (--candidate-labels cat,dog)".into(),
@@ -216,38 +229,42 @@ impl Pipeline {
             .map(|l| template.replacen("{}", l, 1))
             .collect();
         let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let text = Tensor::new(self.text_embeddings(&text_refs)?, &Device::Cpu)?;
-        let image = Tensor::new(self.image_embeddings(images)?, &Device::Cpu)?;
+        let text = Tensor::new(self.text_embeddings(cx, &text_refs)?, &Device::Cpu)?;
+        let image = Tensor::new(self.image_embeddings(cx, images)?, &Device::Cpu)?;
         let logits: Vec<Vec<f32>> = model.logits(&image, &text)?.to_vec2()?;
         Ok(logits
             .iter()
             .map(|row| {
                 let scores = match model.kind {
-                    crate::families::clip::Kind::Clip => softmax(row),
-                    crate::families::clip::Kind::Siglip => {
-                        row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()
-                    }
+                    Kind::Clip => softmax(row),
+                    Kind::Siglip => row.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
                 };
                 ranked(&scores, |i| labels[i].to_string(), scores.len())
             })
             .collect())
     }
+}
 
+/// image-text-to-text on a LLaVA-style model.
+pub(crate) struct ImageTextWriter {
+    pub model: LlavaModel,
+    pub processor: ImageProcessor,
+    pub tok: TextTokenizer,
+    pub setup: GenSetup,
+}
+
+impl ImageTextWriter {
     /// image-text-to-text (LLaVA): for each image, the prompt (with one `<image>` where
     /// the image goes) continued by the decoder, as transformers' pipeline returns it.
     pub fn image_text_to_text(
         &self,
+        cx: &Context,
         images: &[RgbImage],
         prompt: &str,
-        opts: &crate::generation::GenerationOptions,
+        opts: &GenerationOptions,
     ) -> Result<Vec<crate::outputs::ImageTextGeneration>> {
-        let Model::Llava(model) = &self.model else {
-            return Err(Error::InvalidOption(format!(
-                "this pipeline was loaded for `{}`",
-                self.task()
-            )));
-        };
-        let tok = self.tok()?;
+        let model = &self.model;
+        let tok = &self.tok;
         let image_token = tok.id_to_token(model.image_token).ok_or_else(|| {
             Error::InvalidInput(format!(
                 "the tokenizer has no token for image_token_index {}",
@@ -274,15 +291,15 @@ impl Pipeline {
         );
         let ids = tok.encode_prompt(&expanded, true)?;
         let prompt_text = tok.decode(&ids, true)?;
-        self.check_generation(opts)?;
+        check_generation(cx, opts)?;
         let mut out = Vec::with_capacity(images.len());
         for image in images {
-            let features =
-                model.image_features(&self.pixel_values(std::slice::from_ref(image))?)?;
+            let pixels = pixel_values(cx, &self.processor, std::slice::from_ref(image))?;
+            let features = model.image_features(&pixels)?;
             let request = crate::families::llava::LlavaRequest { model, features };
             // A beam search decodes `num_beams` copies of the prompt.
             let rows = vec![ids.clone(); opts.num_beams.max(1)];
-            let stepper = self.causal_stepper(&request, &rows, opts)?;
+            let stepper = self.setup.causal_stepper(cx, tok, &request, &rows, opts)?;
             let new = if opts.num_beams > 1 {
                 crate::generation::beam_generate(stepper, &ids, opts)?
             } else {
@@ -311,60 +328,111 @@ impl Pipeline {
         }
         Ok(out)
     }
+}
 
-    /// [`Pipeline::run_json`] for decoded images.
-    pub fn run_images_json(
+impl Handler for ImageClassifier {
+    fn run(
         &self,
-        images: &[RgbImage],
-        opts: &crate::pipeline::RunOptions,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        Ok(match self.task() {
-            Task::ImageClassification => self
-                .image_classification(images, opts.top_k.unwrap_or(TopK::N(5)))?
-                .iter()
-                .map(to_json)
-                .collect(),
-            Task::ImageFeatureExtraction => {
-                self.image_features(images)?.iter().map(to_json).collect()
+        let images = images(cx, inputs)?;
+        Ok(self
+            .image_classification(cx, images, opts.top_k.unwrap_or(TopK::N(5)))?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn labels(&self) -> &[String] {
+        &self.labels.0
+    }
+    fn image_processor(&self) -> Option<&ImageProcessor> {
+        Some(&self.processor)
+    }
+}
+
+impl Handler for ImageFeatureExtractor {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        _opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let images = images(cx, inputs)?;
+        Ok(self
+            .image_features(cx, images)?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn image_processor(&self) -> Option<&ImageProcessor> {
+        Some(&self.processor)
+    }
+}
+
+impl Handler for ZeroShotImageClassifier {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let images = images(cx, inputs)?;
+        let labels: Vec<&str> = opts
+            .candidate_labels
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let mut ranked = self.zero_shot_image_classification(
+            cx,
+            images,
+            &labels,
+            opts.hypothesis_template.as_deref(),
+        )?;
+        if let Some(k) = opts.top_k {
+            for r in &mut ranked {
+                r.truncate(k.take(r.len()));
             }
-            Task::ImageTextToText => {
-                let prompt = opts.text.as_deref().ok_or_else(|| {
-                    Error::InvalidInput(
-                        "image-text-to-text needs a prompt with `<image>` in it (--text)".into(),
-                    )
-                })?;
-                let gen = opts.generation(self.generation_defaults())?;
-                self.image_text_to_text(images, prompt, &gen)?
-                    .iter()
-                    .map(to_json)
-                    .collect()
-            }
-            Task::ZeroShotImageClassification => {
-                let labels: Vec<&str> = opts
-                    .candidate_labels
-                    .iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect();
-                let mut ranked = self.zero_shot_image_classification(
-                    images,
-                    &labels,
-                    opts.hypothesis_template.as_deref(),
-                )?;
-                if let Some(k) = opts.top_k {
-                    for r in &mut ranked {
-                        r.truncate(k.take(r.len()));
-                    }
-                }
-                ranked.iter().map(to_json).collect()
-            }
-            other => {
-                return Err(Error::UnsupportedTask {
-                    scope: format!("family `{}`", self.family()),
-                    task: other,
-                    supported: vec![],
-                })
-            }
-        })
+        }
+        Ok(ranked.iter().map(to_json).collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+    fn image_processor(&self) -> Option<&ImageProcessor> {
+        Some(&self.processor)
+    }
+}
+
+impl Handler for ImageTextWriter {
+    fn run(
+        &self,
+        cx: &Context,
+        inputs: Inputs<'_>,
+        opts: &RunOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let images = images(cx, inputs)?;
+        let prompt = opts.text.as_deref().ok_or_else(|| {
+            Error::InvalidInput(
+                "image-text-to-text needs a prompt with `<image>` in it (--text)".into(),
+            )
+        })?;
+        let gen = opts.generation(&self.setup.defaults)?;
+        Ok(self
+            .image_text_to_text(cx, images, prompt, &gen)?
+            .iter()
+            .map(to_json)
+            .collect())
+    }
+    fn tokenizer(&self) -> Option<&TextTokenizer> {
+        Some(&self.tok)
+    }
+    fn image_processor(&self) -> Option<&ImageProcessor> {
+        Some(&self.processor)
+    }
+    fn generation_defaults(&self) -> Option<&GenerationOptions> {
+        Some(&self.setup.defaults)
     }
 }
