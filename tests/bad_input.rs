@@ -201,9 +201,17 @@ fn a_missing_tensor_or_config_field_is_named() {
     let mut cfg = cfg.as_object().unwrap().clone();
     cfg.remove("num_hidden_layers");
     std::fs::write(d.join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
+    // LlamaConfig's default (32 layers) applies, as in transformers, and the weights of
+    // layer 2 are missing: the first missing tensor is named.
+    let (e, s) = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d));
+    assert!(matches!(e, Error::WeightMismatch { .. }), "{s}");
+    assert!(s.contains("model.layers.2.self_attn.q_proj.weight"), "{s}");
+    // A field of the wrong type is named with what was expected.
+    cfg.insert("num_hidden_layers".into(), "two".into());
+    std::fs::write(d.join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
     let (_, s) = err_of(skillsets::Llama::init_cpu::<task::TextGeneration>(&d));
     assert!(
-        s.contains("config.json: field `num_hidden_layers`: is missing"),
+        s.contains("config.json: field `num_hidden_layers`") && s.contains("expected usize"),
         "{s}"
     );
     std::fs::remove_dir_all(&d).unwrap();

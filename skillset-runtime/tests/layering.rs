@@ -41,8 +41,22 @@ const LAYERS: &[&[&str]] = &[
         "families::wav2vec2",
         "families::whisper",
     ],
-    // Families and model types built from other families.
-    &["families::llava", "families::olmo2", "families::phi"],
+    // Model types stated as deltas over a family's base member (and Phi, a GPT-style
+    // decoder on the layer library alone).
+    &[
+        "families::mistral",
+        "families::qwen2",
+        "families::phi3",
+        "families::gemma",
+        "families::granite",
+        "families::olmo",
+        "families::olmo2",
+        "families::phi",
+    ],
+    // Deltas over a delta (Qwen3 over Qwen2).
+    &["families::qwen3"],
+    // Families built from other families.
+    &["families::llava"],
     // Loading a family: the dispatch.
     &["families"],
     // Decoding.

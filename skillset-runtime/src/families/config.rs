@@ -27,7 +27,7 @@ macro_rules! hf_config {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, serde::Deserialize)]
+        #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
         #[serde(default)]
         $vis struct $name {
             $( pub $field: $ty ),*

@@ -1,34 +1,89 @@
-//! The `llama` family: decoder-only transformers with RMSNorm, rotary position
-//! embeddings, grouped-query attention and a gated MLP. One implementation serves
-//! Llama, Mistral (sliding-window attention), Qwen2 (q/k/v biases), Qwen3 (per-head
-//! q/k norms), Phi-3 (fused qkv and gate/up projections, partial rotary) and Gemma
-//! (offset RMSNorm, scaled embeddings, GELU MLP), Granite (multipliers) and OLMo
-//! (parameter-free LayerNorms, q/k/v clipping).
+//! The `llama` family's base member, Llama: a decoder-only transformer with RMSNorm,
+//! rotary position embeddings, grouped-query attention and a gated MLP. The other
+//! members are delta files over it (`mistral.rs`, `qwen2.rs`, `qwen3.rs`, `phi3.rs`,
+//! `gemma.rs`, `granite.rs`, `olmo.rs`, `olmo2.rs`), as transformers' `modular_*.py`
+//! files state them over Llama: each gives its config class's defaults and changes
+//! the layers or the layout it changes.
 
 use candle_core::{DType, Device};
 
-use super::config::ConfigReader;
-use super::decoder::{self, linear, Decoder, Layer, Layout, Mlp, Norm, QkNorm, Qkv, Rope};
+use super::config::{hf_config, ConfigReader};
+use super::decoder::{self, linear, Decoder, Layer, Layout, Mlp, Norm, Qkv, Rope};
 use super::nn::{Activation, Linear, Weights};
 use crate::error::Result;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
-    Llama,
-    Mistral,
-    Qwen2,
-    Qwen3,
-    Phi3,
-    Gemma,
-    /// Llama with multipliers on embeddings, residuals, attention and logits.
-    Granite,
-    /// Llama with parameter-free LayerNorms and optional q/k/v clipping.
-    Olmo,
+/// The architecture classes this file loads.
+pub(crate) const CLASSES: &[&str] = &["LlamaForCausalLM", "LlamaModel"];
+
+hf_config! {
+    /// The fields of a llama-family config.json the base reads, as given: a missing
+    /// (or `null`) field takes the member's default ([`Defaults`]), a field of the
+    /// wrong type is an error naming it.
+    pub(crate) struct Fields {
+        vocab_size: Option<usize> = None,
+        hidden_size: Option<usize> = None,
+        intermediate_size: Option<usize> = None,
+        num_hidden_layers: Option<usize> = None,
+        num_attention_heads: Option<usize> = None,
+        num_key_value_heads: Option<usize> = None,
+        head_dim: Option<usize> = None,
+        hidden_act: Option<String> = None,
+        max_position_embeddings: Option<usize> = None,
+        rms_norm_eps: Option<f64> = None,
+        tie_word_embeddings: Option<bool> = None,
+        attention_bias: Option<bool> = None,
+        mlp_bias: Option<bool> = None,
+    }
 }
 
+/// A member's config class defaults for [`Fields`] (transformers 5.23; checked against
+/// `tests/config_defaults.json` by the unit test below). `None` for a field the class
+/// does not have: transformers' model then ignores it in a config.json.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Defaults {
+    /// The config class (`LlamaConfig`), whose defaults the unit test compares.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub class: &'static str,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    /// `None`: `num_attention_heads`.
+    pub num_key_value_heads: Option<usize>,
+    /// `None`: `hidden_size / num_attention_heads`.
+    pub head_dim: Option<usize>,
+    pub hidden_act: &'static str,
+    pub max_position_embeddings: usize,
+    /// `None`: the class has no RMSNorm epsilon (OLMo's LayerNorm has its own).
+    pub rms_norm_eps: Option<f64>,
+    pub tie_word_embeddings: bool,
+    /// `None`: no such field; the projections have no bias (or the member fixes it).
+    pub attention_bias: Option<bool>,
+    pub mlp_bias: Option<bool>,
+}
+
+/// `LlamaConfig`'s defaults.
+pub(crate) const DEFAULTS: Defaults = Defaults {
+    class: "LlamaConfig",
+    vocab_size: 32000,
+    hidden_size: 4096,
+    intermediate_size: 11008,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    num_key_value_heads: None,
+    head_dim: None,
+    hidden_act: "silu",
+    max_position_embeddings: 2048,
+    rms_norm_eps: Some(1e-6),
+    tie_word_embeddings: false,
+    attention_bias: Some(false),
+    mlp_bias: Some(false),
+};
+
+/// A llama-family config resolved: the member's config.json over its class defaults.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub(crate) flavor: Flavor,
     pub(crate) vocab_size: usize,
     pub(crate) hidden_size: usize,
     pub(crate) intermediate_size: usize,
@@ -42,62 +97,34 @@ pub(crate) struct Config {
     pub(crate) tie_word_embeddings: bool,
     pub(crate) attention_bias: bool,
     pub(crate) mlp_bias: bool,
+    /// The sliding window of the member's attention, where it has one (set by the
+    /// member: Mistral, the Qwens).
     pub(crate) sliding_window: Option<usize>,
     pub(crate) max_positions: usize,
     /// In f32, as transformers computes the rotary angles.
     pub(crate) inv_freq: Vec<f32>,
-    pub(crate) embedding_multiplier: f64,
-    pub(crate) residual_multiplier: f64,
-    pub(crate) attention_multiplier: Option<f64>,
-    pub(crate) logits_scaling: f64,
-    pub(crate) clip_qkv: Option<f64>,
-}
-
-impl Flavor {
-    /// The member an architecture class is (`None`: not a llama-family class).
-    pub(crate) fn of(architecture: &str) -> Option<Self> {
-        Some(
-            match architecture
-                .trim_end_matches("ForCausalLM")
-                .trim_end_matches("Model")
-            {
-                "Llama" => Flavor::Llama,
-                "Mistral" => Flavor::Mistral,
-                "Qwen2" => Flavor::Qwen2,
-                "Qwen3" => Flavor::Qwen3,
-                "Phi3" => Flavor::Phi3,
-                "Gemma" => Flavor::Gemma,
-                "Granite" => Flavor::Granite,
-                "Olmo" => Flavor::Olmo,
-                _ => return None,
-            },
-        )
-    }
 }
 
 impl Config {
-    fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let flavor =
-            Flavor::of(architecture).ok_or_else(|| c.not_of_family("llama", architecture))?;
-        Self::read_as(flavor, c)
-    }
-
-    /// The config of a member read as `flavor` reads it (a delta file reads its
-    /// model type's config as the member it varies).
-    pub(crate) fn read_as(flavor: Flavor, c: &ConfigReader) -> Result<Self> {
-        let hidden_size = c.usize("hidden_size")?;
-        let num_heads = c.usize("num_attention_heads")?;
+    /// Read config.json as a member whose config class has the defaults `d`.
+    pub(crate) fn read(c: &ConfigReader, d: &Defaults) -> Result<Self> {
+        let f: Fields = c.typed()?;
+        let hidden_size = f.hidden_size.unwrap_or(d.hidden_size);
+        let num_heads = f.num_attention_heads.unwrap_or(d.num_attention_heads);
         if num_heads == 0 {
             return Err(c.invalid("num_attention_heads", "is 0".into()));
         }
-        let num_kv_heads = c.usize_or("num_key_value_heads", num_heads)?;
+        let num_kv_heads = f
+            .num_key_value_heads
+            .or(d.num_key_value_heads)
+            .unwrap_or(num_heads);
         if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
             return Err(c.invalid(
                 "num_key_value_heads",
                 format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
             ));
         }
-        let head_dim = c.usize_or("head_dim", hidden_size / num_heads)?;
+        let head_dim = f.head_dim.or(d.head_dim).unwrap_or(hidden_size / num_heads);
         if head_dim == 0 {
             return Err(c.invalid(
                 "head_dim",
@@ -107,140 +134,75 @@ impl Config {
             ));
         }
         let rotary_dim = decoder::partial_rotary_dim(c, head_dim, 1.0)?;
-        let act_key = if c
-            .value
-            .get("hidden_activation")
-            .is_some_and(|v| v.is_string())
-        {
-            "hidden_activation"
-        } else {
-            "hidden_act"
+        let eps = match d.rms_norm_eps {
+            Some(default) => c.f64_or("rms_norm_eps", default)?,
+            None => 0.0,
         };
-        let default_act = if flavor == Flavor::Gemma {
-            "gelu_pytorch_tanh"
-        } else {
-            "silu"
-        };
-        let sliding_window = match flavor {
-            Flavor::Mistral => c
-                .value
-                .get("sliding_window")
-                .and_then(|v| v.as_u64())
-                .map(|v| v as usize),
-            Flavor::Qwen2 | Flavor::Qwen3 if c.bool_or("use_sliding_window", false) => {
-                let layer_types = c.value.get("layer_types").and_then(|v| v.as_array());
-                let mixed = layer_types
-                    .is_some_and(|l| l.iter().any(|t| t.as_str() == Some("full_attention")));
-                if mixed {
-                    return Err(c.invalid(
-                        "layer_types",
-                        "mixing sliding-window and full-attention layers is not supported".into(),
-                    ));
-                }
-                c.value
-                    .get("sliding_window")
-                    .and_then(|v| v.as_u64())
-                    .map(|v| v as usize)
-            }
-            _ => None,
-        };
-        if let Some(types) = c.value.get("layer_types").and_then(|v| v.as_array()) {
-            if flavor != Flavor::Mistral
-                && sliding_window.is_none()
-                && types
-                    .iter()
-                    .any(|t| t.as_str() == Some("sliding_attention"))
-            {
-                return Err(c.invalid(
-                    "layer_types",
-                    "sliding-attention layers are not supported for this model type".into(),
-                ));
-            }
-        }
+        let act = f.hidden_act.as_deref().unwrap_or(d.hidden_act);
         Ok(Config {
-            flavor,
-            vocab_size: c.usize("vocab_size")?,
+            vocab_size: f.vocab_size.unwrap_or(d.vocab_size),
             hidden_size,
-            intermediate_size: c.usize("intermediate_size")?,
-            num_layers: c.usize("num_hidden_layers")?,
+            intermediate_size: f.intermediate_size.unwrap_or(d.intermediate_size),
+            num_layers: f.num_hidden_layers.unwrap_or(d.num_hidden_layers),
             num_heads,
             num_kv_heads,
             head_dim,
             rotary_dim,
-            eps: c.f64_or("rms_norm_eps", 1e-6)?,
-            act: c.activation(act_key, default_act)?,
-            tie_word_embeddings: c.bool_or("tie_word_embeddings", flavor == Flavor::Gemma),
-            attention_bias: c.bool_or("attention_bias", flavor == Flavor::Qwen2),
-            mlp_bias: c.bool_or("mlp_bias", false),
-            sliding_window,
-            max_positions: c.usize_or("max_position_embeddings", 4096)?,
+            eps,
+            act: c.activation_named("hidden_act", act)?,
+            tie_word_embeddings: f.tie_word_embeddings.unwrap_or(d.tie_word_embeddings),
+            // A field the class does not have is not read (transformers ignores it).
+            attention_bias: d
+                .attention_bias
+                .is_some_and(|b| f.attention_bias.unwrap_or(b)),
+            mlp_bias: d.mlp_bias.is_some_and(|b| f.mlp_bias.unwrap_or(b)),
+            sliding_window: None,
+            max_positions: f
+                .max_position_embeddings
+                .unwrap_or(d.max_position_embeddings),
             inv_freq: decoder::rope_inv_freq(c, rotary_dim, 10000.0)?,
-            embedding_multiplier: if flavor == Flavor::Granite {
-                c.f64_or("embedding_multiplier", 1.0)?
-            } else {
-                1.0
-            },
-            residual_multiplier: if flavor == Flavor::Granite {
-                c.f64_or("residual_multiplier", 1.0)?
-            } else {
-                1.0
-            },
-            attention_multiplier: if flavor == Flavor::Granite {
-                Some(c.f64_or("attention_multiplier", 1.0)?)
-            } else {
-                None
-            },
-            logits_scaling: if flavor == Flavor::Granite {
-                c.f64_or("logits_scaling", 1.0)?
-            } else {
-                1.0
-            },
-            clip_qkv: if flavor == Flavor::Olmo {
-                c.value.get("clip_qkv").and_then(|v| v.as_f64())
-            } else {
-                None
-            },
         })
     }
-}
 
-impl Config {
-    /// The family's norm: RMSNorm (Gemma: `1 + weight`, scaled in f32), or OLMo's
-    /// LayerNorm without parameters.
-    fn norm(&self, w: &Weights, size: usize, name: &str) -> Result<Norm> {
-        match self.flavor {
-            Flavor::Olmo => Ok(Norm::Plain { eps: 1e-5 }),
-            Flavor::Gemma => Norm::rms_f32(w, size, self.eps, name, 1.0),
-            _ => Norm::rms(w, size, self.eps, name),
-        }
+    /// Llama's RMSNorm.
+    pub(crate) fn norm(&self, w: &Weights, size: usize, name: &str) -> Result<Norm> {
+        Norm::rms(w, size, self.eps, name)
     }
 
-    /// The model-wide layout.
-    fn layout(&self) -> Layout {
+    /// The model-wide layout: heads, rotary positions, the position limit and the
+    /// sliding window.
+    pub(crate) fn layout(&self) -> Layout {
         let mut l = Layout::new(self.num_heads, self.num_kv_heads, self.head_dim, self.act);
         l.rope = Some(Rope {
             inv_freq: self.inv_freq.clone(),
             dim: self.rotary_dim,
             interleaved: false,
         });
-        if let Some(m) = self.attention_multiplier {
-            l.scale = m;
-        }
-        l.clip_qkv = self.clip_qkv;
-        if self.flavor == Flavor::Gemma {
-            l.embed_sqrt_scale = Some(self.hidden_size);
-        }
-        l.embedding_multiplier = self.embedding_multiplier;
-        l.residual_multiplier = self.residual_multiplier;
-        l.logits_scaling = self.logits_scaling;
         l.max_positions = self.max_positions;
         l.sliding_window = self.sliding_window;
         l
     }
 }
 
+/// The error of a config whose `layer_types` has sliding-attention layers for a member
+/// that does not run them (every layer here attends the same way).
+pub(crate) fn check_layer_types(c: &ConfigReader, window: Option<usize>) -> Result<()> {
+    let sliding = c
+        .value
+        .get("layer_types")
+        .and_then(|v| v.as_array())
+        .is_some_and(|t| t.iter().any(|t| t.as_str() == Some("sliding_attention")));
+    if sliding && window.is_none() {
+        return Err(c.invalid(
+            "layer_types",
+            "sliding-attention layers are not supported for this model type".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Split a fused projection's weight `[a + b + c, in]` into its parts.
-fn split_rows(l: &Linear, sizes: &[usize]) -> Result<Vec<Linear>> {
+pub(crate) fn split_rows(l: &Linear, sizes: &[usize]) -> Result<Vec<Linear>> {
     let mut out = Vec::new();
     let mut start = 0;
     for &n in sizes {
@@ -252,75 +214,70 @@ fn split_rows(l: &Linear, sizes: &[usize]) -> Result<Vec<Linear>> {
     Ok(out)
 }
 
-/// Llama's attention projections under `self_attn` (Phi-3: one fused `qkv_proj`).
-pub(crate) fn attention(a: &Weights, c: &Config) -> Result<(Qkv, Linear)> {
+/// Llama's attention projections under `self_attn`: q/k/v with `qkv_bias`, the output
+/// with `o_bias`.
+pub(crate) fn attention(
+    a: &Weights,
+    c: &Config,
+    qkv_bias: bool,
+    o_bias: bool,
+) -> Result<(Qkv, Linear)> {
     let (h, hd) = (c.hidden_size, c.head_dim);
     let (qn, kvn) = (c.num_heads * hd, c.num_kv_heads * hd);
-    let qkv = if c.flavor == Flavor::Phi3 {
-        let fused = linear(a, h, qn + 2 * kvn, "qkv_proj", c.attention_bias)?;
-        let mut parts = split_rows(&fused, &[qn, kvn, kvn])?.into_iter();
-        Qkv::Separate(
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        )
-    } else {
-        let qkv_bias = c.attention_bias || c.flavor == Flavor::Qwen2;
-        Qkv::separate(a, h, qn, kvn, qkv_bias)?
-    };
-    let o_bias = c.attention_bias && c.flavor != Flavor::Qwen2;
+    let qkv = Qkv::separate(a, h, qn, kvn, qkv_bias)?;
     Ok((qkv, linear(a, qn, h, "o_proj", o_bias)?))
 }
 
-/// Llama's gated MLP under `mlp` (Phi-3: one fused `gate_up_proj`).
+/// Llama's gated MLP under `mlp`.
 pub(crate) fn mlp(m: &Weights, c: &Config) -> Result<Mlp> {
     let (h, i) = (c.hidden_size, c.intermediate_size);
-    Ok(if c.flavor == Flavor::Phi3 {
-        let fused = linear(m, h, 2 * i, "gate_up_proj", c.mlp_bias)?;
-        let mut parts = split_rows(&fused, &[i, i])?.into_iter();
-        Mlp::Gated {
-            gate: parts.next().unwrap(),
-            up: parts.next().unwrap(),
-            down: linear(m, i, h, "down_proj", c.mlp_bias)?,
-        }
-    } else {
-        Mlp::Gated {
-            gate: linear(m, h, i, "gate_proj", c.mlp_bias)?,
-            up: linear(m, h, i, "up_proj", c.mlp_bias)?,
-            down: linear(m, i, h, "down_proj", c.mlp_bias)?,
-        }
+    Ok(Mlp::Gated {
+        gate: linear(m, h, i, "gate_proj", c.mlp_bias)?,
+        up: linear(m, h, i, "up_proj", c.mlp_bias)?,
+        down: linear(m, i, h, "down_proj", c.mlp_bias)?,
     })
 }
 
-fn layer(w: &Weights, c: &Config) -> Result<Layer> {
-    let a = w.pp("self_attn");
-    let (qkv, out) = attention(&a, c)?;
-    let qk_norm = if c.flavor == Flavor::Qwen3 {
-        Some(QkNorm::PerHead(
-            c.norm(&a, c.head_dim, "q_norm")?,
-            c.norm(&a, c.head_dim, "k_norm")?,
-        ))
-    } else {
-        None
-    };
+/// Llama's pre-norm layer around `attention` and `mlp`, its two norms made by `norm`.
+pub(crate) fn layer(
+    w: &Weights,
+    c: &Config,
+    norm: impl Fn(&Weights, usize, &str) -> Result<Norm>,
+    (qkv, out): (Qkv, Linear),
+    mlp: Mlp,
+) -> Result<Layer> {
     Ok(Layer {
-        attn_norm: Some(c.norm(w, c.hidden_size, "input_layernorm")?),
+        attn_norm: Some(norm(w, c.hidden_size, "input_layernorm")?),
         qkv,
-        qk_norm,
+        qk_norm: None,
         out,
         attn_out_norm: None,
-        mlp_norm: Some(c.norm(w, c.hidden_size, "post_attention_layernorm")?),
-        mlp: mlp(&w.pp("mlp"), c)?,
+        mlp_norm: Some(norm(w, c.hidden_size, "post_attention_layernorm")?),
+        mlp,
         mlp_out_norm: None,
         windowed: true,
     })
 }
 
-/// The llama layout's embeddings, final norm and head around `layers` (OLMo-2 reuses
-/// it with layers of its own).
+/// Llama's layer with its own attention, MLP and norm: what most members keep.
+pub(crate) fn plain_layer(w: &Weights, c: &Config) -> Result<Layer> {
+    let a = w.pp("self_attn");
+    let attn = attention(&a, c, c.attention_bias, c.attention_bias)?;
+    layer(
+        w,
+        c,
+        |w, n, name| c.norm(w, n, name),
+        attn,
+        mlp(&w.pp("mlp"), c)?,
+    )
+}
+
+/// The llama layout's embeddings, final norm and head around `layers`, with `layout`
+/// (the members change it: Gemma's embedding scale, Granite's multipliers).
 pub(crate) fn assemble(
     c: &Config,
     weights: &Weights,
+    layout: Layout,
     layers: impl FnMut(&Weights) -> Result<Layer>,
     final_norm: Norm,
     dtype: DType,
@@ -342,7 +299,7 @@ pub(crate) fn assemble(
         false,
     )?;
     Ok(Decoder {
-        layout: c.layout(),
+        layout,
         embed,
         positions: None,
         project_in: None,
@@ -355,16 +312,16 @@ pub(crate) fn assemble(
     })
 }
 
-/// Load a llama-family causal LM.
+/// Load a Llama causal LM.
 pub(crate) fn load(
-    architecture: &str,
     config: &ConfigReader,
     weights: &Weights,
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    let c = Config::read(architecture, config)?;
-    let m = weights.pp("model");
-    let final_norm = c.norm(&m, c.hidden_size, "norm")?;
-    assemble(&c, weights, |w| layer(w, &c), final_norm, dtype, device)
+    let c = Config::read(config, &DEFAULTS)?;
+    check_layer_types(config, None)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| plain_layer(w, &c);
+    assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
 }

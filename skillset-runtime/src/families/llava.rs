@@ -11,8 +11,8 @@ use super::causal::{CausalLm, Masks};
 use super::clip::{self, VisionTower};
 use super::config::ConfigReader;
 use super::decoder::Decoder;
-use super::llama;
 use super::nn::{Activation, Linear, Weights};
+use super::{gemma, llama, mistral, qwen2};
 use crate::error::{Error, Result};
 
 pub(crate) struct LlavaModel {
@@ -89,11 +89,11 @@ pub(crate) fn load(
     };
     let vh = vc.usize("hidden_size")?;
     let th = tc.usize("hidden_size")?;
-    let text_arch = match tc.str_or("model_type", "llama") {
-        "llama" => "LlamaForCausalLM",
-        "mistral" => "MistralForCausalLM",
-        "qwen2" => "Qwen2ForCausalLM",
-        "gemma" => "GemmaForCausalLM",
+    let load_llm = match tc.str_or("model_type", "llama") {
+        "llama" => llama::load,
+        "mistral" => mistral::load,
+        "qwen2" => qwen2::load,
+        "gemma" => gemma::load,
         other => {
             return Err(tc.invalid(
                 "model_type",
@@ -115,7 +115,7 @@ pub(crate) fn load(
         proj1: linear(vh, th, "linear_1")?,
         proj2: linear(th, th, "linear_2")?,
         act: config.activation("projector_hidden_act", "gelu")?,
-        llm: llama::load(text_arch, &tc, &lw, dtype, device)?,
+        llm: load_llm(&tc, &lw, dtype, device)?,
         image_token: config
             .value
             .get("image_token_index")

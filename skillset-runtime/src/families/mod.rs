@@ -9,14 +9,21 @@ pub(crate) mod clip;
 pub(crate) mod config;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
+pub(crate) mod gemma;
 pub(crate) mod gpt;
+pub(crate) mod granite;
 pub(crate) mod heads;
 pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod llava;
+pub(crate) mod mistral;
 pub(crate) mod nn;
+pub(crate) mod olmo;
 pub(crate) mod olmo2;
 pub(crate) mod phi;
+pub(crate) mod phi3;
+pub(crate) mod qwen2;
+pub(crate) mod qwen3;
 pub(crate) mod stepper;
 pub(crate) mod t5;
 pub(crate) mod vit;
@@ -41,7 +48,7 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
         Family::Bert => bert::Flavor::of(architecture).is_some(),
         _ if delta(family, architecture).is_some() => true,
         Family::Gpt => gpt::Flavor::of(architecture).is_some(),
-        Family::Llama => llama::Flavor::of(architecture).is_some(),
+        Family::Llama => false,
         Family::T5 => t5::is_mt5(architecture).is_some(),
         Family::Vit => starts(&["ViT", "DeiT", "Dinov2"]),
         Family::Clip => starts(&["CLIP", "Siglip"]),
@@ -51,19 +58,27 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
     }
 }
 
-/// A loader of a model type stated as one delta file over the shared decoder.
+/// A loader of a decoder model type stated as one file over the shared decoder.
 type DeltaLoader =
     fn(&ConfigReader, &nn::Weights, candle_core::DType, &Device) -> Result<decoder::Decoder>;
 
-/// The model types stated as one delta file each: their family, classes and loader.
-/// A new one is a file and a row here.
-const DECODER_DELTAS: &[(Family, &[&str], DeltaLoader)] = &[
+/// The decoder model types stated as one file each (a family's base member, or a delta
+/// over it): their family, classes and loader. A new one is a file and a row here.
+const DECODERS: &[(Family, &[&str], DeltaLoader)] = &[
+    (Family::Llama, llama::CLASSES, llama::load),
+    (Family::Llama, mistral::CLASSES, mistral::load),
+    (Family::Llama, qwen2::CLASSES, qwen2::load),
+    (Family::Llama, qwen3::CLASSES, qwen3::load),
+    (Family::Llama, phi3::CLASSES, phi3::load),
+    (Family::Llama, gemma::CLASSES, gemma::load),
+    (Family::Llama, granite::CLASSES, granite::load),
+    (Family::Llama, olmo::CLASSES, olmo::load),
     (Family::Llama, olmo2::CLASSES, olmo2::load),
     (Family::Gpt, phi::CLASSES, phi::load),
 ];
 
 fn delta(family: Family, architecture: &str) -> Option<DeltaLoader> {
-    DECODER_DELTAS
+    DECODERS
         .iter()
         .find(|(f, classes, _)| *f == family && classes.contains(&architecture))
         .map(|(_, _, load)| *load)
@@ -147,7 +162,6 @@ impl<'a> Loading<'a> {
         }
         Ok(Box::new(match self.family {
             Family::Gpt => gpt::load(arch, c, w, self.dtype, &self.device)?,
-            Family::Llama => llama::load(arch, c, w, self.dtype, &self.device)?,
             _ => return Err(self.no_model("causal LM")),
         }))
     }
@@ -241,6 +255,106 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// The defaults each model type file states are transformers' (its config class
+    /// instantiated with no arguments: `tests/config_defaults.json`, written by
+    /// `scripts/gen_config_defaults.py`), and a field its class does not have is
+    /// stated as absent.
+    #[test]
+    fn stated_config_defaults_are_transformers() {
+        let file: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/config_defaults.json"
+        )))
+        .unwrap();
+        let class = |name: &str| -> &serde_json::Map<String, serde_json::Value> {
+            file["classes"][name]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name} is not in config_defaults.json: add it to scripts/gen_config_defaults.py"))
+        };
+        let same = |name: &str, field: &str, ours: serde_json::Value| {
+            let theirs = class(name).get(field);
+            let equal = match (&ours, theirs) {
+                (serde_json::Value::Null, None) => true,
+                (serde_json::Value::Number(a), Some(serde_json::Value::Number(b))) => {
+                    a.as_f64() == b.as_f64()
+                }
+                (a, Some(b)) => a == b,
+                (_, None) => false,
+            };
+            assert!(
+                equal,
+                "{name}.{field}: ours {ours}, transformers {theirs:?}"
+            );
+        };
+        let members = [
+            &llama::DEFAULTS,
+            &mistral::DEFAULTS,
+            &qwen2::DEFAULTS,
+            &qwen3::DEFAULTS,
+            &phi3::DEFAULTS,
+            &gemma::DEFAULTS,
+            &granite::DEFAULTS,
+            &olmo::DEFAULTS,
+            &olmo2::DEFAULTS,
+        ];
+        for d in members {
+            let n = d.class;
+            same(n, "vocab_size", d.vocab_size.into());
+            same(n, "hidden_size", d.hidden_size.into());
+            same(n, "intermediate_size", d.intermediate_size.into());
+            same(n, "num_hidden_layers", d.num_hidden_layers.into());
+            same(n, "num_attention_heads", d.num_attention_heads.into());
+            let kv = d.num_key_value_heads.unwrap_or(d.num_attention_heads);
+            same(n, "num_key_value_heads", kv.into());
+            if class(n).contains_key("head_dim") {
+                let hd = d.head_dim.unwrap_or(d.hidden_size / d.num_attention_heads);
+                same(n, "head_dim", hd.into());
+            }
+            same(n, "hidden_act", d.hidden_act.into());
+            same(
+                n,
+                "max_position_embeddings",
+                d.max_position_embeddings.into(),
+            );
+            same(n, "rms_norm_eps", serde_json::json!(d.rms_norm_eps));
+            same(n, "tie_word_embeddings", d.tie_word_embeddings.into());
+            same(n, "attention_bias", serde_json::json!(d.attention_bias));
+            same(n, "mlp_bias", serde_json::json!(d.mlp_bias));
+        }
+        let typed = [
+            (
+                "MistralConfig",
+                serde_json::json!(mistral::MistralConfig::default()),
+            ),
+            (
+                "Qwen2Config",
+                serde_json::json!(qwen2::QwenWindow::default()),
+            ),
+            (
+                "Qwen3Config",
+                serde_json::json!(qwen2::QwenWindow::default()),
+            ),
+            ("Phi3Config", serde_json::json!(phi3::Phi3Window::default())),
+            (
+                "GraniteConfig",
+                serde_json::json!(granite::GraniteConfig::default()),
+            ),
+            ("OlmoConfig", serde_json::json!(olmo::OlmoConfig::default())),
+            ("PhiConfig", serde_json::json!(phi::PhiConfig::default())),
+        ];
+        for (name, fields) in typed {
+            for (field, ours) in fields.as_object().unwrap() {
+                // `None` here, as in transformers' signature, which derives the value
+                // from other fields in `__init__` (the loaders derive it the same way).
+                let derived = ["num_key_value_heads", "head_dim"].contains(&field.as_str());
+                if ours.is_null() && derived {
+                    continue;
+                }
+                same(name, field, ours.clone());
             }
         }
     }

@@ -10,12 +10,21 @@ use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
 use super::decoder::{Decoder, Layer, Norm, QkNorm};
-use super::llama::{self, Flavor};
+use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
 
 /// The architecture classes this file loads.
 pub(crate) const CLASSES: &[&str] = &["Olmo2ForCausalLM", "Olmo2Model"];
+
+/// `Olmo2Config`'s defaults.
+pub(crate) const DEFAULTS: Defaults = Defaults {
+    class: "Olmo2Config",
+    vocab_size: 50304,
+    rms_norm_eps: Some(1e-5),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
 
 /// `Olmo2RMSNorm`: `(weight * normalize(x)).to(dtype)`, the product in f32.
 fn norm(w: &Weights, size: usize, c: &llama::Config, name: &str) -> Result<Norm> {
@@ -24,7 +33,7 @@ fn norm(w: &Weights, size: usize, c: &llama::Config, name: &str) -> Result<Norm>
 
 fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
     let a = w.pp("self_attn");
-    let (qkv, out) = llama::attention(&a, c)?;
+    let (qkv, out) = llama::attention(&a, c, c.attention_bias, c.attention_bias)?;
     let hd = c.head_dim;
     Ok(Layer {
         attn_norm: None,
@@ -48,9 +57,9 @@ pub(crate) fn load(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    let mut c = llama::Config::read_as(Flavor::Llama, config)?;
-    // Olmo2Config's default (Llama's is 1e-6).
-    c.eps = config.f64_or("rms_norm_eps", 1e-5)?;
+    let c = llama::Config::read(config, &DEFAULTS)?;
+    llama::check_layer_types(config, None)?;
     let final_norm = norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
-    llama::assemble(&c, weights, |w| layer(w, &c), final_norm, dtype, device)
+    let layers = |w: &Weights| layer(w, &c);
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
 }

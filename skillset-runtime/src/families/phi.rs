@@ -17,7 +17,7 @@ pub(crate) const CLASSES: &[&str] = &["PhiForCausalLM", "PhiModel"];
 
 hf_config! {
     /// `PhiConfig` (transformers 5.23): the fields the model reads, with its defaults.
-    struct PhiConfig {
+    pub(crate) struct PhiConfig {
         vocab_size: usize = 51200,
         hidden_size: usize = 2048,
         intermediate_size: usize = 8192,

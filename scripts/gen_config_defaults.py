@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Write the defaults of the transformers config classes the runtime reads.
+
+The runtime states each model type's config defaults in its own file (the llama
+family's `Defaults` constants, for instance). This script instantiates each config
+class of transformers with no arguments, as a checkpoint without a field would be
+loaded, and writes its fields to `skillset-runtime/tests/config_defaults.json`; a unit
+test of the runtime compares every stated default with this file, so a default that
+is not transformers' fails a test instead of loading a checkpoint differently.
+
+Usage:
+    pip install transformers
+    python scripts/gen_config_defaults.py [--check]
+
+`--check` exits 1 when the file on disk differs from what would be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import transformers
+
+# The config classes whose defaults the runtime states.
+CLASSES = [
+    "LlamaConfig",
+    "MistralConfig",
+    "Qwen2Config",
+    "Qwen3Config",
+    "Phi3Config",
+    "GemmaConfig",
+    "GraniteConfig",
+    "OlmoConfig",
+    "Olmo2Config",
+    "PhiConfig",
+]
+
+OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"
+
+
+def defaults(name: str) -> dict:
+    config = getattr(transformers, name)()
+    fields = config.to_dict()
+    # Per-layer lists scale with the default layer count; they say nothing more.
+    fields.pop("layer_types", None)
+    for key in ("transformers_version", "architectures", "_name_or_path", "dtype"):
+        fields.pop(key, None)
+    return {k: fields[k] for k in sorted(fields)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    data = {
+        "about": "Defaults of transformers' config classes (each instantiated with no "
+        "arguments), written by scripts/gen_config_defaults.py; the runtime's unit tests "
+        "compare the defaults it states with these.",
+        "transformers": transformers.__version__,
+        "classes": {name: defaults(name) for name in CLASSES},
+    }
+    text = json.dumps(data, indent=1, sort_keys=False) + "\n"
+    if args.check:
+        if not OUT.exists() or OUT.read_text() != text:
+            print(f"{OUT} is out of date: run python scripts/gen_config_defaults.py", file=sys.stderr)
+            return 1
+        print(f"{OUT.name} is up to date ({len(CLASSES)} classes)")
+        return 0
+    OUT.write_text(text)
+    print(f"wrote {OUT} ({len(CLASSES)} classes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+//! Phi-3 (`Phi3ForCausalLM`) as a delta over Llama, as transformers'
+//! `modular_phi3.py` states it: one fused `qkv_proj` and one fused `gate_up_proj`
+//! (split here into Llama's projections), no biases, partial rotary positions where the
+//! config says, and Mistral's sliding window (`sliding_window`, `null` by default).
+
+use candle_core::{DType, Device};
+
+use super::config::{hf_config, ConfigReader};
+use super::decoder::{linear, Decoder, Mlp, Qkv};
+use super::llama::{self, split_rows, Defaults};
+use super::nn::Weights;
+use crate::error::Result;
+
+/// The architecture classes this file loads.
+pub(crate) const CLASSES: &[&str] = &["Phi3ForCausalLM", "Phi3Model"];
+
+/// `Phi3Config`'s defaults.
+pub(crate) const DEFAULTS: Defaults = Defaults {
+    class: "Phi3Config",
+    vocab_size: 32064,
+    hidden_size: 3072,
+    intermediate_size: 8192,
+    max_position_embeddings: 4096,
+    rms_norm_eps: Some(1e-5),
+    attention_bias: None,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `Phi3Config`'s window (transformers 5.23).
+    pub(crate) struct Phi3Window {
+        sliding_window: Option<usize> = None,
+    }
+}
+
+pub(crate) fn load(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &DEFAULTS)?;
+    c.sliding_window = config.typed::<Phi3Window>()?.sliding_window;
+    llama::check_layer_types(config, c.sliding_window)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let (h, i, hd) = (c.hidden_size, c.intermediate_size, c.head_dim);
+    let (qn, kvn) = (c.num_heads * hd, c.num_kv_heads * hd);
+    let layers = |w: &Weights| {
+        let a = w.pp("self_attn");
+        let fused = linear(&a, h, qn + 2 * kvn, "qkv_proj", false)?;
+        let [q, k, v]: [_; 3] = split_rows(&fused, &[qn, kvn, kvn])?
+            .try_into()
+            .map_err(|_| crate::error::Error::InvalidInput("internal: qkv split".into()))?;
+        let attn = (Qkv::Separate(q, k, v), linear(&a, qn, h, "o_proj", false)?);
+        let m = w.pp("mlp");
+        let fused = linear(&m, h, 2 * i, "gate_up_proj", false)?;
+        let [gate, up]: [_; 2] = split_rows(&fused, &[i, i])?
+            .try_into()
+            .map_err(|_| crate::error::Error::InvalidInput("internal: gate/up split".into()))?;
+        let mlp = Mlp::Gated {
+            gate,
+            up,
+            down: linear(&m, i, h, "down_proj", false)?,
+        };
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
