@@ -36,6 +36,12 @@ CLASSES = [
     "OlmoConfig",
     "Olmo2Config",
     "PhiConfig",
+    "GPT2Config",
+    "GPTNeoConfig",
+    "GPTJConfig",
+    "GPTNeoXConfig",
+    "GPTBigCodeConfig",
+    "OPTConfig",
 ]
 
 OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"

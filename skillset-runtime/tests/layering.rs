@@ -44,6 +44,11 @@ const LAYERS: &[&[&str]] = &[
     // Model types stated as deltas over a family's base member (and Phi, a GPT-style
     // decoder on the layer library alone).
     &[
+        "families::gpt_neo",
+        "families::gptj",
+        "families::gpt_neox",
+        "families::gpt_bigcode",
+        "families::opt",
         "families::mistral",
         "families::qwen2",
         "families::phi3",

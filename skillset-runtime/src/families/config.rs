@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 
 /// A typed config: a struct whose fields deserialize from config.json, each with the
 /// default transformers' config class gives it (read with [`ConfigReader::typed`];
-/// unknown fields are ignored).
+/// unknown fields are ignored; a field may carry serde attributes, such as the
+/// `#[serde(alias = "hidden_size")]` of a class's `attribute_map`).
 ///
 /// ```ignore
 /// hf_config! {
@@ -23,14 +24,14 @@ macro_rules! hf_config {
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $( $field:ident : $ty:ty = $default:expr ),* $(,)?
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $default:expr ),* $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
         #[serde(default)]
         $vis struct $name {
-            $( pub $field: $ty ),*
+            $( $(#[$fmeta])* pub $field: $ty ),*
         }
 
         impl Default for $name {

@@ -1,359 +1,117 @@
-//! The `gpt` family: decoder-only transformers with LayerNorm (with bias) and GELU
-//! MLPs, in the layouts of GPT-2 (learned positions, fused `Conv1D` qkv), GPT-Neo
-//! (learned positions, unscaled attention, alternating local attention), GPT-J
-//! (interleaved partial rotary, one LayerNorm feeding attention and MLP in parallel),
-//! GPT-NeoX (rotary on part of each head, fused per-head qkv, parallel residual),
-//! GPTBigCode (multi-query attention) and OPT (positions offset by 2, ReLU, pre- or
-//! post-LayerNorm).
-//! candle-transformers ships none of GPT-2 or GPT-Neo; this is our own implementation.
+//! The `gpt` family's base member, GPT-2: a decoder-only transformer with LayerNorms
+//! (with biases), learned absolute positions, a fused `Conv1D` q/k/v projection and a
+//! GELU MLP. The other members are files over the pieces here (`gpt_neo.rs`,
+//! `gptj.rs`, `gpt_neox.rs`, `gpt_bigcode.rs`, `opt.rs`): each states its config class
+//! with transformers' defaults, its block under its weight names and where its
+//! checkpoint keeps the rest ([`Skeleton`]).
+//! candle-transformers ships no GPT-2; this is our own implementation.
 
 use candle_core::{DType, Device};
 
-use super::config::ConfigReader;
-use super::decoder::{
-    self, linear, Decoder, Layer, Layout, LearnedPositions, Mlp, Norm, Qkv, Residual, Rope,
-};
+use super::config::{hf_config, ConfigReader};
+use super::decoder::{self, Decoder, Layer, Layout, LearnedPositions, Mlp, Norm, Qkv, Rope};
 use super::nn::{Activation, Linear, Weights};
 use crate::error::Result;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
-    Gpt2,
-    GptNeo,
-    GptJ,
-    GptNeoX,
-    /// GPT-2 layout with `Linear` layers and multi-query attention (StarCoder 1).
-    GptBigCode,
-    /// OPT: learned positions offset by 2, ReLU, pre- or post-LayerNorm, optional
-    /// projections between the embedding and hidden widths.
-    Opt,
+/// The architecture classes this file loads.
+pub(crate) const CLASSES: &[&str] = &["GPT2LMHeadModel", "GPT2Model"];
+
+hf_config! {
+    /// `GPT2Config` (transformers 5.23): the fields the model reads, with its defaults
+    /// (and its `attribute_map`'s names as aliases).
+    pub(crate) struct GPT2Config {
+        vocab_size: usize = 50257,
+        #[serde(alias = "max_position_embeddings")]
+        n_positions: usize = 1024,
+        #[serde(alias = "hidden_size")]
+        n_embd: usize = 768,
+        #[serde(alias = "num_hidden_layers")]
+        n_layer: usize = 12,
+        #[serde(alias = "num_attention_heads")]
+        n_head: usize = 12,
+        n_inner: Option<usize> = None,
+        activation_function: String = "gelu_new".into(),
+        layer_norm_epsilon: f64 = 1e-5,
+        scale_attn_weights: bool = true,
+        scale_attn_by_inverse_layer_idx: bool = false,
+        tie_word_embeddings: bool = true,
+    }
 }
 
-#[derive(Debug, Clone)]
-struct Config {
-    flavor: Flavor,
-    vocab_size: usize,
-    hidden: usize,
-    inner: usize,
-    layers: usize,
-    heads: usize,
-    eps: f64,
-    act: Activation,
-    max_positions: usize,
-    /// Rotary dims per head (GPT-J, GPT-NeoX); 0 = learned absolute positions.
-    rotary_dim: usize,
-    rope_theta: f64,
-    /// Attention score scale.
-    scale: f64,
-    /// GPT-2: also divide by `layer + 1`.
-    scale_by_layer: bool,
-    parallel_residual: bool,
-    attention_bias: bool,
-    /// GPT-Neo: which layers attend locally, and over how many positions.
-    local_layers: Vec<bool>,
-    window: Option<usize>,
-    tie_word_embeddings: bool,
-    /// Key/value heads (1 for multi-query GPTBigCode).
-    kv_heads: usize,
-    /// OPT: width of the embeddings, offset of position ids, LayerNorm placement.
-    embed_dim: usize,
-    position_offset: u32,
-    pre_layer_norm: bool,
-    final_layer_norm: bool,
+/// Where a GPT-style checkpoint keeps its parts, and the sizes around the blocks.
+pub(crate) struct Skeleton<'a> {
+    /// The body's prefix in a head model (`transformer`); a bare model keeps the body
+    /// at the root, or under `bare` (OPT's `decoder`).
+    pub prefix: &'a str,
+    pub bare: Option<&'a str>,
+    /// The token embedding (`wte`).
+    pub embed: &'a str,
+    /// Learned positions: the table (`wpe`) and the offset of position ids (OPT: 2).
+    pub positions: Option<(&'a str, u32)>,
+    /// The blocks (`h`: `h.0`, `h.1`, ...).
+    pub blocks: &'a str,
+    /// The final LayerNorm (`ln_f`), where there is one.
+    pub final_norm: Option<&'a str>,
+    /// The output head (`lm_head`) and whether it has a bias (GPT-J).
+    pub head: &'a str,
+    pub head_bias: bool,
+    pub vocab_size: usize,
+    pub hidden: usize,
+    /// The width of the embeddings: `hidden`, or OPT's `word_embed_proj_dim` (with
+    /// projections in and out).
+    pub embed_dim: usize,
+    pub max_positions: usize,
+    pub layers: usize,
+    pub eps: f64,
+    pub tie_word_embeddings: bool,
 }
 
-fn num(c: &ConfigReader, keys: &[&str]) -> Option<f64> {
-    keys.iter().find_map(|k| {
-        c.value
-            .get("rope_parameters")
-            .and_then(|p| p.get(*k))
-            .or_else(|| c.value.get(*k))
-            .and_then(|v| v.as_f64())
+/// The hidden size split over heads: the head size (an error naming `key` when the
+/// heads do not divide it).
+pub(crate) fn head_dim(c: &ConfigReader, key: &str, hidden: usize, heads: usize) -> Result<usize> {
+    if heads == 0 || hidden % heads != 0 {
+        return Err(c.invalid(
+            key,
+            format!("{heads} does not divide the hidden size {hidden}"),
+        ));
+    }
+    Ok(hidden / heads)
+}
+
+/// The rotary positions of `dim` dims per head with base `theta` (`interleaved`: GPT-J's
+/// pairs of neighbours instead of halves).
+pub(crate) fn rope(
+    c: &ConfigReader,
+    head_dim: usize,
+    dim: usize,
+    theta: f64,
+    interleaved: bool,
+) -> Result<Rope> {
+    if dim == 0 || dim % 2 != 0 || dim > head_dim {
+        return Err(c.invalid(
+            "rotary_dim",
+            format!("{dim} is not an even size up to the head size {head_dim}"),
+        ));
+    }
+    let theta = c.check_rope_theta(theta)?;
+    Ok(Rope {
+        inv_freq: (0..dim / 2)
+            .map(|i| (1.0 / theta.powf((2 * i) as f64 / dim as f64)) as f32)
+            .collect(),
+        dim,
+        interleaved,
     })
 }
 
-impl Flavor {
-    /// The member an architecture class is (`None`: not a gpt-family class).
-    pub(crate) fn of(architecture: &str) -> Option<Self> {
-        Some(match architecture {
-            "GPT2LMHeadModel" | "GPT2Model" => Flavor::Gpt2,
-            "GPTNeoForCausalLM" | "GPTNeoModel" => Flavor::GptNeo,
-            "GPTJForCausalLM" | "GPTJModel" => Flavor::GptJ,
-            "GPTNeoXForCausalLM" | "GPTNeoXModel" => Flavor::GptNeoX,
-            "GPTBigCodeForCausalLM" | "GPTBigCodeModel" => Flavor::GptBigCode,
-            "OPTForCausalLM" | "OPTModel" => Flavor::Opt,
-            _ => return None,
-        })
-    }
-}
-
-impl Config {
-    fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
-        let flavor =
-            Flavor::of(architecture).ok_or_else(|| c.not_of_family("gpt", architecture))?;
-        let first = |keys: &[&str]| -> Result<usize> {
-            for k in keys {
-                if c.value.get(*k).is_some_and(|v| !v.is_null()) {
-                    return c.usize(k);
-                }
-            }
-            Err(c.invalid(keys[0], "is missing".into()))
-        };
-        let hidden = first(&["n_embd", "hidden_size"])?;
-        let heads = first(&["n_head", "num_heads", "num_attention_heads"])?;
-        if heads == 0 || hidden % heads != 0 {
-            return Err(c.invalid(
-                "n_head",
-                format!("{heads} does not divide the hidden size {hidden}"),
-            ));
-        }
-        let head_dim = hidden / heads;
-        let layers = first(&["n_layer", "num_layers", "num_hidden_layers"])?;
-        let inner = match c
-            .value
-            .get("n_inner")
-            .or_else(|| c.value.get("intermediate_size"))
-            .or_else(|| c.value.get("ffn_dim"))
-        {
-            Some(v) if !v.is_null() => v
-                .as_u64()
-                .map(|v| v as usize)
-                .ok_or_else(|| c.invalid("n_inner", format!("expected an integer, found {v}")))?,
-            _ => 4 * hidden,
-        };
-        let act_key = if c.value.get("activation_function").is_some() {
-            "activation_function"
-        } else {
-            "hidden_act"
-        };
-        let act = c.activation(
-            act_key,
-            match flavor {
-                Flavor::GptNeoX => "gelu",
-                Flavor::Opt => "relu",
-                Flavor::GptBigCode => "gelu_pytorch_tanh",
-                _ => "gelu_new",
-            },
-        )?;
-        let eps = c.f64_or(
-            if flavor == Flavor::GptNeoX {
-                "layer_norm_eps"
-            } else {
-                "layer_norm_epsilon"
-            },
-            1e-5,
-        )?;
-        let max_positions = first(&["n_positions", "max_position_embeddings"]).unwrap_or(2048);
-        let rotary_dim = match flavor {
-            Flavor::GptJ => c
-                .value
-                .get("rotary_dim")
-                .and_then(|v| v.as_u64())
-                .map(|v| v as usize)
-                .unwrap_or(head_dim),
-            Flavor::GptNeoX => {
-                let pct = num(c, &["partial_rotary_factor", "rotary_pct"]).unwrap_or(1.0);
-                (head_dim as f64 * pct) as usize
-            }
-            _ => 0,
-        };
-        if (flavor == Flavor::GptJ || flavor == Flavor::GptNeoX)
-            && (rotary_dim == 0 || rotary_dim % 2 != 0 || rotary_dim > head_dim)
-        {
-            return Err(c.invalid(
-                "rotary_dim",
-                format!("{rotary_dim} is not an even size up to the head size {head_dim}"),
-            ));
-        }
-        let (local_layers, window) = if flavor == Flavor::GptNeo {
-            let kinds = c
-                .value
-                .get("attention_layers")
-                .and_then(|v| v.as_array())
-                .ok_or_else(|| c.invalid("attention_layers", "is missing".into()))?;
-            let local: Vec<bool> = kinds.iter().map(|k| k.as_str() == Some("local")).collect();
-            if local.len() != layers {
-                return Err(c.invalid(
-                    "attention_layers",
-                    format!("lists {} layers, the model has {layers}", local.len()),
-                ));
-            }
-            (local, Some(c.usize_or("window_size", 256)?))
-        } else {
-            (vec![false; layers], None)
-        };
-        let scale = match flavor {
-            // GPT-Neo does not scale its attention scores.
-            Flavor::GptNeo => 1.0,
-            Flavor::Gpt2 if !c.bool_or("scale_attn_weights", true) => 1.0,
-            _ => 1.0 / (head_dim as f64).sqrt(),
-        };
-        if flavor == Flavor::Opt && !c.bool_or("layer_norm_elementwise_affine", true) {
-            return Err(c.invalid(
-                "layer_norm_elementwise_affine",
-                "OPT LayerNorms without weights are not supported".into(),
-            ));
-        }
-        let pre_layer_norm = flavor != Flavor::Opt || c.bool_or("do_layer_norm_before", true);
-        Ok(Config {
-            flavor,
-            vocab_size: c.usize("vocab_size")?,
-            hidden,
-            inner,
-            layers,
-            heads,
-            eps,
-            act,
-            max_positions,
-            rotary_dim,
-            rope_theta: c
-                .check_rope_theta(num(c, &["rope_theta", "rotary_emb_base"]).unwrap_or(10000.0))?,
-            scale,
-            scale_by_layer: flavor == Flavor::Gpt2
-                && c.bool_or("scale_attn_by_inverse_layer_idx", false),
-            parallel_residual: match flavor {
-                Flavor::GptJ => true,
-                Flavor::GptNeoX => c.bool_or("use_parallel_residual", true),
-                _ => false,
-            },
-            attention_bias: c.bool_or("attention_bias", true),
-            local_layers,
-            window,
-            tie_word_embeddings: c.bool_or(
-                "tie_word_embeddings",
-                matches!(
-                    flavor,
-                    Flavor::Gpt2 | Flavor::GptNeo | Flavor::GptBigCode | Flavor::Opt
-                ),
-            ),
-            kv_heads: if flavor == Flavor::GptBigCode && c.bool_or("multi_query", true) {
-                1
-            } else {
-                heads
-            },
-            embed_dim: if flavor == Flavor::Opt {
-                c.usize_or("word_embed_proj_dim", hidden)?
-            } else {
-                hidden
-            },
-            position_offset: if flavor == Flavor::Opt { 2 } else { 0 },
-            pre_layer_norm,
-            final_layer_norm: flavor != Flavor::Opt
-                || (pre_layer_norm && !c.bool_or("_remove_final_layer_norm", false)),
-        })
-    }
-
-    fn head_dim(&self) -> usize {
-        self.hidden / self.heads
-    }
-}
-
-/// GPT-2's `Conv1D` stores `[in, out]`: transpose into a `Linear`.
-fn conv1d(w: &Weights, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
-    let p = w.pp(name);
-    let weight = p.get((d_in, d_out), "weight")?.t()?.contiguous()?;
-    Ok(Linear::new(weight, Some(p.get(d_out, "bias")?)))
-}
-
-impl Config {
-    /// The model-wide layout.
-    fn layout(&self, inv_freq: Vec<f32>) -> Layout {
-        let mut l = Layout::new(self.heads, self.kv_heads, self.head_dim(), self.act);
-        if self.rotary_dim > 0 {
-            l.rope = Some(Rope {
-                inv_freq,
-                dim: self.rotary_dim,
-                interleaved: self.flavor == Flavor::GptJ,
-            });
-        }
-        l.scale = self.scale;
-        l.scale_by_layer = self.scale_by_layer;
-        l.residual = if self.parallel_residual {
-            Residual::Parallel
-        } else if self.pre_layer_norm {
-            Residual::Sequential
-        } else {
-            Residual::PostNorm
-        };
-        l.max_positions = self.max_positions;
-        l.sliding_window = self.window;
-        l
-    }
-}
-
-/// One block under the member's weight names.
-fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
-    let (h, i) = (c.hidden, c.inner);
-    let ln = |name: &str| Norm::layer(w, h, c.eps, name);
-    let (attn_norm, mlp_norm, qkv, out, mlp) = match c.flavor {
-        Flavor::Gpt2 => (
-            ln("ln_1")?,
-            Some(ln("ln_2")?),
-            Qkv::Fused(conv1d(w, h, 3 * h, "attn.c_attn")?),
-            conv1d(w, h, h, "attn.c_proj")?,
-            Mlp::Plain {
-                fc_in: conv1d(w, h, i, "mlp.c_fc")?,
-                fc_out: conv1d(w, i, h, "mlp.c_proj")?,
-            },
-        ),
-        Flavor::GptNeo => {
-            let a = w.pp("attn.attention");
-            (
-                ln("ln_1")?,
-                Some(ln("ln_2")?),
-                Qkv::separate(&a, h, h, h, false)?,
-                a.linear(h, h, "out_proj")?,
-                Mlp::plain(w, h, i, "mlp.c_fc", "mlp.c_proj", true)?,
-            )
-        }
-        Flavor::GptJ => {
-            let a = w.pp("attn");
-            (
-                ln("ln_1")?,
-                None,
-                Qkv::separate(&a, h, h, h, false)?,
-                a.linear_no_bias(h, h, "out_proj")?,
-                Mlp::plain(w, h, i, "mlp.fc_in", "mlp.fc_out", true)?,
-            )
-        }
-        Flavor::GptNeoX => {
-            let a = w.pp("attention");
-            (
-                ln("input_layernorm")?,
-                Some(ln("post_attention_layernorm")?),
-                Qkv::FusedPerHead(linear(&a, h, 3 * h, "query_key_value", c.attention_bias)?),
-                linear(&a, h, h, "dense", c.attention_bias)?,
-                Mlp::plain(w, h, i, "mlp.dense_h_to_4h", "mlp.dense_4h_to_h", true)?,
-            )
-        }
-        Flavor::GptBigCode => {
-            let kv = c.kv_heads * c.head_dim();
-            let c_attn = w.linear(h, h + 2 * kv, "attn.c_attn")?;
-            (
-                ln("ln_1")?,
-                Some(ln("ln_2")?),
-                if c.kv_heads == 1 {
-                    Qkv::Fused(c_attn)
-                } else {
-                    Qkv::FusedPerHead(c_attn)
-                },
-                w.linear(h, h, "attn.c_proj")?,
-                Mlp::plain(w, h, i, "mlp.c_fc", "mlp.c_proj", true)?,
-            )
-        }
-        Flavor::Opt => {
-            let a = w.pp("self_attn");
-            let bias = c.attention_bias;
-            (
-                ln("self_attn_layer_norm")?,
-                Some(ln("final_layer_norm")?),
-                Qkv::separate(&a, h, h, h, bias)?,
-                linear(&a, h, h, "out_proj", bias)?,
-                Mlp::plain(w, h, i, "fc1", "fc2", bias)?,
-            )
-        }
-    };
-    Ok(Layer {
+/// A block with its parts, pre-norm unless the layout says otherwise.
+pub(crate) fn block(
+    attn_norm: Norm,
+    mlp_norm: Option<Norm>,
+    (qkv, out): (Qkv, Linear),
+    mlp: Mlp,
+    windowed: bool,
+) -> Layer {
+    Layer {
         attn_norm: Some(attn_norm),
         qkv,
         qk_norm: None,
@@ -363,78 +121,44 @@ fn layer(w: &Weights, c: &Config, windowed: bool) -> Result<Layer> {
         mlp,
         mlp_out_norm: None,
         windowed,
-    })
+    }
 }
 
-/// Load a gpt-family causal LM.
-pub(crate) fn load(
-    architecture: &str,
-    config: &ConfigReader,
+/// The decoder around the blocks `layer(weights, index)` builds, where `s` says.
+pub(crate) fn assemble(
+    s: &Skeleton,
     weights: &Weights,
+    layout: Layout,
+    mut layer: impl FnMut(&Weights, usize) -> Result<Layer>,
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    let c = Config::read(architecture, config)?;
-    // (body prefix, token embedding, position embedding, blocks, final norm, head)
-    let (prefix, embed_name, pos_name, blocks_name, ln_f_name, head_name) = match c.flavor {
-        Flavor::GptNeoX => (
-            "gpt_neox",
-            "embed_in",
-            "",
-            "layers",
-            "final_layer_norm",
-            "embed_out",
-        ),
-        Flavor::Opt => (
-            "model.decoder",
-            "embed_tokens",
-            "embed_positions",
-            "layers",
-            "final_layer_norm",
-            "lm_head",
-        ),
-        Flavor::Gpt2 | Flavor::GptNeo | Flavor::GptBigCode => {
-            ("transformer", "wte", "wpe", "h", "ln_f", "lm_head")
-        }
-        Flavor::GptJ => ("transformer", "wte", "", "h", "ln_f", "lm_head"),
-    };
-    // Head models keep the body under a prefix; old GPT-2 checkpoints and bare
-    // models at the root (OPT's bare model keeps `decoder.`).
-    let body = if weights.contains(&format!("{prefix}.{embed_name}.weight")) {
-        weights.pp(prefix)
-    } else if c.flavor == Flavor::Opt {
-        weights.pp("decoder")
+    let body = if weights.contains(&format!("{}.{}.weight", s.prefix, s.embed)) {
+        weights.pp(s.prefix)
+    } else if let Some(bare) = s.bare {
+        weights.pp(bare)
     } else {
         weights.clone()
     };
-    let embed = body.embedding(c.vocab_size, c.embed_dim, embed_name)?;
-    let positions = if pos_name.is_empty() {
-        None
-    } else {
-        let n = c.max_positions + c.position_offset as usize;
-        Some(LearnedPositions {
-            table: body.embedding(n, c.hidden, pos_name)?,
-            offset: c.position_offset,
-        })
+    let embed = body.embedding(s.vocab_size, s.embed_dim, s.embed)?;
+    let positions = match s.positions {
+        None => None,
+        Some((name, offset)) => Some(LearnedPositions {
+            table: body.embedding(s.max_positions + offset as usize, s.hidden, name)?,
+            offset,
+        }),
     };
-    let layers = (0..c.layers)
-        .map(|i| {
-            layer(
-                &body.pp(format!("{blocks_name}.{i}")),
-                &c,
-                c.local_layers[i],
-            )
-        })
+    let layers = (0..s.layers)
+        .map(|i| layer(&body.pp(format!("{}.{i}", s.blocks)), i))
         .collect::<Result<Vec<_>>>()?;
-    let final_norm = if c.final_layer_norm {
-        Some(Norm::layer(&body, c.hidden, c.eps, ln_f_name)?)
-    } else {
-        None
+    let final_norm = match s.final_norm {
+        Some(name) => Some(Norm::layer(&body, s.hidden, s.eps, name)?),
+        None => None,
     };
-    let (project_in, project_out) = if c.embed_dim != c.hidden {
+    let (project_in, project_out) = if s.embed_dim != s.hidden {
         (
-            Some(body.linear_no_bias(c.embed_dim, c.hidden, "project_in")?),
-            Some(body.linear_no_bias(c.hidden, c.embed_dim, "project_out")?),
+            Some(body.linear_no_bias(s.embed_dim, s.hidden, "project_in")?),
+            Some(body.linear_no_bias(s.hidden, s.embed_dim, "project_out")?),
         )
     } else {
         (None, None)
@@ -442,17 +166,16 @@ pub(crate) fn load(
     let lm_head = decoder::lm_head(
         weights,
         &embed,
-        c.tie_word_embeddings,
-        head_name,
-        c.embed_dim,
-        c.vocab_size,
-        c.flavor == Flavor::GptJ,
+        s.tie_word_embeddings,
+        s.head,
+        s.embed_dim,
+        s.vocab_size,
+        s.head_bias,
     )?;
-    let inv_freq = (0..c.rotary_dim / 2)
-        .map(|i| (1.0 / c.rope_theta.powf((2 * i) as f64 / c.rotary_dim as f64)) as f32)
-        .collect();
+    let mut layout = layout;
+    layout.max_positions = s.max_positions;
     Ok(Decoder {
-        layout: c.layout(inv_freq),
+        layout,
         embed,
         positions,
         project_in,
@@ -463,4 +186,61 @@ pub(crate) fn load(
         dtype,
         device: device.clone(),
     })
+}
+
+/// GPT-2's `Conv1D` stores `[in, out]`: transpose into a `Linear`.
+fn conv1d(w: &Weights, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
+    let p = w.pp(name);
+    let weight = p.get((d_in, d_out), "weight")?.t()?.contiguous()?;
+    Ok(Linear::new(weight, Some(p.get(d_out, "bias")?)))
+}
+
+/// Load a GPT-2 causal LM.
+pub(crate) fn load(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let g: GPT2Config = config.typed()?;
+    let (h, heads) = (g.n_embd, g.n_head);
+    let hd = head_dim(config, "n_head", h, heads)?;
+    let i = g.n_inner.unwrap_or(4 * h);
+    let eps = config.f64_or("layer_norm_epsilon", g.layer_norm_epsilon)?;
+    let act: Activation = config.activation_named("activation_function", &g.activation_function)?;
+    let mut layout = Layout::new(heads, heads, hd, act);
+    if !g.scale_attn_weights {
+        layout.scale = 1.0;
+    }
+    layout.scale_by_layer = g.scale_attn_by_inverse_layer_idx;
+    let skeleton = Skeleton {
+        prefix: "transformer",
+        bare: None,
+        embed: "wte",
+        positions: Some(("wpe", 0)),
+        blocks: "h",
+        final_norm: Some("ln_f"),
+        head: "lm_head",
+        head_bias: false,
+        vocab_size: g.vocab_size,
+        hidden: h,
+        embed_dim: h,
+        max_positions: g.n_positions,
+        layers: g.n_layer,
+        eps,
+        tie_word_embeddings: g.tie_word_embeddings,
+    };
+    let layer = |w: &Weights, _| {
+        let ln = |name: &str| Norm::layer(w, h, eps, name);
+        let attn = (
+            Qkv::Fused(conv1d(w, h, 3 * h, "attn.c_attn")?),
+            conv1d(w, h, h, "attn.c_proj")?,
+        );
+        let mlp = Mlp::Plain {
+            fc_in: conv1d(w, h, i, "mlp.c_fc")?,
+            fc_out: conv1d(w, i, h, "mlp.c_proj")?,
+        };
+        Ok(block(ln("ln_1")?, Some(ln("ln_2")?), attn, mlp, false))
+    };
+    assemble(&skeleton, weights, layout, layer, dtype, device)
 }

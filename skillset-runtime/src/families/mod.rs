@@ -11,6 +11,10 @@ pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod gemma;
 pub(crate) mod gpt;
+pub(crate) mod gpt_bigcode;
+pub(crate) mod gpt_neo;
+pub(crate) mod gpt_neox;
+pub(crate) mod gptj;
 pub(crate) mod granite;
 pub(crate) mod heads;
 pub(crate) mod kernels;
@@ -20,6 +24,7 @@ pub(crate) mod mistral;
 pub(crate) mod nn;
 pub(crate) mod olmo;
 pub(crate) mod olmo2;
+pub(crate) mod opt;
 pub(crate) mod phi;
 pub(crate) mod phi3;
 pub(crate) mod qwen2;
@@ -46,9 +51,7 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| architecture.starts_with(p));
     match family {
         Family::Bert => bert::Flavor::of(architecture).is_some(),
-        _ if delta(family, architecture).is_some() => true,
-        Family::Gpt => gpt::Flavor::of(architecture).is_some(),
-        Family::Llama => false,
+        Family::Gpt | Family::Llama => decoder_loader(family, architecture).is_some(),
         Family::T5 => t5::is_mt5(architecture).is_some(),
         Family::Vit => starts(&["ViT", "DeiT", "Dinov2"]),
         Family::Clip => starts(&["CLIP", "Siglip"]),
@@ -59,12 +62,12 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
 }
 
 /// A loader of a decoder model type stated as one file over the shared decoder.
-type DeltaLoader =
+type DecoderLoader =
     fn(&ConfigReader, &nn::Weights, candle_core::DType, &Device) -> Result<decoder::Decoder>;
 
 /// The decoder model types stated as one file each (a family's base member, or a delta
 /// over it): their family, classes and loader. A new one is a file and a row here.
-const DECODERS: &[(Family, &[&str], DeltaLoader)] = &[
+const DECODERS: &[(Family, &[&str], DecoderLoader)] = &[
     (Family::Llama, llama::CLASSES, llama::load),
     (Family::Llama, mistral::CLASSES, mistral::load),
     (Family::Llama, qwen2::CLASSES, qwen2::load),
@@ -74,10 +77,16 @@ const DECODERS: &[(Family, &[&str], DeltaLoader)] = &[
     (Family::Llama, granite::CLASSES, granite::load),
     (Family::Llama, olmo::CLASSES, olmo::load),
     (Family::Llama, olmo2::CLASSES, olmo2::load),
+    (Family::Gpt, gpt::CLASSES, gpt::load),
+    (Family::Gpt, gpt_neo::CLASSES, gpt_neo::load),
+    (Family::Gpt, gptj::CLASSES, gptj::load),
+    (Family::Gpt, gpt_neox::CLASSES, gpt_neox::load),
+    (Family::Gpt, gpt_bigcode::CLASSES, gpt_bigcode::load),
+    (Family::Gpt, opt::CLASSES, opt::load),
     (Family::Gpt, phi::CLASSES, phi::load),
 ];
 
-fn delta(family: Family, architecture: &str) -> Option<DeltaLoader> {
+fn decoder_loader(family: Family, architecture: &str) -> Option<DecoderLoader> {
     DECODERS
         .iter()
         .find(|(f, classes, _)| *f == family && classes.contains(&architecture))
@@ -153,17 +162,13 @@ impl<'a> Loading<'a> {
         }
     }
 
-    /// A decoder-only causal LM: a delta file's model type by its loader, the others by
-    /// their family's.
+    /// A decoder-only causal LM, by its model type file's loader.
     pub fn causal(&self) -> Result<Box<dyn CausalLm>> {
         let (arch, c, w) = (self.architecture, &self.config, &self.weights);
-        if let Some(load) = delta(self.family, arch) {
+        if let Some(load) = decoder_loader(self.family, arch) {
             return Ok(Box::new(load(c, w, self.dtype, &self.device)?));
         }
-        Ok(Box::new(match self.family {
-            Family::Gpt => gpt::load(arch, c, w, self.dtype, &self.device)?,
-            _ => return Err(self.no_model("causal LM")),
-        }))
+        Err(self.no_model("causal LM"))
     }
 
     /// An encoder-decoder text model.
@@ -345,12 +350,28 @@ mod tests {
             ),
             ("OlmoConfig", serde_json::json!(olmo::OlmoConfig::default())),
             ("PhiConfig", serde_json::json!(phi::PhiConfig::default())),
+            ("GPT2Config", serde_json::json!(gpt::GPT2Config::default())),
+            (
+                "GPTNeoConfig",
+                serde_json::json!(gpt_neo::GPTNeoConfig::default()),
+            ),
+            ("GPTJConfig", serde_json::json!(gptj::GPTJConfig::default())),
+            (
+                "GPTNeoXConfig",
+                serde_json::json!(gpt_neox::GPTNeoXConfig::default()),
+            ),
+            (
+                "GPTBigCodeConfig",
+                serde_json::json!(gpt_bigcode::GPTBigCodeConfig::default()),
+            ),
+            ("OPTConfig", serde_json::json!(opt::OPTConfig::default())),
         ];
         for (name, fields) in typed {
             for (field, ours) in fields.as_object().unwrap() {
                 // `None` here, as in transformers' signature, which derives the value
                 // from other fields in `__init__` (the loaders derive it the same way).
-                let derived = ["num_key_value_heads", "head_dim"].contains(&field.as_str());
+                let derived = ["num_key_value_heads", "head_dim", "word_embed_proj_dim"]
+                    .contains(&field.as_str());
                 if ours.is_null() && derived {
                     continue;
                 }

@@ -1,0 +1,87 @@
+//! GPT-J (`GPTJForCausalLM`) over GPT-2's pieces: one LayerNorm feeding attention and
+//! MLP in parallel, q/k/v projections without biases, interleaved rotary positions on
+//! the first `rotary_dim` dims of each head, no learned positions, and an output head
+//! with a bias.
+
+use candle_core::{DType, Device};
+
+use super::config::{hf_config, ConfigReader};
+use super::decoder::{Decoder, Layout, Mlp, Norm, Qkv, Residual};
+use super::gpt::{self, Skeleton};
+use super::nn::Weights;
+use crate::error::Result;
+
+/// The architecture classes this file loads.
+pub(crate) const CLASSES: &[&str] = &["GPTJForCausalLM", "GPTJModel"];
+
+hf_config! {
+    /// `GPTJConfig` (transformers 5.23): the fields the model reads, with its defaults.
+    pub(crate) struct GPTJConfig {
+        vocab_size: usize = 50400,
+        #[serde(alias = "max_position_embeddings")]
+        n_positions: usize = 2048,
+        #[serde(alias = "hidden_size")]
+        n_embd: usize = 4096,
+        #[serde(alias = "num_hidden_layers")]
+        n_layer: usize = 28,
+        #[serde(alias = "num_attention_heads")]
+        n_head: usize = 16,
+        rotary_dim: Option<usize> = Some(64),
+        n_inner: Option<usize> = None,
+        activation_function: String = "gelu_new".into(),
+        layer_norm_epsilon: f64 = 1e-5,
+        tie_word_embeddings: bool = false,
+    }
+}
+
+pub(crate) fn load(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let g: GPTJConfig = config.typed()?;
+    let (h, heads) = (g.n_embd, g.n_head);
+    let hd = gpt::head_dim(config, "n_head", h, heads)?;
+    let i = g.n_inner.unwrap_or(4 * h);
+    let eps = config.f64_or("layer_norm_epsilon", g.layer_norm_epsilon)?;
+    let act = config.activation_named("activation_function", &g.activation_function)?;
+    let mut layout = Layout::new(heads, heads, hd, act);
+    // `rotary_dim: null` rotates the whole head.
+    let rotary = g.rotary_dim.unwrap_or(hd);
+    layout.rope = Some(gpt::rope(config, hd, rotary, 10000.0, true)?);
+    layout.residual = Residual::Parallel;
+    let skeleton = Skeleton {
+        prefix: "transformer",
+        bare: None,
+        embed: "wte",
+        positions: None,
+        blocks: "h",
+        final_norm: Some("ln_f"),
+        head: "lm_head",
+        head_bias: true,
+        vocab_size: g.vocab_size,
+        hidden: h,
+        embed_dim: h,
+        max_positions: g.n_positions,
+        layers: g.n_layer,
+        eps,
+        tie_word_embeddings: g.tie_word_embeddings,
+    };
+    let layer = |w: &Weights, _| {
+        let a = w.pp("attn");
+        let attn = (
+            Qkv::separate(&a, h, h, h, false)?,
+            a.linear_no_bias(h, h, "out_proj")?,
+        );
+        let mlp = Mlp::plain(w, h, i, "mlp.fc_in", "mlp.fc_out", true)?;
+        Ok(gpt::block(
+            Norm::layer(w, h, eps, "ln_1")?,
+            None,
+            attn,
+            mlp,
+            false,
+        ))
+    };
+    gpt::assemble(&skeleton, weights, layout, layer, dtype, device)
+}
