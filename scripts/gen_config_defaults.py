@@ -42,6 +42,14 @@ CLASSES = [
     "GPTNeoXConfig",
     "GPTBigCodeConfig",
     "OPTConfig",
+    "BertConfig",
+    "RobertaConfig",
+    "XLMRobertaConfig",
+    "CamembertConfig",
+    "Data2VecTextConfig",
+    "ErnieConfig",
+    "ElectraConfig",
+    "DistilBertConfig",
 ]
 
 OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"

@@ -8,7 +8,7 @@
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm};
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::encoder;
 use super::heads::EncoderModel;
 use super::nn::{self, Activation, Linear, Weights};
@@ -26,24 +26,207 @@ pub(crate) enum Flavor {
     Electra,
 }
 
+/// A member: its class-name prefix, flavor, where its head models keep the encoder,
+/// and its config class's defaults.
+struct Member {
+    class: &'static str,
+    flavor: Flavor,
+    prefix: &'static str,
+    defaults: &'static Defaults,
+}
+
+/// The members, longer class prefixes first.
+const MEMBERS: &[Member] = &[
+    Member {
+        class: "XLMRoberta",
+        flavor: Flavor::Roberta,
+        prefix: "roberta",
+        defaults: &XLM_ROBERTA,
+    },
+    Member {
+        class: "Roberta",
+        flavor: Flavor::Roberta,
+        prefix: "roberta",
+        defaults: &ROBERTA,
+    },
+    Member {
+        class: "Camembert",
+        flavor: Flavor::Roberta,
+        prefix: "roberta",
+        defaults: &CAMEMBERT,
+    },
+    Member {
+        class: "Data2VecText",
+        flavor: Flavor::Roberta,
+        prefix: "data2vec_text",
+        defaults: &DATA2VEC_TEXT,
+    },
+    Member {
+        class: "DistilBert",
+        flavor: Flavor::DistilBert,
+        prefix: "distilbert",
+        defaults: &DISTILBERT,
+    },
+    Member {
+        class: "Electra",
+        flavor: Flavor::Electra,
+        prefix: "electra",
+        defaults: &ELECTRA,
+    },
+    Member {
+        class: "Ernie",
+        flavor: Flavor::Bert,
+        prefix: "ernie",
+        defaults: &ERNIE,
+    },
+    Member {
+        class: "Bert",
+        flavor: Flavor::Bert,
+        prefix: "bert",
+        defaults: &BERT,
+    },
+];
+
 impl Flavor {
     /// The flavor of an architecture class and where its head models keep the encoder.
     pub(crate) fn of(architecture: &str) -> Option<(Self, &'static str)> {
-        // (class-name prefix, flavor, weight prefix); longer class prefixes first.
-        const LAYOUTS: &[(&str, Flavor, &str)] = &[
-            ("XLMRoberta", Flavor::Roberta, "roberta"),
-            ("Roberta", Flavor::Roberta, "roberta"),
-            ("Camembert", Flavor::Roberta, "roberta"),
-            ("Data2VecText", Flavor::Roberta, "data2vec_text"),
-            ("DistilBert", Flavor::DistilBert, "distilbert"),
-            ("Electra", Flavor::Electra, "electra"),
-            ("Ernie", Flavor::Bert, "ernie"),
-            ("Bert", Flavor::Bert, "bert"),
-        ];
-        LAYOUTS
-            .iter()
-            .find(|(class, _, _)| architecture.starts_with(class))
-            .map(|(_, flavor, prefix)| (*flavor, *prefix))
+        member(architecture).map(|m| (m.flavor, m.prefix))
+    }
+}
+
+fn member(architecture: &str) -> Option<&'static Member> {
+    MEMBERS.iter().find(|m| architecture.starts_with(m.class))
+}
+
+/// A member's config class defaults (transformers 5.23; checked against
+/// `tests/config_defaults.json` by the defaults test in `families`). DistilBERT's
+/// fields have names of their own ([`DistilBertConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Defaults {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub class: &'static str,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub pad_token_id: usize,
+    /// ELECTRA's embedding width (`None`: no such field; the hidden size).
+    pub embedding_size: Option<usize>,
+    /// ERNIE's task type embeddings: `use_task_id` and `task_type_vocab_size` (`None`:
+    /// no such fields).
+    pub task_types: Option<(bool, usize)>,
+}
+
+/// `BertConfig`'s defaults.
+pub(crate) const BERT: Defaults = Defaults {
+    class: "BertConfig",
+    vocab_size: 30522,
+    hidden_size: 768,
+    num_hidden_layers: 12,
+    num_attention_heads: 12,
+    intermediate_size: 3072,
+    max_position_embeddings: 512,
+    type_vocab_size: 2,
+    pad_token_id: 0,
+    embedding_size: None,
+    task_types: None,
+};
+/// `RobertaConfig`'s defaults.
+pub(crate) const ROBERTA: Defaults = Defaults {
+    class: "RobertaConfig",
+    vocab_size: 50265,
+    pad_token_id: 1,
+    ..BERT
+};
+/// `XLMRobertaConfig`'s defaults.
+pub(crate) const XLM_ROBERTA: Defaults = Defaults {
+    class: "XLMRobertaConfig",
+    pad_token_id: 1,
+    ..BERT
+};
+/// `CamembertConfig`'s defaults.
+pub(crate) const CAMEMBERT: Defaults = Defaults {
+    class: "CamembertConfig",
+    ..XLM_ROBERTA
+};
+/// `Data2VecTextConfig`'s defaults.
+pub(crate) const DATA2VEC_TEXT: Defaults = Defaults {
+    class: "Data2VecTextConfig",
+    ..XLM_ROBERTA
+};
+/// `ErnieConfig`'s defaults.
+pub(crate) const ERNIE: Defaults = Defaults {
+    class: "ErnieConfig",
+    task_types: Some((false, 3)),
+    ..BERT
+};
+/// `ElectraConfig`'s defaults.
+pub(crate) const ELECTRA: Defaults = Defaults {
+    class: "ElectraConfig",
+    hidden_size: 256,
+    num_attention_heads: 4,
+    intermediate_size: 1024,
+    embedding_size: Some(128),
+    ..BERT
+};
+/// DistilBERT has its own names: these are `DistilBertConfig`'s defaults under
+/// BERT's (the test compares [`DistilBertConfig`]).
+const DISTILBERT: Defaults = Defaults {
+    class: "DistilBertConfig",
+    num_hidden_layers: 6,
+    type_vocab_size: 0,
+    ..BERT
+};
+
+/// Every member's defaults (for the defaults test).
+#[cfg(test)]
+pub(crate) fn member_defaults() -> impl Iterator<Item = &'static Defaults> {
+    MEMBERS
+        .iter()
+        .map(|m| m.defaults)
+        .filter(|d| d.class != "DistilBertConfig")
+}
+
+hf_config! {
+    /// The fields of a bert-family config.json, as given: a missing (or `null`) field
+    /// takes the member's default ([`Defaults`]), one of the wrong type is an error
+    /// naming it.
+    pub(crate) struct Fields {
+        vocab_size: Option<usize> = None,
+        hidden_size: Option<usize> = None,
+        num_hidden_layers: Option<usize> = None,
+        num_attention_heads: Option<usize> = None,
+        intermediate_size: Option<usize> = None,
+        hidden_act: Option<String> = None,
+        max_position_embeddings: Option<usize> = None,
+        type_vocab_size: Option<usize> = None,
+        pad_token_id: Option<usize> = None,
+        tie_word_embeddings: Option<bool> = None,
+        embedding_size: Option<usize> = None,
+        use_task_id: Option<bool> = None,
+        task_type_vocab_size: Option<usize> = None,
+        /// Only `absolute` is run (4.x configs may name relative ones).
+        position_embedding_type: Option<String> = None,
+        is_decoder: bool = false,
+    }
+}
+
+hf_config! {
+    /// `DistilBertConfig` (transformers 5.23): the fields the model reads, with its
+    /// defaults.
+    pub(crate) struct DistilBertConfig {
+        vocab_size: usize = 30522,
+        max_position_embeddings: usize = 512,
+        n_layers: usize = 6,
+        n_heads: usize = 12,
+        dim: usize = 768,
+        hidden_dim: usize = 3072,
+        activation: String = "gelu".into(),
+        pad_token_id: usize = 0,
+        tie_word_embeddings: bool = true,
     }
 }
 
@@ -68,61 +251,86 @@ struct Config {
 }
 
 impl Config {
-    fn read(flavor: Flavor, c: &ConfigReader) -> Result<Self> {
-        let distil = flavor == Flavor::DistilBert;
-        let key =
-            |bert: &'static str, distil_key: &'static str| if distil { distil_key } else { bert };
-        let hidden_size = c.usize(key("hidden_size", "dim"))?;
-        let num_heads = c.usize(key("num_attention_heads", "n_heads"))?;
-        if num_heads == 0 || hidden_size % num_heads != 0 {
+    fn read(m: &Member, c: &ConfigReader) -> Result<Self> {
+        let config = if m.flavor == Flavor::DistilBert {
+            let f: DistilBertConfig = c.typed()?;
+            Config {
+                vocab_size: f.vocab_size,
+                embedding_size: f.dim,
+                hidden_size: f.dim,
+                num_layers: f.n_layers,
+                num_heads: f.n_heads,
+                intermediate_size: f.hidden_dim,
+                act: c.activation_named("activation", &f.activation)?,
+                max_positions: f.max_position_embeddings,
+                type_vocab_size: 0,
+                // DistilBERT hard-codes its LayerNorm eps.
+                eps: 1e-12,
+                pad_token_id: f.pad_token_id as u32,
+                tie_word_embeddings: f.tie_word_embeddings,
+                num_labels: c.num_labels(),
+                use_task_id: false,
+                task_type_vocab_size: 0,
+            }
+        } else {
+            let f: Fields = c.typed()?;
+            let d = m.defaults;
+            if let Some(pet) = f.position_embedding_type.filter(|p| p != "absolute") {
+                return Err(c.invalid(
+                    "position_embedding_type",
+                    format!("`{pet}` is not supported by the bert family (only `absolute`)"),
+                ));
+            }
+            if f.is_decoder {
+                return Err(c.invalid(
+                    "is_decoder",
+                    "decoder BERTs are not supported by the bert family".into(),
+                ));
+            }
+            let hidden_size = f.hidden_size.unwrap_or(d.hidden_size);
+            let (use_task_id, task_type_vocab_size) = match d.task_types {
+                Some((use_id, n)) => (
+                    f.use_task_id.unwrap_or(use_id),
+                    f.task_type_vocab_size.unwrap_or(n),
+                ),
+                None => (false, 0),
+            };
+            Config {
+                vocab_size: f.vocab_size.unwrap_or(d.vocab_size),
+                embedding_size: match d.embedding_size {
+                    Some(e) => f.embedding_size.unwrap_or(e),
+                    None => hidden_size,
+                },
+                hidden_size,
+                num_layers: f.num_hidden_layers.unwrap_or(d.num_hidden_layers),
+                num_heads: f.num_attention_heads.unwrap_or(d.num_attention_heads),
+                intermediate_size: f.intermediate_size.unwrap_or(d.intermediate_size),
+                act: c.activation_named("hidden_act", f.hidden_act.as_deref().unwrap_or("gelu"))?,
+                max_positions: f
+                    .max_position_embeddings
+                    .unwrap_or(d.max_position_embeddings),
+                type_vocab_size: f.type_vocab_size.unwrap_or(d.type_vocab_size),
+                eps: c.f64_or("layer_norm_eps", 1e-12)?,
+                pad_token_id: f.pad_token_id.unwrap_or(d.pad_token_id) as u32,
+                tie_word_embeddings: f.tie_word_embeddings.unwrap_or(true),
+                num_labels: c.num_labels(),
+                use_task_id,
+                task_type_vocab_size,
+            }
+        };
+        let heads_key = if m.flavor == Flavor::DistilBert {
+            "n_heads"
+        } else {
+            "num_attention_heads"
+        };
+        let (hidden, heads) = (config.hidden_size, config.num_heads);
+        if heads == 0 || hidden % heads != 0 {
             return Err(c.invalid(
-                key("num_attention_heads", "n_heads"),
-                format!("{num_heads} does not divide the hidden size {hidden_size}"),
+                heads_key,
+                format!("{heads} does not divide the hidden size {hidden}"),
             ));
         }
-        let pet = c.str_or("position_embedding_type", "absolute");
-        if pet != "absolute" {
-            return Err(c.invalid(
-                "position_embedding_type",
-                format!("`{pet}` is not supported by the bert family (only `absolute`)"),
-            ));
-        }
-        if c.bool_or("is_decoder", false) {
-            return Err(c.invalid(
-                "is_decoder",
-                "decoder BERTs are not supported by the bert family".into(),
-            ));
-        }
-        Ok(Config {
-            vocab_size: c.usize("vocab_size")?,
-            embedding_size: if flavor == Flavor::Electra {
-                c.usize_or("embedding_size", hidden_size)?
-            } else {
-                hidden_size
-            },
-            hidden_size,
-            num_layers: c.usize(key("num_hidden_layers", "n_layers"))?,
-            num_heads,
-            intermediate_size: c.usize(key("intermediate_size", "hidden_dim"))?,
-            act: c.activation(key("hidden_act", "activation"), "gelu")?,
-            max_positions: c.usize_or("max_position_embeddings", 512)?,
-            type_vocab_size: if distil {
-                0
-            } else {
-                c.usize_or("type_vocab_size", 2)?
-            },
-            // DistilBERT hard-codes its LayerNorm eps.
-            eps: if distil {
-                1e-12
-            } else {
-                c.f64_or("layer_norm_eps", 1e-12)?
-            },
-            pad_token_id: c.usize_or("pad_token_id", 0)? as u32,
-            tie_word_embeddings: c.bool_or("tie_word_embeddings", true),
-            num_labels: c.num_labels(),
-            use_task_id: c.bool_or("use_task_id", false),
-            task_type_vocab_size: c.usize_or("task_type_vocab_size", 3)?,
-        })
+        Ok(config)
     }
 }
 
@@ -314,9 +522,9 @@ pub(crate) fn load(
     task: Task,
     device: &Device,
 ) -> Result<BertModel> {
-    let (flavor, prefix) =
-        Flavor::of(architecture).ok_or_else(|| config.not_of_family("bert", architecture))?;
-    let c = Config::read(flavor, config)?;
+    let m = member(architecture).ok_or_else(|| config.not_of_family("bert", architecture))?;
+    let (flavor, prefix) = (m.flavor, m.prefix);
+    let c = Config::read(m, config)?;
     // Head models keep the encoder under `bert.` & co.; a bare model (and
     // sentence-transformers) at the root.
     let body = if weights.contains(&format!("{prefix}.embeddings.word_embeddings.weight")) {

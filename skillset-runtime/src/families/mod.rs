@@ -330,6 +330,28 @@ mod tests {
             same(n, "attention_bias", serde_json::json!(d.attention_bias));
             same(n, "mlp_bias", serde_json::json!(d.mlp_bias));
         }
+        for d in bert::member_defaults() {
+            let n = d.class;
+            same(n, "vocab_size", d.vocab_size.into());
+            same(n, "hidden_size", d.hidden_size.into());
+            same(n, "num_hidden_layers", d.num_hidden_layers.into());
+            same(n, "num_attention_heads", d.num_attention_heads.into());
+            same(n, "intermediate_size", d.intermediate_size.into());
+            same(
+                n,
+                "max_position_embeddings",
+                d.max_position_embeddings.into(),
+            );
+            same(n, "type_vocab_size", d.type_vocab_size.into());
+            same(n, "pad_token_id", d.pad_token_id.into());
+            same(n, "hidden_act", "gelu".into());
+            same(n, "layer_norm_eps", 1e-12.into());
+            same(n, "tie_word_embeddings", true.into());
+            same(n, "embedding_size", serde_json::json!(d.embedding_size));
+            let (use_task_id, types) = d.task_types.unzip();
+            same(n, "use_task_id", serde_json::json!(use_task_id));
+            same(n, "task_type_vocab_size", serde_json::json!(types));
+        }
         let typed = [
             (
                 "MistralConfig",
@@ -365,6 +387,10 @@ mod tests {
                 serde_json::json!(gpt_bigcode::GPTBigCodeConfig::default()),
             ),
             ("OPTConfig", serde_json::json!(opt::OPTConfig::default())),
+            (
+                "DistilBertConfig",
+                serde_json::json!(bert::DistilBertConfig::default()),
+            ),
         ];
         for (name, fields) in typed {
             for (field, ours) in fields.as_object().unwrap() {
