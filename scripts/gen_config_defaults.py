@@ -50,6 +50,12 @@ CLASSES = [
     "ErnieConfig",
     "ElectraConfig",
     "DistilBertConfig",
+    "T5Config",
+    "MT5Config",
+    "ViTConfig",
+    "DeiTConfig",
+    "Dinov2Config",
+    "WhisperConfig",
 ]
 
 OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"

@@ -102,7 +102,11 @@ impl<'a> ConfigReader<'a> {
 
     /// The head count under `key`, which must divide `hidden`.
     pub fn heads(&self, key: &str, hidden: usize) -> Result<usize> {
-        let heads = self.usize(key)?;
+        self.check_heads(key, self.usize(key)?, hidden)
+    }
+
+    /// `heads` (read from `key`), which must divide `hidden`.
+    pub fn check_heads(&self, key: &str, heads: usize, hidden: usize) -> Result<usize> {
         if heads == 0 || hidden % heads != 0 {
             return Err(self.invalid(
                 key,

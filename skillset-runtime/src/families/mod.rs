@@ -391,13 +391,31 @@ mod tests {
                 "DistilBertConfig",
                 serde_json::json!(bert::DistilBertConfig::default()),
             ),
+            ("T5Config", serde_json::json!(t5::T5Config::default())),
+            ("MT5Config", serde_json::json!(t5::MT5Config::default())),
+            ("ViTConfig", serde_json::json!(vit::ViTConfig::default())),
+            ("DeiTConfig", serde_json::json!(vit::ViTConfig::default())),
+            (
+                "Dinov2Config",
+                serde_json::json!(vit::Dinov2Config::default()),
+            ),
+            (
+                "WhisperConfig",
+                serde_json::json!(whisper::WhisperConfig::default()),
+            ),
         ];
         for (name, fields) in typed {
             for (field, ours) in fields.as_object().unwrap() {
                 // `None` here, as in transformers' signature, which derives the value
                 // from other fields in `__init__` (the loaders derive it the same way).
-                let derived = ["num_key_value_heads", "head_dim", "word_embed_proj_dim"]
-                    .contains(&field.as_str());
+                let derived = [
+                    "num_key_value_heads",
+                    "head_dim",
+                    "word_embed_proj_dim",
+                    "num_decoder_layers",
+                    "scale_decoder_outputs",
+                ]
+                .contains(&field.as_str());
                 if ours.is_null() && derived {
                     continue;
                 }

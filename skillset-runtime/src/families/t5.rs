@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::Embedding;
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::nn::{self, Activation, Linear, Weights};
 use super::stepper::Stepper;
 use crate::error::{Error, Result};
@@ -39,10 +39,79 @@ pub(crate) fn is_mt5(architecture: &str) -> Option<bool> {
     }
 }
 
+hf_config! {
+    /// `T5Config` (transformers 5.23): the fields the model reads, with its defaults.
+    pub(crate) struct T5Config {
+        vocab_size: usize = 32128,
+        d_model: usize = 512,
+        d_kv: usize = 64,
+        d_ff: usize = 2048,
+        num_layers: usize = 6,
+        /// `None`: `num_layers`.
+        num_decoder_layers: Option<usize> = None,
+        num_heads: usize = 8,
+        relative_attention_num_buckets: usize = 32,
+        relative_attention_max_distance: usize = 128,
+        layer_norm_epsilon: f64 = 1e-6,
+        feed_forward_proj: String = "relu".into(),
+        tie_word_embeddings: bool = true,
+        /// `None`: `tie_word_embeddings` (T5 v1.0 scales the decoder output when the
+        /// head is tied; v1.1 configs say no).
+        scale_decoder_outputs: Option<bool> = None,
+    }
+}
+
+hf_config! {
+    /// `MT5Config` (transformers 5.23): the fields the model reads, with its defaults
+    /// (mT5 never scales the decoder output).
+    pub(crate) struct MT5Config {
+        vocab_size: usize = 250112,
+        d_model: usize = 512,
+        d_kv: usize = 64,
+        d_ff: usize = 1024,
+        num_layers: usize = 8,
+        num_decoder_layers: Option<usize> = None,
+        num_heads: usize = 6,
+        relative_attention_num_buckets: usize = 32,
+        relative_attention_max_distance: usize = 128,
+        layer_norm_epsilon: f64 = 1e-6,
+        feed_forward_proj: String = "gated-gelu".into(),
+        tie_word_embeddings: bool = true,
+    }
+}
+
 impl Config {
     fn read(architecture: &str, c: &ConfigReader) -> Result<Self> {
         let mt5 = is_mt5(architecture).ok_or_else(|| c.not_of_family("t5", architecture))?;
-        let ff = c.str_or("feed_forward_proj", "relu");
+        // The fields both classes share, then T5's scaling of the decoder output.
+        macro_rules! shared {
+            ($t:expr) => {{
+                let t = $t;
+                let dims = (t.vocab_size, t.d_model, t.d_kv, t.d_ff, t.num_heads);
+                let layers = (t.num_layers, t.num_decoder_layers.unwrap_or(t.num_layers));
+                let buckets = (
+                    t.relative_attention_num_buckets,
+                    t.relative_attention_max_distance,
+                );
+                (
+                    dims,
+                    layers,
+                    buckets,
+                    t.layer_norm_epsilon,
+                    t.feed_forward_proj,
+                )
+            }};
+        }
+        let (shared, scale_decoder_outputs) = if mt5 {
+            (shared!(c.typed::<MT5Config>()?), false)
+        } else {
+            let t: T5Config = c.typed()?;
+            let scale = t.scale_decoder_outputs.unwrap_or(t.tie_word_embeddings);
+            (shared!(t), scale)
+        };
+        let ((vocab_size, d_model, d_kv, d_ff, heads), (enc_layers, dec_layers), buckets, eps, ff) =
+            shared;
+        let ff = ff.as_str();
         let parts: Vec<&str> = ff.split('-').collect();
         let (gated, act_name) = match parts.as_slice() {
             [act] => (false, *act),
@@ -66,25 +135,17 @@ impl Config {
                 format!("activation `{act_name}` is not supported"),
             )
         })?;
-        let layers = c.usize("num_layers")?;
-        // T5 v1.0 scales the decoder output when the head is tied; transformers 5 keeps
-        // that as `scale_decoder_outputs` (v1.1 / mT5 configs say no).
-        let scale_decoder_outputs = !mt5
-            && c.value
-                .get("scale_decoder_outputs")
-                .and_then(|v| v.as_bool())
-                .unwrap_or_else(|| c.bool_or("tie_word_embeddings", true));
         Ok(Config {
-            vocab_size: c.usize("vocab_size")?,
-            d_model: c.usize("d_model")?,
-            d_kv: c.usize("d_kv")?,
-            d_ff: c.usize("d_ff")?,
-            enc_layers: layers,
-            dec_layers: c.usize_or("num_decoder_layers", layers)?,
-            heads: c.usize("num_heads")?,
-            buckets: c.usize_or("relative_attention_num_buckets", 32)?,
-            max_distance: c.usize_or("relative_attention_max_distance", 128)?,
-            eps: c.f64_or("layer_norm_epsilon", 1e-6)?,
+            vocab_size,
+            d_model,
+            d_kv,
+            d_ff,
+            enc_layers,
+            dec_layers,
+            heads,
+            buckets: buckets.0,
+            max_distance: buckets.1,
+            eps: c.f64_or("layer_norm_epsilon", eps)?,
             act,
             gated,
             scale_decoder_outputs,

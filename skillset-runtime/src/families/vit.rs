@@ -7,7 +7,7 @@
 use candle_core::{DType, Module, Tensor};
 use candle_nn::LayerNorm;
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, LayerDims, DINOV2_NAMES, VIT_NAMES};
 use super::nn::{Linear, Weights};
 use crate::error::{Error, Result};
@@ -41,6 +41,38 @@ impl Variant {
     }
 }
 
+hf_config! {
+    /// `ViTConfig` and `DeiTConfig` (transformers 5.23, the same defaults): the fields
+    /// the model reads.
+    pub(crate) struct ViTConfig {
+        hidden_size: usize = 768,
+        num_hidden_layers: usize = 12,
+        num_attention_heads: usize = 12,
+        intermediate_size: usize = 3072,
+        hidden_act: String = "gelu".into(),
+        layer_norm_eps: f64 = 1e-12,
+        image_size: usize = 224,
+        patch_size: usize = 16,
+        num_channels: usize = 3,
+    }
+}
+
+hf_config! {
+    /// `Dinov2Config` (transformers 5.23): the fields the model reads.
+    pub(crate) struct Dinov2Config {
+        hidden_size: usize = 768,
+        num_hidden_layers: usize = 12,
+        num_attention_heads: usize = 12,
+        mlp_ratio: f64 = 4.0,
+        hidden_act: String = "gelu".into(),
+        layer_norm_eps: f64 = 1e-6,
+        image_size: usize = 224,
+        patch_size: usize = 14,
+        num_channels: usize = 3,
+        use_swiglu_ffn: bool = false,
+    }
+}
+
 pub(crate) struct VitModel {
     variant: Variant,
     patch_weight: Tensor,
@@ -64,16 +96,51 @@ pub(crate) fn load(
     weights: &Weights,
     task: Task,
 ) -> Result<VitModel> {
-    let hidden = config.usize("hidden_size")?;
-    let heads = config.heads("num_attention_heads", hidden)?;
-    let layers = config.usize("num_hidden_layers")?;
-    let patch = config.usize("patch_size")?;
-    let image_size = config.usize("image_size")?;
-    let channels = config.usize_or("num_channels", 3)?;
+    let variant = Variant::of(architecture, config.str_or("model_type", ""));
+    // (hidden, heads, layers, intermediate, act, eps, image size, patch, channels)
+    let (hidden, heads, layers, intermediate, act, eps, image_size, patch, channels) = if variant
+        == Variant::Dinov2
+    {
+        let v: Dinov2Config = config.typed()?;
+        if v.use_swiglu_ffn {
+            return Err(config.invalid(
+                    "use_swiglu_ffn",
+                    "true (DINOv2 giant's SwiGLU feed-forward) is not supported yet; the vit family runs DINOv2 with the GELU MLP (small, base, large)".to_string(),
+                ));
+        }
+        let ratio = config.f64_or("mlp_ratio", v.mlp_ratio)?;
+        let intermediate = (v.hidden_size as f64 * ratio) as usize;
+        let (h, eps) = (v.hidden_size, v.layer_norm_eps);
+        (
+            h,
+            v.num_attention_heads,
+            v.num_hidden_layers,
+            intermediate,
+            v.hidden_act,
+            eps,
+            v.image_size,
+            v.patch_size,
+            v.num_channels,
+        )
+    } else {
+        let v: ViTConfig = config.typed()?;
+        let (h, eps) = (v.hidden_size, v.layer_norm_eps);
+        (
+            h,
+            v.num_attention_heads,
+            v.num_hidden_layers,
+            v.intermediate_size,
+            v.hidden_act,
+            eps,
+            v.image_size,
+            v.patch_size,
+            v.num_channels,
+        )
+    };
+    let heads = config.check_heads("num_attention_heads", heads, hidden)?;
     if patch == 0 || image_size < patch {
         return Err(config.invalid("patch_size", format!("{patch} for images of {image_size}")));
     }
-    let variant = Variant::of(architecture, config.str_or("model_type", ""));
     let base = variant.prefix();
     // A task checkpoint nests the encoder under `vit.` / `deit.` / `dinov2.`; a bare one
     // does not.
@@ -82,24 +149,12 @@ pub(crate) fn load(
     } else {
         weights.clone()
     };
-    let (intermediate, default_eps) = if variant == Variant::Dinov2 {
-        if config.bool_or("use_swiglu_ffn", false) {
-            return Err(config.invalid(
-                "use_swiglu_ffn",
-                "true (DINOv2 giant's SwiGLU feed-forward) is not supported yet; the vit family runs DINOv2 with the GELU MLP (small, base, large)".to_string(),
-            ));
-        }
-        let ratio = config.f64_or("mlp_ratio", 4.0)?;
-        ((hidden as f64 * ratio) as usize, 1e-6)
-    } else {
-        (config.usize("intermediate_size")?, 1e-12)
-    };
     let dims = LayerDims {
         hidden,
         heads,
         intermediate,
-        eps: config.f64_or("layer_norm_eps", default_eps)?,
-        act: config.activation("hidden_act", "gelu")?,
+        eps: config.f64_or("layer_norm_eps", eps)?,
+        act: config.activation_named("hidden_act", &act)?,
         pre_norm: true,
     };
     let grid = image_size / patch;

@@ -6,7 +6,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, linear_maybe_bias, Attention, LayerDims, WHISPER_NAMES};
 use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
@@ -39,13 +39,33 @@ pub(crate) struct Whisper {
     pub max_target_positions: usize,
 }
 
+hf_config! {
+    /// `WhisperConfig` (transformers 5.23): the fields the model reads, with its
+    /// defaults.
+    pub(crate) struct WhisperConfig {
+        vocab_size: usize = 51865,
+        num_mel_bins: usize = 80,
+        encoder_layers: usize = 4,
+        encoder_attention_heads: usize = 6,
+        decoder_layers: usize = 4,
+        decoder_attention_heads: usize = 6,
+        decoder_ffn_dim: usize = 1536,
+        encoder_ffn_dim: usize = 1536,
+        activation_function: String = "gelu".into(),
+        d_model: usize = 384,
+        max_source_positions: usize = 1500,
+        max_target_positions: usize = 448,
+    }
+}
+
 pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> {
-    let d = config.usize("d_model")?;
-    let n_mels = config.usize("num_mel_bins")?;
-    let src = config.usize("max_source_positions")?;
-    let tgt = config.usize("max_target_positions")?;
-    let vocab = config.usize("vocab_size")?;
-    let act = config.activation("activation_function", "gelu")?;
+    let wc: WhisperConfig = config.typed()?;
+    let d = wc.d_model;
+    let n_mels = wc.num_mel_bins;
+    let src = wc.max_source_positions;
+    let tgt = wc.max_target_positions;
+    let vocab = wc.vocab_size;
+    let act = config.activation_named("activation_function", &wc.activation_function)?;
     let w = if weights.contains("model.encoder.conv1.weight") {
         weights.pp("model")
     } else {
@@ -65,16 +85,16 @@ pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> 
     };
     let enc_dims = LayerDims {
         hidden: d,
-        heads: config.heads("encoder_attention_heads", d)?,
-        intermediate: config.usize("encoder_ffn_dim")?,
+        heads: config.check_heads("encoder_attention_heads", wc.encoder_attention_heads, d)?,
+        intermediate: wc.encoder_ffn_dim,
         eps: 1e-5,
         act,
         pre_norm: true,
     };
-    let dec_heads = config.heads("decoder_attention_heads", d)?;
-    let dec_ffn = config.usize("decoder_ffn_dim")?;
+    let dec_heads = config.check_heads("decoder_attention_heads", wc.decoder_attention_heads, d)?;
+    let dec_ffn = wc.decoder_ffn_dim;
     let dw = w.pp("decoder");
-    let dec_layers = (0..config.usize("decoder_layers")?)
+    let dec_layers = (0..wc.decoder_layers)
         .map(|i| -> Result<DecoderLayer> {
             let l = dw.pp(format!("layers.{i}"));
             Ok(DecoderLayer {
@@ -122,7 +142,7 @@ pub(crate) fn load(config: &ConfigReader, weights: &Weights) -> Result<Whisper> 
         enc_layers: encoder::load_layers(
             &e,
             "layers",
-            config.usize("encoder_layers")?,
+            wc.encoder_layers,
             enc_dims,
             &WHISPER_NAMES,
         )?,
