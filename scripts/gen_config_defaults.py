@@ -56,6 +56,10 @@ CLASSES = [
     "DeiTConfig",
     "Dinov2Config",
     "WhisperConfig",
+    "CLIPTextConfig",
+    "CLIPVisionConfig",
+    "SiglipTextConfig",
+    "SiglipVisionConfig",
 ]
 
 OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"

@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::LayerNorm;
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, Attention, LayerDims, CLIP_NAMES};
 use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
@@ -73,41 +73,172 @@ pub(crate) struct ClipModel {
     logit_bias: f64,
 }
 
-fn dims(c: &ConfigReader, default_act: &str) -> Result<(LayerDims, usize)> {
-    let hidden = c.usize("hidden_size")?;
-    let heads = c.heads("num_attention_heads", hidden)?;
-    Ok((
-        LayerDims {
-            hidden,
-            heads,
-            intermediate: c.usize("intermediate_size")?,
-            eps: c.f64_or("layer_norm_eps", 1e-5)?,
-            act: c.activation("hidden_act", default_act)?,
-            pre_norm: true,
-        },
-        c.usize("num_hidden_layers")?,
-    ))
+hf_config! {
+    /// The fields of a tower's config (`text_config`, `vision_config`, or the root of a
+    /// tower alone), as given: a missing (or `null`) field takes the tower class's
+    /// default ([`TowerDefaults`]), one of the wrong type is an error naming it.
+    pub(crate) struct TowerFields {
+        vocab_size: Option<usize> = None,
+        hidden_size: Option<usize> = None,
+        intermediate_size: Option<usize> = None,
+        num_hidden_layers: Option<usize> = None,
+        num_attention_heads: Option<usize> = None,
+        max_position_embeddings: Option<usize> = None,
+        hidden_act: Option<String> = None,
+        layer_norm_eps: Option<f64> = None,
+        image_size: Option<usize> = None,
+        patch_size: Option<usize> = None,
+        num_channels: Option<usize> = None,
+        /// SigLIP's text head width (`None`: the hidden size).
+        projection_size: Option<usize> = None,
+        vision_use_head: Option<bool> = None,
+    }
 }
 
-fn default_act(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Clip => "quick_gelu",
-        Kind::Siglip => "gelu_pytorch_tanh",
+/// A tower config class's defaults (transformers 5.23; checked against
+/// `tests/config_defaults.json` by the defaults test in `families`). `None` for a field
+/// the class does not have.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TowerDefaults {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub class: &'static str,
+    pub vocab_size: Option<usize>,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub max_position_embeddings: Option<usize>,
+    pub hidden_act: &'static str,
+    pub layer_norm_eps: f64,
+    pub image_size: Option<usize>,
+    pub patch_size: Option<usize>,
+    pub num_channels: Option<usize>,
+}
+
+/// `CLIPTextConfig`'s defaults.
+pub(crate) const CLIP_TEXT: TowerDefaults = TowerDefaults {
+    class: "CLIPTextConfig",
+    vocab_size: Some(49408),
+    hidden_size: 512,
+    intermediate_size: 2048,
+    num_hidden_layers: 12,
+    num_attention_heads: 8,
+    max_position_embeddings: Some(77),
+    hidden_act: "quick_gelu",
+    layer_norm_eps: 1e-5,
+    image_size: None,
+    patch_size: None,
+    num_channels: None,
+};
+/// `CLIPVisionConfig`'s defaults.
+pub(crate) const CLIP_VISION: TowerDefaults = TowerDefaults {
+    class: "CLIPVisionConfig",
+    vocab_size: None,
+    hidden_size: 768,
+    intermediate_size: 3072,
+    num_attention_heads: 12,
+    max_position_embeddings: None,
+    image_size: Some(224),
+    patch_size: Some(32),
+    num_channels: Some(3),
+    ..CLIP_TEXT
+};
+/// `SiglipTextConfig`'s defaults.
+pub(crate) const SIGLIP_TEXT: TowerDefaults = TowerDefaults {
+    class: "SiglipTextConfig",
+    vocab_size: Some(32000),
+    hidden_size: 768,
+    intermediate_size: 3072,
+    num_attention_heads: 12,
+    max_position_embeddings: Some(64),
+    hidden_act: "gelu_pytorch_tanh",
+    layer_norm_eps: 1e-6,
+    ..CLIP_TEXT
+};
+/// `SiglipVisionConfig`'s defaults.
+pub(crate) const SIGLIP_VISION: TowerDefaults = TowerDefaults {
+    class: "SiglipVisionConfig",
+    vocab_size: None,
+    max_position_embeddings: None,
+    image_size: Some(224),
+    patch_size: Some(16),
+    num_channels: Some(3),
+    ..SIGLIP_TEXT
+};
+
+/// A tower's config resolved over its class's defaults.
+struct Tower {
+    dims: LayerDims,
+    layers: usize,
+    fields: TowerFields,
+    defaults: &'static TowerDefaults,
+}
+
+impl Tower {
+    fn read(c: &ConfigReader, d: &'static TowerDefaults) -> Result<Self> {
+        let f: TowerFields = c.typed()?;
+        let hidden = f.hidden_size.unwrap_or(d.hidden_size);
+        let heads = f.num_attention_heads.unwrap_or(d.num_attention_heads);
+        let act = f.hidden_act.as_deref().unwrap_or(d.hidden_act);
+        Ok(Tower {
+            dims: LayerDims {
+                hidden,
+                heads: c.check_heads("num_attention_heads", heads, hidden)?,
+                intermediate: f.intermediate_size.unwrap_or(d.intermediate_size),
+                eps: c.f64_or("layer_norm_eps", d.layer_norm_eps)?,
+                act: c.activation_named("hidden_act", act)?,
+                pre_norm: true,
+            },
+            layers: f.num_hidden_layers.unwrap_or(d.num_hidden_layers),
+            fields: f,
+            defaults: d,
+        })
+    }
+
+    /// A size only one kind of tower has (its class's default where absent).
+    fn size(
+        &self,
+        c: &ConfigReader,
+        key: &str,
+        given: Option<usize>,
+        default: Option<usize>,
+    ) -> Result<usize> {
+        given.or(default).ok_or_else(|| {
+            c.invalid(
+                key,
+                format!("is missing ({} has no default)", self.defaults.class),
+            )
+        })
+    }
+}
+
+fn tower_defaults(kind: Kind, vision: bool) -> &'static TowerDefaults {
+    match (kind, vision) {
+        (Kind::Clip, false) => &CLIP_TEXT,
+        (Kind::Clip, true) => &CLIP_VISION,
+        (Kind::Siglip, false) => &SIGLIP_TEXT,
+        (Kind::Siglip, true) => &SIGLIP_VISION,
     }
 }
 
 /// A CLIP or SigLIP vision tower from its config (`vision_config`) and weights
 /// (`vision_model.`), without CLIP's `visual_projection` (the caller adds it).
 pub(crate) fn load_vision(vc: &ConfigReader, vw: &Weights, kind: Kind) -> Result<VisionTower> {
-    let (vd, vlayers) = dims(vc, default_act(kind))?;
-    let patch = vc.usize("patch_size")?;
-    let image_size = vc.usize("image_size")?;
+    let t = Tower::read(vc, tower_defaults(kind, true))?;
+    let (vd, vlayers) = (t.dims, t.layers);
+    let patch = t.size(vc, "patch_size", t.fields.patch_size, t.defaults.patch_size)?;
+    let image_size = t.size(vc, "image_size", t.fields.image_size, t.defaults.image_size)?;
     if patch == 0 || image_size < patch {
         return Err(vc.invalid("patch_size", format!("{patch} for images of {image_size}")));
     }
     let n_patches = (image_size / patch).pow(2);
     let emb = vw.pp("embeddings");
-    let channels = vc.usize_or("num_channels", 3)?;
+    let channels = t.size(
+        vc,
+        "num_channels",
+        t.fields.num_channels,
+        t.defaults.num_channels,
+    )?;
     let patch_weight = emb.get(
         (vd.hidden, channels, patch, patch),
         "patch_embedding.weight",
@@ -133,7 +264,7 @@ pub(crate) fn load_vision(vc: &ConfigReader, vw: &Weights, kind: Kind) -> Result
         Kind::Clip => Some(vw.layer_norm(vd.hidden, vd.eps, "pre_layrnorm")?),
         Kind::Siglip => None,
     };
-    let head = if kind == Kind::Siglip && vc.bool_or("vision_use_head", true) {
+    let head = if kind == Kind::Siglip && t.fields.vision_use_head.unwrap_or(true) {
         let h = vw.pp("head");
         let in_w = h.get((3 * vd.hidden, vd.hidden), "attention.in_proj_weight")?;
         let in_b = h.get(3 * vd.hidden, "attention.in_proj_bias")?;
@@ -215,15 +346,25 @@ pub(crate) fn load(
     } else {
         Kind::Clip
     };
-    let default_act = default_act(kind);
     let vc = config.sub("vision_config")?;
     let mut vision = load_vision(&vc, &weights.pp("vision_model"), kind)?;
     // Text tower.
     let tc = config.sub("text_config")?;
-    let (td, tlayers) = dims(&tc, default_act)?;
+    let t = Tower::read(&tc, tower_defaults(kind, false))?;
+    let (td, tlayers) = (t.dims, t.layers);
     let tw = weights.pp("text_model");
-    let vocab = tc.usize("vocab_size")?;
-    let max_positions = tc.usize("max_position_embeddings")?;
+    let vocab = t.size(
+        &tc,
+        "vocab_size",
+        t.fields.vocab_size,
+        t.defaults.vocab_size,
+    )?;
+    let max_positions = t.size(
+        &tc,
+        "max_position_embeddings",
+        t.fields.max_position_embeddings,
+        t.defaults.max_position_embeddings,
+    )?;
     let projection_dim = config.usize_or("projection_dim", 512)?;
     let pool = match kind {
         Kind::Siglip => TextPool::Last,
@@ -247,7 +388,7 @@ pub(crate) fn load(
         pool,
         head: match kind {
             Kind::Siglip => {
-                let out = tc.usize_or("projection_size", td.hidden)?;
+                let out = t.fields.projection_size.unwrap_or(td.hidden);
                 Some(tw.linear(td.hidden, out, "head")?)
             }
             Kind::Clip => None,
@@ -265,7 +406,7 @@ pub(crate) fn load(
         Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?[0])
     };
     if kind == Kind::Clip {
-        let hidden = vc.usize("hidden_size")?;
+        let hidden = vision.hidden();
         vision.projection =
             Some(weights.linear_no_bias(hidden, projection_dim, "visual_projection")?);
     }
@@ -284,6 +425,11 @@ pub(crate) fn load(
 }
 
 impl VisionTower {
+    /// The width of its hidden states.
+    pub fn hidden(&self) -> usize {
+        self.positions.dims()[2]
+    }
+
     /// The number of transformer layers.
     pub fn num_layers(&self) -> usize {
         self.layers.len()

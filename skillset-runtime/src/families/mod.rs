@@ -352,6 +352,26 @@ mod tests {
             same(n, "use_task_id", serde_json::json!(use_task_id));
             same(n, "task_type_vocab_size", serde_json::json!(types));
         }
+        for d in [
+            &clip::CLIP_TEXT,
+            &clip::CLIP_VISION,
+            &clip::SIGLIP_TEXT,
+            &clip::SIGLIP_VISION,
+        ] {
+            let n = d.class;
+            same(n, "vocab_size", serde_json::json!(d.vocab_size));
+            same(n, "hidden_size", d.hidden_size.into());
+            same(n, "intermediate_size", d.intermediate_size.into());
+            same(n, "num_hidden_layers", d.num_hidden_layers.into());
+            same(n, "num_attention_heads", d.num_attention_heads.into());
+            let positions = serde_json::json!(d.max_position_embeddings);
+            same(n, "max_position_embeddings", positions);
+            same(n, "hidden_act", d.hidden_act.into());
+            same(n, "layer_norm_eps", d.layer_norm_eps.into());
+            same(n, "image_size", serde_json::json!(d.image_size));
+            same(n, "patch_size", serde_json::json!(d.patch_size));
+            same(n, "num_channels", serde_json::json!(d.num_channels));
+        }
         let typed = [
             (
                 "MistralConfig",
