@@ -60,6 +60,13 @@ CLASSES = [
     "CLIPVisionConfig",
     "SiglipTextConfig",
     "SiglipVisionConfig",
+    "Wav2Vec2Config",
+    "HubertConfig",
+    "Data2VecAudioConfig",
+    "UniSpeechConfig",
+    "UniSpeechSatConfig",
+    "WavLMConfig",
+    "LlavaConfig",
 ]
 
 OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"

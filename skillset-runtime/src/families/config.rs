@@ -100,11 +100,6 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    /// The head count under `key`, which must divide `hidden`.
-    pub fn heads(&self, key: &str, hidden: usize) -> Result<usize> {
-        self.check_heads(key, self.usize(key)?, hidden)
-    }
-
     /// `heads` (read from `key`), which must divide `hidden`.
     pub fn check_heads(&self, key: &str, heads: usize, hidden: usize) -> Result<usize> {
         if heads == 0 || hidden % heads != 0 {
@@ -154,12 +149,6 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    pub fn bool_or(&self, key: &str, default: bool) -> bool {
-        self.value
-            .get(key)
-            .and_then(|v| v.as_bool())
-            .unwrap_or(default)
-    }
 
     pub fn str_or(&self, key: &str, default: &'a str) -> &'a str {
         self.value
@@ -174,15 +163,6 @@ impl<'a> ConfigReader<'a> {
             .ok_or_else(|| self.invalid(key, format!("activation `{name}` is not supported")))
     }
 
-    pub fn activation(&self, key: &str, default: &str) -> Result<nn::Activation> {
-        let name = self
-            .value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or(default);
-        nn::Activation::from_hf(name)
-            .ok_or_else(|| self.invalid(key, format!("activation `{name}` is not supported")))
-    }
 
     /// `id2label` in id order (`LABEL_i` where the config has none).
     pub fn labels(&self) -> Vec<String> {

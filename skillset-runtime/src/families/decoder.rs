@@ -435,6 +435,11 @@ pub(crate) fn partial_rotary_dim(c: &ConfigReader, head_dim: usize, default: f64
 }
 
 impl Decoder {
+    /// The width of its token embeddings (what an image projector feeds it).
+    pub fn embedding_width(&self) -> usize {
+        self.embed.embeddings().dims()[1]
+    }
+
     /// Queries, keys and values `[batch, heads, t, head_dim]` of one layer's input.
     fn project(&self, layer: &Layer, h: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let l = &self.layout;

@@ -9,7 +9,7 @@ use candle_nn::kv_cache::KvCache;
 
 use super::causal::{CausalLm, Masks};
 use super::clip::{self, VisionTower};
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::decoder::Decoder;
 use super::nn::{Activation, Linear, Weights};
 use super::{gemma, llama, mistral, qwen2};
@@ -26,6 +26,19 @@ pub(crate) struct LlavaModel {
     act: Activation,
     pub llm: Decoder,
     pub image_token: u32,
+}
+
+hf_config! {
+    /// `LlavaConfig` (transformers 5.23): the fields the model reads beside its towers'
+    /// configs, with its defaults.
+    pub(crate) struct LlavaConfig {
+        #[serde(alias = "image_token_id")]
+        image_token_index: u32 = 32000,
+        projector_hidden_act: String = "gelu".into(),
+        vision_feature_select_strategy: String = "default".into(),
+        vision_feature_layer: i64 = -2,
+        multimodal_projector_bias: bool = true,
+    }
 }
 
 pub(crate) fn load(
@@ -60,11 +73,8 @@ pub(crate) fn load(
     let lw = weights.pp("language_model");
     let vision = clip::load_vision(&vc, &vw, clip::Kind::Clip)?;
     let layers = vision.num_layers() as i64;
-    let requested = config
-        .value
-        .get("vision_feature_layer")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(-2);
+    let lc: LlavaConfig = config.typed()?;
+    let requested = lc.vision_feature_layer;
     // hidden_states has layers + 1 entries; negative counts from the end.
     let feature_layer = if requested < 0 {
         layers + 1 + requested
@@ -77,7 +87,7 @@ pub(crate) fn load(
             format!("{requested} for a tower of {layers} layers"),
         ));
     }
-    let drop_class_token = match config.str_or("vision_feature_select_strategy", "default") {
+    let drop_class_token = match lc.vision_feature_select_strategy.as_str() {
         "default" => true,
         "full" => false,
         other => {
@@ -87,8 +97,6 @@ pub(crate) fn load(
             ))
         }
     };
-    let vh = vc.usize("hidden_size")?;
-    let th = tc.usize("hidden_size")?;
     let load_llm = match tc.str_or("model_type", "llama") {
         "llama" => llama::load,
         "mistral" => mistral::load,
@@ -101,7 +109,9 @@ pub(crate) fn load(
             ))
         }
     };
-    let bias = config.bool_or("multimodal_projector_bias", true);
+    let llm = load_llm(&tc, &lw, dtype, device)?;
+    let (vh, th) = (vision.hidden(), llm.embedding_width());
+    let bias = lc.multimodal_projector_bias;
     let linear = |d_in, d_out, name: &str| {
         if bias {
             proj.linear(d_in, d_out, name)
@@ -114,15 +124,9 @@ pub(crate) fn load(
         drop_class_token,
         proj1: linear(vh, th, "linear_1")?,
         proj2: linear(th, th, "linear_2")?,
-        act: config.activation("projector_hidden_act", "gelu")?,
-        llm: load_llm(&tc, &lw, dtype, device)?,
-        image_token: config
-            .value
-            .get("image_token_index")
-            .or_else(|| config.value.get("image_token_id"))
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| config.invalid("image_token_index", "is missing".into()))?
-            as u32,
+        act: config.activation_named("projector_hidden_act", &lc.projector_hidden_act)?,
+        llm,
+        image_token: lc.image_token_index,
         vision,
     })
 }

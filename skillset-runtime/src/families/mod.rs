@@ -372,6 +372,25 @@ mod tests {
             same(n, "patch_size", serde_json::json!(d.patch_size));
             same(n, "num_channels", serde_json::json!(d.num_channels));
         }
+        // The wav2vec2 family's one struct: each class's fields, where it has them.
+        let ours = serde_json::json!(wav2vec2::Wav2Vec2Config::default());
+        for name in [
+            "Wav2Vec2Config",
+            "HubertConfig",
+            "Data2VecAudioConfig",
+            "UniSpeechConfig",
+            "UniSpeechSatConfig",
+            "WavLMConfig",
+        ] {
+            for (field, value) in ours.as_object().unwrap() {
+                if class(name).contains_key(field) && !value.is_null() {
+                    same(name, field, value.clone());
+                }
+            }
+        }
+        // Its `None`: 128, and Data2VecAudio's 5.
+        same("Wav2Vec2Config", "num_conv_pos_embeddings", 128.into());
+        same("Data2VecAudioConfig", "num_conv_pos_embeddings", 5.into());
         let typed = [
             (
                 "MistralConfig",

@@ -10,7 +10,7 @@
 use candle_core::{Module, Tensor, D};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
 
-use super::config::ConfigReader;
+use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, LayerDims, WAV2VEC2_NAMES};
 use super::nn::{Activation, Linear, Weights};
 use crate::error::{Error, Result};
@@ -98,29 +98,42 @@ pub(crate) struct Wav2Vec2 {
     receptive: usize,
 }
 
-fn usize_list(config: &ConfigReader, key: &str) -> Result<Vec<usize>> {
-    config
-        .value
-        .get(key)
-        .and_then(|v| v.as_array())
-        .and_then(|a| {
-            a.iter()
-                .map(|x| x.as_u64().map(|n| n as usize))
-                .collect::<Option<Vec<_>>>()
-        })
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| config.invalid(key, "expected a list of positive integers".into()))
+hf_config! {
+    /// The config of the wav2vec2 family (transformers 5.23): the fields of
+    /// `Wav2Vec2Config` and its siblings (`HubertConfig`, `Data2VecAudioConfig`,
+    /// `UniSpeechConfig`, `UniSpeechSatConfig`, `WavLMConfig`), which share every
+    /// default the model reads, plus the fields only some have (HuBERT's
+    /// `feat_proj_layer_norm`, Data2VecAudio's `conv_pos_kernel_size`, WavLM's buckets).
+    pub(crate) struct Wav2Vec2Config {
+        vocab_size: usize = 32,
+        hidden_size: usize = 768,
+        intermediate_size: usize = 3072,
+        num_hidden_layers: usize = 12,
+        num_attention_heads: usize = 12,
+        hidden_act: String = "gelu".into(),
+        layer_norm_eps: f64 = 1e-5,
+        feat_extract_norm: String = "group".into(),
+        feat_extract_activation: String = "gelu".into(),
+        conv_dim: Vec<usize> = vec![512; 7],
+        conv_stride: Vec<usize> = vec![5, 2, 2, 2, 2, 2, 2],
+        conv_kernel: Vec<usize> = vec![10, 3, 3, 3, 3, 2, 2],
+        conv_bias: bool = false,
+        /// `None`: 128 (Data2VecAudio: 5, its count of position convolutions).
+        num_conv_pos_embeddings: Option<usize> = None,
+        num_conv_pos_embedding_groups: usize = 16,
+        conv_pos_kernel_size: usize = 19,
+        do_stable_layer_norm: bool = false,
+        feat_proj_layer_norm: bool = true,
+        num_buckets: usize = 320,
+        max_bucket_distance: usize = 800,
+        use_weighted_layer_sum: bool = false,
+        classifier_proj_size: usize = 256,
+    }
 }
 
 /// Wav2Vec2 / HuBERT's position convolution: weight norm over dim 2, stored as g and v
 /// (or as torch's parametrizations).
-fn weight_norm_pos_conv(
-    w: &Weights,
-    config: &ConfigReader,
-    hidden: usize,
-    groups: usize,
-) -> Result<Conv1d> {
-    let k = config.usize("num_conv_pos_embeddings")?;
+fn weight_norm_pos_conv(w: &Weights, k: usize, hidden: usize, groups: usize) -> Result<Conv1d> {
     let pc = w.pp("encoder.pos_conv_embed.conv");
     let (g, v) = if pc.contains("parametrizations.weight.original0") {
         (
@@ -181,25 +194,29 @@ pub(crate) fn load(
     } else {
         weights.clone()
     };
-    let hidden = config.usize("hidden_size")?;
-    let heads = config.heads("num_attention_heads", hidden)?;
-    let dims = usize_list(config, "conv_dim")?;
-    let kernels = usize_list(config, "conv_kernel")?;
-    let strides = usize_list(config, "conv_stride")?;
-    if kernels.len() != dims.len() || strides.len() != dims.len() || strides.contains(&0) {
+    let c: Wav2Vec2Config = config.typed()?;
+    let hidden = c.hidden_size;
+    let heads = config.check_heads("num_attention_heads", c.num_attention_heads, hidden)?;
+    let (dims, kernels, strides) = (&c.conv_dim, &c.conv_kernel, &c.conv_stride);
+    if dims.is_empty()
+        || kernels.len() != dims.len()
+        || strides.len() != dims.len()
+        || strides.contains(&0)
+    {
         return Err(config.invalid(
             "conv_dim",
-            "conv_dim, conv_kernel and conv_stride must have the same length".into(),
+            "conv_dim, conv_kernel and conv_stride must be lists of the same length, strides not 0"
+                .into(),
         ));
     }
-    let conv_bias = config.bool_or("conv_bias", false);
+    let conv_bias = c.conv_bias;
     // Data2VecAudio's feature encoder has a layer norm in every layer (no option).
     let norm_kind = if data2vec {
         "layer"
     } else {
-        config.str_or("feat_extract_norm", "group")
+        c.feat_extract_norm.as_str()
     };
-    let eps = config.f64_or("layer_norm_eps", 1e-5)?;
+    let eps = config.f64_or("layer_norm_eps", c.layer_norm_eps)?;
     let mut convs = Vec::with_capacity(dims.len());
     for i in 0..dims.len() {
         let cw = w.pp(format!("feature_extractor.conv_layers.{i}"));
@@ -236,13 +253,13 @@ pub(crate) fn load(
     }
     let last = *dims.last().unwrap_or(&hidden);
     let fp = w.pp("feature_projection");
-    let projection_norm = if base == "hubert" && !config.bool_or("feat_proj_layer_norm", true) {
+    let projection_norm = if base == "hubert" && !c.feat_proj_layer_norm {
         None
     } else {
         Some(fp.layer_norm(last, eps, "layer_norm")?)
     };
     let projection = fp.linear(last, hidden, "projection")?;
-    let groups = config.usize("num_conv_pos_embedding_groups")?;
+    let groups = c.num_conv_pos_embedding_groups;
     if groups == 0 || hidden % groups != 0 {
         return Err(config.invalid(
             "num_conv_pos_embedding_groups",
@@ -251,8 +268,8 @@ pub(crate) fn load(
     }
     let (pos_conv, k) = if data2vec {
         // `num_conv_pos_embeddings` convolutions of `conv_pos_kernel_size`.
-        let k = config.usize_or("conv_pos_kernel_size", 19)?;
-        let n = config.usize_or("num_conv_pos_embeddings", 5)?;
+        let k = c.conv_pos_kernel_size;
+        let n = c.num_conv_pos_embeddings.unwrap_or(5);
         let convs = (0..n)
             .map(|j| -> Result<Conv1d> {
                 let pc = w.pp(format!("encoder.pos_conv_embed.layers.{j}.conv"));
@@ -275,24 +292,25 @@ pub(crate) fn load(
         let zeros = Tensor::zeros(hidden, like.dtype(), like.device())?;
         (PosConv::Stack(convs, LayerNorm::new(ones, zeros, 1e-5)), k)
     } else {
+        let k = c.num_conv_pos_embeddings.unwrap_or(128);
         (
-            PosConv::WeightNorm(weight_norm_pos_conv(&w, config, hidden, groups)?),
-            config.usize("num_conv_pos_embeddings")?,
+            PosConv::WeightNorm(weight_norm_pos_conv(&w, k, hidden, groups)?),
+            k,
         )
     };
-    let stable = config.bool_or("do_stable_layer_norm", false);
+    let stable = c.do_stable_layer_norm;
     let layer_dims = LayerDims {
         hidden,
         heads,
-        intermediate: config.usize("intermediate_size")?,
+        intermediate: c.intermediate_size,
         eps,
-        act: config.activation("hidden_act", "gelu")?,
+        act: config.activation_named("hidden_act", &c.hidden_act)?,
         pre_norm: stable,
     };
     let mut layers = encoder::load_layers(
         &w,
         "encoder.layers",
-        config.usize("num_hidden_layers")?,
+        c.num_hidden_layers,
         layer_dims,
         &WAV2VEC2_NAMES,
     )?;
@@ -307,8 +325,7 @@ pub(crate) fn load(
                 constant: a.get((1, heads, 1, 1), "gru_rel_pos_const")?,
             });
         }
-        let buckets = config.usize_or("num_buckets", 320)?;
-        let max_distance = config.usize_or("max_bucket_distance", 800)?;
+        let (buckets, max_distance) = (c.num_buckets, c.max_bucket_distance);
         Some(RelBias {
             table: w.pp("encoder.layers.0.attention").embedding(
                 buckets,
@@ -323,17 +340,17 @@ pub(crate) fn load(
     };
     let head = match task {
         Task::AutomaticSpeechRecognition => {
-            let vocab = config.usize("vocab_size")?;
+            let vocab = c.vocab_size;
             Head::Ctc(weights.linear(hidden, vocab, "lm_head")?)
         }
         _ => {
-            if config.bool_or("use_weighted_layer_sum", false) {
+            if c.use_weighted_layer_sum {
                 return Err(config.invalid(
                     "use_weighted_layer_sum",
                     "a classifier over a weighted sum of layers is not supported yet".into(),
                 ));
             }
-            let proj = config.usize_or("classifier_proj_size", 256)?;
+            let proj = c.classifier_proj_size;
             Head::Classifier {
                 projector: weights.linear(hidden, proj, "projector")?,
                 classifier: weights.linear(proj, config.num_labels(), "classifier")?,
@@ -342,13 +359,13 @@ pub(crate) fn load(
     };
     let mut stride = 1;
     let mut receptive = 1;
-    for (k, s) in kernels.iter().zip(&strides) {
+    for (k, s) in kernels.iter().zip(strides) {
         receptive += (k - 1) * stride;
         stride *= s;
     }
     Ok(Wav2Vec2 {
         convs,
-        conv_act: config.activation("feat_extract_activation", "gelu")?,
+        conv_act: config.activation_named("feat_extract_activation", &c.feat_extract_activation)?,
         projection_norm,
         projection,
         pos_conv,
