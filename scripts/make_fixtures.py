@@ -1199,7 +1199,8 @@ FIXTURE_SPECS = {
     ),
     "phi3-tiny": lambda: fixture(
         "phi3-tiny", "phi3", transformers.Phi3ForCausalLM, "phi3",
-        "Phi3ForCausalLM: fused qkv and gate/up projections, partial rotary (half the head); "
+        "Phi3ForCausalLM: fused qkv and gate/up projections, partial rotary (half the head), "
+        "sliding-window attention over 5 positions (Phi-3-mini-4k's config sets 2047); "
         "Phi-3's tokenizer shape (`<s>` added by tokenizer.json while tokenizer_config.json "
         "says add_bos_token false, chat tokens after the vocabulary, a Phi-3-shaped template, "
         "EOS list [<|endoftext|>, <|assistant|>, <|end|>]).",
@@ -1210,6 +1211,7 @@ FIXTURE_SPECS = {
         generation={"eos_token_id": ["<|endoftext|>", "<|assistant|>", "<|end|>"]},
         chats=(["user", "system", "turns"], 8),
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        sliding_window=5,
     ),
     "gemma-tiny": lambda: fixture(
         "gemma-tiny", "gemma", transformers.GemmaForCausalLM, "gemma",

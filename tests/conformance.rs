@@ -390,19 +390,6 @@ macro_rules! vit_tasks {
     };
 }
 
-macro_rules! clip_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [ZeroShotImageClassification => zero_shot_image_classification])
-    };
-}
-
-/// A vision tower alone (clip_vision_model, siglip_vision_model).
-macro_rules! image_feature_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [ImageFeatureExtraction => image_feature_extraction])
-    };
-}
-
 /// The whole clip family: dual encoders and vision towers.
 macro_rules! clip_family_tasks {
     ($S:ty, $f:expr, $check:expr) => {
@@ -444,59 +431,84 @@ fn assert_matches(f: &Fixture, check: &ReferenceCheck, ours: Vec<Value>, via: &s
     .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", f.name, check.task));
 }
 
+/// The runner of one task through skillset `S`.
+macro_rules! run_task {
+    (FeatureExtraction, $S:ty, $f:expr, $check:expr) => {
+        feature_extraction::<$S>(&$f.dir, $check)
+    };
+    (FillMask, $S:ty, $f:expr, $check:expr) => {
+        fill_mask::<$S>(&$f.dir, $check)
+    };
+    (TextClassification, $S:ty, $f:expr, $check:expr) => {
+        text_classification::<$S>(&$f.dir, $check)
+    };
+    (TokenClassification, $S:ty, $f:expr, $check:expr) => {
+        token_classification::<$S>(&$f.dir, $check)
+    };
+    (TextGeneration, $S:ty, $f:expr, $check:expr) => {
+        text_generation::<$S>(&$f.dir, $check)
+    };
+    (Text2TextGeneration, $S:ty, $f:expr, $check:expr) => {
+        text2text_generation::<$S>(&$f.dir, $check)
+    };
+    (ImageClassification, $S:ty, $f:expr, $check:expr) => {
+        image_classification::<$S>(&$f.dir, $check)
+    };
+    (ImageFeatureExtraction, $S:ty, $f:expr, $check:expr) => {
+        image_feature_extraction::<$S>(&$f.dir, $check)
+    };
+    (ZeroShotImageClassification, $S:ty, $f:expr, $check:expr) => {
+        zero_shot_image_classification::<$S>(&$f.dir, $check)
+    };
+    (AutomaticSpeechRecognition, $S:ty, $f:expr, $check:expr) => {
+        speech_recognition::<$S>(&$f.dir, $check)
+    };
+    (AudioClassification, $S:ty, $f:expr, $check:expr) => {
+        audio_classification::<$S>(&$f.dir, $check)
+    };
+    (ImageTextToText, $S:ty, $f:expr, $check:expr) => {
+        image_text_to_text::<$S>(&$f.dir, $check)
+    };
+    ($other:ident, $S:ty, $f:expr, $check:expr) => {
+        panic!(
+            "{}: no runner for {} here: add one to run_task!",
+            $f.name,
+            stringify!($other)
+        )
+    };
+}
+
+/// `through_generated_type`: a fixture's check run through the generated type of its
+/// model type. Its arms come from the skillsets crate's list of every model type a
+/// family runs (`__runnable_model_types`), so a new model type needs none written here.
+macro_rules! through_generated_types {
+    ($( ($model_type:literal, $Type:ident, [$($task:ident),*]) ),* $(,)?) => {
+        fn through_generated_type(f: &Fixture, check: &ReferenceCheck) -> Vec<Value> {
+            match f.reference.model_type.as_str() {
+                $(
+                    $model_type => match check.task {
+                        $(Task::$task => run_task!($task, skillsets::$Type, f, check),)*
+                        other => panic!(
+                            "{}: {} does not run {other}",
+                            f.name,
+                            stringify!($Type)
+                        ),
+                    },
+                )*
+                other => panic!("fixture {} of {other}: no skillset family runs it", f.name),
+            }
+        }
+    };
+}
+
+skillsets::__runnable_model_types!(through_generated_types);
+
 #[test]
 fn fixtures_through_the_generated_types() {
     let mut checked = 0;
     for f in fixtures() {
         for check in &f.reference.checks {
-            let ours = match f.reference.model_type.as_str() {
-                "bert" => bert_tasks!(skillsets::Bert, f, check),
-                "roberta" => bert_tasks!(skillsets::Roberta, f, check),
-                "xlm-roberta" => bert_tasks!(skillsets::XlmRoberta, f, check),
-                "camembert" => bert_tasks!(skillsets::Camembert, f, check),
-                "distilbert" => bert_tasks!(skillsets::Distilbert, f, check),
-                "electra" => bert_tasks!(skillsets::Electra, f, check),
-                "data2vec-text" => bert_tasks!(skillsets::Data2vecText, f, check),
-                "ernie" => bert_tasks!(skillsets::Ernie, f, check),
-                "granite" => decoder_tasks!(skillsets::Granite, f, check),
-                "olmo" => decoder_tasks!(skillsets::Olmo, f, check),
-                "olmo2" => decoder_tasks!(skillsets::Olmo2, f, check),
-                "phi" => decoder_tasks!(skillsets::Phi, f, check),
-                "gpt_bigcode" => decoder_tasks!(skillsets::GptBigcode, f, check),
-                "opt" => decoder_tasks!(skillsets::Opt, f, check),
-                "llama" => decoder_tasks!(skillsets::Llama, f, check),
-                "mistral" => decoder_tasks!(skillsets::Mistral, f, check),
-                "qwen2" => decoder_tasks!(skillsets::Qwen2, f, check),
-                "qwen3" => decoder_tasks!(skillsets::Qwen3, f, check),
-                "phi3" => decoder_tasks!(skillsets::Phi3, f, check),
-                "gemma" => decoder_tasks!(skillsets::Gemma, f, check),
-                "internlm3" => decoder_tasks!(skillsets::Internlm3, f, check),
-                "iquestcoder" => decoder_tasks!(skillsets::Iquestcoder, f, check),
-                "gpt2" => decoder_tasks!(skillsets::Gpt2, f, check),
-                "gpt_neo" => decoder_tasks!(skillsets::GptNeo, f, check),
-                "gptj" => decoder_tasks!(skillsets::Gptj, f, check),
-                "gpt_neox" => decoder_tasks!(skillsets::GptNeox, f, check),
-                "t5" => seq2seq_tasks!(skillsets::T5, f, check),
-                "mt5" => seq2seq_tasks!(skillsets::Mt5, f, check),
-                "vit" => vit_tasks!(skillsets::Vit, f, check),
-                "deit" => vit_tasks!(skillsets::Deit, f, check),
-                "dinov2" => vit_tasks!(skillsets::Dinov2, f, check),
-                "clip" => clip_tasks!(skillsets::Clip, f, check),
-                "siglip" => clip_tasks!(skillsets::Siglip, f, check),
-                "clip_vision_model" => image_feature_tasks!(skillsets::ClipVisionModel, f, check),
-                "siglip_vision_model" => {
-                    image_feature_tasks!(skillsets::SiglipVisionModel, f, check)
-                }
-                "wav2vec2" => wav2vec2_tasks!(skillsets::Wav2vec2, f, check),
-                "hubert" => wav2vec2_tasks!(skillsets::Hubert, f, check),
-                "data2vec-audio" => wav2vec2_tasks!(skillsets::Data2vecAudio, f, check),
-                "unispeech" => wav2vec2_tasks!(skillsets::Unispeech, f, check),
-                "unispeech-sat" => wav2vec2_tasks!(skillsets::UnispeechSat, f, check),
-                "wavlm" => wav2vec2_tasks!(skillsets::Wavlm, f, check),
-                "whisper" => whisper_tasks!(skillsets::Whisper, f, check),
-                "llava" => llava_tasks!(skillsets::Llava, f, check),
-                other => panic!("fixture {} of {other}: add its generated type here", f.name),
-            };
+            let ours = through_generated_type(&f, check);
             assert_matches(&f, check, ours, "the generated type");
             checked += 1;
         }

@@ -234,6 +234,21 @@ pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
         });
         refs.push(quote!(&info::#info_ident));
     }
+    // The model types a family runs, with their tasks, for test harnesses that check
+    // every one through its generated type.
+    let runnable = meta
+        .model_types
+        .iter()
+        .filter(|e| e.family.is_some() && !e.skillset_tasks.is_empty())
+        .map(|e| {
+            let model_type = &e.model_type;
+            let ident = Ident::new(&rust_type_name(&e.model_type), Span::call_site());
+            let tasks = e
+                .skillset_tasks
+                .iter()
+                .map(|t| format_ident!("{}", t.rust_name()));
+            quote!((#model_type, #ident, [#(#tasks),*]))
+        });
     let mut family_statics = Vec::new();
     let mut family_refs = Vec::new();
     for fam in &meta.families {
@@ -251,6 +266,17 @@ pub fn registry(meta: &Metadata, results: &BackendResults) -> TokenStream {
     let version = &meta.transformers_version;
     quote! {
         #(#items)*
+
+        /// Calls `$callback!` with `(model_type, Type, [Task, ...])` for every model type
+        /// a skillset family runs: a test harness dispatches a fixture to its generated
+        /// type with it, so a new model type needs no hand-written arm.
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! __runnable_model_types {
+            ($callback:ident) => {
+                $callback! { #(#runnable),* }
+            };
+        }
 
         /// One static per model type, named after it in upper case (`info::XLM_ROBERTA`).
         pub mod info {

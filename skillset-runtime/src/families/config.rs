@@ -149,7 +149,6 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-
     pub fn str_or(&self, key: &str, default: &'a str) -> &'a str {
         self.value
             .get(key)
@@ -162,7 +161,6 @@ impl<'a> ConfigReader<'a> {
         nn::Activation::from_hf(name)
             .ok_or_else(|| self.invalid(key, format!("activation `{name}` is not supported")))
     }
-
 
     /// `id2label` in id order (`LABEL_i` where the config has none).
     pub fn labels(&self) -> Vec<String> {
