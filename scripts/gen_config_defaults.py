@@ -2,11 +2,12 @@
 """Write the defaults of the transformers config classes the runtime reads.
 
 The runtime states each model type's config defaults in its own file (the llama
-family's `Defaults` constants, for instance). This script instantiates each config
-class of transformers with no arguments, as a checkpoint without a field would be
-loaded, and writes its fields to `skillset-runtime/tests/config_defaults.json`; a unit
-test of the runtime compares every stated default with this file, so a default that
-is not transformers' fails a test instead of loading a checkpoint differently.
+family's `Defaults` constants, `hf_config!` structs). This script instantiates the
+config class of every model type a skillset family runs (read from model_types.json,
+with the sub-configs they hold) with no arguments, as a checkpoint without a field
+would be loaded, and writes its fields to `skillset-runtime/tests/config_defaults.json`;
+a unit test of the runtime compares every stated default with this file, so a default
+that is not transformers' fails a test instead of loading a checkpoint differently.
 
 Usage:
     pip install transformers
@@ -24,52 +25,22 @@ from pathlib import Path
 
 import transformers
 
-# The config classes whose defaults the runtime states.
-CLASSES = [
-    "LlamaConfig",
-    "MistralConfig",
-    "Qwen2Config",
-    "Qwen3Config",
-    "Phi3Config",
-    "GemmaConfig",
-    "GraniteConfig",
-    "OlmoConfig",
-    "Olmo2Config",
-    "PhiConfig",
-    "GPT2Config",
-    "GPTNeoConfig",
-    "GPTJConfig",
-    "GPTNeoXConfig",
-    "GPTBigCodeConfig",
-    "OPTConfig",
-    "BertConfig",
-    "RobertaConfig",
-    "XLMRobertaConfig",
-    "CamembertConfig",
-    "Data2VecTextConfig",
-    "ErnieConfig",
-    "ElectraConfig",
-    "DistilBertConfig",
-    "T5Config",
-    "MT5Config",
-    "ViTConfig",
-    "DeiTConfig",
-    "Dinov2Config",
-    "WhisperConfig",
-    "CLIPTextConfig",
-    "CLIPVisionConfig",
-    "SiglipTextConfig",
-    "SiglipVisionConfig",
-    "Wav2Vec2Config",
-    "HubertConfig",
-    "Data2VecAudioConfig",
-    "UniSpeechConfig",
-    "UniSpeechSatConfig",
-    "WavLMConfig",
-    "LlavaConfig",
-]
+ROOT = Path(__file__).resolve().parent.parent
 
-OUT = Path(__file__).resolve().parent.parent / "skillset-runtime" / "tests" / "config_defaults.json"
+
+def classes() -> list[str]:
+    """The config class of every model type a skillset family runs (model_types.json),
+    and the sub-configs they hold (CLIP's text and vision towers)."""
+    meta = json.loads((ROOT / "model_types.json").read_text())
+    names = {e["config_class"] for e in meta["model_types"] if e.get("family")}
+    for name in sorted(names):
+        for sub in getattr(getattr(transformers, name), "sub_configs", {}).values():
+            if sub.__name__ != "AutoConfig":
+                names.add(sub.__name__)
+    return sorted(names)
+
+
+OUT = ROOT / "skillset-runtime" / "tests" / "config_defaults.json"
 
 
 def defaults(name: str) -> dict:
@@ -91,17 +62,17 @@ def main() -> int:
         "arguments), written by scripts/gen_config_defaults.py; the runtime's unit tests "
         "compare the defaults it states with these.",
         "transformers": transformers.__version__,
-        "classes": {name: defaults(name) for name in CLASSES},
+        "classes": {name: defaults(name) for name in classes()},
     }
     text = json.dumps(data, indent=1, sort_keys=False) + "\n"
     if args.check:
         if not OUT.exists() or OUT.read_text() != text:
             print(f"{OUT} is out of date: run python scripts/gen_config_defaults.py", file=sys.stderr)
             return 1
-        print(f"{OUT.name} is up to date ({len(CLASSES)} classes)")
+        print(f"{OUT.name} is up to date ({len(data['classes'])} classes)")
         return 0
     OUT.write_text(text)
-    print(f"wrote {OUT} ({len(CLASSES)} classes)")
+    print(f"wrote {OUT} ({len(data['classes'])} classes)")
     return 0
 
 

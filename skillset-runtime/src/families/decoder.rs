@@ -434,6 +434,24 @@ pub(crate) fn partial_rotary_dim(c: &ConfigReader, head_dim: usize, default: f64
     Ok(dim)
 }
 
+/// A decoder model type stated as one file (a family's base member, or a delta over
+/// it): its family, architecture classes and loader, and the config defaults it
+/// states (a unit test compares them with transformers'). `families` runs every one
+/// it lists in `DECODERS`.
+pub(crate) struct DecoderFile {
+    pub family: crate::Family,
+    pub classes: &'static [&'static str],
+    pub load: fn(
+        &super::config::ConfigReader,
+        &Weights,
+        candle_core::DType,
+        &candle_core::Device,
+    ) -> Result<Decoder>,
+    /// `(config class, its defaults as config.json fields)`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub defaults: fn() -> Vec<(&'static str, serde_json::Value)>,
+}
+
 impl Decoder {
     /// The width of its token embeddings (what an image projector feeds it).
     pub fn embedding_width(&self) -> usize {

@@ -7,13 +7,19 @@
 use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
-use super::decoder::{Decoder, Norm};
+use super::decoder::{Decoder, DecoderFile, Norm};
 use super::llama::{self, Defaults};
 use super::nn::{Activation, Weights};
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["GemmaForCausalLM", "GemmaModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["GemmaForCausalLM", "GemmaModel"],
+    load,
+    defaults,
+};
 
 /// `GemmaConfig`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -56,4 +62,9 @@ pub(crate) fn load(
         llama::layer(w, &c, |w, n, name| norm(&c, w, n, name), attn, mlp)
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![(DEFAULTS.class, serde_json::json!(DEFAULTS))]
 }

@@ -9,12 +9,20 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{self, Decoder, Layer, Layout, LearnedPositions, Mlp, Norm, Qkv, Rope};
+use super::decoder::{
+    self, Decoder, DecoderFile, Layer, Layout, LearnedPositions, Mlp, Norm, Qkv, Rope,
+};
 use super::nn::{Activation, Linear, Weights};
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["GPT2LMHeadModel", "GPT2Model"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Gpt,
+    classes: &["GPT2LMHeadModel", "GPT2Model"],
+    load,
+    defaults,
+};
 
 hf_config! {
     /// `GPT2Config` (transformers 5.23): the fields the model reads, with its defaults
@@ -243,4 +251,9 @@ pub(crate) fn load(
         Ok(block(ln("ln_1")?, Some(ln("ln_2")?), attn, mlp, false))
     };
     assemble(&skeleton, weights, layout, layer, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![("GPT2Config", serde_json::json!(GPT2Config::default()))]
 }

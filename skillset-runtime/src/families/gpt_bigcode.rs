@@ -5,13 +5,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, Layout, Mlp, Norm, Qkv};
+use super::decoder::{Decoder, DecoderFile, Layout, Mlp, Norm, Qkv};
 use super::gpt::{self, Skeleton};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["GPTBigCodeForCausalLM", "GPTBigCodeModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Gpt,
+    classes: &["GPTBigCodeForCausalLM", "GPTBigCodeModel"],
+    load,
+    defaults,
+};
 
 hf_config! {
     /// `GPTBigCodeConfig` (transformers 5.23): the fields the model reads, with its
@@ -82,4 +88,12 @@ pub(crate) fn load(
         Ok(gpt::block(ln("ln_1")?, Some(ln("ln_2")?), attn, mlp, false))
     };
     gpt::assemble(&skeleton, weights, layout, layer, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![(
+        "GPTBigCodeConfig",
+        serde_json::json!(GPTBigCodeConfig::default()),
+    )]
 }

@@ -7,13 +7,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{linear, Decoder, Layout, Mlp, Norm, Qkv, Residual};
+use super::decoder::{linear, Decoder, DecoderFile, Layout, Mlp, Norm, Qkv, Residual};
 use super::gpt::{self, Skeleton};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["GPTNeoXForCausalLM", "GPTNeoXModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Gpt,
+    classes: &["GPTNeoXForCausalLM", "GPTNeoXModel"],
+    load,
+    defaults,
+};
 
 hf_config! {
     /// `GPTNeoXConfig` (transformers 5.23): the fields the model reads, with its
@@ -98,4 +104,9 @@ pub(crate) fn load(
         Ok(gpt::block(attn_norm, Some(mlp_norm), attn, mlp, false))
     };
     gpt::assemble(&skeleton, weights, layout, layer, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![("GPTNeoXConfig", serde_json::json!(GPTNeoXConfig::default()))]
 }

@@ -6,13 +6,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, Layout, Mlp, Norm, Qkv, Residual};
+use super::decoder::{Decoder, DecoderFile, Layout, Mlp, Norm, Qkv, Residual};
 use super::gpt::{self, Skeleton};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["GPTJForCausalLM", "GPTJModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Gpt,
+    classes: &["GPTJForCausalLM", "GPTJModel"],
+    load,
+    defaults,
+};
 
 hf_config! {
     /// `GPTJConfig` (transformers 5.23): the fields the model reads, with its defaults.
@@ -84,4 +90,9 @@ pub(crate) fn load(
         ))
     };
     gpt::assemble(&skeleton, weights, layout, layer, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![("GPTJConfig", serde_json::json!(GPTJConfig::default()))]
 }

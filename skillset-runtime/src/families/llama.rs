@@ -8,12 +8,18 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{self, linear, Decoder, Layer, Layout, Mlp, Norm, Qkv, Rope};
+use super::decoder::{self, linear, Decoder, DecoderFile, Layer, Layout, Mlp, Norm, Qkv, Rope};
 use super::nn::{Activation, Linear, Weights};
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["LlamaForCausalLM", "LlamaModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["LlamaForCausalLM", "LlamaModel"],
+    load,
+    defaults,
+};
 
 hf_config! {
     /// The fields of a llama-family config.json the base reads, as given: a missing
@@ -39,10 +45,10 @@ hf_config! {
 /// A member's config class defaults for [`Fields`] (transformers 5.23; checked against
 /// `tests/config_defaults.json` by the unit test below). `None` for a field the class
 /// does not have: transformers' model then ignores it in a config.json.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub(crate) struct Defaults {
     /// The config class (`LlamaConfig`), whose defaults the unit test compares.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[serde(skip)]
     pub class: &'static str,
     pub vocab_size: usize,
     pub hidden_size: usize,
@@ -80,6 +86,45 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
     attention_bias: Some(false),
     mlp_bias: Some(false),
 };
+
+/// `InternLM3Config`'s defaults: transformers runs `internlm3` checkpoints with
+/// Llama's classes, reading their config as this class.
+pub(crate) const INTERNLM3: Defaults = Defaults {
+    class: "InternLM3Config",
+    vocab_size: 128512,
+    intermediate_size: 10240,
+    num_hidden_layers: 48,
+    num_key_value_heads: Some(2),
+    head_dim: Some(128),
+    max_position_embeddings: 32768,
+    rms_norm_eps: Some(1e-5),
+    ..DEFAULTS
+};
+
+/// `IQuestCoderConfig`'s defaults (`iquestcoder` runs with Llama's classes too).
+pub(crate) const IQUESTCODER: Defaults = Defaults {
+    class: "IQuestCoderConfig",
+    vocab_size: 76800,
+    hidden_size: 5120,
+    intermediate_size: 27648,
+    num_hidden_layers: 80,
+    num_attention_heads: 40,
+    num_key_value_heads: Some(8),
+    head_dim: Some(128),
+    max_position_embeddings: 131072,
+    rms_norm_eps: Some(1e-5),
+    ..DEFAULTS
+};
+
+/// The config class of a checkpoint that Llama's classes load: defaults follow the
+/// model type's config class (what `AutoConfig` reads), the layers the architecture.
+fn config_class(c: &ConfigReader) -> &'static Defaults {
+    match c.str_or("model_type", "llama") {
+        "internlm3" => &INTERNLM3,
+        "iquestcoder" => &IQUESTCODER,
+        _ => &DEFAULTS,
+    }
+}
 
 /// A llama-family config resolved: the member's config.json over its class defaults.
 #[derive(Debug, Clone)]
@@ -319,9 +364,17 @@ pub(crate) fn load(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    let c = Config::read(config, &DEFAULTS)?;
+    let c = Config::read(config, config_class(config))?;
     check_layer_types(config, None)?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let layers = |w: &Weights| plain_layer(w, &c);
     assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    [DEFAULTS, INTERNLM3, IQUESTCODER]
+        .iter()
+        .map(|d| (d.class, serde_json::json!(d)))
+        .collect()
 }

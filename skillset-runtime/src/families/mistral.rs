@@ -6,13 +6,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::Decoder;
+use super::decoder::{Decoder, DecoderFile};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["MistralForCausalLM", "MistralModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["MistralForCausalLM", "MistralModel"],
+    load,
+    defaults,
+};
 
 /// `MistralConfig`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -43,4 +49,12 @@ pub(crate) fn load(
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let layers = |w: &Weights| llama::plain_layer(w, &c);
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (DEFAULTS.class, serde_json::json!(DEFAULTS)),
+        (DEFAULTS.class, serde_json::json!(MistralConfig::default())),
+    ]
 }

@@ -61,36 +61,31 @@ pub(crate) fn loader_takes(family: Family, architecture: &str) -> bool {
     }
 }
 
-/// A loader of a decoder model type stated as one file over the shared decoder.
-type DecoderLoader =
-    fn(&ConfigReader, &nn::Weights, candle_core::DType, &Device) -> Result<decoder::Decoder>;
-
 /// The decoder model types stated as one file each (a family's base member, or a delta
-/// over it): their family, classes and loader. A new one is a file and a row here.
-const DECODERS: &[(Family, &[&str], DecoderLoader)] = &[
-    (Family::Llama, llama::CLASSES, llama::load),
-    (Family::Llama, mistral::CLASSES, mistral::load),
-    (Family::Llama, qwen2::CLASSES, qwen2::load),
-    (Family::Llama, qwen3::CLASSES, qwen3::load),
-    (Family::Llama, phi3::CLASSES, phi3::load),
-    (Family::Llama, gemma::CLASSES, gemma::load),
-    (Family::Llama, granite::CLASSES, granite::load),
-    (Family::Llama, olmo::CLASSES, olmo::load),
-    (Family::Llama, olmo2::CLASSES, olmo2::load),
-    (Family::Gpt, gpt::CLASSES, gpt::load),
-    (Family::Gpt, gpt_neo::CLASSES, gpt_neo::load),
-    (Family::Gpt, gptj::CLASSES, gptj::load),
-    (Family::Gpt, gpt_neox::CLASSES, gpt_neox::load),
-    (Family::Gpt, gpt_bigcode::CLASSES, gpt_bigcode::load),
-    (Family::Gpt, opt::CLASSES, opt::load),
-    (Family::Gpt, phi::CLASSES, phi::load),
+/// over it). A new one is a file, its `mod` line and a row here.
+const DECODERS: &[decoder::DecoderFile] = &[
+    llama::FILE,
+    mistral::FILE,
+    qwen2::FILE,
+    qwen3::FILE,
+    phi3::FILE,
+    gemma::FILE,
+    granite::FILE,
+    olmo::FILE,
+    olmo2::FILE,
+    gpt::FILE,
+    gpt_neo::FILE,
+    gptj::FILE,
+    gpt_neox::FILE,
+    gpt_bigcode::FILE,
+    opt::FILE,
+    phi::FILE,
 ];
 
-fn decoder_loader(family: Family, architecture: &str) -> Option<DecoderLoader> {
+fn decoder_loader(family: Family, architecture: &str) -> Option<&'static decoder::DecoderFile> {
     DECODERS
         .iter()
-        .find(|(f, classes, _)| *f == family && classes.contains(&architecture))
-        .map(|(_, _, load)| *load)
+        .find(|d| d.family == family && d.classes.contains(&architecture))
 }
 
 /// A checkpoint opened for loading one architecture of `family` for one task: the
@@ -165,8 +160,8 @@ impl<'a> Loading<'a> {
     /// A decoder-only causal LM, by its model type file's loader.
     pub fn causal(&self) -> Result<Box<dyn CausalLm>> {
         let (arch, c, w) = (self.architecture, &self.config, &self.weights);
-        if let Some(load) = decoder_loader(self.family, arch) {
-            return Ok(Box::new(load(c, w, self.dtype, &self.device)?));
+        if let Some(file) = decoder_loader(self.family, arch) {
+            return Ok(Box::new((file.load)(c, w, self.dtype, &self.device)?));
         }
         Err(self.no_model("causal LM"))
     }
@@ -280,7 +275,9 @@ mod tests {
                 .as_object()
                 .unwrap_or_else(|| panic!("{name} is not in config_defaults.json: add it to scripts/gen_config_defaults.py"))
         };
+        let compared = std::cell::RefCell::new(std::collections::BTreeSet::new());
         let same = |name: &str, field: &str, ours: serde_json::Value| {
+            compared.borrow_mut().insert(name.to_string());
             let theirs = class(name).get(field);
             let equal = match (&ours, theirs) {
                 (serde_json::Value::Null, None) => true,
@@ -295,40 +292,28 @@ mod tests {
                 "{name}.{field}: ours {ours}, transformers {theirs:?}"
             );
         };
-        let members = [
-            &llama::DEFAULTS,
-            &mistral::DEFAULTS,
-            &qwen2::DEFAULTS,
-            &qwen3::DEFAULTS,
-            &phi3::DEFAULTS,
-            &gemma::DEFAULTS,
-            &granite::DEFAULTS,
-            &olmo::DEFAULTS,
-            &olmo2::DEFAULTS,
+        // A field a file states as `None` that transformers' signature has as `None`
+        // too, and derives from other fields in `__init__` (the loaders derive it the
+        // same way); any other `None` is a field the class does not have.
+        let derived = [
+            "num_key_value_heads",
+            "head_dim",
+            "word_embed_proj_dim",
+            "num_decoder_layers",
+            "scale_decoder_outputs",
         ];
-        for d in members {
-            let n = d.class;
-            same(n, "vocab_size", d.vocab_size.into());
-            same(n, "hidden_size", d.hidden_size.into());
-            same(n, "intermediate_size", d.intermediate_size.into());
-            same(n, "num_hidden_layers", d.num_hidden_layers.into());
-            same(n, "num_attention_heads", d.num_attention_heads.into());
-            let kv = d.num_key_value_heads.unwrap_or(d.num_attention_heads);
-            same(n, "num_key_value_heads", kv.into());
-            if class(n).contains_key("head_dim") {
-                let hd = d.head_dim.unwrap_or(d.hidden_size / d.num_attention_heads);
-                same(n, "head_dim", hd.into());
+        let check = |name: &str, fields: serde_json::Value| {
+            for (field, ours) in fields.as_object().unwrap() {
+                if !(ours.is_null() && derived.contains(&field.as_str())) {
+                    same(name, field, ours.clone());
+                }
             }
-            same(n, "hidden_act", d.hidden_act.into());
-            same(
-                n,
-                "max_position_embeddings",
-                d.max_position_embeddings.into(),
-            );
-            same(n, "rms_norm_eps", serde_json::json!(d.rms_norm_eps));
-            same(n, "tie_word_embeddings", d.tie_word_embeddings.into());
-            same(n, "attention_bias", serde_json::json!(d.attention_bias));
-            same(n, "mlp_bias", serde_json::json!(d.mlp_bias));
+        };
+        // Every decoder file's stated defaults.
+        for file in DECODERS {
+            for (name, fields) in (file.defaults)() {
+                check(name, fields);
+            }
         }
         for d in bert::member_defaults() {
             let n = d.class;
@@ -391,41 +376,8 @@ mod tests {
         // Its `None`: 128, and Data2VecAudio's 5.
         same("Wav2Vec2Config", "num_conv_pos_embeddings", 128.into());
         same("Data2VecAudioConfig", "num_conv_pos_embeddings", 5.into());
+        // The other families' typed configs.
         let typed = [
-            (
-                "MistralConfig",
-                serde_json::json!(mistral::MistralConfig::default()),
-            ),
-            (
-                "Qwen2Config",
-                serde_json::json!(qwen2::QwenWindow::default()),
-            ),
-            (
-                "Qwen3Config",
-                serde_json::json!(qwen2::QwenWindow::default()),
-            ),
-            ("Phi3Config", serde_json::json!(phi3::Phi3Window::default())),
-            (
-                "GraniteConfig",
-                serde_json::json!(granite::GraniteConfig::default()),
-            ),
-            ("OlmoConfig", serde_json::json!(olmo::OlmoConfig::default())),
-            ("PhiConfig", serde_json::json!(phi::PhiConfig::default())),
-            ("GPT2Config", serde_json::json!(gpt::GPT2Config::default())),
-            (
-                "GPTNeoConfig",
-                serde_json::json!(gpt_neo::GPTNeoConfig::default()),
-            ),
-            ("GPTJConfig", serde_json::json!(gptj::GPTJConfig::default())),
-            (
-                "GPTNeoXConfig",
-                serde_json::json!(gpt_neox::GPTNeoXConfig::default()),
-            ),
-            (
-                "GPTBigCodeConfig",
-                serde_json::json!(gpt_bigcode::GPTBigCodeConfig::default()),
-            ),
-            ("OPTConfig", serde_json::json!(opt::OPTConfig::default())),
             (
                 "DistilBertConfig",
                 serde_json::json!(bert::DistilBertConfig::default()),
@@ -442,24 +394,24 @@ mod tests {
                 "WhisperConfig",
                 serde_json::json!(whisper::WhisperConfig::default()),
             ),
+            (
+                "LlavaConfig",
+                serde_json::json!(llava::LlavaConfig::default()),
+            ),
         ];
         for (name, fields) in typed {
-            for (field, ours) in fields.as_object().unwrap() {
-                // `None` here, as in transformers' signature, which derives the value
-                // from other fields in `__init__` (the loaders derive it the same way).
-                let derived = [
-                    "num_key_value_heads",
-                    "head_dim",
-                    "word_embed_proj_dim",
-                    "num_decoder_layers",
-                    "scale_decoder_outputs",
-                ]
-                .contains(&field.as_str());
-                if ours.is_null() && derived {
-                    continue;
-                }
-                same(name, field, ours.clone());
-            }
+            check(name, fields);
+        }
+        // The dual encoders' own fields (their towers are compared above): CLIP's
+        // projection width; SigLIP reads none.
+        check("CLIPConfig", serde_json::json!({ "projection_dim": 512 }));
+        compared.borrow_mut().insert("SiglipConfig".into());
+        // Every config class of a model type a family runs has its defaults stated.
+        for name in file["classes"].as_object().unwrap().keys() {
+            assert!(
+                compared.borrow().contains(name),
+                "{name}: a family runs its model type, but no file states its defaults"
+            );
         }
     }
 }

@@ -5,13 +5,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, Norm};
+use super::decoder::{Decoder, DecoderFile, Norm};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["OlmoForCausalLM", "OlmoModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["OlmoForCausalLM", "OlmoModel"],
+    load,
+    defaults,
+};
 
 /// `OlmoConfig`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -50,4 +56,12 @@ pub(crate) fn load(
         llama::layer(w, &c, norm, attn, llama::mlp(&w.pp("mlp"), &c)?)
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (DEFAULTS.class, serde_json::json!(DEFAULTS)),
+        (DEFAULTS.class, serde_json::json!(OlmoConfig::default())),
+    ]
 }

@@ -9,13 +9,19 @@
 use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
-use super::decoder::{Decoder, Layer, Norm, QkNorm};
+use super::decoder::{Decoder, DecoderFile, Layer, Norm, QkNorm};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["Olmo2ForCausalLM", "Olmo2Model"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Olmo2ForCausalLM", "Olmo2Model"],
+    load,
+    defaults,
+};
 
 /// `Olmo2Config`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -62,4 +68,9 @@ pub(crate) fn load(
     let final_norm = norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
     let layers = |w: &Weights| layer(w, &c);
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![(DEFAULTS.class, serde_json::json!(DEFAULTS))]
 }

@@ -8,12 +8,18 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{self, Decoder, Layer, Layout, Mlp, Norm, Qkv, Residual, Rope};
+use super::decoder::{self, Decoder, DecoderFile, Layer, Layout, Mlp, Norm, Qkv, Residual, Rope};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["PhiForCausalLM", "PhiModel"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Gpt,
+    classes: &["PhiForCausalLM", "PhiModel"],
+    load,
+    defaults,
+};
 
 hf_config! {
     /// `PhiConfig` (transformers 5.23): the fields the model reads, with its defaults.
@@ -107,4 +113,9 @@ pub(crate) fn load(
         dtype,
         device: device.clone(),
     })
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![("PhiConfig", serde_json::json!(PhiConfig::default()))]
 }

@@ -6,13 +6,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{linear, Decoder, Mlp, Qkv};
+use super::decoder::{linear, Decoder, DecoderFile, Mlp, Qkv};
 use super::llama::{self, split_rows, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["Phi3ForCausalLM", "Phi3Model"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Phi3ForCausalLM", "Phi3Model"],
+    load,
+    defaults,
+};
 
 /// `Phi3Config`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -66,4 +72,12 @@ pub(crate) fn load(
         llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
     };
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (DEFAULTS.class, serde_json::json!(DEFAULTS)),
+        (DEFAULTS.class, serde_json::json!(Phi3Window::default())),
+    ]
 }

@@ -6,13 +6,19 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::Decoder;
+use super::decoder::{Decoder, DecoderFile};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["Qwen2ForCausalLM", "Qwen2Model"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Qwen2ForCausalLM", "Qwen2Model"],
+    load,
+    defaults,
+};
 
 /// `Qwen2Config`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -72,4 +78,12 @@ pub(crate) fn load(
         llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
     };
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (DEFAULTS.class, serde_json::json!(DEFAULTS)),
+        (DEFAULTS.class, serde_json::json!(QwenWindow::default())),
+    ]
 }

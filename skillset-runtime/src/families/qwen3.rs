@@ -5,14 +5,20 @@
 use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
-use super::decoder::{Decoder, QkNorm};
+use super::decoder::{Decoder, DecoderFile, QkNorm};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use super::qwen2;
 use crate::error::Result;
+use crate::Family;
 
-/// The architecture classes this file loads.
-pub(crate) const CLASSES: &[&str] = &["Qwen3ForCausalLM", "Qwen3Model"];
+/// This model type's file: its family, classes, loader and stated defaults.
+pub(crate) const FILE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Qwen3ForCausalLM", "Qwen3Model"],
+    load,
+    defaults,
+};
 
 /// `Qwen3Config`'s defaults.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -44,4 +50,15 @@ pub(crate) fn load(
         Ok(layer)
     };
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (DEFAULTS.class, serde_json::json!(DEFAULTS)),
+        (
+            DEFAULTS.class,
+            serde_json::json!(qwen2::QwenWindow::default()),
+        ),
+    ]
 }
