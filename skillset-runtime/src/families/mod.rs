@@ -259,6 +259,32 @@ mod tests {
         }
     }
 
+    /// Every class a decoder file loads is one the registry lists for its family (or
+    /// the file would never be reached), and no two files load the same class.
+    #[test]
+    fn every_decoder_file_is_reachable() {
+        let mut seen = std::collections::BTreeSet::new();
+        for file in DECODERS {
+            let spec = skillset_codegen::registry::family(file.family);
+            for class in file.classes {
+                let listed = spec.base.contains(class)
+                    || spec
+                        .tasks
+                        .iter()
+                        .any(|(_, classes)| classes.contains(class));
+                assert!(
+                    listed,
+                    "{class}: list it for the {} family in the registry",
+                    file.family
+                );
+                assert!(
+                    seen.insert(*class),
+                    "{class} is loaded by two decoder files"
+                );
+            }
+        }
+    }
+
     /// The defaults each model type file states are transformers' (its config class
     /// instantiated with no arguments: `tests/config_defaults.json`, written by
     /// `scripts/gen_config_defaults.py`), and a field its class does not have is
