@@ -349,88 +349,6 @@ fn image_text_to_text<S: Supports<task::ImageTextToText>>(
         .collect()
 }
 
-macro_rules! typed {
-    ($S:ty, $f:expr, $check:expr, [$($task:ident => $run:ident),* $(,)?]) => {
-        match $check.task {
-            $(Task::$task => $run::<$S>(&$f.dir, $check),)*
-            other => panic!("{}: no typed runner for {other} on {}", $f.name, stringify!($S)),
-        }
-    };
-}
-
-macro_rules! bert_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [
-            FeatureExtraction => feature_extraction,
-            FillMask => fill_mask,
-            TextClassification => text_classification,
-            TokenClassification => token_classification,
-        ])
-    };
-}
-
-macro_rules! decoder_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [TextGeneration => text_generation])
-    };
-}
-
-macro_rules! seq2seq_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [Text2TextGeneration => text2text_generation])
-    };
-}
-
-macro_rules! vit_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [
-            ImageClassification => image_classification,
-            ImageFeatureExtraction => image_feature_extraction,
-        ])
-    };
-}
-
-/// The whole clip family: dual encoders and vision towers.
-macro_rules! clip_family_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [
-            ZeroShotImageClassification => zero_shot_image_classification,
-            ImageFeatureExtraction => image_feature_extraction,
-        ])
-    };
-}
-
-macro_rules! wav2vec2_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [
-            AutomaticSpeechRecognition => speech_recognition,
-            AudioClassification => audio_classification,
-        ])
-    };
-}
-
-macro_rules! llava_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [ImageTextToText => image_text_to_text])
-    };
-}
-
-macro_rules! whisper_tasks {
-    ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [AutomaticSpeechRecognition => speech_recognition])
-    };
-}
-
-/// transformers' outputs vs ours through a typed skillset `via`.
-fn assert_matches(f: &Fixture, check: &ReferenceCheck, ours: Vec<Value>, via: &str) {
-    compare(
-        &Value::from(ours),
-        &Value::from(check.outputs.clone()),
-        check.tolerance(skillsets::DType::F32),
-    )
-    .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", f.name, check.task));
-}
-
 /// The runner of one task through skillset `S`.
 macro_rules! run_task {
     (FeatureExtraction, $S:ty, $f:expr, $check:expr) => {
@@ -478,6 +396,99 @@ macro_rules! run_task {
     };
 }
 
+macro_rules! typed {
+    ($S:ty, $f:expr, $check:expr, [$($task:ident),* $(,)?]) => {
+        match $check.task {
+            $(Task::$task => run_task!($task, $S, $f, $check),)*
+            other => panic!("{}: no typed runner for {other} on {}", $f.name, stringify!($S)),
+        }
+    };
+}
+
+macro_rules! bert_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!(
+            $S,
+            $f,
+            $check,
+            [
+                FeatureExtraction,
+                FillMask,
+                TextClassification,
+                TokenClassification,
+            ]
+        )
+    };
+}
+
+macro_rules! decoder_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [TextGeneration])
+    };
+}
+
+macro_rules! seq2seq_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [Text2TextGeneration])
+    };
+}
+
+macro_rules! vit_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!(
+            $S,
+            $f,
+            $check,
+            [ImageClassification, ImageFeatureExtraction,]
+        )
+    };
+}
+
+/// The whole clip family: dual encoders and vision towers.
+macro_rules! clip_family_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!(
+            $S,
+            $f,
+            $check,
+            [ZeroShotImageClassification, ImageFeatureExtraction,]
+        )
+    };
+}
+
+macro_rules! wav2vec2_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!(
+            $S,
+            $f,
+            $check,
+            [AutomaticSpeechRecognition, AudioClassification,]
+        )
+    };
+}
+
+macro_rules! llava_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [ImageTextToText])
+    };
+}
+
+macro_rules! whisper_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [AutomaticSpeechRecognition])
+    };
+}
+
+/// transformers' outputs vs ours through a typed skillset `via`.
+fn assert_matches(f: &Fixture, check: &ReferenceCheck, ours: Vec<Value>, via: &str) {
+    compare(
+        &Value::from(ours),
+        &Value::from(check.outputs.clone()),
+        check.tolerance(skillsets::DType::F32),
+    )
+    .unwrap_or_else(|e| panic!("{} {} via {via}: {e}", f.name, check.task));
+}
+
 /// `through_generated_type`: a fixture's check run through the generated type of its
 /// model type. Its arms come from the skillsets crate's list of every model type a
 /// family runs (`__runnable_model_types`), so a new model type needs none written here.
@@ -486,14 +497,7 @@ macro_rules! through_generated_types {
         fn through_generated_type(f: &Fixture, check: &ReferenceCheck) -> Vec<Value> {
             match f.reference.model_type.as_str() {
                 $(
-                    $model_type => match check.task {
-                        $(Task::$task => run_task!($task, skillsets::$Type, f, check),)*
-                        other => panic!(
-                            "{}: {} does not run {other}",
-                            f.name,
-                            stringify!($Type)
-                        ),
-                    },
+                    $model_type => typed!(skillsets::$Type, f, check, [$($task),*]),
                 )*
                 other => panic!("fixture {} of {other}: no skillset family runs it", f.name),
             }

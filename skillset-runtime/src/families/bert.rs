@@ -323,13 +323,7 @@ impl Config {
         } else {
             "num_attention_heads"
         };
-        let (hidden, heads) = (config.hidden_size, config.num_heads);
-        if heads == 0 || hidden % heads != 0 {
-            return Err(c.invalid(
-                heads_key,
-                format!("{heads} does not divide the hidden size {hidden}"),
-            ));
-        }
+        c.check_heads(heads_key, config.num_heads, config.hidden_size)?;
         Ok(config)
     }
 }

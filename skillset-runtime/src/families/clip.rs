@@ -185,7 +185,10 @@ impl Tower {
                 hidden,
                 heads: c.check_heads("num_attention_heads", heads, hidden)?,
                 intermediate: f.intermediate_size.unwrap_or(d.intermediate_size),
-                eps: c.f64_or("layer_norm_eps", d.layer_norm_eps)?,
+                eps: c.check_eps(
+                    "layer_norm_eps",
+                    f.layer_norm_eps.unwrap_or(d.layer_norm_eps),
+                )?,
                 act: c.activation_named("hidden_act", act)?,
                 pre_norm: true,
             },

@@ -105,7 +105,7 @@ impl<'a> ConfigReader<'a> {
         if heads == 0 || hidden % heads != 0 {
             return Err(self.invalid(
                 key,
-                format!("{heads} heads do not divide the hidden size {hidden}"),
+                format!("{heads} does not divide the hidden size {hidden}"),
             ));
         }
         Ok(heads)
@@ -118,8 +118,8 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    /// A number; a normalization epsilon (`*_eps`, `*_epsilon`) must be finite and not
-    /// negative (a negative one turns the variance's square root into NaN).
+    /// A number; a normalization epsilon (`*_eps`, `*_epsilon`) is checked as
+    /// [`ConfigReader::check_eps`] checks it.
     pub fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
         let x = match self.value.get(key) {
             None | Some(serde_json::Value::Null) => return Ok(default),
@@ -127,13 +127,23 @@ impl<'a> ConfigReader<'a> {
                 .as_f64()
                 .ok_or_else(|| self.invalid(key, format!("expected a number, found {v}")))?,
         };
-        if (key.ends_with("eps") || key.ends_with("epsilon")) && !(x >= 0.0 && x.is_finite()) {
-            return Err(self.invalid(
-                key,
-                format!("{x}: a normalization epsilon is a small positive number"),
-            ));
+        if key.ends_with("eps") || key.ends_with("epsilon") {
+            return self.check_eps(key, x);
         }
         Ok(x)
+    }
+
+    /// A normalization epsilon (read from `key`): finite and not negative (a negative
+    /// one turns the variance's square root into NaN).
+    pub fn check_eps(&self, key: &str, x: f64) -> Result<f64> {
+        if x >= 0.0 && x.is_finite() {
+            Ok(x)
+        } else {
+            Err(self.invalid(
+                key,
+                format!("{x}: a normalization epsilon is a small positive number"),
+            ))
+        }
     }
 
     /// The rotary base (`rope_theta`), where it was read: positive and finite, or the

@@ -74,16 +74,41 @@ pub(crate) struct Skeleton<'a> {
     pub tie_word_embeddings: bool,
 }
 
+impl Skeleton<'static> {
+    /// GPT-2's weight names (`transformer.wte`, `wpe`, `h.N`, `ln_f`, `lm_head`), with
+    /// these sizes; members change the names they do not share.
+    pub(crate) fn gpt2(
+        vocab_size: usize,
+        hidden: usize,
+        max_positions: usize,
+        layers: usize,
+        eps: f64,
+        tie_word_embeddings: bool,
+    ) -> Self {
+        Skeleton {
+            prefix: "transformer",
+            bare: None,
+            embed: "wte",
+            positions: Some(("wpe", 0)),
+            blocks: "h",
+            final_norm: Some("ln_f"),
+            head: "lm_head",
+            head_bias: false,
+            vocab_size,
+            hidden,
+            embed_dim: hidden,
+            max_positions,
+            layers,
+            eps,
+            tie_word_embeddings,
+        }
+    }
+}
+
 /// The hidden size split over heads: the head size (an error naming `key` when the
 /// heads do not divide it).
 pub(crate) fn head_dim(c: &ConfigReader, key: &str, hidden: usize, heads: usize) -> Result<usize> {
-    if heads == 0 || hidden % heads != 0 {
-        return Err(c.invalid(
-            key,
-            format!("{heads} does not divide the hidden size {hidden}"),
-        ));
-    }
-    Ok(hidden / heads)
+    Ok(hidden / c.check_heads(key, heads, hidden)?)
 }
 
 /// The rotary positions of `dim` dims per head with base `theta` (`interleaved`: GPT-J's
@@ -214,30 +239,21 @@ pub(crate) fn load(
     let (h, heads) = (g.n_embd, g.n_head);
     let hd = head_dim(config, "n_head", h, heads)?;
     let i = g.n_inner.unwrap_or(4 * h);
-    let eps = config.f64_or("layer_norm_epsilon", g.layer_norm_epsilon)?;
+    let eps = config.check_eps("layer_norm_epsilon", g.layer_norm_epsilon)?;
     let act: Activation = config.activation_named("activation_function", &g.activation_function)?;
     let mut layout = Layout::new(heads, heads, hd, act);
     if !g.scale_attn_weights {
         layout.scale = 1.0;
     }
     layout.scale_by_layer = g.scale_attn_by_inverse_layer_idx;
-    let skeleton = Skeleton {
-        prefix: "transformer",
-        bare: None,
-        embed: "wte",
-        positions: Some(("wpe", 0)),
-        blocks: "h",
-        final_norm: Some("ln_f"),
-        head: "lm_head",
-        head_bias: false,
-        vocab_size: g.vocab_size,
-        hidden: h,
-        embed_dim: h,
-        max_positions: g.n_positions,
-        layers: g.n_layer,
+    let skeleton = Skeleton::gpt2(
+        g.vocab_size,
+        h,
+        g.n_positions,
+        g.n_layer,
         eps,
-        tie_word_embeddings: g.tie_word_embeddings,
-    };
+        g.tie_word_embeddings,
+    );
     let layer = |w: &Weights, _| {
         let ln = |name: &str| Norm::layer(w, h, eps, name);
         let attn = (

@@ -51,30 +51,21 @@ pub(crate) fn load(
     let (h, heads) = (g.n_embd, g.n_head);
     let hd = gpt::head_dim(config, "n_head", h, heads)?;
     let i = g.n_inner.unwrap_or(4 * h);
-    let eps = config.f64_or("layer_norm_epsilon", g.layer_norm_epsilon)?;
+    let eps = config.check_eps("layer_norm_epsilon", g.layer_norm_epsilon)?;
     let act = config.activation_named("activation_function", &g.activation_function)?;
     let kv_heads = if g.multi_query { 1 } else { heads };
     let mut layout = Layout::new(heads, kv_heads, hd, act);
     if !g.scale_attn_weights {
         layout.scale = 1.0;
     }
-    let skeleton = Skeleton {
-        prefix: "transformer",
-        bare: None,
-        embed: "wte",
-        positions: Some(("wpe", 0)),
-        blocks: "h",
-        final_norm: Some("ln_f"),
-        head: "lm_head",
-        head_bias: false,
-        vocab_size: g.vocab_size,
-        hidden: h,
-        embed_dim: h,
-        max_positions: g.n_positions,
-        layers: g.n_layer,
+    let skeleton = Skeleton::gpt2(
+        g.vocab_size,
+        h,
+        g.n_positions,
+        g.n_layer,
         eps,
-        tie_word_embeddings: g.tie_word_embeddings,
-    };
+        g.tie_word_embeddings,
+    );
     let layer = |w: &Weights, _| {
         let ln = |name: &str| Norm::layer(w, h, eps, name);
         let c_attn = w.linear(h, h + 2 * kv_heads * hd, "attn.c_attn")?;

@@ -52,7 +52,7 @@ pub(crate) fn load(
     let (h, heads) = (g.hidden_size, g.num_heads);
     let hd = gpt::head_dim(config, "num_heads", h, heads)?;
     let i = g.intermediate_size.unwrap_or(4 * h);
-    let eps = config.f64_or("layer_norm_epsilon", g.layer_norm_epsilon)?;
+    let eps = config.check_eps("layer_norm_epsilon", g.layer_norm_epsilon)?;
     // `expand_attention_types_params`: each pattern repeated its count of times.
     let mut local = Vec::new();
     for (kinds, times) in &g.attention_types {
@@ -78,23 +78,14 @@ pub(crate) fn load(
     // GPT-Neo does not scale its attention scores.
     layout.scale = 1.0;
     layout.sliding_window = Some(g.window_size);
-    let skeleton = Skeleton {
-        prefix: "transformer",
-        bare: None,
-        embed: "wte",
-        positions: Some(("wpe", 0)),
-        blocks: "h",
-        final_norm: Some("ln_f"),
-        head: "lm_head",
-        head_bias: false,
-        vocab_size: g.vocab_size,
-        hidden: h,
-        embed_dim: h,
-        max_positions: g.max_position_embeddings,
-        layers: g.num_layers,
+    let skeleton = Skeleton::gpt2(
+        g.vocab_size,
+        h,
+        g.max_position_embeddings,
+        g.num_layers,
         eps,
-        tie_word_embeddings: g.tie_word_embeddings,
-    };
+        g.tie_word_embeddings,
+    );
     let layer = |w: &Weights, index: usize| {
         let ln = |name: &str| Norm::layer(w, h, eps, name);
         let a = w.pp("attn.attention");

@@ -59,7 +59,7 @@ pub(crate) fn load(
     let g: GPTNeoXConfig = config.typed()?;
     let (h, heads, i) = (g.hidden_size, g.num_attention_heads, g.intermediate_size);
     let hd = gpt::head_dim(config, "num_attention_heads", h, heads)?;
-    let eps = config.f64_or("layer_norm_eps", g.layer_norm_eps)?;
+    let eps = config.check_eps("layer_norm_eps", g.layer_norm_eps)?;
     let act = config.activation_named("hidden_act", &g.hidden_act)?;
     let mut layout = Layout::new(heads, heads, hd, act);
     let partial = rope_field(config, &["partial_rotary_factor", "rotary_pct"]).unwrap_or(0.25);
@@ -76,20 +76,19 @@ pub(crate) fn load(
     }
     let skeleton = Skeleton {
         prefix: "gpt_neox",
-        bare: None,
         embed: "embed_in",
         positions: None,
         blocks: "layers",
         final_norm: Some("final_layer_norm"),
         head: "embed_out",
-        head_bias: false,
-        vocab_size: g.vocab_size,
-        hidden: h,
-        embed_dim: h,
-        max_positions: g.max_position_embeddings,
-        layers: g.num_hidden_layers,
-        eps,
-        tie_word_embeddings: g.tie_word_embeddings,
+        ..Skeleton::gpt2(
+            g.vocab_size,
+            h,
+            g.max_position_embeddings,
+            g.num_hidden_layers,
+            eps,
+            g.tie_word_embeddings,
+        )
     };
     let bias = g.attention_bias;
     let layer = |w: &Weights, _| {

@@ -50,7 +50,7 @@ pub(crate) fn load(
     let (h, heads) = (g.n_embd, g.n_head);
     let hd = gpt::head_dim(config, "n_head", h, heads)?;
     let i = g.n_inner.unwrap_or(4 * h);
-    let eps = config.f64_or("layer_norm_epsilon", g.layer_norm_epsilon)?;
+    let eps = config.check_eps("layer_norm_epsilon", g.layer_norm_epsilon)?;
     let act = config.activation_named("activation_function", &g.activation_function)?;
     let mut layout = Layout::new(heads, heads, hd, act);
     // `rotary_dim: null` rotates the whole head.
@@ -58,21 +58,16 @@ pub(crate) fn load(
     layout.rope = Some(gpt::rope(config, hd, rotary, 10000.0, true)?);
     layout.residual = Residual::Parallel;
     let skeleton = Skeleton {
-        prefix: "transformer",
-        bare: None,
-        embed: "wte",
         positions: None,
-        blocks: "h",
-        final_norm: Some("ln_f"),
-        head: "lm_head",
         head_bias: true,
-        vocab_size: g.vocab_size,
-        hidden: h,
-        embed_dim: h,
-        max_positions: g.n_positions,
-        layers: g.n_layer,
-        eps,
-        tie_word_embeddings: g.tie_word_embeddings,
+        ..Skeleton::gpt2(
+            g.vocab_size,
+            h,
+            g.n_positions,
+            g.n_layer,
+            eps,
+            g.tie_word_embeddings,
+        )
     };
     let layer = |w: &Weights, _| {
         let a = w.pp("attn");

@@ -180,7 +180,7 @@ impl Config {
         }
         let rotary_dim = decoder::partial_rotary_dim(c, head_dim, 1.0)?;
         let eps = match d.rms_norm_eps {
-            Some(default) => c.f64_or("rms_norm_eps", default)?,
+            Some(default) => c.check_eps("rms_norm_eps", f.rms_norm_eps.unwrap_or(default))?,
             None => 0.0,
         };
         let act = f.hidden_act.as_deref().unwrap_or(d.hidden_act);
@@ -244,19 +244,6 @@ pub(crate) fn check_layer_types(c: &ConfigReader, window: Option<usize>) -> Resu
         ));
     }
     Ok(())
-}
-
-/// Split a fused projection's weight `[a + b + c, in]` into its parts.
-pub(crate) fn split_rows(l: &Linear, sizes: &[usize]) -> Result<Vec<Linear>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &n in sizes {
-        let w = l.weight().narrow(0, start, n)?.contiguous()?;
-        let b = l.bias().map(|b| b.narrow(0, start, n)).transpose()?;
-        out.push(Linear::new(w, b));
-        start += n;
-    }
-    Ok(out)
 }
 
 /// Llama's attention projections under `self_attn`: q/k/v with `qkv_bias`, the output

@@ -71,15 +71,15 @@ pub(crate) fn load(
         blocks: "layers",
         final_norm: (g.do_layer_norm_before && !g._remove_final_layer_norm)
             .then_some("final_layer_norm"),
-        head: "lm_head",
-        head_bias: false,
-        vocab_size: g.vocab_size,
-        hidden: h,
         embed_dim: g.word_embed_proj_dim.unwrap_or(h),
-        max_positions: g.max_position_embeddings,
-        layers: g.num_hidden_layers,
-        eps,
-        tie_word_embeddings: g.tie_word_embeddings,
+        ..Skeleton::gpt2(
+            g.vocab_size,
+            h,
+            g.max_position_embeddings,
+            g.num_hidden_layers,
+            eps,
+            g.tie_word_embeddings,
+        )
     };
     let bias = g.enable_bias;
     let layer = |w: &Weights, _| {

@@ -7,9 +7,9 @@ use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{linear, Decoder, DecoderFile, Mlp, Qkv};
-use super::llama::{self, split_rows, Defaults};
-use super::nn::Weights;
-use crate::error::Result;
+use super::llama::{self, Defaults};
+use super::nn::{Linear, Weights};
+use crate::error::{Error, Result};
 use crate::Family;
 
 /// This model type's file: its family, classes, loader and stated defaults.
@@ -40,6 +40,21 @@ hf_config! {
     }
 }
 
+/// Split a fused projection's weight `[a + b + ..., in]` (and bias) into its parts.
+fn split_rows<const N: usize>(l: &Linear, sizes: [usize; N]) -> Result<[Linear; N]> {
+    let mut parts = Vec::with_capacity(N);
+    let mut start = 0;
+    for n in sizes {
+        let w = l.weight().narrow(0, start, n)?.contiguous()?;
+        let b = l.bias().map(|b| b.narrow(0, start, n)).transpose()?;
+        parts.push(Linear::new(w, b));
+        start += n;
+    }
+    parts
+        .try_into()
+        .map_err(|_| Error::InvalidInput("internal: a split of the wrong count".into()))
+}
+
 pub(crate) fn load(
     config: &ConfigReader,
     weights: &Weights,
@@ -55,15 +70,11 @@ pub(crate) fn load(
     let layers = |w: &Weights| {
         let a = w.pp("self_attn");
         let fused = linear(&a, h, qn + 2 * kvn, "qkv_proj", false)?;
-        let [q, k, v]: [_; 3] = split_rows(&fused, &[qn, kvn, kvn])?
-            .try_into()
-            .map_err(|_| crate::error::Error::InvalidInput("internal: qkv split".into()))?;
+        let [q, k, v] = split_rows(&fused, [qn, kvn, kvn])?;
         let attn = (Qkv::Separate(q, k, v), linear(&a, qn, h, "o_proj", false)?);
         let m = w.pp("mlp");
         let fused = linear(&m, h, 2 * i, "gate_up_proj", false)?;
-        let [gate, up]: [_; 2] = split_rows(&fused, &[i, i])?
-            .try_into()
-            .map_err(|_| crate::error::Error::InvalidInput("internal: gate/up split".into()))?;
+        let [gate, up] = split_rows(&fused, [i, i])?;
         let mlp = Mlp::Gated {
             gate,
             up,

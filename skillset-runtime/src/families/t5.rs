@@ -145,7 +145,7 @@ impl Config {
             heads,
             buckets: buckets.0,
             max_distance: buckets.1,
-            eps: c.f64_or("layer_norm_epsilon", eps)?,
+            eps: c.check_eps("layer_norm_epsilon", eps)?,
             act,
             gated,
             scale_decoder_outputs,

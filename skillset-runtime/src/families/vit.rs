@@ -108,7 +108,7 @@ pub(crate) fn load(
                     "true (DINOv2 giant's SwiGLU feed-forward) is not supported yet; the vit family runs DINOv2 with the GELU MLP (small, base, large)".to_string(),
                 ));
         }
-        let ratio = config.f64_or("mlp_ratio", v.mlp_ratio)?;
+        let ratio = v.mlp_ratio;
         let intermediate = (v.hidden_size as f64 * ratio) as usize;
         let (h, eps) = (v.hidden_size, v.layer_norm_eps);
         (
@@ -153,7 +153,7 @@ pub(crate) fn load(
         hidden,
         heads,
         intermediate,
-        eps: config.f64_or("layer_norm_eps", eps)?,
+        eps: config.check_eps("layer_norm_eps", eps)?,
         act: config.activation_named("hidden_act", &act)?,
         pre_norm: true,
     };

@@ -216,7 +216,7 @@ pub(crate) fn load(
     } else {
         c.feat_extract_norm.as_str()
     };
-    let eps = config.f64_or("layer_norm_eps", c.layer_norm_eps)?;
+    let eps = config.check_eps("layer_norm_eps", c.layer_norm_eps)?;
     let mut convs = Vec::with_capacity(dims.len());
     for i in 0..dims.len() {
         let cw = w.pp(format!("feature_extractor.conv_layers.{i}"));

@@ -1,13 +1,13 @@
 //! The audio tasks on a pipeline: audio classification and speech recognition
 //! (CTC models and Whisper).
 
-use super::handler::{Context, Handler, Inputs, Labels};
+use super::handler::{json_each, Context, Handler, Inputs, Labels};
 use super::options::{RunOptions, TopK};
 use crate::error::{Error, Result};
 use crate::families::wav2vec2::Wav2Vec2;
 use crate::families::whisper::Whisper;
 use crate::media::audio::{Audio, LogMel};
-use crate::ops::{softmax, to_json};
+use crate::ops::softmax;
 use crate::outputs::{LabelScore, Transcription};
 use crate::speech::{
     AudioFrontEnd, CtcVocab, WhisperDecoding, WAV2VEC2_WINDOW_FRAMES, WAV2VEC2_WINDOW_SECONDS,
@@ -31,14 +31,6 @@ pub(crate) fn prepare_audio<'a>(
     cx.limits
         .check_audio(prepared.samples.len(), prepared.sample_rate)?;
     Ok(prepared)
-}
-
-/// The audio of an audio task's inputs.
-fn clips<'a>(cx: &Context, inputs: Inputs<'a>) -> Result<&'a [Audio]> {
-    match inputs {
-        Inputs::Audio(a) => Ok(a),
-        other => Err(other.wrong_kind(cx.task)),
-    }
 }
 
 /// A Wav2Vec2-style speech encoder with its feature extractor (CTC or classifier head).
@@ -341,12 +333,8 @@ impl Handler for CtcRecognizer {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let audio = clips(cx, inputs)?;
-        Ok(self
-            .speech_recognition(cx, audio, opts)?
-            .iter()
-            .map(to_json)
-            .collect())
+        let audio = inputs.audio(cx.task)?;
+        Ok(json_each(&self.speech_recognition(cx, audio, opts)?))
     }
     fn audio_front_end(&self) -> Option<&AudioFrontEnd> {
         Some(&self.encoder.front)
@@ -360,12 +348,12 @@ impl Handler for AudioClassifier {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let audio = clips(cx, inputs)?;
-        Ok(self
-            .audio_classification(cx, audio, opts.top_k.unwrap_or(TopK::N(5)))?
-            .iter()
-            .map(to_json)
-            .collect())
+        let audio = inputs.audio(cx.task)?;
+        Ok(json_each(&self.audio_classification(
+            cx,
+            audio,
+            opts.top_k.unwrap_or(TopK::N(5)),
+        )?))
     }
     fn labels(&self) -> &[String] {
         &self.labels.0
@@ -382,12 +370,8 @@ impl Handler for WhisperRecognizer {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let audio = clips(cx, inputs)?;
-        Ok(self
-            .speech_recognition(cx, audio, opts)?
-            .iter()
-            .map(to_json)
-            .collect())
+        let audio = inputs.audio(cx.task)?;
+        Ok(json_each(&self.speech_recognition(cx, audio, opts)?))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)

@@ -6,10 +6,9 @@ use std::ops::ControlFlow;
 use crate::families::causal::{CausalLm, CausalStepper};
 use crate::families::t5::{T5Model, T5Stepper};
 use crate::generation::{Generation, GenerationOptions, Generator, OnToken, Stepper};
-use crate::ops::to_json;
 use crate::tokenize::TextTokenizer;
 
-use super::handler::{Context, Handler, Inputs};
+use super::handler::{json_each, Context, Handler, Inputs};
 use super::options::RunOptions;
 
 /// The model that writes: a causal LM continues the prompt (text-generation), an
@@ -392,15 +391,9 @@ impl Handler for TextWriter {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let Inputs::Text(texts) = inputs else {
-            return Err(inputs.wrong_kind(cx.task));
-        };
+        let texts = inputs.texts(cx.task)?;
         let opts = opts.generation(&self.setup.defaults)?;
-        Ok(self
-            .text_generation(cx, texts, &opts, None)?
-            .iter()
-            .map(to_json)
-            .collect())
+        Ok(json_each(&self.text_generation(cx, texts, &opts, None)?))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)

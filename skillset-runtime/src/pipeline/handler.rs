@@ -51,7 +51,31 @@ pub(crate) enum Inputs<'a> {
     Audio(&'a [Audio]),
 }
 
-impl Inputs<'_> {
+impl<'a> Inputs<'a> {
+    /// The texts of a text task's inputs.
+    pub fn texts(self, task: Task) -> Result<&'a [&'a str]> {
+        match self {
+            Inputs::Text(t) => Ok(t),
+            other => Err(other.wrong_kind(task)),
+        }
+    }
+
+    /// The images of an image task's inputs.
+    pub fn images(self, task: Task) -> Result<&'a [RgbImage]> {
+        match self {
+            Inputs::Images(i) => Ok(i),
+            other => Err(other.wrong_kind(task)),
+        }
+    }
+
+    /// The audio of an audio task's inputs.
+    pub fn audio(self, task: Task) -> Result<&'a [Audio]> {
+        match self {
+            Inputs::Audio(a) => Ok(a),
+            other => Err(other.wrong_kind(task)),
+        }
+    }
+
     /// The error of a handler given inputs of a kind its task does not read.
     pub fn wrong_kind(&self, task: Task) -> Error {
         let kind = match self {
@@ -100,6 +124,11 @@ pub(crate) trait Handler: Send + Sync + Any {
     fn sentence_transformers(&self) -> Option<&SentenceTransformersConfig> {
         None
     }
+}
+
+/// One JSON value per output, as `run` returns them.
+pub(crate) fn json_each<T: serde::Serialize>(outputs: &[T]) -> Vec<serde_json::Value> {
+    outputs.iter().map(crate::ops::to_json).collect()
 }
 
 /// How text-classification turns logits into scores (transformers' rule).

@@ -11,7 +11,7 @@ use crate::outputs::{Features, FillMaskPrediction, LabelScore, TokenEntity};
 use crate::pooling::{self, Pooling, SentenceTransformersConfig};
 use crate::tokenize::{EncodedBatch, TextTokenizer};
 
-use super::handler::{chunked, Context, Handler, Inputs, Labels, ScoreFn};
+use super::handler::{chunked, json_each, Context, Handler, Inputs, Labels, ScoreFn};
 use super::options::{PoolingChoice, RunOptions, TopK};
 
 /// feature-extraction on a text encoder.
@@ -276,14 +276,6 @@ impl TokenClassifier {
     }
 }
 
-/// The texts of a text task's inputs.
-fn texts<'a>(cx: &Context, inputs: Inputs<'a>) -> Result<&'a [&'a str]> {
-    match inputs {
-        Inputs::Text(t) => Ok(t),
-        other => Err(other.wrong_kind(cx.task)),
-    }
-}
-
 impl Handler for FeatureExtractor {
     fn run(
         &self,
@@ -291,7 +283,7 @@ impl Handler for FeatureExtractor {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let texts = texts(cx, inputs)?;
+        let texts = inputs.texts(cx.task)?;
         let (pooling, normalize) = match opts.pooling {
             PoolingChoice::None => (None, false),
             PoolingChoice::Pool(p) => (Some(p), opts.normalize),
@@ -305,11 +297,9 @@ impl Handler for FeatureExtractor {
                 "--normalize needs pooled embeddings: add --pooling mean (or cls, max)".into(),
             ));
         }
-        Ok(self
-            .feature_extraction(cx, texts, pooling, normalize)?
-            .iter()
-            .map(to_json)
-            .collect())
+        Ok(json_each(
+            &self.feature_extraction(cx, texts, pooling, normalize)?,
+        ))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)
@@ -326,7 +316,7 @@ impl Handler for MaskFiller {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let texts = texts(cx, inputs)?;
+        let texts = inputs.texts(cx.task)?;
         let k = match opts.top_k {
             Some(TopK::N(k)) => k,
             Some(TopK::All) => usize::MAX,
@@ -357,12 +347,12 @@ impl Handler for TextClassifier {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let texts = texts(cx, inputs)?;
-        Ok(self
-            .text_classification(cx, texts, opts.top_k.unwrap_or(TopK::N(1)))?
-            .iter()
-            .map(to_json)
-            .collect())
+        let texts = inputs.texts(cx.task)?;
+        Ok(json_each(&self.text_classification(
+            cx,
+            texts,
+            opts.top_k.unwrap_or(TopK::N(1)),
+        )?))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)
@@ -379,12 +369,8 @@ impl Handler for TokenClassifier {
         inputs: Inputs<'_>,
         _opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let texts = texts(cx, inputs)?;
-        Ok(self
-            .token_classification(cx, texts)?
-            .iter()
-            .map(to_json)
-            .collect())
+        let texts = inputs.texts(cx.task)?;
+        Ok(json_each(&self.token_classification(cx, texts)?))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)

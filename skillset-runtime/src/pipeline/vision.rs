@@ -4,7 +4,7 @@
 use candle_core::{Device, Tensor};
 
 use super::generate::{check_generation, GenSetup};
-use super::handler::{Context, Handler, Inputs, Labels};
+use super::handler::{json_each, Context, Handler, Inputs, Labels};
 use super::options::{RunOptions, TopK};
 use crate::error::{Error, Result};
 use crate::families::clip::{ClipModel, Kind, VisionTower};
@@ -12,17 +12,9 @@ use crate::families::llava::LlavaModel;
 use crate::families::vit::VitModel;
 use crate::generation::GenerationOptions;
 use crate::media::{ImageProcessor, RgbImage};
-use crate::ops::{ranked, softmax, to_json};
+use crate::ops::{ranked, softmax};
 use crate::outputs::LabelScore;
 use crate::tokenize::TextTokenizer;
-
-/// The images of an image task's inputs.
-fn images<'a>(cx: &Context, inputs: Inputs<'a>) -> Result<&'a [RgbImage]> {
-    match inputs {
-        Inputs::Images(i) => Ok(i),
-        other => Err(other.wrong_kind(cx.task)),
-    }
-}
 
 /// `pixel_values` `[b, 3, H, W]` of a batch of images, on the pipeline's device in its
 /// dtype.
@@ -337,12 +329,12 @@ impl Handler for ImageClassifier {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let images = images(cx, inputs)?;
-        Ok(self
-            .image_classification(cx, images, opts.top_k.unwrap_or(TopK::N(5)))?
-            .iter()
-            .map(to_json)
-            .collect())
+        let images = inputs.images(cx.task)?;
+        Ok(json_each(&self.image_classification(
+            cx,
+            images,
+            opts.top_k.unwrap_or(TopK::N(5)),
+        )?))
     }
     fn labels(&self) -> &[String] {
         &self.labels.0
@@ -359,12 +351,8 @@ impl Handler for ImageFeatureExtractor {
         inputs: Inputs<'_>,
         _opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let images = images(cx, inputs)?;
-        Ok(self
-            .image_features(cx, images)?
-            .iter()
-            .map(to_json)
-            .collect())
+        let images = inputs.images(cx.task)?;
+        Ok(json_each(&self.image_features(cx, images)?))
     }
     fn image_processor(&self) -> Option<&ImageProcessor> {
         Some(&self.processor)
@@ -378,7 +366,7 @@ impl Handler for ZeroShotImageClassifier {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let images = images(cx, inputs)?;
+        let images = inputs.images(cx.task)?;
         let labels: Vec<&str> = opts
             .candidate_labels
             .iter()
@@ -396,7 +384,7 @@ impl Handler for ZeroShotImageClassifier {
                 r.truncate(k.take(r.len()));
             }
         }
-        Ok(ranked.iter().map(to_json).collect())
+        Ok(json_each(&ranked))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)
@@ -413,18 +401,16 @@ impl Handler for ImageTextWriter {
         inputs: Inputs<'_>,
         opts: &RunOptions,
     ) -> Result<Vec<serde_json::Value>> {
-        let images = images(cx, inputs)?;
+        let images = inputs.images(cx.task)?;
         let prompt = opts.text.as_deref().ok_or_else(|| {
             Error::InvalidInput(
                 "image-text-to-text needs a prompt with `<image>` in it (--text)".into(),
             )
         })?;
         let gen = opts.generation(&self.setup.defaults)?;
-        Ok(self
-            .image_text_to_text(cx, images, prompt, &gen)?
-            .iter()
-            .map(to_json)
-            .collect())
+        Ok(json_each(
+            &self.image_text_to_text(cx, images, prompt, &gen)?,
+        ))
     }
     fn tokenizer(&self) -> Option<&TextTokenizer> {
         Some(&self.tok)
