@@ -865,6 +865,25 @@ DECODERS = {
         # Model types that transformers maps to the Llama classes with a config of their own.
         "internlm3": "InternLM3Config",
         "iquestcoder": "IQuestCoderConfig",
+        # Model types stated as delta files (issue 16).
+        "ministral": "MinistralConfig",
+        "cwm": "CwmConfig",
+        "smollm3": "SmolLM3Config",
+        "helium": "HeliumConfig",
+        "arcee": "ArceeConfig",
+        "seed_oss": "SeedOssConfig",
+        "olmo3": "Olmo3Config",
+        "starcoder2": "Starcoder2Config",
+        "glm": "GlmConfig",
+        "glm4": "Glm4Config",
+        "ernie4_5": "Ernie4_5Config",
+        "gemma2": "Gemma2Config",
+        "gemma3_text": "Gemma3TextConfig",
+        "vaultgemma": "VaultGemmaConfig",
+        "cohere": "CohereConfig",
+        "cohere2": "Cohere2Config",
+        "nemotron": "NemotronConfig",
+        "hunyuan_v1_dense": "HunYuanDenseV1Config",
     }.items()
 }
 
@@ -945,6 +964,17 @@ def bos_template(config_says=True):
         tok.add_bos_token = True
         return {"add_bos_token": config_says, "add_eos_token": False}
     return setup
+
+
+def glm_prefix(tok):
+    """GLM-4's tokenizer shape: `[gMASK]<sop>` put before every text by tokenizer.json's
+    post-processor (no BOS token of its own), under the generic fast class."""
+    from tokenizers import processors
+    tok.add_special_tokens({"additional_special_tokens": ["[gMASK]", "<sop>"]})
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("[gMASK]", "<sop>")}
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="[gMASK] <sop> $A", pair="[gMASK] <sop> $A $B", special_tokens=list(ids.items()))
+    return {"tokenizer_class": "PreTrainedTokenizerFast"}
 
 
 def chat_template(kind: str):
@@ -1495,6 +1525,291 @@ FIXTURE_SPECS = {
         seed=85,
         post=spread_norms,
     ),
+    "ministral-tiny": lambda: fixture(
+        "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
+        "MinistralForCausalLM: layer 0 attends within a sliding window of 5 positions (shorter "
+        "than the sequences), layer 1 to the whole prefix (`layer_types`); `<s>` added by the "
+        "tokenizer as Ministral's does.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=86,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention"],
+    ),
+    "cwm-tiny": lambda: fixture(
+        "cwm-tiny", "cwm", transformers.CwmForCausalLM, "llama3",
+        "CwmForCausalLM: CwmConfig's layer pattern (layer 0 global, layer 1 within a sliding "
+        "window of 5 positions) and its llama3 rope scaling; a Llama-3-shaped tokenizer "
+        "(`<|begin_of_text|>` added by the post-processor), as CWM's is.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=87,
+        tokenizer_setup=lambda t: {"tokenizer_class": "PreTrainedTokenizerFast"},
+        head_dim=8,
+        sliding_window=5,
+    ),
+    "smollm3-tiny": lambda: fixture(
+        "smollm3-tiny", "smollm3", transformers.SmolLM3ForCausalLM, "qwen2",
+        "SmolLM3ForCausalLM: layer 1 without rotary positions (NoPE, `no_rope_layer_interval` 2) "
+        "and, with `use_sliding_window`, attending within 5 positions; tied embeddings; "
+        "byte-level BPE without a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=88,
+        no_rope_layer_interval=2,
+        no_rope_layers=[1, 0],
+        use_sliding_window=True,
+        sliding_window=5,
+        layer_types=["full_attention", "sliding_attention"],
+        tie_word_embeddings=True,
+    ),
+    "helium-tiny": lambda: fixture(
+        "helium-tiny", "helium", transformers.HeliumForCausalLM, "llama",
+        "HeliumForCausalLM: rotary positions on interleaved channel pairs, q/k/v biases "
+        "(`attention_bias`) with none on the output; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=89,
+        post=spread_biases,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+        attention_bias=True,
+    ),
+    "arcee-tiny": lambda: fixture(
+        "arcee-tiny", "arcee", transformers.ArceeForCausalLM, "llama3",
+        "ArceeForCausalLM: a plain ReLU² MLP (up_proj, down_proj); a Llama-3-shaped tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=90,
+        tokenizer_setup=lambda t: {"tokenizer_class": "PreTrainedTokenizerFast"},
+    ),
+    "seed-oss-tiny": lambda: fixture(
+        "seed-oss-tiny", "seed_oss", transformers.SeedOssForCausalLM, "qwen2",
+        "SeedOssForCausalLM: q/k/v biases and an output-projection bias of its own "
+        "(`attention_out_bias`), head_dim 12; byte-level BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=91,
+        post=spread_biases,
+        head_dim=12,
+        attention_out_bias=True,
+    ),
+    "olmo3-tiny": lambda: fixture(
+        "olmo3-tiny", "olmo3", transformers.Olmo3ForCausalLM, "gpt2",
+        "Olmo3ForCausalLM: OLMo-2's post-sublayer norms, layer 0 within a sliding window of 5 "
+        "positions and layer 1 global, each layer type with its own rotary base "
+        "(`rope_parameters` keyed by layer type); GPT-2-style BPE without a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=92,
+        post=spread_norms,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention"],
+        rope_parameters={
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+            "full_attention": {"rope_type": "default", "rope_theta": 500.0},
+        },
+    ),
+    "starcoder2-tiny": lambda: fixture(
+        "starcoder2-tiny", "starcoder2", transformers.Starcoder2ForCausalLM, "gpt2",
+        "Starcoder2ForCausalLM: LayerNorms with biases, biases on every projection, a plain "
+        "GELU (tanh) MLP (c_fc, c_proj), a sliding window of 5 positions, tied embeddings; "
+        "GPT-2-style BPE without a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=93,
+        post=spread_biases,
+        sliding_window=5,
+        tie_word_embeddings=True,
+    ),
+    "glm-tiny": lambda: fixture(
+        "glm-tiny", "glm", transformers.GlmForCausalLM, "qwen2",
+        "GlmForCausalLM: rotary positions on interleaved pairs of the first half of each head, "
+        "q/k/v biases, a fused gate_up_proj; GLM-4's tokenizer shape (`[gMASK]<sop>` put before "
+        "the text by tokenizer.json's post-processor).",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=94,
+        post=spread_biases,
+        tokenizer_setup=glm_prefix,
+        head_dim=8,
+        vocab_size=482,  # the two prefix tokens after the trained vocabulary
+    ),
+    "glm4-tiny": lambda: fixture(
+        "glm4-tiny", "glm4", transformers.Glm4ForCausalLM, "qwen2",
+        "Glm4ForCausalLM: GLM's layers with RMSNorms on the attention and MLP outputs too "
+        "(post_self_attn_layernorm, post_mlp_layernorm); GLM-4's `[gMASK]<sop>` prefix.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=95,
+        post=spread_biases,
+        tokenizer_setup=glm_prefix,
+        head_dim=8,
+        vocab_size=482,  # the two prefix tokens after the trained vocabulary
+    ),
+    "ernie4_5-tiny": lambda: fixture(
+        "ernie4_5-tiny", "ernie4_5", transformers.Ernie4_5ForCausalLM, "llama",
+        "Ernie4_5ForCausalLM: rotary positions on interleaved channel pairs, biases on every "
+        "projection (`use_bias`), tied embeddings; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=96,
+        post=spread_biases,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+        use_bias=True,
+        tie_word_embeddings=True,
+    ),
+    "gemma2-tiny": lambda: fixture(
+        "gemma2-tiny", "gemma2", transformers.Gemma2ForCausalLM, "gemma",
+        "Gemma2ForCausalLM: sandwich norms, attention scores and final logits soft-capped at "
+        "values that bind (2 and 5), scores scaled by query_pre_attn_scalar 6 (not head_dim), "
+        "layer 0 within a sliding window of 5 positions and layer 1 global; `<bos>` added by the "
+        "tokenizer.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=100,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        generation={"eos_token_id": ["<eos>", "<end_of_turn>"]},
+        head_dim=8,
+        query_pre_attn_scalar=6,
+        attn_logit_softcapping=2.0,
+        final_logit_softcapping=5.0,
+        sliding_window=5,
+        tie_word_embeddings=True,
+    ),
+    "gemma3-text-tiny": lambda: fixture(
+        "gemma3-text-tiny", "gemma3_text", transformers.Gemma3ForCausalLM, "gemma",
+        "Gemma3ForCausalLM: per-head q/k norms, layer 0 within a sliding window of 5 positions "
+        "with its own rotary base (10000), layer 1 global with linear rope scaling (factor 4, "
+        "base 1e6); `<bos>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=98,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        generation={"eos_token_id": ["<eos>", "<end_of_turn>"]},
+        head_dim=8,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention"],
+        rope_parameters={
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+            "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+        },
+        tie_word_embeddings=True,
+    ),
+    "vaultgemma-tiny": lambda: fixture(
+        "vaultgemma-tiny", "vaultgemma", transformers.VaultGemmaForCausalLM, "gemma",
+        "VaultGemmaForCausalLM: Gemma 2 without the norms after the sublayers, soft-caps that "
+        "bind (2 and 5), alternating sliding (5 positions) and global layers; `<bos>` added by "
+        "the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=101,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+        query_pre_attn_scalar=8,
+        attn_logit_softcapping=2.0,
+        final_logit_softcapping=5.0,
+        sliding_window=5,
+        tie_word_embeddings=True,
+    ),
+    "cohere-tiny": lambda: fixture(
+        "cohere-tiny", "cohere", transformers.CohereForCausalLM, "llama",
+        "CohereForCausalLM: one bias-free LayerNorm feeding attention and MLP in parallel, "
+        "rotary positions on interleaved pairs, LayerNorms on queries and keys with a weight per "
+        "head (`use_qk_norm`), logits times `logit_scale` 0.25, tied embeddings; BOS added by the "
+        "tokenizer.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=102,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        use_qk_norm=True,
+        logit_scale=0.25,
+        tie_word_embeddings=True,
+    ),
+    "cohere2-tiny": lambda: fixture(
+        "cohere2-tiny", "cohere2", transformers.Cohere2ForCausalLM, "llama",
+        "Cohere2ForCausalLM: Cohere's parallel layer, layer 0 within a sliding window of 5 "
+        "positions with rotary positions, layer 1 global without any (NoPE); BOS added by the "
+        "tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=103,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention"],
+        logit_scale=0.5,
+        tie_word_embeddings=True,
+    ),
+    "nemotron-tiny": lambda: fixture(
+        "nemotron-tiny", "nemotron", transformers.NemotronForCausalLM, "llama",
+        "NemotronForCausalLM: LayerNorms scaling by 1 + weight, a plain ReLU² MLP, rotary "
+        "positions on half of each head; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=104,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+    ),
+    "hunyuan-v1-dense-tiny": lambda: fixture(
+        "hunyuan-v1-dense-tiny", "hunyuan_v1_dense", transformers.HunYuanDenseV1ForCausalLM, "qwen2",
+        "HunYuanDenseV1ForCausalLM: RMSNorms on each query and key head after the rotary "
+        "positions, NTK-alpha rotary base (dynamic with alpha 1000); byte-level BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=105,
+        post=spread_norms,
+        head_dim=8,
+        rope_parameters={"rope_type": "dynamic", "alpha": 1000.0, "factor": 1.0, "rope_theta": 10000.0},
+    ),
+    # One fixture per rope type that scales with the sequence, each crossing its threshold.
+    "llama-tiny-rope-dynamic": lambda: fixture(
+        "llama-tiny-rope-dynamic", "llama", transformers.LlamaForCausalLM, "llama",
+        "LlamaForCausalLM with dynamic NTK rope scaling (factor 4) over max_position_embeddings 18: "
+        "the longest prompt plus its new tokens run past 18 positions, where the base grows at every "
+        "step. (transformers keeps the grown base between calls until a prompt shorter than 18 "
+        "resets it; every prompt here is, so each reference is the prompt's own.)",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=106,
+        tokenizer_setup=bos_template(),
+        max_position_embeddings=18,
+        rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 10000.0},
+    ),
+    "qwen2-tiny-rope-yarn": lambda: fixture(
+        "qwen2-tiny-rope-yarn", "qwen2", transformers.Qwen2ForCausalLM, "qwen2",
+        "Qwen2ForCausalLM with YaRN rope scaling as Qwen2.5's long-context configs state it "
+        "(factor 4 over original_max_position_embeddings 8, max 32: interpolated low frequencies, "
+        "cos/sin scaled by the attention factor 0.1 ln 4 + 1).",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=107,
+        max_position_embeddings=32,
+        rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8,
+                         "rope_theta": 10000.0},
+    ),
+    "phi3-tiny-rope-longrope": lambda: fixture(
+        "phi3-tiny-rope-longrope", "phi3", transformers.Phi3ForCausalLM, "phi3",
+        "Phi3ForCausalLM with longrope scaling as Phi-3-mini-128k states it (short and long "
+        "factors, original_max_position_embeddings 8 at the top of config.json, max 64): the "
+        "prompt runs on the short factors, the steps past 8 positions on the long ones.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=108,
+        tokenizer_setup=bos_template(config_says=False),
+        generation={"eos_token_id": ["<|endoftext|>", "<|assistant|>", "<|end|>"]},
+        original_max_position_embeddings=8,
+        rope_parameters={
+            "rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+            "short_factor": [1.0, 1.3], "long_factor": [1.5, 7.0],
+            "original_max_position_embeddings": 8,
+        },
+    ),
     "t5-tiny": lambda: fixture(
         "t5-tiny", "t5", transformers.T5ForConditionalGeneration, "t5",
         "T5ForConditionalGeneration: ReLU feed-forward, tied head with decoder-output scaling, "
@@ -1599,6 +1914,17 @@ def spread_norms(model, tokenizer):
                     p.normal_(1.0, 0.3)
                 else:
                     p.normal_(0.0, 0.2)
+
+
+def spread_biases(model, tokenizer):
+    """`spread_norms`, and every projection bias away from the zeros transformers
+    initialises it to, so that a bias left out (or added where there is none) changes
+    the outputs."""
+    spread_norms(model, tokenizer)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith(".bias") and "norm" not in n.lower():
+                p.normal_(0.0, 0.2)
 
 
 def make_reachable(model, tokenizer, token: str, prompt: str):

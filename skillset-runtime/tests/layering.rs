@@ -57,9 +57,34 @@ const LAYERS: &[&[&str]] = &[
         "families::olmo",
         "families::olmo2",
         "families::phi",
+        "families::cwm",
+        "families::smollm3",
+        "families::helium",
+        "families::arcee",
+        "families::seed_oss",
+        "families::cohere",
+        "families::nemotron",
+        "families::hunyuan_v1_dense",
     ],
-    // Deltas over a delta (Qwen3 over Qwen2).
-    &["families::qwen3"],
+    // Deltas over a delta (Qwen3 over Qwen2, Ministral over Mistral, OLMo-3 over
+    // OLMo-2, GLM over Phi-3's MLP, Gemma 2 over Gemma, Cohere 2 over Cohere).
+    &[
+        "families::qwen3",
+        "families::ministral",
+        "families::starcoder2",
+        "families::olmo3",
+        "families::glm",
+        "families::gemma2",
+        "families::cohere2",
+    ],
+    // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
+    // GLM).
+    &[
+        "families::gemma3",
+        "families::vaultgemma",
+        "families::glm4",
+        "families::ernie4_5",
+    ],
     // Families built from other families.
     &["families::llava"],
     // Loading a family: the dispatch.

@@ -94,8 +94,14 @@ impl Flavor {
     }
 }
 
+/// The member whose classes `architecture` is one of: its class prefix followed by
+/// `Model` or a head (`For...`), so that `Ernie4_5ForCausalLM` is not ERNIE's.
 fn member(architecture: &str) -> Option<&'static Member> {
-    MEMBERS.iter().find(|m| architecture.starts_with(m.class))
+    MEMBERS.iter().find(|m| {
+        architecture
+            .strip_prefix(m.class)
+            .is_some_and(|rest| rest == "Model" || rest.starts_with("For"))
+    })
 }
 
 /// A member's config class defaults (transformers 5.23; checked against

@@ -15,6 +15,12 @@ pub(crate) trait CausalLm: Send + Sync {
     fn max_positions(&self) -> usize;
     /// Keys further back than this many positions are not attended to.
     fn sliding_window(&self) -> Option<usize>;
+    /// When a step makes a row's sequence longer than this (it held at most this many
+    /// tokens before), the stepper runs the whole sequence again on an empty cache
+    /// instead of the one token (Phi-3's generation).
+    fn recompute_past_after(&self) -> Option<usize> {
+        None
+    }
     /// Run `input_ids [batch, t]` at `positions` (per row), attending to the cached
     /// keys plus themselves under `masks`; append to `cache` (one per layer) and return
     /// the logits of the last position, `[batch, vocab]` f32.
@@ -55,6 +61,9 @@ pub(crate) struct Masks {
     pub window: Option<Tensor>,
 }
 
+/// Per row: its tokens and their positions.
+type History = (Vec<Vec<u32>>, Vec<Vec<u32>>);
+
 /// Feeds a causal LM a batch of prompts, left-padded, and then one token per row per
 /// step. Position ids count real tokens only (like transformers' `generate`), so a
 /// padded row gives the same tokens as the prompt alone.
@@ -67,6 +76,9 @@ pub(crate) struct CausalStepper<'m> {
     next_pos: Vec<u32>,
     prompt: Option<Tensor>,
     prompt_positions: Vec<Vec<u32>>,
+    /// Per row, every token fed so far (padding included) and its position, kept only
+    /// for a model that may run the whole sequence again.
+    history: Option<History>,
     dtype: DType,
     device: Device,
 }
@@ -111,6 +123,10 @@ impl<'m> CausalStepper<'m> {
             );
             next_pos.push(p.len() as u32);
         }
+        let history = model.recompute_past_after().map(|_| {
+            let rows = ids.chunks(len.max(1)).map(|r| r.to_vec()).collect();
+            (rows, positions.clone())
+        });
         let prompt = Tensor::from_vec(ids, (prompts.len(), len), device)?;
         let cache = (0..model.num_layers())
             .map(|_| KvCache::new(2, longest.max(1)))
@@ -122,6 +138,7 @@ impl<'m> CausalStepper<'m> {
             next_pos,
             prompt: Some(prompt),
             prompt_positions: positions,
+            history,
             dtype,
             device: device.clone(),
         })
@@ -173,6 +190,32 @@ impl Stepper for CausalStepper<'_> {
         }
         let positions: Vec<Vec<u32>> = self.next_pos.iter().map(|&p| vec![p]).collect();
         self.next_pos.iter_mut().for_each(|p| *p += 1);
+        if let Some((ids, pos)) = self.history.as_mut() {
+            for (row, &t) in ids.iter_mut().zip(tokens) {
+                row.push(t);
+            }
+            for (row, p) in pos.iter_mut().zip(&positions) {
+                row.extend_from_slice(p);
+            }
+        }
+        // Per row, as transformers does for a prompt alone: the step that makes the row's
+        // own sequence outgrow `n` runs every row's whole sequence again (a row that does
+        // not cross gets the same keys again).
+        let len = self.valid.first().map_or(0, |v| v.len());
+        let restart = self.model.recompute_past_after().is_some_and(|n| {
+            self.next_pos
+                .iter()
+                .any(|&p| p as usize > n && p as usize - 1 <= n)
+        });
+        if let (true, Some((ids, pos))) = (restart, self.history.as_ref()) {
+            let flat: Vec<u32> = ids.iter().flatten().copied().collect();
+            let ids = Tensor::from_vec(flat, (ids.len(), len), &self.device)?;
+            let masks = self.masks(len)?;
+            for c in self.cache.iter_mut() {
+                c.reset();
+            }
+            return self.model.forward(&ids, pos, &masks, &mut self.cache);
+        }
         let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), &self.device)?;
         let masks = self.masks(1)?;
         self.model
@@ -186,6 +229,10 @@ impl Stepper for CausalStepper<'_> {
         }
         self.valid = sources.iter().map(|&s| self.valid[s].clone()).collect();
         self.next_pos = sources.iter().map(|&s| self.next_pos[s]).collect();
+        if let Some((ids, pos)) = self.history.as_mut() {
+            *ids = sources.iter().map(|&s| ids[s].clone()).collect();
+            *pos = sources.iter().map(|&s| pos[s].clone()).collect();
+        }
         Ok(())
     }
 }

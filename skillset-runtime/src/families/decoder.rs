@@ -28,6 +28,10 @@ pub(crate) enum Norm {
     Layer(LayerNorm),
     /// LayerNorm without parameters, in f32 (OLMo).
     Plain { eps: f64 },
+    /// LayerNorm with a weight and no bias, in f32, the weight multiplied in f32
+    /// before the cast back (`CohereLayerNorm`; its q/k norms have a weight per head,
+    /// shaped `[heads, 1, head_dim]` to broadcast over `[batch, heads, t, head_dim]`).
+    Centered { weight: Tensor, eps: f64 },
 }
 
 impl Norm {
@@ -68,17 +72,20 @@ impl Norm {
                 }
             }
             Norm::Layer(ln) => Ok(ln.forward(x)?),
-            Norm::Plain { eps } => {
-                let dtype = x.dtype();
-                let xf = x.to_dtype(DType::F32)?;
-                let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
-                let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-                Ok(centered
-                    .broadcast_div(&(var + *eps)?.sqrt()?)?
-                    .to_dtype(dtype)?)
-            }
+            Norm::Plain { eps } => Ok(layer_normalize_f32(x, *eps)?.to_dtype(x.dtype())?),
+            Norm::Centered { weight, eps } => Ok(layer_normalize_f32(x, *eps)?
+                .broadcast_mul(weight)?
+                .to_dtype(x.dtype())?),
         }
     }
+}
+
+/// `(x - mean) / sqrt(var + eps)` over the last dimension, in f32.
+fn layer_normalize_f32(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let xf = x.to_dtype(DType::F32)?;
+    let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(centered.broadcast_div(&(var + eps)?.sqrt()?)?)
 }
 
 /// The query, key and value projections.
@@ -116,6 +123,8 @@ pub(crate) enum QkNorm {
     PerHead(Norm, Norm),
     /// Over the whole projection (`[.., heads * head_dim]`, before the split: OLMo-2).
     Whole(Norm, Norm),
+    /// Over each head after the rotary positions (HunYuan).
+    PerHeadAfterRope(Norm, Norm),
 }
 
 /// The feed-forward block.
@@ -176,6 +185,20 @@ pub(crate) struct Layer {
     pub mlp_out_norm: Option<Norm>,
     /// Attends within the sliding window (when the layout has one).
     pub windowed: bool,
+    /// Which rotary table its queries and keys take (when the layout has rotary
+    /// positions).
+    pub rope: LayerRope,
+}
+
+/// The rotary positions of one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerRope {
+    /// The layout's `rope`.
+    Global,
+    /// The layout's `local_rope` (Gemma 3's sliding layers: another base).
+    Local,
+    /// None: a NoPE layer (SmolLM3, Llama 4).
+    NoPe,
 }
 
 /// How attention and MLP combine with the residual stream.
@@ -192,8 +215,7 @@ pub(crate) enum Residual {
 
 /// Rotary position embeddings on the first `dim` channels of each head.
 pub(crate) struct Rope {
-    /// In f32, as transformers computes the angles.
-    pub inv_freq: Vec<f32>,
+    pub freqs: RopeFreqs,
     pub dim: usize,
     /// Rotate interleaved pairs (GPT-J) instead of halves.
     pub interleaved: bool,
@@ -213,6 +235,8 @@ pub(crate) struct Layout {
     pub act: Activation,
     pub residual: Residual,
     pub rope: Option<Rope>,
+    /// The rotary positions of the layers marked [`LayerRope::Local`].
+    pub local_rope: Option<Rope>,
     /// Attention score scale.
     pub scale: f64,
     /// GPT-2's `scale_attn_by_inverse_layer_idx`: also divide by `layer + 1`.
@@ -226,8 +250,19 @@ pub(crate) struct Layout {
     pub residual_multiplier: f64,
     /// Logits are divided by this (Granite).
     pub logits_scaling: f64,
+    /// Logits are multiplied by this (Cohere's `logit_scale`).
+    pub logit_scale: f64,
+    /// Soft-capping: attention scores become `cap * tanh(scores / cap)` before the mask
+    /// (Gemma 2's `attn_logit_softcapping`) ...
+    pub attn_softcap: Option<f64>,
+    /// ... and so do the final logits (`final_logit_softcapping`).
+    pub final_softcap: Option<f64>,
     pub max_positions: usize,
     pub sliding_window: Option<usize>,
+    /// Phi-3: once a sequence outgrows this many positions, its keys and values are
+    /// computed again over the whole sequence (transformers' Phi-3 generation drops its
+    /// cache then, so that every key takes longrope's long factors).
+    pub recompute_past_after: Option<usize>,
 }
 
 impl Layout {
@@ -241,6 +276,7 @@ impl Layout {
             act,
             residual: Residual::Sequential,
             rope: None,
+            local_rope: None,
             scale: 1.0 / (head_dim as f64).sqrt(),
             scale_by_layer: false,
             clip_qkv: None,
@@ -248,8 +284,12 @@ impl Layout {
             embedding_multiplier: 1.0,
             residual_multiplier: 1.0,
             logits_scaling: 1.0,
+            logit_scale: 1.0,
+            attn_softcap: None,
+            final_softcap: None,
             max_positions: usize::MAX,
             sliding_window: None,
+            recompute_past_after: None,
         }
     }
 }
@@ -317,11 +357,95 @@ pub(crate) fn linear(
     }
 }
 
-/// The rotary inverse frequencies of `dim` channels: transformers 5 nests the
-/// parameters in `rope_parameters`, older configs have `rope_theta` and `rope_scaling`
-/// at the top. `default_theta`: when the config names none.
-pub(crate) fn rope_inv_freq(c: &ConfigReader, dim: usize, default_theta: f64) -> Result<Vec<f32>> {
+/// A rotary embedding's frequencies as a config gives them: the inverse frequencies
+/// and what some rope types add (transformers' `ROPE_INIT_FUNCTIONS` and
+/// `dynamic_rope_update`).
+#[derive(Debug, Clone)]
+pub(crate) struct RopeFreqs {
+    /// In f32, as transformers computes the angles.
+    pub inv_freq: Vec<f32>,
+    /// `cos` and `sin` are multiplied by this (yarn's and longrope's attention factor).
+    pub attention_factor: f64,
+    /// longrope: the frequencies of `long_factor`, taken instead of `inv_freq` (the
+    /// short factors') while the sequence is longer than this many positions.
+    pub long: Option<(Vec<f32>, usize)>,
+    /// dynamic (NTK): past `max_positions`, the base grows with the sequence.
+    pub dynamic: Option<DynamicNtk>,
+}
+
+/// Dynamic NTK scaling: for a sequence of `len > max_positions` positions the base
+/// becomes `theta * (factor * len / max_positions - (factor - 1)) ^ (dim / (dim - 2))`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DynamicNtk {
+    pub theta: f64,
+    pub factor: f64,
+    pub max_positions: usize,
+    pub dim: usize,
+}
+
+impl DynamicNtk {
+    /// The inverse frequencies for a sequence of `len` positions.
+    pub fn inv_freq(&self, len: usize) -> Vec<f32> {
+        let len = len.max(self.max_positions) as f64;
+        let d = self.dim as f64;
+        let scale = self.factor * len / self.max_positions as f64 - (self.factor - 1.0);
+        let base = self.theta * scale.powf(d / (d - 2.0));
+        plain_inv_freq(base, self.dim)
+            .into_iter()
+            .map(|x| x as f32)
+            .collect()
+    }
+}
+
+/// `1 / theta ^ (2i / dim)` for `i < dim / 2`.
+pub(crate) fn plain_inv_freq(theta: f64, dim: usize) -> Vec<f64> {
+    (0..dim / 2)
+        .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
+        .collect()
+}
+
+impl RopeFreqs {
+    /// Fixed frequencies, nothing added.
+    pub fn plain(inv_freq: Vec<f32>) -> Self {
+        RopeFreqs {
+            inv_freq,
+            attention_factor: 1.0,
+            long: None,
+            dynamic: None,
+        }
+    }
+
+    /// The frequencies for a sequence of `len` positions, and the attention factor.
+    fn for_len(&self, len: usize) -> (std::borrow::Cow<'_, [f32]>, f64) {
+        let inv: std::borrow::Cow<'_, [f32]> = match (&self.long, &self.dynamic) {
+            (Some((long, original)), _) if len > *original => long.as_slice().into(),
+            (_, Some(d)) if len > d.max_positions => d.inv_freq(len).into(),
+            _ => self.inv_freq.as_slice().into(),
+        };
+        (inv, self.attention_factor)
+    }
+}
+
+/// The rotary frequencies of `dim` channels (transformers 5 nests the parameters in
+/// `rope_parameters`, older configs have `rope_theta` and `rope_scaling` at the top;
+/// `default_theta`: when the config names none) of the layers of `layer_type`
+/// (`full_attention`, `sliding_attention`) where `rope_parameters` holds one set per
+/// layer type (Gemma 3, OLMo-3); the one set otherwise. `max_positions`: the
+/// config's `max_position_embeddings` (what dynamic, yarn and longrope scale from).
+/// Every rope type transformers 5.23 has: default, linear, dynamic, yarn, longrope,
+/// llama3.
+pub(crate) fn rope_freqs(
+    c: &ConfigReader,
+    layer_type: Option<&str>,
+    dim: usize,
+    default_theta: f64,
+    max_positions: usize,
+) -> Result<RopeFreqs> {
     let params = c.value.get("rope_parameters").filter(|v| v.is_object());
+    let params = match (params, layer_type) {
+        (Some(p), Some(t)) if p.get(t).is_some_and(|v| v.is_object()) => p.get(t),
+        (p, _) => p,
+    };
     let scaling = c.value.get("rope_scaling").filter(|v| v.is_object());
     let get = |k: &str| {
         params
@@ -339,28 +463,79 @@ pub(crate) fn rope_inv_freq(c: &ConfigReader, dim: usize, default_theta: f64) ->
         .or_else(|| get("type"))
         .and_then(|v| v.as_str())
         .unwrap_or("default");
-    let mut inv: Vec<f64> = (0..dim / 2)
-        .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
-        .collect();
+    let mut inv = plain_inv_freq(theta, dim);
+    let bad = |why: String| c.invalid("rope_parameters", format!("rope type `{rope_type}`: {why}"));
     let num = |k: &str| -> Result<f64> {
-        get(k).and_then(|v| v.as_f64()).ok_or_else(|| {
-            c.invalid(
-                "rope_parameters",
-                format!("rope type `{rope_type}` needs `{k}`"),
-            )
-        })
+        get(k)
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| bad(format!("needs `{k}`")))
+    };
+    let opt = |k: &str| -> Result<Option<f64>> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| bad(format!("`{k}` is not a number"))),
+        }
+    };
+    let positive = |k: &str, x: f64| -> Result<f64> {
+        if x > 0.0 && x.is_finite() {
+            Ok(x)
+        } else {
+            Err(bad(format!("`{k}` is {x}; it must be positive")))
+        }
+    };
+    // A top-level `original_max_position_embeddings` wins (Phi-3's longrope configs).
+    let original_max = || -> Result<usize> {
+        let v = c
+            .value
+            .get("original_max_position_embeddings")
+            .filter(|v| !v.is_null())
+            .or_else(|| get("original_max_position_embeddings"));
+        match v {
+            Some(v) => v
+                .as_f64()
+                .filter(|x| *x >= 1.0 && x.is_finite() && x.fract() == 0.0)
+                .map(|x| x as usize)
+                .ok_or_else(|| {
+                    bad("`original_max_position_embeddings` is not a positive integer".into())
+                }),
+            None if max_positions != usize::MAX => Ok(max_positions),
+            None => Err(bad("needs `original_max_position_embeddings`".into())),
+        }
+    };
+    let mut freqs = RopeFreqs {
+        inv_freq: Vec::new(),
+        attention_factor: 1.0,
+        long: None,
+        dynamic: None,
     };
     match rope_type {
         "default" => {}
         "linear" => {
-            let f = num("factor")?;
+            let f = positive("factor", num("factor")?)?;
             inv.iter_mut().for_each(|x| *x /= f);
         }
+        "dynamic" => {
+            if max_positions == usize::MAX || dim <= 2 {
+                return Err(bad("is not supported for this model type".into()));
+            }
+            freqs.dynamic = Some(DynamicNtk {
+                theta,
+                factor: positive("factor", num("factor")?)?,
+                max_positions,
+                dim,
+            });
+        }
         "llama3" => {
-            let factor = num("factor")?;
-            let low = num("low_freq_factor")?;
-            let high = num("high_freq_factor")?;
-            let old = num("original_max_position_embeddings")?;
+            let factor = positive("factor", num("factor")?)?;
+            let low = positive("low_freq_factor", num("low_freq_factor")?)?;
+            let high = positive("high_freq_factor", num("high_freq_factor")?)?;
+            if high <= low {
+                return Err(bad("`high_freq_factor` must be above `low_freq_factor`".into()));
+            }
+            let old = original_max()? as f64;
             let low_wavelen = old / low;
             let high_wavelen = old / high;
             for x in inv.iter_mut() {
@@ -373,14 +548,100 @@ pub(crate) fn rope_inv_freq(c: &ConfigReader, dim: usize, default_theta: f64) ->
                 }
             }
         }
+        "yarn" => {
+            let original = original_max()? as f64;
+            let factor = match opt("factor")? {
+                Some(f) => positive("factor", f)?,
+                None if max_positions != usize::MAX => max_positions as f64 / original,
+                None => return Err(bad("needs `factor`".into())),
+            };
+            let mscale = |scale: f64, m: f64| {
+                if scale <= 1.0 {
+                    1.0
+                } else {
+                    0.1 * m * scale.ln() + 1.0
+                }
+            };
+            freqs.attention_factor = match (opt("attention_factor")?, opt("mscale")?, opt("mscale_all_dim")?) {
+                (Some(a), _, _) => a,
+                (None, Some(m), Some(all)) if m != 0.0 && all != 0.0 => {
+                    mscale(factor, m) / mscale(factor, all)
+                }
+                _ => mscale(factor, 1.0),
+            };
+            let beta_fast = opt("beta_fast")?.filter(|b| *b != 0.0).unwrap_or(32.0);
+            let beta_slow = opt("beta_slow")?.filter(|b| *b != 0.0).unwrap_or(1.0);
+            let truncate = get("truncate").and_then(|v| v.as_bool()).unwrap_or(true);
+            let d = dim as f64;
+            let correction = |rot: f64| {
+                d * (original / (rot * 2.0 * std::f64::consts::PI)).ln() / (2.0 * theta.ln())
+            };
+            let (mut low, mut high) = (correction(beta_fast), correction(beta_slow));
+            if truncate {
+                low = low.floor();
+                high = high.ceil();
+            }
+            let (low, mut high) = (low.max(0.0), high.min(d - 1.0));
+            if low == high {
+                high += 0.001;
+            }
+            // In f32 as transformers computes the blend.
+            for (i, x) in inv.iter_mut().enumerate() {
+                let extrapolation = *x as f32;
+                let interpolation = (1.0 / (factor * (1.0 / *x))) as f32;
+                let ramp = ((i as f32 - low as f32) / (high as f32 - low as f32)).clamp(0.0, 1.0);
+                let keep = 1.0 - ramp;
+                *x = (interpolation * (1.0 - keep) + extrapolation * keep) as f64;
+            }
+        }
+        "longrope" => {
+            let original = original_max()?;
+            let factors = |k: &str| -> Result<Vec<f64>> {
+                let v = get(k)
+                    .and_then(|v| v.as_array())
+                    .ok_or_else(|| bad(format!("needs `{k}`")))?;
+                if v.len() != dim / 2 {
+                    return Err(bad(format!("`{k}` has {} entries for {} frequencies", v.len(), dim / 2)));
+                }
+                v.iter()
+                    .map(|x| x.as_f64().filter(|x| *x > 0.0 && x.is_finite()))
+                    .collect::<Option<Vec<f64>>>()
+                    .ok_or_else(|| bad(format!("`{k}` must hold positive numbers")))
+            };
+            let (short, long) = (factors("short_factor")?, factors("long_factor")?);
+            let factor = match opt("factor")? {
+                Some(f) => f,
+                None if max_positions != usize::MAX => max_positions as f64 / original as f64,
+                None => return Err(bad("needs `factor`".into())),
+            };
+            freqs.attention_factor = match opt("attention_factor")? {
+                Some(a) => a,
+                None if factor <= 1.0 => 1.0,
+                None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
+            };
+            let scaled = |ext: &[f64]| -> Vec<f32> {
+                inv.iter()
+                    .zip(ext)
+                    .map(|(x, e)| (1.0 / (e * (1.0 / x))) as f32)
+                    .collect()
+            };
+            freqs.long = Some((scaled(&long), original));
+            inv = scaled(&short).into_iter().map(f64::from).collect();
+        }
         other => {
             return Err(c.invalid(
                 "rope_parameters",
-                format!("rope type `{other}` is not supported (default, linear and llama3 are)"),
+                format!(
+                    "rope type `{other}` is not supported (default, linear, dynamic, yarn, longrope and llama3 are)"
+                ),
             ))
         }
     }
-    Ok(inv.into_iter().map(|x| x as f32).collect())
+    if !freqs.attention_factor.is_finite() {
+        return Err(bad("its attention factor is not finite".into()));
+    }
+    freqs.inv_freq = inv.into_iter().map(|x| x as f32).collect();
+    Ok(freqs)
 }
 
 /// Attention heads, key/value heads and head size from a config's values (absent:
@@ -518,6 +779,45 @@ impl Decoder {
     }
 }
 
+/// The rotary tables `cos`, `sin` of `rope` at `positions` (none without it).
+fn rope_tables<'r>(
+    rope: &'r Option<Rope>,
+    positions: &[Vec<u32>],
+    dtype: DType,
+    device: &Device,
+) -> Result<Option<(Tensor, Tensor, &'r Rope)>> {
+    Ok(match rope {
+        Some(r) => {
+            // The sequence length of the rope types that depend on it: transformers takes
+            // the largest position + 1 of the batch; each row takes its own here, so that
+            // a prompt's tokens do not depend on the prompts batched with it (as
+            // transformers gives them one by one).
+            let len = |row: &[u32]| row.iter().max().map_or(0, |&p| p as usize + 1);
+            let (cos, sin) = if r.freqs.long.is_some() || r.freqs.dynamic.is_some() {
+                let mut cos = Vec::with_capacity(positions.len());
+                let mut sin = Vec::with_capacity(positions.len());
+                for row in positions {
+                    let (inv_freq, _) = r.freqs.for_len(len(row));
+                    let (c, s) =
+                        nn::rope_tables(std::slice::from_ref(row), &inv_freq, dtype, device)?;
+                    cos.push(c);
+                    sin.push(s);
+                }
+                (Tensor::cat(&cos, 0)?, Tensor::cat(&sin, 0)?)
+            } else {
+                nn::rope_tables(positions, &r.freqs.inv_freq, dtype, device)?
+            };
+            let factor = r.freqs.attention_factor;
+            if factor != 1.0 {
+                Some(((cos * factor)?, (sin * factor)?, r))
+            } else {
+                Some((cos, sin, r))
+            }
+        }
+        None => None,
+    })
+}
+
 impl CausalLm for Decoder {
     fn num_layers(&self) -> usize {
         self.layers.len()
@@ -529,6 +829,10 @@ impl CausalLm for Decoder {
 
     fn sliding_window(&self) -> Option<usize> {
         self.layout.sliding_window
+    }
+
+    fn recompute_past_after(&self) -> Option<usize> {
+        self.layout.recompute_past_after
     }
 
     fn forward(
@@ -575,26 +879,28 @@ impl CausalLm for Decoder {
                 .collect();
             x = (x + p.table.forward(&nn::ids_tensor(&shifted, &self.device)?)?)?;
         }
-        let rope = match &l.rope {
-            Some(r) => Some(nn::rope_tables(
-                positions,
-                &r.inv_freq,
-                self.dtype,
-                &self.device,
-            )?),
-            None => None,
-        };
+        let global = rope_tables(&l.rope, positions, self.dtype, &self.device)?;
+        let local = rope_tables(&l.local_rope, positions, self.dtype, &self.device)?;
         for (i, (layer, kv)) in self.layers.iter().zip(cache.iter_mut()).enumerate() {
             let h = match (&layer.attn_norm, l.residual) {
                 (Some(n), Residual::Sequential | Residual::Parallel) => n.forward(&x)?,
                 _ => x.clone(),
             };
             let (q, k, v) = self.project(layer, &h)?;
-            let (q, k) = match (&rope, &l.rope) {
-                (Some((cos, sin)), Some(r)) => (
+            let rope = match layer.rope {
+                LayerRope::Global => global.as_ref(),
+                LayerRope::Local => local.as_ref(),
+                LayerRope::NoPe => None,
+            };
+            let (q, k) = match rope {
+                Some((cos, sin, r)) => (
                     nn::partial_rope(&q, cos, sin, r.dim, r.interleaved)?,
                     nn::partial_rope(&k, cos, sin, r.dim, r.interleaved)?,
                 ),
+                None => (q, k),
+            };
+            let (q, k) = match &layer.qk_norm {
+                Some(QkNorm::PerHeadAfterRope(qn, kn)) => (qn.forward(&q)?, kn.forward(&k)?),
                 _ => (q, k),
             };
             let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
@@ -610,7 +916,11 @@ impl CausalLm for Decoder {
             } else {
                 l.scale
             };
-            let ctx = nn::attention(&q, &k.contiguous()?, &v.contiguous()?, Some(bias), scale)?;
+            let (k, v) = (k.contiguous()?, v.contiguous()?);
+            let ctx = match l.attn_softcap {
+                Some(cap) => nn::attention_softcapped(&q, &k, &v, bias, scale, cap)?,
+                None => nn::attention(&q, &k, &v, Some(bias), scale)?,
+            };
             let mut attn = layer.out.forward(&nn::merge_heads(&ctx)?)?;
             if let Some(n) = &layer.attn_out_norm {
                 attn = n.forward(&attn)?;
@@ -663,10 +973,19 @@ impl CausalLm for Decoder {
             .forward(&last)?
             .squeeze(1)?
             .to_dtype(DType::F32)?;
-        Ok(if l.logits_scaling != 1.0 {
+        let logits = if l.logits_scaling != 1.0 {
             (logits / l.logits_scaling)?
         } else {
             logits
+        };
+        let logits = if l.logit_scale != 1.0 {
+            (logits * l.logit_scale)?
+        } else {
+            logits
+        };
+        Ok(match l.final_softcap {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
         })
     }
 }

@@ -10,7 +10,8 @@ use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{
-    self, Decoder, DecoderFile, Layer, Layout, LearnedPositions, Mlp, Norm, Qkv, Rope,
+    self, Decoder, DecoderFile, Layer, LayerRope, Layout, LearnedPositions, Mlp, Norm, Qkv, Rope,
+    RopeFreqs,
 };
 use super::nn::{Activation, Linear, Weights};
 use crate::error::Result;
@@ -128,9 +129,12 @@ pub(crate) fn rope(
     }
     let theta = c.check_rope_theta(theta)?;
     Ok(Rope {
-        inv_freq: (0..dim / 2)
-            .map(|i| (1.0 / theta.powf((2 * i) as f64 / dim as f64)) as f32)
-            .collect(),
+        freqs: RopeFreqs::plain(
+            decoder::plain_inv_freq(theta, dim)
+                .into_iter()
+                .map(|x| x as f32)
+                .collect(),
+        ),
         dim,
         interleaved,
     })
@@ -154,6 +158,7 @@ pub(crate) fn block(
         mlp,
         mlp_out_norm: None,
         windowed,
+        rope: LayerRope::Global,
     }
 }
 

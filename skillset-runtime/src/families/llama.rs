@@ -8,7 +8,9 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{self, linear, Decoder, DecoderFile, Layer, Layout, Mlp, Norm, Qkv, Rope};
+use super::decoder::{
+    self, linear, Decoder, DecoderFile, Layer, LayerRope, Layout, Mlp, Norm, Qkv, Rope, RopeFreqs,
+};
 use super::nn::{Activation, Linear, Weights};
 use crate::error::Result;
 use crate::Family;
@@ -63,10 +65,41 @@ pub(crate) struct Defaults {
     pub max_position_embeddings: usize,
     /// `None`: the class has no RMSNorm epsilon (OLMo's LayerNorm has its own).
     pub rms_norm_eps: Option<f64>,
+    /// The rotary base when the config names none (the class's `default_theta`).
+    #[serde(rename = "rope_parameters.rope_theta")]
+    pub rope_theta: f64,
+    /// The share of each head that takes rotary positions when the config names none.
+    #[serde(
+        rename = "rope_parameters.partial_rotary_factor",
+        skip_serializing_if = "is_one"
+    )]
+    pub partial_rotary_factor: f64,
     pub tie_word_embeddings: bool,
     /// `None`: no such field; the projections have no bias (or the member fixes it).
     pub attention_bias: Option<bool>,
     pub mlp_bias: Option<bool>,
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
+/// `d` as config.json fields, with the rotary base stated for each layer type (the
+/// classes whose `rope_parameters` are keyed by layer type: Gemma 3, OLMo-3).
+pub(crate) fn stated_per_layer_type(
+    mut d: serde_json::Value,
+    local_theta: f64,
+) -> serde_json::Value {
+    if let Some(o) = d.as_object_mut() {
+        if let Some(theta) = o.remove("rope_parameters.rope_theta") {
+            o.insert("rope_parameters.full_attention.rope_theta".into(), theta);
+            o.insert(
+                "rope_parameters.sliding_attention.rope_theta".into(),
+                local_theta.into(),
+            );
+        }
+    }
+    d
 }
 
 /// `LlamaConfig`'s defaults.
@@ -82,6 +115,8 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
     hidden_act: "silu",
     max_position_embeddings: 2048,
     rms_norm_eps: Some(1e-6),
+    rope_theta: 10000.0,
+    partial_rotary_factor: 1.0,
     tie_word_embeddings: false,
     attention_bias: Some(false),
     mlp_bias: Some(false),
@@ -145,9 +180,16 @@ pub(crate) struct Config {
     /// The sliding window of the member's attention, where it has one (set by the
     /// member: Mistral, the Qwens).
     pub(crate) sliding_window: Option<usize>,
+    /// Per layer, whether it attends within `sliding_window` (a member's
+    /// `layer_types`); `None`: every layer does.
+    pub(crate) windowed_layers: Option<Vec<bool>>,
+    /// Per layer, which rotary positions it takes; `None`: the layout's `rope`.
+    pub(crate) rope_layers: Option<Vec<LayerRope>>,
     pub(crate) max_positions: usize,
     /// In f32, as transformers computes the rotary angles.
-    pub(crate) inv_freq: Vec<f32>,
+    pub(crate) rope: RopeFreqs,
+    /// The class's rotary base, for members that read more rotary sets.
+    pub(crate) default_theta: f64,
 }
 
 impl Config {
@@ -178,12 +220,16 @@ impl Config {
                 ),
             ));
         }
-        let rotary_dim = decoder::partial_rotary_dim(c, head_dim, 1.0)?;
+        let rotary_dim = decoder::partial_rotary_dim(c, head_dim, d.partial_rotary_factor)?;
         let eps = match d.rms_norm_eps {
             Some(default) => c.check_eps("rms_norm_eps", f.rms_norm_eps.unwrap_or(default))?,
             None => 0.0,
         };
         let act = f.hidden_act.as_deref().unwrap_or(d.hidden_act);
+        let max_positions = f
+            .max_position_embeddings
+            .unwrap_or(d.max_position_embeddings);
+        let rope = decoder::rope_freqs(c, None, rotary_dim, d.rope_theta, max_positions)?;
         Ok(Config {
             vocab_size: f.vocab_size.unwrap_or(d.vocab_size),
             hidden_size,
@@ -202,10 +248,16 @@ impl Config {
                 .is_some_and(|b| f.attention_bias.unwrap_or(b)),
             mlp_bias: d.mlp_bias.is_some_and(|b| f.mlp_bias.unwrap_or(b)),
             sliding_window: None,
-            max_positions: f
-                .max_position_embeddings
-                .unwrap_or(d.max_position_embeddings),
-            inv_freq: decoder::rope_inv_freq(c, rotary_dim, 10000.0)?,
+            windowed_layers: None,
+            rope_layers: None,
+            // Dynamic NTK scaling is there to run past `max_position_embeddings`: up to
+            // `factor` times it.
+            max_positions: match &rope.dynamic {
+                Some(d) => (max_positions as f64 * d.factor.max(1.0)) as usize,
+                None => max_positions,
+            },
+            rope,
+            default_theta: d.rope_theta,
         })
     }
 
@@ -219,7 +271,7 @@ impl Config {
     pub(crate) fn layout(&self) -> Layout {
         let mut l = Layout::new(self.num_heads, self.num_kv_heads, self.head_dim, self.act);
         l.rope = Some(Rope {
-            inv_freq: self.inv_freq.clone(),
+            freqs: self.rope.clone(),
             dim: self.rotary_dim,
             interleaved: false,
         });
@@ -227,6 +279,40 @@ impl Config {
         l.sliding_window = self.sliding_window;
         l
     }
+}
+
+hf_config! {
+    /// The per-layer attention kinds of a config (transformers 5's `layer_types`).
+    pub(crate) struct LayerTypes {
+        layer_types: Option<Vec<String>> = None,
+    }
+}
+
+/// Per layer, whether `layer_types` makes it a sliding-attention layer (`None` when
+/// the config has no `layer_types`): one entry per layer, each `full_attention` or
+/// `sliding_attention`.
+pub(crate) fn sliding_layers(c: &ConfigReader, num_layers: usize) -> Result<Option<Vec<bool>>> {
+    let Some(types) = c.typed::<LayerTypes>()?.layer_types else {
+        return Ok(None);
+    };
+    if types.len() != num_layers {
+        return Err(c.invalid(
+            "layer_types",
+            format!("has {} entries for {num_layers} layers", types.len()),
+        ));
+    }
+    types
+        .iter()
+        .map(|t| match t.as_str() {
+            "sliding_attention" => Ok(true),
+            "full_attention" => Ok(false),
+            other => Err(c.invalid(
+                "layer_types",
+                format!("layer type `{other}` is not supported (full_attention and sliding_attention are)"),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// The error of a config whose `layer_types` has sliding-attention layers for a member
@@ -288,6 +374,7 @@ pub(crate) fn layer(
         mlp,
         mlp_out_norm: None,
         windowed: true,
+        rope: LayerRope::Global,
     })
 }
 
@@ -319,7 +406,16 @@ pub(crate) fn assemble(
     let embed = m.embedding(c.vocab_size, c.hidden_size, "embed_tokens")?;
     let mut layers = layers;
     let layers = (0..c.num_layers)
-        .map(|i| layers(&m.pp(format!("layers.{i}"))))
+        .map(|i| {
+            let mut layer = layers(&m.pp(format!("layers.{i}")))?;
+            if let Some(&w) = c.windowed_layers.as_ref().and_then(|w| w.get(i)) {
+                layer.windowed = w;
+            }
+            if let Some(&r) = c.rope_layers.as_ref().and_then(|r| r.get(i)) {
+                layer.rope = r;
+            }
+            Ok(layer)
+        })
         .collect::<Result<Vec<_>>>()?;
     let lm_head = decoder::lm_head(
         weights,

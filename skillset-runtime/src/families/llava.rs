@@ -170,6 +170,10 @@ impl CausalLm for LlavaRequest<'_> {
         self.model.llm.sliding_window()
     }
 
+    fn recompute_past_after(&self) -> Option<usize> {
+        self.model.llm.recompute_past_after()
+    }
+
     fn forward(
         &self,
         input_ids: &Tensor,

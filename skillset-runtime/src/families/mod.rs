@@ -3,13 +3,22 @@
 //! [`Family`] enum, so a family named in the metadata without an implementation here
 //! does not compile.
 
+pub(crate) mod arcee;
 pub(crate) mod bert;
 pub(crate) mod causal;
 pub(crate) mod clip;
+pub(crate) mod cohere;
+pub(crate) mod cohere2;
 pub(crate) mod config;
+pub(crate) mod cwm;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
+pub(crate) mod ernie4_5;
 pub(crate) mod gemma;
+pub(crate) mod gemma2;
+pub(crate) mod gemma3;
+pub(crate) mod glm;
+pub(crate) mod glm4;
 pub(crate) mod gpt;
 pub(crate) mod gpt_bigcode;
 pub(crate) mod gpt_neo;
@@ -17,20 +26,29 @@ pub(crate) mod gpt_neox;
 pub(crate) mod gptj;
 pub(crate) mod granite;
 pub(crate) mod heads;
+pub(crate) mod helium;
+pub(crate) mod hunyuan_v1_dense;
 pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod llava;
+pub(crate) mod ministral;
 pub(crate) mod mistral;
+pub(crate) mod nemotron;
 pub(crate) mod nn;
 pub(crate) mod olmo;
 pub(crate) mod olmo2;
+pub(crate) mod olmo3;
 pub(crate) mod opt;
 pub(crate) mod phi;
 pub(crate) mod phi3;
 pub(crate) mod qwen2;
 pub(crate) mod qwen3;
+pub(crate) mod seed_oss;
+pub(crate) mod smollm3;
+pub(crate) mod starcoder2;
 pub(crate) mod stepper;
 pub(crate) mod t5;
+pub(crate) mod vaultgemma;
 pub(crate) mod vit;
 pub(crate) mod wav2vec2;
 pub(crate) mod whisper;
@@ -73,6 +91,24 @@ const DECODERS: &[decoder::DecoderFile] = &[
     granite::FILE,
     olmo::FILE,
     olmo2::FILE,
+    ministral::FILE,
+    cwm::FILE,
+    smollm3::FILE,
+    helium::FILE,
+    arcee::FILE,
+    seed_oss::FILE,
+    olmo3::FILE,
+    starcoder2::FILE,
+    glm::FILE,
+    glm4::FILE,
+    ernie4_5::FILE,
+    gemma2::FILE,
+    gemma3::FILE,
+    vaultgemma::FILE,
+    cohere::FILE,
+    cohere2::FILE,
+    nemotron::FILE,
+    hunyuan_v1_dense::FILE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,
@@ -304,7 +340,10 @@ mod tests {
         let compared = std::cell::RefCell::new(std::collections::BTreeSet::new());
         let same = |name: &str, field: &str, ours: serde_json::Value| {
             compared.borrow_mut().insert(name.to_string());
-            let theirs = class(name).get(field);
+            // `a.b`: field `b` of the object `a` (and so on).
+            let mut path = field.split('.');
+            let first = class(name).get(path.next().unwrap_or_default());
+            let theirs = path.fold(first, |v, key| v.and_then(|v| v.get(key)));
             let equal = match (&ours, theirs) {
                 (serde_json::Value::Null, None) => true,
                 (serde_json::Value::Number(a), Some(serde_json::Value::Number(b))) => {

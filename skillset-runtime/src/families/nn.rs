@@ -14,6 +14,8 @@ pub enum Activation {
     /// `gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`: the tanh approximation.
     GeluTanh,
     Relu,
+    /// `relu2`: `relu(x)²` (Arcee, Nemotron, Persimmon).
+    Relu2,
     /// `silu` / `swish`.
     Silu,
     /// `quick_gelu`: x * sigmoid(1.702 x).
@@ -27,6 +29,7 @@ impl Activation {
             "gelu" => Activation::Gelu,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "relu" => Activation::Relu,
+            "relu2" => Activation::Relu2,
             "silu" | "swish" => Activation::Silu,
             "quick_gelu" => Activation::QuickGelu,
             "tanh" => Activation::Tanh,
@@ -39,6 +42,7 @@ impl Activation {
             Activation::Gelu => super::kernels::gelu_erf(x),
             Activation::GeluTanh => x.gelu(),
             Activation::Relu => x.relu(),
+            Activation::Relu2 => x.relu()?.sqr(),
             Activation::Silu => x.silu(),
             Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
             Activation::Tanh => x.tanh(),
@@ -208,6 +212,23 @@ pub fn attention(
         let scores = scaled_with_bias(scores, bias, scale)?;
         candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?
     };
+    Ok(probs.matmul(v)?)
+}
+
+/// [`attention`] with soft-capped scores: `cap * tanh(scores * scale / cap) + bias`,
+/// in f32 up to the softmax (Gemma 2's eager attention).
+pub fn attention_softcapped(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: &Tensor,
+    scale: f64,
+    cap: f64,
+) -> Result<Tensor> {
+    let dtype = q.dtype();
+    let scores = ((q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scale)? / cap)?;
+    let scores = (scores.tanh()? * cap)?.broadcast_add(&bias.to_dtype(DType::F32)?)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
     Ok(probs.matmul(v)?)
 }
 

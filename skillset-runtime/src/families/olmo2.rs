@@ -9,7 +9,7 @@
 use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
-use super::decoder::{Decoder, DecoderFile, Layer, Norm, QkNorm};
+use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Norm, QkNorm};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
@@ -33,11 +33,11 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
 };
 
 /// `Olmo2RMSNorm`: `(weight * normalize(x)).to(dtype)`, the product in f32.
-fn norm(w: &Weights, size: usize, c: &llama::Config, name: &str) -> Result<Norm> {
+pub(crate) fn norm(w: &Weights, size: usize, c: &llama::Config, name: &str) -> Result<Norm> {
     Norm::rms_f32(w, size, c.eps, name, 0.0)
 }
 
-fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
+pub(crate) fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
     let a = w.pp("self_attn");
     let (qkv, out) = llama::attention(&a, c, c.attention_bias, c.attention_bias)?;
     let hd = c.head_dim;
@@ -54,6 +54,7 @@ fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
         mlp: llama::mlp(&w.pp("mlp"), c)?,
         mlp_out_norm: Some(norm(w, c.hidden_size, c, "post_feedforward_layernorm")?),
         windowed: true,
+        rope: LayerRope::Global,
     })
 }
 

@@ -8,7 +8,9 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{self, Decoder, DecoderFile, Layer, Layout, Mlp, Norm, Qkv, Residual, Rope};
+use super::decoder::{
+    self, Decoder, DecoderFile, Layer, LayerRope, Layout, Mlp, Norm, Qkv, Residual, Rope,
+};
 use super::nn::Weights;
 use crate::error::Result;
 use crate::Family;
@@ -66,7 +68,7 @@ pub(crate) fn load(
     let mut layout = Layout::new(heads, kv_heads, hd, act);
     layout.residual = Residual::Parallel;
     layout.rope = Some(Rope {
-        inv_freq: decoder::rope_inv_freq(c, rotary, 10000.0)?,
+        freqs: decoder::rope_freqs(c, None, rotary, 10000.0, p.max_position_embeddings)?,
         dim: rotary,
         interleaved: false,
     });
@@ -89,6 +91,7 @@ pub(crate) fn load(
                 mlp: Mlp::plain(&w, hidden, inner, "mlp.fc1", "mlp.fc2", true)?,
                 mlp_out_norm: None,
                 windowed: false,
+                rope: LayerRope::Global,
             })
         })
         .collect::<Result<Vec<_>>>()?;

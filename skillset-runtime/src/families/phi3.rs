@@ -34,14 +34,15 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
 };
 
 hf_config! {
-    /// `Phi3Config`'s window (transformers 5.23).
-    pub(crate) struct Phi3Window {
+    /// `Phi3Config`'s window and original context (transformers 5.23).
+    pub(crate) struct Phi3Fields {
         sliding_window: Option<usize> = None,
+        original_max_position_embeddings: usize = 4096,
     }
 }
 
 /// Split a fused projection's weight `[a + b + ..., in]` (and bias) into its parts.
-fn split_rows<const N: usize>(l: &Linear, sizes: [usize; N]) -> Result<[Linear; N]> {
+pub(crate) fn split_rows<const N: usize>(l: &Linear, sizes: [usize; N]) -> Result<[Linear; N]> {
     let mut parts = Vec::with_capacity(N);
     let mut start = 0;
     for n in sizes {
@@ -55,6 +56,19 @@ fn split_rows<const N: usize>(l: &Linear, sizes: [usize; N]) -> Result<[Linear; 
         .map_err(|_| Error::InvalidInput("internal: a split of the wrong count".into()))
 }
 
+/// Phi-3's gated MLP with the gate and up projections fused (`gate_up_proj`, no
+/// biases), split at load.
+pub(crate) fn mlp(m: &Weights, c: &llama::Config) -> Result<Mlp> {
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    let fused = linear(m, h, 2 * i, "gate_up_proj", false)?;
+    let [gate, up] = split_rows(&fused, [i, i])?;
+    Ok(Mlp::Gated {
+        gate,
+        up,
+        down: linear(m, i, h, "down_proj", false)?,
+    })
+}
+
 pub(crate) fn load(
     config: &ConfigReader,
     weights: &Weights,
@@ -62,33 +76,29 @@ pub(crate) fn load(
     device: &Device,
 ) -> Result<Decoder> {
     let mut c = llama::Config::read(config, &DEFAULTS)?;
-    c.sliding_window = config.typed::<Phi3Window>()?.sliding_window;
+    let f: Phi3Fields = config.typed()?;
+    c.sliding_window = f.sliding_window;
     llama::check_layer_types(config, c.sliding_window)?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
-    let (h, i, hd) = (c.hidden_size, c.intermediate_size, c.head_dim);
+    let (h, hd) = (c.hidden_size, c.head_dim);
     let (qn, kvn) = (c.num_heads * hd, c.num_kv_heads * hd);
     let layers = |w: &Weights| {
         let a = w.pp("self_attn");
         let fused = linear(&a, h, qn + 2 * kvn, "qkv_proj", false)?;
         let [q, k, v] = split_rows(&fused, [qn, kvn, kvn])?;
         let attn = (Qkv::Separate(q, k, v), linear(&a, qn, h, "o_proj", false)?);
-        let m = w.pp("mlp");
-        let fused = linear(&m, h, 2 * i, "gate_up_proj", false)?;
-        let [gate, up] = split_rows(&fused, [i, i])?;
-        let mlp = Mlp::Gated {
-            gate,
-            up,
-            down: linear(&m, i, h, "down_proj", false)?,
-        };
+        let mlp = mlp(&w.pp("mlp"), &c)?;
         llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
     };
-    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+    let mut layout = c.layout();
+    layout.recompute_past_after = Some(f.original_max_position_embeddings);
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }
 
 /// The config defaults this file states.
 fn defaults() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (DEFAULTS.class, serde_json::json!(DEFAULTS)),
-        (DEFAULTS.class, serde_json::json!(Phi3Window::default())),
+        (DEFAULTS.class, serde_json::json!(Phi3Fields::default())),
     ]
 }
