@@ -60,21 +60,8 @@ pub(crate) fn load(
     }
     c.sliding_window = config.typed::<Cohere2Window>()?.sliding_window;
     layout.sliding_window = c.sliding_window;
-    let windowed = llama::sliding_layers(config, c.num_layers)?
-        .unwrap_or_else(|| (0..c.num_layers).map(|i| (i + 1) % 4 != 0).collect());
-    c.rope_layers = Some(
-        windowed
-            .iter()
-            .map(|&w| {
-                if w {
-                    LayerRope::Global
-                } else {
-                    LayerRope::NoPe
-                }
-            })
-            .collect(),
-    );
-    c.windowed_layers = Some(windowed);
+    c.window_layers(config, |i| (i + 1) % 4 != 0)?;
+    c.rope_by_window(LayerRope::Global, LayerRope::NoPe);
     let final_norm = cohere::norm(&weights.pp("model"), c.hidden_size, None, eps, "norm")?;
     let layers = |w: &Weights| cohere::layer(w, &c, eps, false);
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)

@@ -61,10 +61,7 @@ pub(crate) fn load(
     }
     let mut c = llama::Config::read(config, &DEFAULTS)?;
     c.sliding_window = config.typed::<CwmWindow>()?.sliding_window;
-    c.windowed_layers = Some(
-        llama::sliding_layers(config, c.num_layers)?
-            .unwrap_or_else(|| (0..c.num_layers).map(|i| i % 4 != 0).collect()),
-    );
+    c.window_layers(config, |i| i % 4 != 0)?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let layers = |w: &Weights| llama::plain_layer(w, &c);
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)

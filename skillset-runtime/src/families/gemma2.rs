@@ -59,10 +59,7 @@ pub(crate) fn read(
     let mut c = llama::Config::read(config, d)?;
     c.act = config.activation_named("hidden_activation", &f.hidden_activation)?;
     c.sliding_window = f.sliding_window;
-    c.windowed_layers = Some(
-        llama::sliding_layers(config, c.num_layers)?
-            .unwrap_or_else(|| (0..c.num_layers).map(&default_windowed).collect()),
-    );
+    c.window_layers(config, default_windowed)?;
     let mut layout = c.layout();
     layout.embed_sqrt_scale = Some(c.hidden_size);
     if f.query_pre_attn_scalar.is_nan() || f.query_pre_attn_scalar <= 0.0 {

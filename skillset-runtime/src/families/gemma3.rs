@@ -118,17 +118,7 @@ pub(crate) fn load(
         dim: c.rotary_dim,
         interleaved: false,
     });
-    c.rope_layers = c.windowed_layers.as_ref().map(|w| {
-        w.iter()
-            .map(|&w| {
-                if w {
-                    LayerRope::Local
-                } else {
-                    LayerRope::Global
-                }
-            })
-            .collect()
-    });
+    c.rope_by_window(LayerRope::Local, LayerRope::Global);
     let final_norm = Norm::rms_f32(&weights.pp("model"), c.hidden_size, c.eps, "norm", 1.0)?;
     let layers = |w: &Weights| {
         let mut layer = gemma2::layer(w, &c)?;

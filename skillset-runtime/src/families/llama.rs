@@ -261,6 +261,29 @@ impl Config {
         })
     }
 
+    /// Each layer's window as `layer_types` says (absent: layer `i` is windowed when
+    /// `default(i)`, as the member's config class fills `layer_types` in).
+    pub(crate) fn window_layers(
+        &mut self,
+        c: &ConfigReader,
+        default: impl Fn(usize) -> bool,
+    ) -> Result<()> {
+        self.windowed_layers = Some(
+            sliding_layers(c, self.num_layers)?
+                .unwrap_or_else(|| (0..self.num_layers).map(default).collect()),
+        );
+        Ok(())
+    }
+
+    /// Each layer's rotary positions by its kind: `sliding` for the windowed layers,
+    /// `full` for the others (Gemma 3, OLMo-3: a base per kind; Cohere 2: NoPE globals).
+    pub(crate) fn rope_by_window(&mut self, sliding: LayerRope, full: LayerRope) {
+        self.rope_layers = self
+            .windowed_layers
+            .as_ref()
+            .map(|w| w.iter().map(|&w| if w { sliding } else { full }).collect());
+    }
+
     /// Llama's RMSNorm.
     pub(crate) fn norm(&self, w: &Weights, size: usize, name: &str) -> Result<Norm> {
         Norm::rms(w, size, self.eps, name)

@@ -44,21 +44,8 @@ pub(crate) fn load(
 ) -> Result<Decoder> {
     let mut c = llama::Config::read(config, &DEFAULTS)?;
     c.sliding_window = config.typed::<Olmo3Window>()?.sliding_window;
-    let windowed = llama::sliding_layers(config, c.num_layers)?
-        .unwrap_or_else(|| (0..c.num_layers).map(|i| (i + 1) % 4 != 0).collect());
-    c.rope_layers = Some(
-        windowed
-            .iter()
-            .map(|&w| {
-                if w {
-                    LayerRope::Local
-                } else {
-                    LayerRope::Global
-                }
-            })
-            .collect(),
-    );
-    c.windowed_layers = Some(windowed);
+    c.window_layers(config, |i| (i + 1) % 4 != 0)?;
+    c.rope_by_window(LayerRope::Local, LayerRope::Global);
     let mut layout = c.layout();
     let rope = |t: &str| -> Result<Rope> {
         Ok(Rope {

@@ -73,10 +73,7 @@ pub(crate) fn load(
     };
     let windowed = f.use_sliding_window && f.sliding_window.is_some();
     c.sliding_window = f.sliding_window.filter(|_| f.use_sliding_window);
-    c.windowed_layers = Some(
-        llama::sliding_layers(config, n)?
-            .unwrap_or_else(|| has_rope.iter().map(|&r| windowed && !r).collect()),
-    );
+    c.window_layers(config, |i| windowed && has_rope.get(i) == Some(&false))?;
     c.rope_layers = Some(
         has_rope
             .iter()
