@@ -44,12 +44,11 @@ hf_config! {
     }
 }
 
-/// `Gemma3TextConfig`'s values of Gemma 2's fields.
-fn gemma2_fields() -> Gemma2Fields {
-    Gemma2Fields {
-        attn_logit_softcapping: None,
-        final_logit_softcapping: None,
-        ..Gemma2Fields::default()
+hf_config! {
+    /// `Gemma3TextConfig`'s soft-caps: Gemma 2's fields, off by default.
+    pub(crate) struct Gemma3Caps {
+        attn_logit_softcapping: Option<f64> = None,
+        final_logit_softcapping: Option<f64> = None,
     }
 }
 
@@ -59,20 +58,13 @@ pub(crate) fn load(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    // Gemma 3's defaults under Gemma 2's field names.
-    let mut value = serde_json::json!(gemma2_fields());
-    if let (Some(o), Some(given)) = (value.as_object_mut(), config.value.as_object()) {
-        for (k, v) in given {
-            if o.contains_key(k) && !v.is_null() {
-                o.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let f: Gemma2Fields = ConfigReader {
-        value: &value,
-        path: config.path.clone(),
-    }
-    .typed()?;
+    // Gemma 2's fields, with Gemma 3's soft-cap defaults (none).
+    let caps: Gemma3Caps = config.typed()?;
+    let f = Gemma2Fields {
+        attn_logit_softcapping: caps.attn_logit_softcapping,
+        final_logit_softcapping: caps.final_logit_softcapping,
+        ..config.typed()?
+    };
     let g: Gemma3Fields = config.typed()?;
     if g.sliding_window_pattern == 0 {
         return Err(config.invalid("sliding_window_pattern", "is 0".into()));
@@ -138,7 +130,7 @@ fn defaults() -> Vec<(&'static str, serde_json::Value)> {
     let d = llama::stated_per_layer_type(gemma2::stated(&DEFAULTS), local);
     vec![
         (DEFAULTS.class, d),
-        (DEFAULTS.class, serde_json::json!(gemma2_fields())),
+        (DEFAULTS.class, serde_json::json!(Gemma3Caps::default())),
         (
             DEFAULTS.class,
             serde_json::json!({"_sliding_window_pattern": Gemma3Fields::default().sliding_window_pattern}),

@@ -6,7 +6,7 @@
 use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
-use super::decoder::{Decoder, DecoderFile, Norm};
+use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Norm};
 use super::gemma2::{self, Gemma2Fields};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
@@ -37,14 +37,21 @@ pub(crate) fn load(
     let (c, layout) = gemma2::read(config, &DEFAULTS, &f, |i| (i + 1) % 2 != 0)?;
     let final_norm = Norm::rms_f32(&weights.pp("model"), c.hidden_size, c.eps, "norm", 1.0)?;
     let layers = |w: &Weights| {
-        let attn = llama::attention(&w.pp("self_attn"), &c, c.attention_bias, c.attention_bias)?;
-        let norm = |w: &Weights, n: usize, name: &str| Norm::rms_f32(w, n, c.eps, name, 1.0);
-        // Llama's layer, its MLP norm under Gemma 2's name.
-        let post = |w: &Weights, n: usize, name: &str| match name {
-            "post_attention_layernorm" => norm(w, n, "pre_feedforward_layernorm"),
-            _ => norm(w, n, name),
-        };
-        llama::layer(w, &c, post, attn, llama::mlp(&w.pp("mlp"), &c)?)
+        let norm = |name: &str| Norm::rms_f32(w, c.hidden_size, c.eps, name, 1.0);
+        let (qkv, out) =
+            llama::attention(&w.pp("self_attn"), &c, c.attention_bias, c.attention_bias)?;
+        Ok(Layer {
+            attn_norm: Some(norm("input_layernorm")?),
+            qkv,
+            qk_norm: None,
+            out,
+            attn_out_norm: None,
+            mlp_norm: Some(norm("pre_feedforward_layernorm")?),
+            mlp: llama::mlp(&w.pp("mlp"), &c)?,
+            mlp_out_norm: None,
+            windowed: true,
+            rope: LayerRope::Global,
+        })
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }
