@@ -28,23 +28,25 @@ import transformers
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def classes() -> list[str]:
+def classes() -> dict[str, type]:
     """The config class of every model type a skillset family runs (model_types.json),
-    and the sub-configs they hold (CLIP's text and vision towers)."""
+    and the sub-configs they hold (CLIP's text and vision towers; MPT's attention
+    config, which transformers does not export), by name."""
     meta = json.loads((ROOT / "model_types.json").read_text())
-    names = {e["config_class"] for e in meta["model_types"] if e.get("family")}
-    for name in sorted(names):
-        for sub in getattr(getattr(transformers, name), "sub_configs", {}).values():
+    found = {e["config_class"]: getattr(transformers, e["config_class"])
+             for e in meta["model_types"] if e.get("family")}
+    for cls in list(found.values()):
+        for sub in getattr(cls, "sub_configs", {}).values():
             if sub.__name__ != "AutoConfig":
-                names.add(sub.__name__)
-    return sorted(names)
+                found[sub.__name__] = sub
+    return dict(sorted(found.items()))
 
 
 OUT = ROOT / "skillset-runtime" / "tests" / "config_defaults.json"
 
 
-def defaults(name: str) -> dict:
-    config = getattr(transformers, name)()
+def defaults(cls: type) -> dict:
+    config = cls()
     fields = config.to_dict()
     # Per-layer lists scale with the default layer count; they say nothing more.
     fields.pop("layer_types", None)
@@ -62,7 +64,7 @@ def main() -> int:
         "arguments), written by scripts/gen_config_defaults.py; the runtime's unit tests "
         "compare the defaults it states with these.",
         "transformers": transformers.__version__,
-        "classes": {name: defaults(name) for name in classes()},
+        "classes": {name: defaults(cls) for name, cls in classes().items()},
     }
     text = json.dumps(data, indent=1, sort_keys=False) + "\n"
     if args.check:

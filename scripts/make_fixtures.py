@@ -203,6 +203,15 @@ def build_tokenizer(kind: str):
     if kind == "gpt2":
         vocab, merges = bpe_vocab(460, ["<|endoftext|>"])
         return transformers.GPT2Tokenizer(vocab=vocab, merges=merges)
+    if kind == "bloom":
+        # BLOOM's byte-level BPE: <unk> <s> </s> <pad> first, no BOS added.
+        vocab, merges = bpe_vocab(460, ["<unk>", "<s>", "</s>", "<pad>"])
+        return transformers.GPT2Tokenizer(vocab=vocab, merges=merges, bos_token="<s>", eos_token="</s>",
+                                          pad_token="<pad>", unk_token="<unk>")
+    if kind == "xglm":
+        # XGLM's sentencepiece unigram (<s> <pad> </s> <unk> first, its made-up words
+        # after the vocabulary); its post-processor puts `</s>` before every text.
+        return transformers.XGLMTokenizer(vocab=unigram_vocab(380, specials=("<s>", "<pad>", "</s>", "<unk>")))
     raise ValueError(kind)
 
 
@@ -841,6 +850,29 @@ GPTS = {
         intermediate_size=40, max_position_embeddings=64, initializer_range=0.3,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "persimmon": lambda tok, **kw: transformers.PersimmonConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=44, max_position_embeddings=64, initializer_range=0.3, qk_layernorm=True,
+        tie_word_embeddings=False, pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "codegen": lambda tok, **kw: transformers.CodeGenConfig(
+        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, rotary_dim=4, n_inner=40,
+        initializer_range=0.3, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    # 6 heads: ALiBi's slopes for a head count that is not a power of two.
+    "bloom": lambda tok, **kw: transformers.BloomConfig(
+        vocab_size=len(tok), hidden_size=48, n_layer=2, n_head=6, initializer_range=0.3,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "mpt": lambda tok, **kw: transformers.MptConfig(
+        vocab_size=len(tok), d_model=48, n_heads=6, n_layers=2, max_seq_len=64, initializer_range=0.3,
+        attn_config={"alibi_bias_max": 8, "clip_qkv": 0.6}, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "falcon": lambda tok, **kw: transformers.FalconConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=64, ffn_hidden_size=40, initializer_range=0.3,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "xglm": lambda tok, **kw: transformers.XGLMConfig(
+        vocab_size=len(tok), d_model=32, ffn_dim=40, num_layers=2, attention_heads=4,
+        max_position_embeddings=64, init_std=0.3, dropout=0.0, attention_dropout=0.0,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
     "gpt_neox": lambda tok, **kw: transformers.GPTNeoXConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=40, max_position_embeddings=64, initializer_range=0.3,
@@ -884,6 +916,7 @@ DECODERS = {
         "cohere2": "Cohere2Config",
         "nemotron": "NemotronConfig",
         "hunyuan_v1_dense": "HunYuanDenseV1Config",
+        "stablelm": "StableLmConfig",
     }.items()
 }
 
@@ -1525,6 +1558,105 @@ FIXTURE_SPECS = {
         seed=85,
         post=spread_norms,
     ),
+    "persimmon-tiny": lambda: fixture(
+        "persimmon-tiny", "persimmon", transformers.PersimmonForCausalLM, "llama",
+        "PersimmonForCausalLM: per-head fused query_key_value with a bias, LayerNorms over each "
+        "head of the queries and keys, rotary on half of each head, a relu² MLP with biases; "
+        "a sentencepiece BPE whose post-processor adds the BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=131,
+        post=spread_biases,
+        tokenizer_setup=bos_template(),
+    ),
+    "codegen-tiny": lambda: fixture(
+        "codegen-tiny", "codegen", transformers.CodeGenForCausalLM, "gpt2",
+        "CodeGenForCausalLM: q/k/v fused in four model-parallel blocks of `[q v k]`, interleaved "
+        "rotary on 4 of 8 head dims, attention and MLP in parallel, lm_head with a bias; GPT-2 BPE "
+        "without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=132,
+        post=spread_norms,
+    ),
+    "bloom-tiny": lambda: fixture(
+        "bloom-tiny", "bloom", transformers.BloomForCausalLM, "bloom",
+        "BloomForCausalLM: ALiBi over 6 heads (slopes for a head count that is not a power of "
+        "two), a LayerNorm on the word embeddings, per-head fused query_key_value, tanh GELU, "
+        "tied embeddings; BLOOM's BPE (<unk> <s> </s> <pad>, no BOS added).",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=133,
+        post=spread_biases,
+    ),
+    "mpt-tiny": lambda: fixture(
+        "mpt-tiny", "mpt", transformers.MptForCausalLM, "gpt2",
+        "MptForCausalLM: ALiBi with MPT's slopes over 6 heads (alibi_bias_max 8), LayerNorms "
+        "without biases, no projection biases, fused Wqkv clamped by clip_qkv, exact GELU; "
+        "GPT-NeoX-style BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=134,
+        post=spread_norms,
+    ),
+    "falcon-tiny": lambda: fixture(
+        "falcon-tiny", "falcon", transformers.FalconForCausalLM, "gpt2",
+        "FalconForCausalLM in the new decoder layout (Falcon-40B/180B, Falcon 2): q/k/v fused in "
+        "2 groups of `[q q k v]`, ln_attn and ln_mlp feeding attention and MLP in parallel, "
+        "rotary on whole heads, biases, tied embeddings; BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=135,
+        post=spread_biases,
+        new_decoder_architecture=True,
+        num_kv_heads=2,
+        bias=True,
+    ),
+    "falcon-tiny-rw": lambda: fixture(
+        "falcon-tiny-rw", "falcon", transformers.FalconForCausalLM, "gpt2",
+        "FalconForCausalLM in Falcon-RW's layout: ALiBi over 5 heads (Falcon's bf16 rounding), "
+        "per-head fused query_key_value, input and post-attention LayerNorms in sequence, biases; "
+        "BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=136,
+        post=spread_biases,
+        hidden_size=40,
+        num_attention_heads=5,
+        num_kv_heads=5,
+        alibi=True,
+        multi_query=False,
+        parallel_attn=False,
+        bias=True,
+    ),
+    "falcon-tiny-7b": lambda: fixture(
+        "falcon-tiny-7b", "falcon", transformers.FalconForCausalLM, "gpt2",
+        "FalconForCausalLM in Falcon-7B's layout: multi-query `[q | k | v]` with one key/value "
+        "head, one LayerNorm feeding attention and MLP in parallel, rotary, no biases; BPE "
+        "without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=137,
+        post=spread_norms,
+    ),
+    "xglm-tiny": lambda: fixture(
+        "xglm-tiny", "xglm", transformers.XGLMForCausalLM, "xglm",
+        "XGLMForCausalLM: sinusoidal positions at position + 2, embeddings scaled by sqrt(d_model), "
+        "pre-LayerNorm blocks with biases; XGLM's unigram tokenizer, which puts `</s>` before "
+        "every text.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=140,
+        post=quiet_embeddings,
+    ),
+    "stablelm-tiny": lambda: fixture(
+        "stablelm-tiny", "stablelm", transformers.StableLmForCausalLM, "gpt2",
+        "StableLmForCausalLM like StableLM 2 12B: LayerNorms with biases, q/k/v biases, per-head "
+        "q/k LayerNorms (one weight per head), attention and MLP in parallel, rotary on a quarter "
+        "of each head; GPT-style BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=141,
+        post=spread_biases,
+        use_qkv_bias=True,
+        qk_layernorm=True,
+        use_parallel_residual=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+    ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
         "MinistralForCausalLM: layer 0 attends within a sliding window of 5 positions (shorter "
@@ -1925,6 +2057,15 @@ def spread_biases(model, tokenizer):
         for n, p in model.named_parameters():
             if n.endswith(".bias") and "norm" not in n.lower():
                 p.normal_(0.0, 0.2)
+
+
+def quiet_embeddings(model, tokenizer):
+    """`spread_biases`, and token embeddings small enough (XGLM scales them by
+    sqrt(d_model)) that the layers, not the tied embedding of the last token, decide the
+    next one."""
+    spread_biases(model, tokenizer)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.normal_(0.0, 0.06)
 
 
 def make_reachable(model, tokenizer, token: str, prompt: str):

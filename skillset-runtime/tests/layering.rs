@@ -65,9 +65,16 @@ const LAYERS: &[&[&str]] = &[
         "families::cohere",
         "families::nemotron",
         "families::hunyuan_v1_dense",
+        "families::stablelm",
+        "families::persimmon",
+        "families::bloom",
+        "families::mpt",
+        "families::falcon",
+        "families::xglm",
     ],
     // Deltas over a delta (Qwen3 over Qwen2, Ministral over Mistral, OLMo-3 over
-    // OLMo-2, GLM over Phi-3's MLP, Gemma 2 over Gemma, Cohere 2 over Cohere).
+    // OLMo-2, GLM over Phi-3's MLP, Gemma 2 over Gemma, Cohere 2 over Cohere, CodeGen
+    // over GPT-J).
     &[
         "families::qwen3",
         "families::ministral",
@@ -76,6 +83,7 @@ const LAYERS: &[&[&str]] = &[
         "families::glm",
         "families::gemma2",
         "families::cohere2",
+        "families::codegen",
     ],
     // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
     // GLM).

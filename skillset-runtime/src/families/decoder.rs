@@ -213,6 +213,20 @@ pub(crate) enum Residual {
     PostNorm,
 }
 
+/// ALiBi's biases: a key `d` positions before the newest one adds `-slope * d` to each
+/// head's scaled scores. Softmax does not change when a row's biases shift together,
+/// so this equals transformers' forms (BLOOM counts positions from each row's first
+/// real token, MPT from the newest key); counting back from the newest key keeps the
+/// biases of the nearest keys small, where f16 and bf16 round finest.
+pub(crate) struct Alibi {
+    /// One per head.
+    pub slopes: Vec<f32>,
+    /// Falcon's form: the slopes rounded to bf16, times the key's position counted
+    /// from the row's first real token, rounded to bf16 again, then times `scale`
+    /// (`1/sqrt(head_dim)`), as transformers' Falcon computes it whatever the dtype.
+    pub falcon_scale: Option<f64>,
+}
+
 /// Rotary position embeddings on the first `dim` channels of each head.
 pub(crate) struct Rope {
     pub freqs: RopeFreqs,
@@ -263,6 +277,9 @@ pub(crate) struct Layout {
     /// computed again over the whole sequence (transformers' Phi-3 generation drops its
     /// cache then, so that every key takes longrope's long factors).
     pub recompute_past_after: Option<usize>,
+    /// ALiBi: a bias per head that grows with the distance to each key (BLOOM, MPT,
+    /// Falcon).
+    pub alibi: Option<Alibi>,
 }
 
 impl Layout {
@@ -290,6 +307,7 @@ impl Layout {
             max_positions: usize::MAX,
             sliding_window: None,
             recompute_past_after: None,
+            alibi: None,
         }
     }
 }
@@ -298,6 +316,9 @@ impl Layout {
 pub(crate) struct Decoder {
     pub layout: Layout,
     pub embed: Embedding,
+    /// A norm on the embeddings before the first layer (BLOOM's
+    /// `word_embeddings_layernorm`).
+    pub embed_norm: Option<Norm>,
     pub positions: Option<LearnedPositions>,
     /// OPT: embedding width -> hidden width and back.
     pub project_in: Option<Linear>,
@@ -402,6 +423,34 @@ pub(crate) fn plain_inv_freq(theta: f64, dim: usize) -> Vec<f64> {
     (0..dim / 2)
         .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
         .collect()
+}
+
+/// BLOOM's ALiBi slopes (`_get_alibi_slopes`, also Falcon's): for `n` heads with
+/// `p` the largest power of two up to `n`, `2^(-8i/p)` for `i` in `1..=p`, then for
+/// the heads past `p` every other slope of `2p` heads.
+pub(crate) fn alibi_slopes(heads: usize) -> Vec<f32> {
+    let p = 1usize << heads.max(1).ilog2();
+    let base = |n: usize| 2f32.powf(-(2f32.powf(-((n as f32).log2() - 3.0))));
+    let mut slopes: Vec<f32> = (1..=p).map(|i| base(p).powi(i as i32)).collect();
+    let extra = heads.saturating_sub(p).min(p);
+    slopes.extend((0..extra).map(|i| base(2 * p).powi((2 * i + 1) as i32)));
+    slopes
+}
+
+/// MPT's ALiBi slopes (`build_mpt_alibi_tensor`): for `n` heads and `p` the smallest
+/// power of two from `n`, `2^(-i * max_bias / p)` for `i` in `1..=p`; when `p > n`,
+/// the odd-numbered slopes first, then the even ones, the first `n` kept.
+pub(crate) fn mpt_alibi_slopes(heads: usize, max_bias: f64) -> Vec<f32> {
+    let p = heads.max(1).next_power_of_two();
+    let slopes: Vec<f32> = (1..=p)
+        .map(|i| 1.0 / 2f32.powf(i as f32 * (max_bias / p as f64) as f32))
+        .collect();
+    if p == heads {
+        return slopes;
+    }
+    let odd = slopes.iter().skip(1).step_by(2);
+    let even = slopes.iter().step_by(2);
+    odd.chain(even).copied().take(heads).collect()
 }
 
 impl RopeFreqs {
@@ -779,6 +828,56 @@ impl Decoder {
     }
 }
 
+/// The masks with ALiBi's biases added: `[batch, heads, t, keys]`, summed in f32 and
+/// kept at or above the dtype's most negative value (so that no masked score becomes
+/// `-inf` in f16). `positions`: each row's positions of this pass.
+fn with_alibi(masks: &Masks, alibi: &Alibi, positions: &[Vec<u32>]) -> Result<Masks> {
+    let heads = alibi.slopes.len();
+    let add = |mask: &Tensor| -> Result<Tensor> {
+        let (rows, keys) = (mask.dim(0)?, mask.dim(D::Minus1)?);
+        let device = mask.device();
+        let bias = match alibi.falcon_scale {
+            None => {
+                let bias: Vec<f32> = alibi
+                    .slopes
+                    .iter()
+                    .flat_map(|s| (0..keys).map(move |j| -s * (keys - 1 - j) as f32))
+                    .collect();
+                Tensor::from_vec(bias, (1, heads, 1, keys), device)?
+            }
+            Some(scale) => {
+                let bf16 = |x: Vec<f32>, shape: (usize, usize, usize, usize)| -> Result<Tensor> {
+                    Ok(Tensor::from_vec(x, shape, device)?
+                        .to_dtype(DType::BF16)?
+                        .to_dtype(DType::F32)?)
+                };
+                let slopes = bf16(alibi.slopes.clone(), (1, heads, 1, 1))?;
+                // The key's position from the row's first real token (0 for padding,
+                // which the mask hides).
+                let mut pos = Vec::with_capacity(rows * keys);
+                for r in 0..rows {
+                    let last = positions
+                        .get(r)
+                        .and_then(|p| p.last())
+                        .copied()
+                        .unwrap_or(0) as i64;
+                    pos.extend((0..keys).map(|j| (last - (keys - 1 - j) as i64).max(0) as f32));
+                }
+                let pos = Tensor::from_vec(pos, (rows, 1, 1, keys), device)?;
+                let product = slopes.broadcast_mul(&pos)?;
+                (product.to_dtype(DType::BF16)?.to_dtype(DType::F32)? * scale)?
+            }
+        };
+        let dtype = mask.dtype();
+        let sum = mask.to_dtype(DType::F32)?.broadcast_add(&bias)?;
+        Ok(sum.maximum(nn::mask_value(dtype))?.to_dtype(dtype)?)
+    };
+    Ok(Masks {
+        full: add(&masks.full)?,
+        window: masks.window.as_ref().map(add).transpose()?,
+    })
+}
+
 /// The rotary tables `cos`, `sin` of `rope` at `positions` (none without it).
 fn rope_tables<'r>(
     rope: &'r Option<Rope>,
@@ -879,8 +978,19 @@ impl CausalLm for Decoder {
                 .collect();
             x = (x + p.table.forward(&nn::ids_tensor(&shifted, &self.device)?)?)?;
         }
+        if let Some(n) = &self.embed_norm {
+            x = n.forward(&x)?;
+        }
         let global = rope_tables(&l.rope, positions, self.dtype, &self.device)?;
         let local = rope_tables(&l.local_rope, positions, self.dtype, &self.device)?;
+        let alibi_masks;
+        let masks = match &l.alibi {
+            Some(alibi) => {
+                alibi_masks = with_alibi(masks, alibi, positions)?;
+                &alibi_masks
+            }
+            None => masks,
+        };
         for (i, (layer, kv)) in self.layers.iter().zip(cache.iter_mut()).enumerate() {
             let h = match (&layer.attn_norm, l.residual) {
                 (Some(n), Residual::Sequential | Residual::Parallel) => n.forward(&x)?,

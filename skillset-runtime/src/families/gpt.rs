@@ -55,6 +55,8 @@ pub(crate) struct Skeleton<'a> {
     pub bare: Option<&'a str>,
     /// The token embedding (`wte`).
     pub embed: &'a str,
+    /// A LayerNorm on the embeddings (BLOOM's `word_embeddings_layernorm`).
+    pub embed_norm: Option<&'a str>,
     /// Learned positions: the table (`wpe`) and the offset of position ids (OPT: 2).
     pub positions: Option<(&'a str, u32)>,
     /// The blocks (`h`: `h.0`, `h.1`, ...).
@@ -90,6 +92,7 @@ impl Skeleton<'static> {
             prefix: "transformer",
             bare: None,
             embed: "wte",
+            embed_norm: None,
             positions: Some(("wpe", 0)),
             blocks: "h",
             final_norm: Some("ln_f"),
@@ -212,9 +215,14 @@ pub(crate) fn assemble(
     )?;
     let mut layout = layout;
     layout.max_positions = s.max_positions;
+    let embed_norm = match s.embed_norm {
+        Some(name) => Some(Norm::layer(&body, s.embed_dim, s.eps, name)?),
+        None => None,
+    };
     Ok(Decoder {
         layout,
         embed,
+        embed_norm,
         positions,
         project_in,
         project_out,

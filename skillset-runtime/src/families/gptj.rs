@@ -46,6 +46,20 @@ pub(crate) fn load(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
+    build(config, weights, dtype, device, |a, h| {
+        Qkv::separate(a, h, h, h, false)
+    })
+}
+
+/// GPT-J with its q/k/v projections read by `qkv(attn weights, hidden size)`
+/// (CodeGen fuses them).
+pub(crate) fn build(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+    qkv: impl Fn(&Weights, usize) -> Result<Qkv>,
+) -> Result<Decoder> {
     let g: GPTJConfig = config.typed()?;
     let (h, heads) = (g.n_embd, g.n_head);
     let hd = gpt::head_dim(config, "n_head", h, heads)?;
@@ -71,10 +85,7 @@ pub(crate) fn load(
     };
     let layer = |w: &Weights, _| {
         let a = w.pp("attn");
-        let attn = (
-            Qkv::separate(&a, h, h, h, false)?,
-            a.linear_no_bias(h, h, "out_proj")?,
-        );
+        let attn = (qkv(&a, h)?, a.linear_no_bias(h, h, "out_proj")?);
         let mlp = Mlp::plain(w, h, i, "mlp.fc_in", "mlp.fc_out", true)?;
         Ok(gpt::block(
             Norm::layer(w, h, eps, "ln_1")?,

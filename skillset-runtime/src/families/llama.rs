@@ -452,6 +452,7 @@ pub(crate) fn assemble(
     Ok(Decoder {
         layout,
         embed,
+        embed_norm: None,
         positions: None,
         project_in: None,
         project_out: None,

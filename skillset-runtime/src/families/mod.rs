@@ -5,8 +5,10 @@
 
 pub(crate) mod arcee;
 pub(crate) mod bert;
+pub(crate) mod bloom;
 pub(crate) mod causal;
 pub(crate) mod clip;
+pub(crate) mod codegen;
 pub(crate) mod cohere;
 pub(crate) mod cohere2;
 pub(crate) mod config;
@@ -14,6 +16,7 @@ pub(crate) mod cwm;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod ernie4_5;
+pub(crate) mod falcon;
 pub(crate) mod gemma;
 pub(crate) mod gemma2;
 pub(crate) mod gemma3;
@@ -33,18 +36,21 @@ pub(crate) mod llama;
 pub(crate) mod llava;
 pub(crate) mod ministral;
 pub(crate) mod mistral;
+pub(crate) mod mpt;
 pub(crate) mod nemotron;
 pub(crate) mod nn;
 pub(crate) mod olmo;
 pub(crate) mod olmo2;
 pub(crate) mod olmo3;
 pub(crate) mod opt;
+pub(crate) mod persimmon;
 pub(crate) mod phi;
 pub(crate) mod phi3;
 pub(crate) mod qwen2;
 pub(crate) mod qwen3;
 pub(crate) mod seed_oss;
 pub(crate) mod smollm3;
+pub(crate) mod stablelm;
 pub(crate) mod starcoder2;
 pub(crate) mod stepper;
 pub(crate) mod t5;
@@ -52,6 +58,7 @@ pub(crate) mod vaultgemma;
 pub(crate) mod vit;
 pub(crate) mod wav2vec2;
 pub(crate) mod whisper;
+pub(crate) mod xglm;
 
 pub(crate) use causal::CausalLm;
 pub(crate) use config::ConfigReader;
@@ -109,6 +116,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     cohere2::FILE,
     nemotron::FILE,
     hunyuan_v1_dense::FILE,
+    stablelm::FILE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,
@@ -116,6 +124,12 @@ const DECODERS: &[decoder::DecoderFile] = &[
     gpt_bigcode::FILE,
     opt::FILE,
     phi::FILE,
+    persimmon::FILE,
+    codegen::FILE,
+    bloom::FILE,
+    mpt::FILE,
+    falcon::FILE,
+    xglm::FILE,
 ];
 
 fn decoder_loader(family: Family, architecture: &str) -> Option<&'static decoder::DecoderFile> {
@@ -366,6 +380,8 @@ mod tests {
             "word_embed_proj_dim",
             "num_decoder_layers",
             "scale_decoder_outputs",
+            "num_kv_heads",
+            "ffn_hidden_size",
         ];
         let check = |name: &str, fields: serde_json::Value| {
             for (field, ours) in fields.as_object().unwrap() {

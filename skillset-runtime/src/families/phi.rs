@@ -107,6 +107,7 @@ pub(crate) fn load(
     Ok(Decoder {
         layout,
         embed,
+        embed_norm: None,
         positions: None,
         project_in: None,
         project_out: None,
