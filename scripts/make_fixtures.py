@@ -917,17 +917,23 @@ DECODERS = {
         "nemotron": "NemotronConfig",
         "hunyuan_v1_dense": "HunYuanDenseV1Config",
         "stablelm": "StableLmConfig",
+        "mixtral": "MixtralConfig",
+        "qwen2_moe": "Qwen2MoeConfig",
+        "qwen3_moe": "Qwen3MoeConfig",
+        "olmoe": "OlmoeConfig",
     }.items()
 }
 
 
-def save(name: str, model, tokenizer, description: str) -> Path:
+def save(name: str, model, tokenizer, description: str, original_format: bool = True) -> Path:
+    """`original_format` False: weights under transformers 5's own names (e.g. fused
+    MoE experts) instead of those of the released checkpoints."""
     d = FIXTURES / name
     if d.exists():
         shutil.rmtree(d)
     d.mkdir(parents=True)
     model.eval()
-    model.save_pretrained(d)
+    model.save_pretrained(d, save_original_format=original_format)
     tokenizer.save_pretrained(d)
     (d / "README.md").write_text(
         f"# {name}\n\n{description}\n\nRandom weights, made by `scripts/make_fixtures.py` with "
@@ -1027,7 +1033,8 @@ def both(*setups):
 
 
 def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_head=False, post=None,
-            tokenizer_setup=None, generation=None, after_save=None, chats=None, **config):
+            tokenizer_setup=None, generation=None, after_save=None, chats=None, original_format=True,
+            **config):
     """Build (or with --references-only, keep) a fixture checkpoint and record transformers'
     outputs. `tokenizer_setup`: see `shape_tokenizer`; `generation`: generation_config.json
     entries (None removes one); `after_save(name, d)`: changes to the saved checkpoint
@@ -1057,7 +1064,7 @@ def fixture(name, model_type, cls, tok_kind, description, checks, seed, untie_he
         model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone().normal_(0, 0.5))
     if post:
         post(model, tokenizer)
-    d = save(name, model, tokenizer, description)
+    d = save(name, model, tokenizer, description, original_format)
     if tokenizer_setup:
         shape_tokenizer(d, transformers.AutoTokenizer.from_pretrained(d), tokenizer_setup)
     if generation:
@@ -1656,6 +1663,65 @@ FIXTURE_SPECS = {
         qk_layernorm=True,
         use_parallel_residual=True,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+    ),
+    # Mixtures of experts (skillset-runtime/src/families/moe.rs).
+    "mixtral-tiny": lambda: fixture(
+        "mixtral-tiny", "mixtral", transformers.MixtralForCausalLM, "llama",
+        "MixtralForCausalLM: 4 experts, top-2 renormalized, under the released checkpoints' "
+        "names (block_sparse_moe.gate, block_sparse_moe.experts.N.w1/w2/w3); attention "
+        "within a sliding window of 5 positions; `<s>` added by the tokenizer as Mixtral's "
+        "does.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=150,
+        tokenizer_setup=bos_template(),
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        sliding_window=5,
+    ),
+    "qwen2-moe-tiny": lambda: fixture(
+        "qwen2-moe-tiny", "qwen2_moe", transformers.Qwen2MoeForCausalLM, "qwen2",
+        "Qwen2MoeForCausalLM: 4 routed experts (top-2, probabilities not renormalized) plus a "
+        "shared expert scaled by sigmoid(shared_expert_gate) in layer 0; layer 1 dense "
+        "(mlp_only_layers [1]); q/k/v biases; Qwen's BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=151,
+        post=spread_biases,
+        num_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
+        shared_expert_intermediate_size=24,
+        norm_topk_prob=False,
+        mlp_only_layers=[1],
+    ),
+    "qwen3-moe-tiny": lambda: fixture(
+        "qwen3-moe-tiny", "qwen3_moe", transformers.Qwen3MoeForCausalLM, "qwen2",
+        "Qwen3MoeForCausalLM: 6 experts, top-3 renormalized (norm_topk_prob), per-head q/k "
+        "RMSNorm, head_dim 12; the experts saved fused as transformers 5 holds them "
+        "(mlp.experts.gate_up_proj, mlp.experts.down_proj), not one by one.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=152,
+        post=spread_norms,
+        original_format=False,
+        head_dim=12,
+        num_experts=6,
+        num_experts_per_tok=3,
+        moe_intermediate_size=20,
+        norm_topk_prob=True,
+    ),
+    "olmoe-tiny": lambda: fixture(
+        "olmoe-tiny", "olmoe", transformers.OlmoeForCausalLM, "gpt2",
+        "OlmoeForCausalLM: 8 experts, top-2 not renormalized, RMS norms over the whole query "
+        "and key projections with clip_qkv 0.9 after them (it binds); GPT-NeoX-style BPE "
+        "without a BOS, as OLMoE's.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=153,
+        post=spread_norms,
+        num_experts=8,
+        num_experts_per_tok=2,
+        clip_qkv=0.9,
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron and more)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron and more; the mixtures of experts Mixtral, Qwen2/3-MoE and OLMoE)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -147,6 +147,10 @@ pub static FAMILIES: &[FamilySpec] = &[
             "NemotronModel",
             "HunYuanDenseV1Model",
             "StableLmModel",
+            "MixtralModel",
+            "Qwen2MoeModel",
+            "Qwen3MoeModel",
+            "OlmoeModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -179,6 +183,10 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "NemotronForCausalLM",
                 "HunYuanDenseV1ForCausalLM",
                 "StableLmForCausalLM",
+                "MixtralForCausalLM",
+                "Qwen2MoeForCausalLM",
+                "Qwen3MoeForCausalLM",
+                "OlmoeForCausalLM",
             ],
         )],
     },

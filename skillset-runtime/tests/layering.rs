@@ -84,6 +84,7 @@ const LAYERS: &[&[&str]] = &[
         "families::gemma2",
         "families::cohere2",
         "families::codegen",
+        "families::moe",
     ],
     // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
     // GLM).

@@ -137,6 +137,120 @@ pub(crate) enum Mlp {
         up: Linear,
         down: Linear,
     },
+    /// A mixture of experts (Mixtral, the Qwen MoEs, OLMoE).
+    Moe(Box<Moe>),
+}
+
+/// A mixture of experts: a router scores every expert for each token, the `top_k`
+/// best run on it (each a gated MLP) and their outputs add up weighted by the
+/// router's probabilities, as transformers' `*SparseMoeBlock`s compute it. Only the
+/// experts some token picked run, each on its own tokens: an expert no token picked
+/// is not read.
+pub(crate) struct Moe {
+    /// `[experts, hidden]`, no bias.
+    pub router: Linear,
+    pub experts: Vec<Mlp>,
+    pub top_k: usize,
+    /// Divide the `top_k` probabilities by their sum (`norm_topk_prob`; Mixtral always).
+    pub norm_topk_prob: bool,
+    /// An expert every token takes, added to the routed ones (Qwen2-MoE's
+    /// `shared_expert`), scaled by `sigmoid(gate(x))` when it has a gate.
+    pub shared: Option<(Mlp, Option<Linear>)>,
+}
+
+impl Moe {
+    /// The experts of a checkpoint under `w` (a layer's `mlp`), `hidden` wide with
+    /// `inner` channels each, in either layout transformers reads: its own fused one
+    /// (`experts.gate_up_proj` `[experts, 2 * inner, hidden]` and `experts.down_proj`
+    /// `[experts, hidden, inner]`), or one set of `names` (gate, up, down) per
+    /// expert under `experts.N` (Mixtral's `w1`, `w3`, `w2`; the Qwen MoEs'
+    /// `gate_proj`, `up_proj`, `down_proj`), which transformers fuses at load. The
+    /// fused tensors are split into views, not copied.
+    pub fn experts(
+        w: &Weights,
+        n: usize,
+        hidden: usize,
+        inner: usize,
+        names: [&str; 3],
+    ) -> Result<Vec<Mlp>> {
+        let e = w.pp("experts");
+        if e.contains("gate_up_proj") {
+            let gate_up = e.get((n, 2 * inner, hidden), "gate_up_proj")?;
+            let down = e.get((n, hidden, inner), "down_proj")?;
+            (0..n)
+                .map(|i| {
+                    let gu = gate_up.get(i)?;
+                    Ok(Mlp::Gated {
+                        gate: Linear::new(gu.narrow(0, 0, inner)?, None),
+                        up: Linear::new(gu.narrow(0, inner, inner)?, None),
+                        down: Linear::new(down.get(i)?, None),
+                    })
+                })
+                .collect()
+        } else {
+            let [gate, up, down] = names;
+            (0..n)
+                .map(|i| {
+                    let x = e.pp(i);
+                    Ok(Mlp::Gated {
+                        gate: x.linear_no_bias(hidden, inner, gate)?,
+                        up: x.linear_no_bias(hidden, inner, up)?,
+                        down: x.linear_no_bias(inner, hidden, down)?,
+                    })
+                })
+                .collect()
+        }
+    }
+
+    fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let hidden = dims.last().copied().unwrap_or(0);
+        let xs = x.reshape(((), hidden))?;
+        // Routing in f32, as transformers computes it.
+        let probs =
+            candle_nn::ops::softmax_last_dim(&self.router.forward(&xs)?.to_dtype(DType::F32)?)?
+                .to_vec2::<f32>()?;
+        let mut picked: Vec<(Vec<u32>, Vec<f32>)> = vec![(vec![], vec![]); self.experts.len()];
+        let mut order: Vec<usize> = Vec::with_capacity(self.experts.len());
+        for (row, p) in probs.iter().enumerate() {
+            order.clear();
+            order.extend(0..p.len());
+            // `torch.topk`: the largest first, the lower index first among equals.
+            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+            let top = &order[..self.top_k.min(order.len())];
+            let sum: f32 = top.iter().map(|&e| p[e]).sum();
+            for &e in top {
+                let weight = if self.norm_topk_prob {
+                    p[e] / sum
+                } else {
+                    p[e]
+                };
+                picked[e].0.push(row as u32);
+                picked[e].1.push(weight);
+            }
+        }
+        let mut out = xs.zeros_like()?;
+        for (expert, (rows, weights)) in self.experts.iter().zip(&picked) {
+            if rows.is_empty() {
+                continue;
+            }
+            let rows = Tensor::new(rows.as_slice(), xs.device())?;
+            let y = expert.forward(act, &xs.index_select(&rows, 0)?)?;
+            // The weights stay in f32 (transformers multiplies the expert's output by
+            // them, then casts the product back).
+            let weights = Tensor::new(weights.as_slice(), xs.device())?.unsqueeze(1)?;
+            let y = y.to_dtype(DType::F32)?.broadcast_mul(&weights)?;
+            out = out.index_add(&rows, &y.to_dtype(xs.dtype())?, 0)?;
+        }
+        if let Some((mlp, gate)) = &self.shared {
+            let mut s = mlp.forward(act, &xs)?;
+            if let Some(g) = gate {
+                s = candle_nn::ops::sigmoid(&g.forward(&xs)?)?.broadcast_mul(&s)?;
+            }
+            out = (out + s)?;
+        }
+        Ok(out.reshape(dims)?)
+    }
 }
 
 impl Mlp {
@@ -162,6 +276,7 @@ impl Mlp {
                 let y = (act.forward(&gate.forward(x)?)? * up.forward(x)?)?;
                 down.forward(&y)?
             }
+            Mlp::Moe(moe) => moe.forward(act, x)?,
         })
     }
 }
@@ -257,6 +372,8 @@ pub(crate) struct Layout {
     pub scale_by_layer: bool,
     /// OLMo: clamp q, k and v to `[-c, c]`.
     pub clip_qkv: Option<f64>,
+    /// Clip after the whole-projection q/k norms instead of before (OLMoE).
+    pub clip_after_qk_norm: bool,
     /// Gemma: scale embeddings by `sqrt(hidden)` (rounded to the activation dtype).
     pub embed_sqrt_scale: Option<usize>,
     /// Granite's multipliers (1 elsewhere).
@@ -297,6 +414,7 @@ impl Layout {
             scale: 1.0 / (head_dim as f64).sqrt(),
             scale_by_layer: false,
             clip_qkv: None,
+            clip_after_qk_norm: false,
             embed_sqrt_scale: None,
             embedding_multiplier: 1.0,
             residual_multiplier: 1.0,
@@ -784,24 +902,33 @@ impl Decoder {
                 None => y,
             })
         };
-        let whole = |y: Tensor, n: usize| -> Result<Tensor> {
+        let norm = |y: Tensor, n: usize| -> Result<Tensor> {
             match &layer.qk_norm {
                 Some(QkNorm::Whole(qn, kn)) => (if n == 0 { qn } else { kn }).forward(&y),
                 _ => Ok(y),
             }
         };
+        // A separate q or k projection's output through the clip and the
+        // whole-projection norm, in the layout's order.
+        let qk = |y: Tensor, n: usize| -> Result<Tensor> {
+            if l.clip_after_qk_norm {
+                clip(norm(y, n)?)
+            } else {
+                norm(clip(y)?, n)
+            }
+        };
         let (q, k, v) = match &layer.qkv {
             Qkv::Separate(q, k, v) => (
-                split(whole(clip(q.forward(h)?)?, 0)?, l.heads)?,
-                split(whole(clip(k.forward(h)?)?, 1)?, l.kv_heads)?,
+                split(qk(q.forward(h)?, 0)?, l.heads)?,
+                split(qk(k.forward(h)?, 1)?, l.kv_heads)?,
                 split(clip(v.forward(h)?)?, l.kv_heads)?,
             ),
             Qkv::Fused(p) => {
                 let y = clip(p.forward(h)?)?;
                 let (qd, kvd) = (l.heads * hd, l.kv_heads * hd);
                 (
-                    split(whole(y.narrow(D::Minus1, 0, qd)?, 0)?, l.heads)?,
-                    split(whole(y.narrow(D::Minus1, qd, kvd)?, 1)?, l.kv_heads)?,
+                    split(norm(y.narrow(D::Minus1, 0, qd)?, 0)?, l.heads)?,
+                    split(norm(y.narrow(D::Minus1, qd, kvd)?, 1)?, l.kv_heads)?,
                     split(y.narrow(D::Minus1, qd + kvd, kvd)?, l.kv_heads)?,
                 )
             }
@@ -1097,5 +1224,47 @@ impl CausalLm for Decoder {
             Some(cap) => ((logits / cap)?.tanh()? * cap)?,
             None => logits,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A router that sends every token to experts 1 and 2 of 4, and experts 0 and 3
+    /// full of NaN: the output is finite only if the unpicked experts are not read
+    /// (a dense pass multiplying them by a zero weight would spread the NaN).
+    #[test]
+    fn moe_runs_only_the_picked_experts() -> Result<()> {
+        let dev = Device::Cpu;
+        let (hidden, inner) = (4, 3);
+        let expert = |fill: f32| -> Result<Mlp> {
+            let w = |r, c| Tensor::full(fill, (r, c), &dev);
+            Ok(Mlp::Gated {
+                gate: Linear::new(w(inner, hidden)?, None),
+                up: Linear::new(w(inner, hidden)?, None),
+                down: Linear::new(w(hidden, inner)?, None),
+            })
+        };
+        // Inputs are positive: expert scores are 0, 5, 4 and -5 times their sum.
+        let router = Tensor::new(&[[0f32; 4], [5.0; 4], [4.0; 4], [-5.0; 4]], &dev)?;
+        let moe = Moe {
+            router: Linear::new(router, None),
+            experts: vec![
+                expert(f32::NAN)?,
+                expert(0.1)?,
+                expert(0.2)?,
+                expert(f32::NAN)?,
+            ],
+            top_k: 2,
+            norm_topk_prob: true,
+            shared: None,
+        };
+        let x = Tensor::new(&[[[0.5f32, 1.0, 0.25, 0.75], [1.0, 1.0, 1.0, 1.0]]], &dev)?;
+        let y = Mlp::Moe(Box::new(moe)).forward(Activation::Silu, &x)?;
+        assert_eq!(y.dims(), &[1, 2, 4]);
+        let y: Vec<f32> = y.flatten_all()?.to_vec1()?;
+        assert!(y.iter().all(|v| v.is_finite() && *v != 0.0), "{y:?}");
+        Ok(())
     }
 }

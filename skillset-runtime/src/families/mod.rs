@@ -36,6 +36,7 @@ pub(crate) mod llama;
 pub(crate) mod llava;
 pub(crate) mod ministral;
 pub(crate) mod mistral;
+pub(crate) mod moe;
 pub(crate) mod mpt;
 pub(crate) mod nemotron;
 pub(crate) mod nn;
@@ -117,6 +118,10 @@ const DECODERS: &[decoder::DecoderFile] = &[
     nemotron::FILE,
     hunyuan_v1_dense::FILE,
     stablelm::FILE,
+    moe::MIXTRAL,
+    moe::QWEN2_MOE,
+    moe::QWEN3_MOE,
+    moe::OLMOE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

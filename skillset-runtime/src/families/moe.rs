@@ -1,0 +1,443 @@
+//! The mixture-of-experts members of the llama family, each a delta over Llama as
+//! transformers' modular files state it: the MLP of some layers becomes a
+//! [`Moe`] (a softmax router choosing `num_experts_per_tok` gated experts per token).
+//!
+//! - Mixtral (`MixtralForCausalLM`): Mistral with 8 experts under
+//!   `block_sparse_moe` (`gate`, `experts.N.w1/w3/w2`), top-2 renormalized.
+//! - Qwen2-MoE (`Qwen2MoeForCausalLM`): Qwen2 (q/k/v biases) whose sparse layers add a
+//!   shared expert scaled by `sigmoid(shared_expert_gate(x))`; `norm_topk_prob`,
+//!   `decoder_sparse_step` and `mlp_only_layers` choose the weights and the layers.
+//! - Qwen3-MoE (`Qwen3MoeForCausalLM`): Qwen3 (per-head q/k norms) with routed experts
+//!   only.
+//! - OLMoE (`OlmoeForCausalLM`): Llama with RMS norms over the whole query and key
+//!   projections, `clip_qkv` after them, and routed experts in every layer.
+//!
+//! Checkpoints hold the experts either one by one (as the released ones do, and as
+//! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
+//! [`Moe::experts`] reads both.
+
+use candle_core::{DType, Device};
+
+use super::config::{hf_config, ConfigReader};
+use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm};
+use super::llama::{self, Defaults};
+use super::nn::Weights;
+use super::qwen2;
+use crate::error::Result;
+use crate::Family;
+
+pub(crate) const MIXTRAL: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["MixtralForCausalLM", "MixtralModel"],
+    load: load_mixtral,
+    defaults: mixtral_defaults,
+};
+
+pub(crate) const QWEN2_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Qwen2MoeForCausalLM", "Qwen2MoeModel"],
+    load: load_qwen2_moe,
+    defaults: qwen2_moe_defaults,
+};
+
+pub(crate) const QWEN3_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Qwen3MoeForCausalLM", "Qwen3MoeModel"],
+    load: load_qwen3_moe,
+    defaults: qwen3_moe_defaults,
+};
+
+pub(crate) const OLMOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["OlmoeForCausalLM", "OlmoeModel"],
+    load: load_olmoe,
+    defaults: olmoe_defaults,
+};
+
+/// How a member routes: `top_k` of `experts`, each `inner` wide.
+struct Routing {
+    experts: usize,
+    top_k: usize,
+    inner: usize,
+    norm_topk_prob: bool,
+}
+
+impl Routing {
+    fn checked(self, c: &ConfigReader, experts_field: &str) -> Result<Self> {
+        if self.experts == 0 {
+            return Err(c.invalid(experts_field, "is 0".into()));
+        }
+        if self.top_k == 0 || self.top_k > self.experts {
+            return Err(c.invalid(
+                "num_experts_per_tok",
+                format!(
+                    "is {}: it must be 1 to {experts_field} ({})",
+                    self.top_k, self.experts
+                ),
+            ));
+        }
+        if self.inner == 0 {
+            return Err(c.invalid("moe_intermediate_size", "is 0".into()));
+        }
+        Ok(self)
+    }
+
+    /// The routed experts under `w` (the block), named `names` one by one, with the
+    /// router `router`.
+    fn moe(&self, w: &Weights, hidden: usize, router: &str, names: [&str; 3]) -> Result<Moe> {
+        Ok(Moe {
+            router: w.linear_no_bias(hidden, self.experts, router)?,
+            experts: Moe::experts(w, self.experts, hidden, self.inner, names)?,
+            top_k: self.top_k,
+            norm_topk_prob: self.norm_topk_prob,
+            shared: None,
+        })
+    }
+}
+
+const QWEN_NAMES: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
+
+// ---- Mixtral ----
+
+/// `MixtralConfig`'s defaults.
+pub(crate) const MIXTRAL_DEFAULTS: Defaults = Defaults {
+    class: "MixtralConfig",
+    intermediate_size: 14336,
+    num_key_value_heads: Some(8),
+    max_position_embeddings: 131072,
+    rms_norm_eps: Some(1e-5),
+    rope_theta: 1e6,
+    attention_bias: None,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `MixtralConfig`'s routing and window (transformers 5.23).
+    pub(crate) struct MixtralConfig {
+        num_local_experts: usize = 8,
+        num_experts_per_tok: usize = 2,
+        sliding_window: Option<usize> = None,
+    }
+}
+
+fn load_mixtral(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &MIXTRAL_DEFAULTS)?;
+    let m: MixtralConfig = config.typed()?;
+    c.sliding_window = m.sliding_window;
+    let routing = Routing {
+        experts: m.num_local_experts,
+        top_k: m.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: true,
+    }
+    .checked(config, "num_local_experts")?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| {
+        let attn = llama::attention(&w.pp("self_attn"), &c, false, false)?;
+        // The released checkpoints' name; transformers 5 renames it `mlp`.
+        let block = if w.contains("block_sparse_moe.gate.weight") {
+            w.pp("block_sparse_moe")
+        } else {
+            w.pp("mlp")
+        };
+        let moe = routing.moe(&block, c.hidden_size, "gate", ["w1", "w3", "w2"])?;
+        let mlp = Mlp::Moe(Box::new(moe));
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn mixtral_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (MIXTRAL_DEFAULTS.class, serde_json::json!(MIXTRAL_DEFAULTS)),
+        (
+            MIXTRAL_DEFAULTS.class,
+            serde_json::json!(MixtralConfig::default()),
+        ),
+    ]
+}
+
+// ---- Qwen2-MoE and Qwen3-MoE ----
+
+/// Which layers of a Qwen MoE are sparse: layer `i` unless `i` is in
+/// `mlp_only_layers`, when `(i + 1)` is a multiple of `decoder_sparse_step`.
+fn qwen_sparse(c: &ConfigReader, i: usize, step: usize, dense: &[usize]) -> Result<bool> {
+    if step == 0 {
+        return Err(c.invalid("decoder_sparse_step", "is 0".into()));
+    }
+    Ok(!dense.contains(&i) && (i + 1) % step == 0)
+}
+
+/// `Qwen2MoeConfig`'s defaults.
+pub(crate) const QWEN2_MOE_DEFAULTS: Defaults = Defaults {
+    class: "Qwen2MoeConfig",
+    vocab_size: 151936,
+    hidden_size: 2048,
+    intermediate_size: 5632,
+    num_hidden_layers: 24,
+    num_attention_heads: 16,
+    num_key_value_heads: Some(16),
+    max_position_embeddings: 32768,
+    attention_bias: None,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `Qwen2MoeConfig`'s experts (transformers 5.23).
+    pub(crate) struct Qwen2MoeConfig {
+        num_experts: usize = 60,
+        num_experts_per_tok: usize = 4,
+        moe_intermediate_size: usize = 1408,
+        shared_expert_intermediate_size: usize = 5632,
+        norm_topk_prob: bool = false,
+        decoder_sparse_step: usize = 1,
+        mlp_only_layers: Vec<usize> = Vec::new(),
+        qkv_bias: bool = true,
+    }
+}
+
+fn load_qwen2_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &QWEN2_MOE_DEFAULTS)?;
+    c.sliding_window = qwen2::window(config)?;
+    let q: Qwen2MoeConfig = config.typed()?;
+    let routing = Routing {
+        experts: q.num_experts,
+        top_k: q.num_experts_per_tok,
+        inner: q.moe_intermediate_size,
+        norm_topk_prob: q.norm_topk_prob,
+    }
+    .checked(config, "num_experts")?;
+    let dense = q.mlp_only_layers.clone();
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = qwen_sparse(config, i, q.decoder_sparse_step, &dense)?;
+        i += 1;
+        let attn = llama::attention(&w.pp("self_attn"), &c, q.qkv_bias, false)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            let mut moe = routing.moe(&m, c.hidden_size, "gate", QWEN_NAMES)?;
+            let mut shared = c.clone();
+            shared.intermediate_size = q.shared_expert_intermediate_size;
+            moe.shared = Some((
+                llama::mlp(&m.pp("shared_expert"), &shared)?,
+                Some(m.linear_no_bias(c.hidden_size, 1, "shared_expert_gate")?),
+            ));
+            Mlp::Moe(Box::new(moe))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn qwen2_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            QWEN2_MOE_DEFAULTS.class,
+            serde_json::json!(QWEN2_MOE_DEFAULTS),
+        ),
+        (
+            QWEN2_MOE_DEFAULTS.class,
+            serde_json::json!(Qwen2MoeConfig::default()),
+        ),
+        // `Qwen2MoeConfig` turns the window's default into 0 when `use_sliding_window`
+        // is false; either way none is read then.
+        (
+            QWEN2_MOE_DEFAULTS.class,
+            serde_json::json!({"use_sliding_window": false}),
+        ),
+    ]
+}
+
+/// `Qwen3MoeConfig`'s defaults.
+pub(crate) const QWEN3_MOE_DEFAULTS: Defaults = Defaults {
+    class: "Qwen3MoeConfig",
+    vocab_size: 151936,
+    hidden_size: 2048,
+    intermediate_size: 6144,
+    num_hidden_layers: 24,
+    num_attention_heads: 32,
+    num_key_value_heads: Some(4),
+    max_position_embeddings: 32768,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `Qwen3MoeConfig`'s experts (transformers 5.23). The expert count is
+    /// `num_experts` in the released config.json files, `num_local_experts` in those
+    /// transformers 5 writes (its `attribute_map`).
+    pub(crate) struct Qwen3MoeConfig {
+        num_local_experts: usize = 128,
+        num_experts: Option<usize> = None,
+        num_experts_per_tok: usize = 8,
+        moe_intermediate_size: usize = 768,
+        norm_topk_prob: bool = false,
+        decoder_sparse_step: usize = 1,
+        mlp_only_layers: Vec<usize> = Vec::new(),
+    }
+}
+
+fn load_qwen3_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &QWEN3_MOE_DEFAULTS)?;
+    c.sliding_window = qwen2::window(config)?;
+    let q: Qwen3MoeConfig = config.typed()?;
+    let experts = match (q.num_experts, config.value.get("num_local_experts")) {
+        (Some(n), Some(_)) if n != q.num_local_experts => {
+            return Err(config.invalid(
+                "num_experts",
+                format!("is {n} while num_local_experts is {}", q.num_local_experts),
+            ))
+        }
+        (Some(n), _) => n,
+        (None, _) => q.num_local_experts,
+    };
+    let routing = Routing {
+        experts,
+        top_k: q.num_experts_per_tok,
+        inner: q.moe_intermediate_size,
+        norm_topk_prob: q.norm_topk_prob,
+    }
+    .checked(config, "num_experts")?;
+    let dense = q.mlp_only_layers.clone();
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = qwen_sparse(config, i, q.decoder_sparse_step, &dense)?;
+        i += 1;
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            Mlp::Moe(Box::new(routing.moe(
+                &m,
+                c.hidden_size,
+                "gate",
+                QWEN_NAMES,
+            )?))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        layer.qk_norm = Some(QkNorm::PerHead(
+            c.norm(&a, c.head_dim, "q_norm")?,
+            c.norm(&a, c.head_dim, "k_norm")?,
+        ));
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn qwen3_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            QWEN3_MOE_DEFAULTS.class,
+            serde_json::json!(QWEN3_MOE_DEFAULTS),
+        ),
+        (
+            QWEN3_MOE_DEFAULTS.class,
+            serde_json::json!(Qwen3MoeConfig::default()),
+        ),
+        (
+            QWEN3_MOE_DEFAULTS.class,
+            serde_json::json!(qwen2::QwenWindow::default()),
+        ),
+    ]
+}
+
+// ---- OLMoE ----
+
+/// `OlmoeConfig`'s defaults.
+pub(crate) const OLMOE_DEFAULTS: Defaults = Defaults {
+    class: "OlmoeConfig",
+    vocab_size: 50304,
+    hidden_size: 2048,
+    intermediate_size: 2048,
+    num_hidden_layers: 16,
+    num_attention_heads: 16,
+    max_position_embeddings: 4096,
+    rms_norm_eps: Some(1e-5),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `OlmoeConfig`'s experts and clipping (transformers 5.23).
+    pub(crate) struct OlmoeConfig {
+        num_experts: usize = 64,
+        num_experts_per_tok: usize = 8,
+        norm_topk_prob: bool = false,
+        clip_qkv: Option<f64> = None,
+    }
+}
+
+fn load_olmoe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let c = llama::Config::read(config, &OLMOE_DEFAULTS)?;
+    llama::check_layer_types(config, None)?;
+    let o: OlmoeConfig = config.typed()?;
+    let routing = Routing {
+        experts: o.num_experts,
+        top_k: o.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: o.norm_topk_prob,
+    }
+    .checked(config, "num_experts")?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| -> Result<Layer> {
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, c.attention_bias)?;
+        let moe = routing.moe(&w.pp("mlp"), c.hidden_size, "gate", QWEN_NAMES)?;
+        let mut layer = llama::layer(
+            w,
+            &c,
+            |w, n, name| c.norm(w, n, name),
+            attn,
+            Mlp::Moe(Box::new(moe)),
+        )?;
+        layer.qk_norm = Some(QkNorm::Whole(
+            c.norm(&a, c.num_heads * c.head_dim, "q_norm")?,
+            c.norm(&a, c.num_kv_heads * c.head_dim, "k_norm")?,
+        ));
+        Ok(layer)
+    };
+    let mut layout = c.layout();
+    if let Some(clip) = o.clip_qkv {
+        layout.clip_qkv = Some(clip);
+        layout.clip_after_qk_norm = true;
+    }
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn olmoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (OLMOE_DEFAULTS.class, serde_json::json!(OLMOE_DEFAULTS)),
+        (
+            OLMOE_DEFAULTS.class,
+            serde_json::json!(OlmoeConfig::default()),
+        ),
+    ]
+}
