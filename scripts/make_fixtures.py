@@ -917,10 +917,14 @@ DECODERS = {
         "nemotron": "NemotronConfig",
         "hunyuan_v1_dense": "HunYuanDenseV1Config",
         "stablelm": "StableLmConfig",
+        "exaone4": "Exaone4Config",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
         "olmoe": "OlmoeConfig",
+        "flex_olmo": "FlexOlmoConfig",
+        "granitemoe": "GraniteMoeConfig",
+        "granitemoeshared": "GraniteMoeSharedConfig",
     }.items()
 }
 
@@ -1664,6 +1668,20 @@ FIXTURE_SPECS = {
         use_parallel_residual=True,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
     ),
+    "exaone4-tiny": lambda: fixture(
+        "exaone4-tiny", "exaone4", transformers.Exaone4ForCausalLM, "gpt2",
+        "Exaone4ForCausalLM: norms after attention and MLP (none before), per-head q/k RMS "
+        "norms; sliding_window_pattern 2 with 4 layers: layers 0 and 2 attend within a window "
+        "of 5 positions with rotary positions, layers 1 and 3 to the whole prefix without "
+        "them (NoPE); BPE without a BOS, as EXAONE 4's.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=157,
+        post=spread_norms,
+        num_hidden_layers=4,
+        sliding_window=5,
+        sliding_window_pattern=2,
+        layer_types=["sliding_attention", "full_attention"] * 2,
+    ),
     # Mixtures of experts (skillset-runtime/src/families/moe.rs).
     "mixtral-tiny": lambda: fixture(
         "mixtral-tiny", "mixtral", transformers.MixtralForCausalLM, "llama",
@@ -1722,6 +1740,53 @@ FIXTURE_SPECS = {
         num_experts=8,
         num_experts_per_tok=2,
         clip_qkv=0.9,
+    ),
+    "flex-olmo-tiny": lambda: fixture(
+        "flex-olmo-tiny", "flex_olmo", transformers.FlexOlmoForCausalLM, "gpt2",
+        "FlexOlmoForCausalLM: OLMo-2's layer (norms after attention and MLP, RMS norms over "
+        "the whole query and key projections) with 7 experts, top-3 not renormalized; "
+        "GPT-style BPE without a BOS, as FlexOlmo's (Dolma 2) tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=154,
+        post=spread_norms,
+        num_experts=7,
+        num_experts_per_tok=3,
+    ),
+    "granitemoe-tiny": lambda: fixture(
+        "granitemoe-tiny", "granitemoe", transformers.GraniteMoeForCausalLM, "gpt2",
+        "GraniteMoeForCausalLM: 5 experts, top-2 by the softmax of the picked logits, under the "
+        "released checkpoints' names (block_sparse_moe.input_linear, output_linear, "
+        "router.layer); Granite's embedding, residual and attention multipliers and logits "
+        "scaling; GPT-style BPE without a BOS, as Granite's.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=155,
+        num_local_experts=5,
+        num_experts_per_tok=2,
+        embedding_multiplier=3.0,
+        residual_multiplier=0.5,
+        attention_multiplier=0.2,
+        logits_scaling=2.0,
+    ),
+    "granitemoeshared-tiny": lambda: fixture(
+        "granitemoeshared-tiny", "granitemoeshared", transformers.GraniteMoeSharedForCausalLM,
+        "gpt2",
+        "GraniteMoeSharedForCausalLM: 4 routed experts (top-2) plus a shared expert of width "
+        "24 (shared_mlp, fused gate-then-up) every token takes; the experts saved fused as "
+        "transformers 5 holds them (block_sparse_moe.experts.gate_up_proj, down_proj, "
+        "router.weight); Granite's multipliers.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=156,
+        original_format=False,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        shared_intermediate_size=24,
+        embedding_multiplier=2.0,
+        residual_multiplier=0.7,
+        attention_multiplier=0.3,
+        logits_scaling=1.5,
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

@@ -153,8 +153,16 @@ pub(crate) struct Moe {
     pub top_k: usize,
     /// Divide the `top_k` probabilities by their sum (`norm_topk_prob`; Mixtral always).
     pub norm_topk_prob: bool,
+    /// Take the `top_k` logits first, then their softmax (Granite-MoE); equal to
+    /// renormalized probabilities, rounded as transformers rounds them.
+    pub softmax_after_topk: bool,
+    /// Cast the routing weights to the activations' dtype before they scale the
+    /// experts' outputs (the Qwen MoEs, OLMoE, Granite-MoE); otherwise the product is
+    /// taken in f32 and cast back (Mixtral).
+    pub weights_in_dtype: bool,
     /// An expert every token takes, added to the routed ones (Qwen2-MoE's
-    /// `shared_expert`), scaled by `sigmoid(gate(x))` when it has a gate.
+    /// `shared_expert`, Granite-MoE-Shared's `shared_mlp`), scaled by
+    /// `sigmoid(gate(x))` when it has a gate.
     pub shared: Option<(Mlp, Option<Linear>)>,
 }
 
@@ -175,18 +183,10 @@ impl Moe {
     ) -> Result<Vec<Mlp>> {
         let e = w.pp("experts");
         if e.contains("gate_up_proj") {
-            let gate_up = e.get((n, 2 * inner, hidden), "gate_up_proj")?;
-            let down = e.get((n, hidden, inner), "down_proj")?;
-            (0..n)
-                .map(|i| {
-                    let gu = gate_up.get(i)?;
-                    Ok(Mlp::Gated {
-                        gate: Linear::new(gu.narrow(0, 0, inner)?, None),
-                        up: Linear::new(gu.narrow(0, inner, inner)?, None),
-                        down: Linear::new(down.get(i)?, None),
-                    })
-                })
-                .collect()
+            Self::fused(
+                &e.get((n, 2 * inner, hidden), "gate_up_proj")?,
+                &e.get((n, hidden, inner), "down_proj")?,
+            )
         } else {
             let [gate, up, down] = names;
             (0..n)
@@ -202,22 +202,47 @@ impl Moe {
         }
     }
 
+    /// Experts from fused tensors, `gate_up` `[experts, 2 * inner, hidden]` (each
+    /// expert's gate rows, then its up rows) and `down` `[experts, hidden, inner]`, as
+    /// views.
+    pub fn fused(gate_up: &Tensor, down: &Tensor) -> Result<Vec<Mlp>> {
+        let (n, two_inner, _) = gate_up.dims3()?;
+        (0..n)
+            .map(|i| Mlp::gated_fused(gate_up.get(i)?, two_inner / 2, down.get(i)?))
+            .collect()
+    }
+
     fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let hidden = dims.last().copied().unwrap_or(0);
         let xs = x.reshape(((), hidden))?;
         // Routing in f32, as transformers computes it.
-        let probs =
-            candle_nn::ops::softmax_last_dim(&self.router.forward(&xs)?.to_dtype(DType::F32)?)?
-                .to_vec2::<f32>()?;
+        let logits = self.router.forward(&xs)?.to_dtype(DType::F32)?;
+        let scores = if self.softmax_after_topk {
+            logits
+        } else {
+            candle_nn::ops::softmax_last_dim(&logits)?
+        }
+        .to_vec2::<f32>()?;
         let mut picked: Vec<(Vec<u32>, Vec<f32>)> = vec![(vec![], vec![]); self.experts.len()];
         let mut order: Vec<usize> = Vec::with_capacity(self.experts.len());
-        for (row, p) in probs.iter().enumerate() {
+        for (row, p) in scores.iter().enumerate() {
             order.clear();
             order.extend(0..p.len());
             // `torch.topk`: the largest first, the lower index first among equals.
             order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
             let top = &order[..self.top_k.min(order.len())];
+            if self.softmax_after_topk {
+                // The softmax of the picked logits alone (the largest first).
+                let max = top.first().map_or(0.0, |&e| p[e]);
+                let exps: Vec<f32> = top.iter().map(|&e| (p[e] - max).exp()).collect();
+                let sum: f32 = exps.iter().sum();
+                for (&e, x) in top.iter().zip(exps) {
+                    picked[e].0.push(row as u32);
+                    picked[e].1.push(x / sum);
+                }
+                continue;
+            }
             let sum: f32 = top.iter().map(|&e| p[e]).sum();
             for &e in top {
                 let weight = if self.norm_topk_prob {
@@ -236,11 +261,15 @@ impl Moe {
             }
             let rows = Tensor::new(rows.as_slice(), xs.device())?;
             let y = expert.forward(act, &xs.index_select(&rows, 0)?)?;
-            // The weights stay in f32 (transformers multiplies the expert's output by
-            // them, then casts the product back).
             let weights = Tensor::new(weights.as_slice(), xs.device())?.unsqueeze(1)?;
-            let y = y.to_dtype(DType::F32)?.broadcast_mul(&weights)?;
-            out = out.index_add(&rows, &y.to_dtype(xs.dtype())?, 0)?;
+            let y = if self.weights_in_dtype {
+                y.broadcast_mul(&weights.to_dtype(y.dtype())?)?
+            } else {
+                y.to_dtype(DType::F32)?
+                    .broadcast_mul(&weights)?
+                    .to_dtype(xs.dtype())?
+            };
+            out = out.index_add(&rows, &y, 0)?;
         }
         if let Some((mlp, gate)) = &self.shared {
             let mut s = mlp.forward(act, &xs)?;
@@ -254,6 +283,16 @@ impl Moe {
 }
 
 impl Mlp {
+    /// A gated MLP from one fused `[2 * inner, hidden]` gate-then-up weight and the
+    /// down weight (no biases), the halves as views.
+    pub fn gated_fused(gate_up: Tensor, inner: usize, down: Tensor) -> Result<Self> {
+        Ok(Mlp::Gated {
+            gate: Linear::new(gate_up.narrow(0, 0, inner)?, None),
+            up: Linear::new(gate_up.narrow(0, inner, inner)?, None),
+            down: Linear::new(down, None),
+        })
+    }
+
     /// A plain MLP `fc_in` (`d` -> `inner`), `fc_out` (back) under `w`.
     pub fn plain(
         w: &Weights,
@@ -1258,6 +1297,8 @@ mod tests {
             ],
             top_k: 2,
             norm_topk_prob: true,
+            softmax_after_topk: false,
+            weights_in_dtype: false,
             shared: None,
         };
         let x = Tensor::new(&[[[0.5f32, 1.0, 0.25, 0.75], [1.0, 1.0, 1.0, 1.0]]], &dev)?;

@@ -16,6 +16,7 @@ pub(crate) mod cwm;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod ernie4_5;
+pub(crate) mod exaone4;
 pub(crate) mod falcon;
 pub(crate) mod gemma;
 pub(crate) mod gemma2;
@@ -118,10 +119,14 @@ const DECODERS: &[decoder::DecoderFile] = &[
     nemotron::FILE,
     hunyuan_v1_dense::FILE,
     stablelm::FILE,
+    exaone4::FILE,
     moe::MIXTRAL,
     moe::QWEN2_MOE,
     moe::QWEN3_MOE,
     moe::OLMOE,
+    moe::FLEX_OLMO,
+    moe::GRANITEMOE,
+    moe::GRANITEMOESHARED,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

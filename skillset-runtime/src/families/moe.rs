@@ -11,6 +11,12 @@
 //!   only.
 //! - OLMoE (`OlmoeForCausalLM`): Llama with RMS norms over the whole query and key
 //!   projections, `clip_qkv` after them, and routed experts in every layer.
+//! - FlexOlmo (`FlexOlmoForCausalLM`): OLMo-2's layer (norms after the sublayers,
+//!   whole-projection q/k norms, RMS products in f32) with OLMoE's experts.
+//! - Granite-MoE (`GraniteMoeForCausalLM`): Granite's multipliers with experts whose
+//!   weights are stored fused (`input_linear` gate-then-up, `output_linear`), routed by
+//!   the softmax of the top-k logits; Granite-MoE-Shared (`GraniteMoeSharedForCausalLM`)
+//!   adds a fused shared expert (`shared_mlp`) without a gate.
 //!
 //! Checkpoints hold the experts either one by one (as the released ones do, and as
 //! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
@@ -20,9 +26,10 @@ use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm};
+use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
 use super::nn::Weights;
-use super::qwen2;
+use super::{olmo2, qwen2};
 use crate::error::Result;
 use crate::Family;
 
@@ -54,12 +61,35 @@ pub(crate) const OLMOE: DecoderFile = DecoderFile {
     defaults: olmoe_defaults,
 };
 
+pub(crate) const FLEX_OLMO: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["FlexOlmoForCausalLM", "FlexOlmoModel"],
+    load: load_flex_olmo,
+    defaults: flex_olmo_defaults,
+};
+
+pub(crate) const GRANITEMOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["GraniteMoeForCausalLM", "GraniteMoeModel"],
+    load: load_granitemoe,
+    defaults: granitemoe_defaults,
+};
+
+pub(crate) const GRANITEMOESHARED: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["GraniteMoeSharedForCausalLM", "GraniteMoeSharedModel"],
+    load: load_granitemoeshared,
+    defaults: granitemoeshared_defaults,
+};
+
 /// How a member routes: `top_k` of `experts`, each `inner` wide.
 struct Routing {
     experts: usize,
     top_k: usize,
     inner: usize,
     norm_topk_prob: bool,
+    /// The routing weights in the activations' dtype (all but Mixtral).
+    weights_in_dtype: bool,
 }
 
 impl Routing {
@@ -90,6 +120,8 @@ impl Routing {
             experts: Moe::experts(w, self.experts, hidden, self.inner, names)?,
             top_k: self.top_k,
             norm_topk_prob: self.norm_topk_prob,
+            softmax_after_topk: false,
+            weights_in_dtype: self.weights_in_dtype,
             shared: None,
         })
     }
@@ -135,6 +167,7 @@ fn load_mixtral(
         top_k: m.num_experts_per_tok,
         inner: c.intermediate_size,
         norm_topk_prob: true,
+        weights_in_dtype: false,
     }
     .checked(config, "num_local_experts")?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
@@ -217,6 +250,7 @@ fn load_qwen2_moe(
         top_k: q.num_experts_per_tok,
         inner: q.moe_intermediate_size,
         norm_topk_prob: q.norm_topk_prob,
+        weights_in_dtype: true,
     }
     .checked(config, "num_experts")?;
     let dense = q.mlp_only_layers.clone();
@@ -316,6 +350,7 @@ fn load_qwen3_moe(
         top_k: q.num_experts_per_tok,
         inner: q.moe_intermediate_size,
         norm_topk_prob: q.norm_topk_prob,
+        weights_in_dtype: true,
     }
     .checked(config, "num_experts")?;
     let dense = q.mlp_only_layers.clone();
@@ -404,6 +439,7 @@ fn load_olmoe(
         top_k: o.num_experts_per_tok,
         inner: c.intermediate_size,
         norm_topk_prob: o.norm_topk_prob,
+        weights_in_dtype: true,
     }
     .checked(config, "num_experts")?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
@@ -439,5 +475,215 @@ fn olmoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
             OLMOE_DEFAULTS.class,
             serde_json::json!(OlmoeConfig::default()),
         ),
+    ]
+}
+
+// ---- FlexOlmo ----
+
+/// `FlexOlmoConfig`'s defaults.
+pub(crate) const FLEX_OLMO_DEFAULTS: Defaults = Defaults {
+    class: "FlexOlmoConfig",
+    vocab_size: 100352,
+    max_position_embeddings: 4096,
+    rope_theta: 500000.0,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `FlexOlmoConfig`'s experts (transformers 5.23; `num_local_experts` is its
+    /// alias of `num_experts`).
+    pub(crate) struct FlexOlmoConfig {
+        num_experts: usize = 7,
+        num_experts_per_tok: usize = 5,
+        norm_topk_prob: bool = false,
+    }
+}
+
+fn load_flex_olmo(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let c = llama::Config::read(config, &FLEX_OLMO_DEFAULTS)?;
+    llama::check_layer_types(config, None)?;
+    let f: FlexOlmoConfig = config.typed()?;
+    let routing = Routing {
+        experts: f.num_experts,
+        top_k: f.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: f.norm_topk_prob,
+        weights_in_dtype: true,
+    }
+    .checked(config, "num_experts")?;
+    let final_norm = olmo2::norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
+    let layers = |w: &Weights| {
+        let moe = routing.moe(&w.pp("mlp"), c.hidden_size, "gate", QWEN_NAMES)?;
+        olmo2::layer(w, &c, Mlp::Moe(Box::new(moe)))
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn flex_olmo_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            FLEX_OLMO_DEFAULTS.class,
+            serde_json::json!(FLEX_OLMO_DEFAULTS),
+        ),
+        (
+            FLEX_OLMO_DEFAULTS.class,
+            serde_json::json!(FlexOlmoConfig::default()),
+        ),
+    ]
+}
+
+// ---- Granite-MoE and Granite-MoE-Shared ----
+
+/// `GraniteMoeConfig`'s defaults (Llama's).
+pub(crate) const GRANITEMOE_DEFAULTS: Defaults = Defaults {
+    class: "GraniteMoeConfig",
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+/// `GraniteMoeSharedConfig`'s defaults (Llama's).
+pub(crate) const GRANITEMOESHARED_DEFAULTS: Defaults = Defaults {
+    class: "GraniteMoeSharedConfig",
+    ..GRANITEMOE_DEFAULTS
+};
+
+hf_config! {
+    /// `GraniteMoeConfig`'s experts (transformers 5.23).
+    pub(crate) struct GraniteMoeConfig {
+        num_local_experts: usize = 8,
+        num_experts_per_tok: usize = 2,
+    }
+}
+
+hf_config! {
+    /// `GraniteMoeSharedConfig`'s shared expert (0: none).
+    pub(crate) struct GraniteMoeSharedConfig {
+        shared_intermediate_size: usize = 0,
+    }
+}
+
+/// A Granite-MoE block under `w` (`block_sparse_moe`): the released checkpoints'
+/// `input_linear`, `output_linear` and `router.layer`, or transformers 5's
+/// `experts.gate_up_proj`, `experts.down_proj` and `router`.
+fn granite_moe(w: &Weights, r: &Routing, hidden: usize) -> Result<Moe> {
+    let (experts, router) = if w.contains("input_linear.weight") {
+        let experts = Moe::fused(
+            &w.get((r.experts, 2 * r.inner, hidden), "input_linear.weight")?,
+            &w.get((r.experts, hidden, r.inner), "output_linear.weight")?,
+        )?;
+        (experts, "router.layer")
+    } else {
+        (
+            Moe::experts(w, r.experts, hidden, r.inner, QWEN_NAMES)?,
+            "router",
+        )
+    };
+    Ok(Moe {
+        router: w.linear_no_bias(hidden, r.experts, router)?,
+        experts,
+        top_k: r.top_k,
+        norm_topk_prob: r.norm_topk_prob,
+        softmax_after_topk: true,
+        weights_in_dtype: r.weights_in_dtype,
+        shared: None,
+    })
+}
+
+fn load_granite_moes(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+    defaults: &Defaults,
+    shared: usize,
+) -> Result<Decoder> {
+    let c = llama::Config::read(config, defaults)?;
+    llama::check_layer_types(config, None)?;
+    let g: GraniteConfig = config.typed()?;
+    let m: GraniteMoeConfig = config.typed()?;
+    let routing = Routing {
+        experts: m.num_local_experts,
+        top_k: m.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: true,
+        weights_in_dtype: true,
+    }
+    .checked(config, "num_local_experts")?;
+    let mut layout = c.layout();
+    layout.scale = g.attention_multiplier;
+    layout.embedding_multiplier = g.embedding_multiplier;
+    layout.residual_multiplier = g.residual_multiplier;
+    layout.logits_scaling = g.logits_scaling;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| {
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, c.attention_bias)?;
+        let mut moe = granite_moe(&w.pp("block_sparse_moe"), &routing, c.hidden_size)?;
+        if shared > 0 {
+            let s = w.pp("shared_mlp");
+            moe.shared = Some((
+                Mlp::gated_fused(
+                    s.get((2 * shared, c.hidden_size), "input_linear.weight")?,
+                    shared,
+                    s.get((c.hidden_size, shared), "output_linear.weight")?,
+                )?,
+                None,
+            ));
+        }
+        let mlp = Mlp::Moe(Box::new(moe));
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn load_granitemoe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    load_granite_moes(config, weights, dtype, device, &GRANITEMOE_DEFAULTS, 0)
+}
+
+fn load_granitemoeshared(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let s: GraniteMoeSharedConfig = config.typed()?;
+    let shared = s.shared_intermediate_size;
+    load_granite_moes(
+        config,
+        weights,
+        dtype,
+        device,
+        &GRANITEMOESHARED_DEFAULTS,
+        shared,
+    )
+}
+
+fn granitemoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = GRANITEMOE_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(GRANITEMOE_DEFAULTS)),
+        (class, serde_json::json!(GraniteConfig::default())),
+        (class, serde_json::json!(GraniteMoeConfig::default())),
+    ]
+}
+
+fn granitemoeshared_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = GRANITEMOESHARED_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(GRANITEMOESHARED_DEFAULTS)),
+        (class, serde_json::json!(GraniteConfig::default())),
+        (class, serde_json::json!(GraniteMoeConfig::default())),
+        (class, serde_json::json!(GraniteMoeSharedConfig::default())),
     ]
 }

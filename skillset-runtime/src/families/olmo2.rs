@@ -9,7 +9,7 @@
 use candle_core::{DType, Device};
 
 use super::config::ConfigReader;
-use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Norm, QkNorm};
+use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Mlp, Norm, QkNorm};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
@@ -37,7 +37,8 @@ pub(crate) fn norm(w: &Weights, size: usize, c: &llama::Config, name: &str) -> R
     Norm::rms_f32(w, size, c.eps, name, 0.0)
 }
 
-pub(crate) fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
+/// OLMo-2's layer with `mlp` (Llama's, or FlexOlmo's experts).
+pub(crate) fn layer(w: &Weights, c: &llama::Config, mlp: Mlp) -> Result<Layer> {
     let a = w.pp("self_attn");
     let (qkv, out) = llama::attention(&a, c, c.attention_bias, c.attention_bias)?;
     let hd = c.head_dim;
@@ -51,7 +52,7 @@ pub(crate) fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
         out,
         attn_out_norm: Some(norm(w, c.hidden_size, c, "post_attention_layernorm")?),
         mlp_norm: None,
-        mlp: llama::mlp(&w.pp("mlp"), c)?,
+        mlp,
         mlp_out_norm: Some(norm(w, c.hidden_size, c, "post_feedforward_layernorm")?),
         windowed: true,
         rope: LayerRope::Global,
@@ -67,7 +68,7 @@ pub(crate) fn load(
     let c = llama::Config::read(config, &DEFAULTS)?;
     llama::check_layer_types(config, None)?;
     let final_norm = norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
-    let layers = |w: &Weights| layer(w, &c);
+    let layers = |w: &Weights| layer(w, &c, llama::mlp(&w.pp("mlp"), &c)?);
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
 }
 

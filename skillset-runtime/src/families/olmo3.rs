@@ -63,7 +63,7 @@ pub(crate) fn load(
     layout.rope = Some(rope("full_attention")?);
     layout.local_rope = Some(rope("sliding_attention")?);
     let final_norm = olmo2::norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
-    let layers = |w: &Weights| olmo2::layer(w, &c);
+    let layers = |w: &Weights| olmo2::layer(w, &c, llama::mlp(&w.pp("mlp"), &c)?);
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }
 
