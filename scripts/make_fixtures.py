@@ -925,6 +925,7 @@ DECODERS = {
         "flex_olmo": "FlexOlmoConfig",
         "granitemoe": "GraniteMoeConfig",
         "granitemoeshared": "GraniteMoeSharedConfig",
+        "hunyuan_v1_moe": "HunYuanMoEV1Config",
     }.items()
 }
 
@@ -1787,6 +1788,20 @@ FIXTURE_SPECS = {
         residual_multiplier=0.7,
         attention_multiplier=0.3,
         logits_scaling=1.5,
+    ),
+    "hunyuan-v1-moe-tiny": lambda: fixture(
+        "hunyuan-v1-moe-tiny", "hunyuan_v1_moe", transformers.HunYuanMoEV1ForCausalLM, "qwen2",
+        "HunYuanMoEV1ForCausalLM: 5 experts routed top-2 in layer 0 and top-3 in layer 1 "
+        "(moe_topk per layer, renormalized, router mlp.gate.wg) plus a shared MLP every token "
+        "takes; RMSNorms on each query and key head after the rotary positions, NTK-alpha "
+        "rotary base; byte-level BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=158,
+        post=spread_norms,
+        head_dim=8,
+        num_experts=5,
+        moe_topk=[2, 3],
+        rope_parameters={"rope_type": "dynamic", "alpha": 1000.0, "factor": 1.0, "rope_theta": 10000.0},
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo and Granite-MoE)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE and HunYuan-MoE)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -155,6 +155,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "FlexOlmoModel",
             "GraniteMoeModel",
             "GraniteMoeSharedModel",
+            "HunYuanMoEV1Model",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -195,6 +196,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "FlexOlmoForCausalLM",
                 "GraniteMoeForCausalLM",
                 "GraniteMoeSharedForCausalLM",
+                "HunYuanMoEV1ForCausalLM",
             ],
         )],
     },

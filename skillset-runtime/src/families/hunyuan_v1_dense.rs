@@ -31,7 +31,7 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
 };
 
 /// The NTK-alpha inverse frequencies, when `rope_parameters` asks for them.
-fn ntk_alpha(config: &ConfigReader, c: &llama::Config) -> Result<Option<Vec<f32>>> {
+pub(crate) fn ntk_alpha(config: &ConfigReader, c: &llama::Config) -> Result<Option<Vec<f32>>> {
     let p = config
         .value
         .get("rope_parameters")

@@ -127,6 +127,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::FLEX_OLMO,
     moe::GRANITEMOE,
     moe::GRANITEMOESHARED,
+    moe::HUNYUAN_V1_MOE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

@@ -17,6 +17,9 @@
 //!   weights are stored fused (`input_linear` gate-then-up, `output_linear`), routed by
 //!   the softmax of the top-k logits; Granite-MoE-Shared (`GraniteMoeSharedForCausalLM`)
 //!   adds a fused shared expert (`shared_mlp`) without a gate.
+//! - HunYuan-MoE (`HunYuanMoEV1ForCausalLM`): HunYuan-Dense (q/k norms after the rotary
+//!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
+//!   model or per layer, renormalized) plus an ungated shared MLP.
 //!
 //! Checkpoints hold the experts either one by one (as the released ones do, and as
 //! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
@@ -25,11 +28,11 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm};
+use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm, RopeFreqs};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
 use super::nn::Weights;
-use super::{olmo2, qwen2};
+use super::{hunyuan_v1_dense, olmo2, qwen2};
 use crate::error::Result;
 use crate::Family;
 
@@ -80,6 +83,13 @@ pub(crate) const GRANITEMOESHARED: DecoderFile = DecoderFile {
     classes: &["GraniteMoeSharedForCausalLM", "GraniteMoeSharedModel"],
     load: load_granitemoeshared,
     defaults: granitemoeshared_defaults,
+};
+
+pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["HunYuanMoEV1ForCausalLM", "HunYuanMoEV1Model"],
+    load: load_hunyuan_v1_moe,
+    defaults: hunyuan_v1_moe_defaults,
 };
 
 /// How a member routes: `top_k` of `experts`, each `inner` wide.
@@ -685,5 +695,107 @@ fn granitemoeshared_defaults() -> Vec<(&'static str, serde_json::Value)> {
         (class, serde_json::json!(GraniteConfig::default())),
         (class, serde_json::json!(GraniteMoeConfig::default())),
         (class, serde_json::json!(GraniteMoeSharedConfig::default())),
+    ]
+}
+
+// ---- HunYuan-MoE ----
+
+/// `HunYuanMoEV1Config`'s defaults.
+pub(crate) const HUNYUAN_V1_MOE_DEFAULTS: Defaults = Defaults {
+    class: "HunYuanMoEV1Config",
+    vocab_size: 290943,
+    rms_norm_eps: Some(1e-5),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `HunYuanMoEV1Config`'s expert count (transformers 5.23); `moe_topk` (1 by
+    /// default) is one number or one per layer.
+    pub(crate) struct HunYuanMoeConfig {
+        num_experts: usize = 1,
+    }
+}
+
+/// `moe_topk`: one `top_k` for every layer, or a list with one per layer.
+fn hunyuan_top_k(config: &ConfigReader, layers: usize) -> Result<Vec<usize>> {
+    let bad = |why: String| config.invalid("moe_topk", why);
+    match config.value.get("moe_topk") {
+        None | Some(serde_json::Value::Null) => Ok(vec![1; layers]),
+        Some(serde_json::Value::Array(list)) => {
+            if list.len() != layers {
+                return Err(bad(format!(
+                    "has {} entries for {layers} layers",
+                    list.len()
+                )));
+            }
+            list.iter()
+                .map(|v| {
+                    v.as_u64()
+                        .and_then(|k| usize::try_from(k).ok())
+                        .ok_or_else(|| bad(format!("holds {v}, not a count")))
+                })
+                .collect()
+        }
+        Some(v) => v
+            .as_u64()
+            .and_then(|k| usize::try_from(k).ok())
+            .map(|k| vec![k; layers])
+            .ok_or_else(|| bad(format!("is {v}: a count or a list of counts"))),
+    }
+}
+
+fn load_hunyuan_v1_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &HUNYUAN_V1_MOE_DEFAULTS)?;
+    if let Some(inv) = hunyuan_v1_dense::ntk_alpha(config, &c)? {
+        c.rope = RopeFreqs::plain(inv);
+    }
+    llama::check_layer_types(config, None)?;
+    let h: HunYuanMoeConfig = config.typed()?;
+    let routings = hunyuan_top_k(config, c.num_layers)?
+        .into_iter()
+        .map(|top_k| {
+            Routing {
+                experts: h.num_experts,
+                top_k,
+                inner: c.intermediate_size,
+                norm_topk_prob: true,
+                weights_in_dtype: false,
+            }
+            .checked(config, "num_experts")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let routing = &routings[i.min(routings.len() - 1)];
+        i += 1;
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mut moe = routing.moe(&m, c.hidden_size, "gate.wg", QWEN_NAMES)?;
+        moe.shared = Some((llama::mlp(&m.pp("shared_mlp"), &c)?, None));
+        let mlp = Mlp::Moe(Box::new(moe));
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        layer.qk_norm = Some(QkNorm::PerHeadAfterRope(
+            c.norm(&a, c.head_dim, "query_layernorm")?,
+            c.norm(&a, c.head_dim, "key_layernorm")?,
+        ));
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn hunyuan_v1_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = HUNYUAN_V1_MOE_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(HUNYUAN_V1_MOE_DEFAULTS)),
+        (class, serde_json::json!(HunYuanMoeConfig::default())),
+        (class, serde_json::json!({"moe_topk": 1})),
     ]
 }
