@@ -918,6 +918,7 @@ DECODERS = {
         "hunyuan_v1_dense": "HunYuanDenseV1Config",
         "stablelm": "StableLmConfig",
         "exaone4": "Exaone4Config",
+        "ministral3": "Ministral3Config",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1682,6 +1683,22 @@ FIXTURE_SPECS = {
         sliding_window=5,
         sliding_window_pattern=2,
         layer_types=["sliding_attention", "full_attention"] * 2,
+    ),
+    "ministral3-tiny": lambda: fixture(
+        "ministral3-tiny", "ministral3", transformers.Ministral3ForCausalLM, "llama",
+        "Ministral3ForCausalLM: queries scaled by 1 + 0.5 * ln(1 + floor(position / 4)) after "
+        "YaRN rotary positions (factor 4 over 4 original positions, the shape of Ministral 3's "
+        "rope_parameters); `<s>` added by the tokenizer as Mistral's does.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=159,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+        rope_parameters={
+            "rope_type": "yarn", "rope_theta": 1000000.0, "factor": 4.0,
+            "original_max_position_embeddings": 4, "max_position_embeddings": 64,
+            "beta_fast": 32.0, "beta_slow": 1.0, "mscale_all_dim": 1.0, "mscale": 1.0,
+            "llama_4_scaling_beta": 0.5,
+        },
     ),
     # Mixtures of experts (skillset-runtime/src/families/moe.rs).
     "mixtral-tiny": lambda: fixture(

@@ -72,6 +72,7 @@ const LAYERS: &[&[&str]] = &[
         "families::falcon",
         "families::xglm",
         "families::exaone4",
+        "families::ministral3",
     ],
     // Deltas over a delta (Qwen3 over Qwen2, Ministral over Mistral, OLMo-3 over
     // OLMo-2, GLM over Phi-3's MLP, Gemma 2 over Gemma, Cohere 2 over Cohere, CodeGen

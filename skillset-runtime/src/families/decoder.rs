@@ -436,6 +436,33 @@ pub(crate) struct Layout {
     /// ALiBi: a bias per head that grows with the distance to each key (BLOOM, MPT,
     /// Falcon).
     pub alibi: Option<Alibi>,
+    /// Queries scaled by position after the rotary positions (Llama 4's attention
+    /// temperature, Ministral 3): `1 + beta * ln(1 + floor(position / original))`.
+    pub query_scale: Option<QueryScale>,
+}
+
+/// Llama 4's position-dependent query scale (`llama_4_scaling_beta`,
+/// `original_max_position_embeddings`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueryScale {
+    pub beta: f64,
+    pub original: usize,
+}
+
+impl QueryScale {
+    /// The scale of each row's positions, `[batch, 1, t, 1]`, computed in f32 as
+    /// transformers computes it, then cast to `dtype`.
+    fn tensor(&self, positions: &[Vec<u32>], dtype: DType, device: &Device) -> Result<Tensor> {
+        let t = positions.first().map_or(0, Vec::len);
+        let original = self.original.max(1) as f32;
+        let beta = self.beta as f32;
+        let scales: Vec<f32> = positions
+            .iter()
+            .flatten()
+            .map(|&p| 1.0 + beta * (1.0 + (p as f32 / original).floor()).ln())
+            .collect();
+        Ok(Tensor::from_vec(scales, (positions.len(), 1, t, 1), device)?.to_dtype(dtype)?)
+    }
 }
 
 impl Layout {
@@ -465,6 +492,7 @@ impl Layout {
             sliding_window: None,
             recompute_past_after: None,
             alibi: None,
+            query_scale: None,
         }
     }
 }
@@ -1149,6 +1177,10 @@ impl CausalLm for Decoder {
         }
         let global = rope_tables(&l.rope, positions, self.dtype, &self.device)?;
         let local = rope_tables(&l.local_rope, positions, self.dtype, &self.device)?;
+        let query_scale = match &l.query_scale {
+            Some(qs) => Some(qs.tensor(positions, self.dtype, &self.device)?),
+            None => None,
+        };
         let alibi_masks;
         let masks = match &l.alibi {
             Some(alibi) => {
@@ -1174,6 +1206,10 @@ impl CausalLm for Decoder {
                     nn::partial_rope(&k, cos, sin, r.dim, r.interleaved)?,
                 ),
                 None => (q, k),
+            };
+            let q = match &query_scale {
+                Some(s) => q.broadcast_mul(s)?,
+                None => q,
             };
             let (q, k) = match &layer.qk_norm {
                 Some(QkNorm::PerHeadAfterRope(qn, kn)) => (qn.forward(&q)?, kn.forward(&k)?),

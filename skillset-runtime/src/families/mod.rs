@@ -36,6 +36,7 @@ pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod llava;
 pub(crate) mod ministral;
+pub(crate) mod ministral3;
 pub(crate) mod mistral;
 pub(crate) mod moe;
 pub(crate) mod mpt;
@@ -120,6 +121,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     hunyuan_v1_dense::FILE,
     stablelm::FILE,
     exaone4::FILE,
+    ministral3::FILE,
     moe::MIXTRAL,
     moe::QWEN2_MOE,
     moe::QWEN3_MOE,
