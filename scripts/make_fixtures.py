@@ -919,6 +919,8 @@ DECODERS = {
         "stablelm": "StableLmConfig",
         "exaone4": "Exaone4Config",
         "ministral3": "Ministral3Config",
+        "granite_swa": "GraniteSWAConfig",
+        "granitemoe_swa": "GraniteMoeSWAConfig",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1700,6 +1702,24 @@ FIXTURE_SPECS = {
             "llama_4_scaling_beta": 0.5,
         },
     ),
+    "granite-swa-tiny": lambda: fixture(
+        "granite-swa-tiny", "granite_swa", transformers.GraniteSWAForCausalLM, "gpt2",
+        "GraniteSWAForCausalLM: a learned attention sink per head (spread around the scores' "
+        "log-sum-exp), layer 0 global without rotary positions (layer_rope_theta 0), layer 1 "
+        "within a sliding window of 4 positions; Granite's multipliers; BPE without a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=160,
+        post=spread_sinks,
+        sliding_window=4,
+        layer_rope_theta=[0.0, 10000.0],
+        embedding_multiplier=2.0,
+        residual_multiplier=0.6,
+        attention_multiplier=0.25,
+        logits_scaling=1.5,
+    ),
     # Mixtures of experts (skillset-runtime/src/families/moe.rs).
     "mixtral-tiny": lambda: fixture(
         "mixtral-tiny", "mixtral", transformers.MixtralForCausalLM, "llama",
@@ -1819,6 +1839,26 @@ FIXTURE_SPECS = {
         num_experts=5,
         moe_topk=[2, 3],
         rope_parameters={"rope_type": "dynamic", "alpha": 1000.0, "factor": 1.0, "rope_theta": 10000.0},
+    ),
+    "granitemoe-swa-tiny": lambda: fixture(
+        "granitemoe-swa-tiny", "granitemoe_swa", transformers.GraniteMoeSWAForCausalLM, "gpt2",
+        "GraniteMoeSWAForCausalLM: Granite-SWA's attention (sinks per head; layers 0 and 2 within "
+        "a sliding window of 4 positions with rotary bases 10000 and 1000, layer 1 global and "
+        "NoPE) over 4 experts (top-2 by the softmax of the picked logits) and a shared expert "
+        "of width 16; BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=161,
+        post=spread_sinks,
+        num_hidden_layers=3,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        sliding_window=4,
+        layer_rope_theta=[10000.0, 0.0, 1000.0],
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        shared_intermediate_size=16,
+        embedding_multiplier=2.0,
+        residual_multiplier=0.6,
+        attention_multiplier=0.25,
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
@@ -2209,6 +2249,15 @@ def spread_norms(model, tokenizer):
                     p.normal_(1.0, 0.3)
                 else:
                     p.normal_(0.0, 0.2)
+
+
+def spread_sinks(model, tokenizer):
+    """Attention sinks (zeros at initialisation) spread around the scores' log-sum-exp,
+    so that a sink left out, or applied to the wrong head, changes the outputs."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("sinks"):
+                p.normal_(1.0, 1.5)
 
 
 def spread_biases(model, tokenizer):

@@ -86,8 +86,11 @@ const LAYERS: &[&[&str]] = &[
         "families::gemma2",
         "families::cohere2",
         "families::codegen",
-        "families::moe",
+        "families::granite_swa",
     ],
+    // Mixtures of experts: over the members above (OLMo-2, Granite, Granite-SWA,
+    // HunYuan-Dense, the Qwens).
+    &["families::moe"],
     // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
     // GLM).
     &[

@@ -109,6 +109,7 @@ pub(crate) fn layer(w: &Weights, c: &llama::Config, eps: f64, qk_norm: bool) -> 
         mlp_out_norm: None,
         windowed: true,
         rope: LayerRope::Global,
+        sinks: None,
     })
 }
 

@@ -342,6 +342,9 @@ pub(crate) struct Layer {
     /// Which rotary table its queries and keys take (when the layout has rotary
     /// positions).
     pub rope: LayerRope,
+    /// A learned logit per head that every query also attends to, adding nothing to
+    /// the output (attention sinks: Granite-SWA); `[heads]`.
+    pub sinks: Option<Tensor>,
 }
 
 /// The rotary positions of one layer.
@@ -1229,9 +1232,10 @@ impl CausalLm for Decoder {
                 l.scale
             };
             let (k, v) = (k.contiguous()?, v.contiguous()?);
-            let ctx = match l.attn_softcap {
-                Some(cap) => nn::attention_softcapped(&q, &k, &v, bias, scale, cap)?,
-                None => nn::attention(&q, &k, &v, Some(bias), scale)?,
+            let ctx = match (l.attn_softcap, &layer.sinks) {
+                (Some(cap), _) => nn::attention_softcapped(&q, &k, &v, bias, scale, cap)?,
+                (None, Some(sinks)) => nn::attention_with_sinks(&q, &k, &v, bias, scale, sinks)?,
+                (None, None) => nn::attention(&q, &k, &v, Some(bias), scale)?,
             };
             let mut attn = layer.out.forward(&nn::merge_heads(&ctx)?)?;
             if let Some(n) = &layer.attn_out_norm {

@@ -60,6 +60,7 @@ fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
         mlp_out_norm: Some(c.norm(w, c.hidden_size, "post_feedforward_layernorm")?),
         windowed: true,
         rope: LayerRope::Global,
+        sinks: None,
     })
 }
 

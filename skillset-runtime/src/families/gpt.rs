@@ -162,6 +162,7 @@ pub(crate) fn block(
         mlp_out_norm: None,
         windowed,
         rope: LayerRope::Global,
+        sinks: None,
     }
 }
 

@@ -398,6 +398,7 @@ pub(crate) fn layer(
         mlp_out_norm: None,
         windowed: true,
         rope: LayerRope::Global,
+        sinks: None,
     })
 }
 

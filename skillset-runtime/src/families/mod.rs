@@ -29,6 +29,7 @@ pub(crate) mod gpt_neo;
 pub(crate) mod gpt_neox;
 pub(crate) mod gptj;
 pub(crate) mod granite;
+pub(crate) mod granite_swa;
 pub(crate) mod heads;
 pub(crate) mod helium;
 pub(crate) mod hunyuan_v1_dense;
@@ -122,6 +123,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     stablelm::FILE,
     exaone4::FILE,
     ministral3::FILE,
+    granite_swa::FILE,
     moe::MIXTRAL,
     moe::QWEN2_MOE,
     moe::QWEN3_MOE,
@@ -129,6 +131,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::FLEX_OLMO,
     moe::GRANITEMOE,
     moe::GRANITEMOESHARED,
+    moe::GRANITEMOE_SWA,
     moe::HUNYUAN_V1_MOE,
     gpt::FILE,
     gpt_neo::FILE,

@@ -16,7 +16,9 @@
 //! - Granite-MoE (`GraniteMoeForCausalLM`): Granite's multipliers with experts whose
 //!   weights are stored fused (`input_linear` gate-then-up, `output_linear`), routed by
 //!   the softmax of the top-k logits; Granite-MoE-Shared (`GraniteMoeSharedForCausalLM`)
-//!   adds a fused shared expert (`shared_mlp`) without a gate.
+//!   adds a fused shared expert (`shared_mlp`) without a gate; Granite-MoE-SWA
+//!   (`GraniteMoeSWAForCausalLM`) takes Granite-SWA's attention (windows, sinks, a
+//!   rotary base per layer).
 //! - HunYuan-MoE (`HunYuanMoEV1ForCausalLM`): HunYuan-Dense (q/k norms after the rotary
 //!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
 //!   model or per layer, renormalized) plus an ungated shared MLP.
@@ -32,7 +34,7 @@ use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm, RopeFreqs};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
 use super::nn::Weights;
-use super::{hunyuan_v1_dense, olmo2, qwen2};
+use super::{granite_swa, hunyuan_v1_dense, olmo2, qwen2};
 use crate::error::Result;
 use crate::Family;
 
@@ -83,6 +85,13 @@ pub(crate) const GRANITEMOESHARED: DecoderFile = DecoderFile {
     classes: &["GraniteMoeSharedForCausalLM", "GraniteMoeSharedModel"],
     load: load_granitemoeshared,
     defaults: granitemoeshared_defaults,
+};
+
+pub(crate) const GRANITEMOE_SWA: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["GraniteMoeSWAForCausalLM", "GraniteMoeSWAModel"],
+    load: load_granitemoe_swa,
+    defaults: granitemoe_swa_defaults,
 };
 
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
@@ -563,6 +572,12 @@ pub(crate) const GRANITEMOESHARED_DEFAULTS: Defaults = Defaults {
     ..GRANITEMOE_DEFAULTS
 };
 
+/// `GraniteMoeSWAConfig`'s defaults (Granite-MoE-Shared's).
+pub(crate) const GRANITEMOE_SWA_DEFAULTS: Defaults = Defaults {
+    class: "GraniteMoeSWAConfig",
+    ..GRANITEMOE_DEFAULTS
+};
+
 hf_config! {
     /// `GraniteMoeConfig`'s experts (transformers 5.23).
     pub(crate) struct GraniteMoeConfig {
@@ -605,17 +620,35 @@ fn granite_moe(w: &Weights, r: &Routing, hidden: usize) -> Result<Moe> {
     })
 }
 
+/// Which Granite-MoE: its config class, and whether it has the SWA attention.
+struct GraniteMoeKind {
+    defaults: &'static Defaults,
+    swa: bool,
+}
+
 fn load_granite_moes(
     config: &ConfigReader,
     weights: &Weights,
     dtype: DType,
     device: &Device,
-    defaults: &Defaults,
-    shared: usize,
+    kind: GraniteMoeKind,
 ) -> Result<Decoder> {
-    let c = llama::Config::read(config, defaults)?;
-    llama::check_layer_types(config, None)?;
-    let g: GraniteConfig = config.typed()?;
+    let mut c = llama::Config::read(config, kind.defaults)?;
+    let mut layout = if kind.swa {
+        granite_swa::swa_layout(config, &mut c)?
+    } else {
+        llama::check_layer_types(config, None)?;
+        c.layout()
+    };
+    granite_swa::multipliers(config, &mut layout)?;
+    let shared = match kind.defaults.class {
+        "GraniteMoeConfig" => 0,
+        _ => {
+            config
+                .typed::<GraniteMoeSharedConfig>()?
+                .shared_intermediate_size
+        }
+    };
     let m: GraniteMoeConfig = config.typed()?;
     let routing = Routing {
         experts: m.num_local_experts,
@@ -625,11 +658,6 @@ fn load_granite_moes(
         weights_in_dtype: true,
     }
     .checked(config, "num_local_experts")?;
-    let mut layout = c.layout();
-    layout.scale = g.attention_multiplier;
-    layout.embedding_multiplier = g.embedding_multiplier;
-    layout.residual_multiplier = g.residual_multiplier;
-    layout.logits_scaling = g.logits_scaling;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let layers = |w: &Weights| {
         let a = w.pp("self_attn");
@@ -647,7 +675,11 @@ fn load_granite_moes(
             ));
         }
         let mlp = Mlp::Moe(Box::new(moe));
-        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        if kind.swa {
+            layer.sinks = Some(granite_swa::sinks(w, &c)?);
+        }
+        Ok(layer)
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }
@@ -658,7 +690,11 @@ fn load_granitemoe(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    load_granite_moes(config, weights, dtype, device, &GRANITEMOE_DEFAULTS, 0)
+    let kind = GraniteMoeKind {
+        defaults: &GRANITEMOE_DEFAULTS,
+        swa: false,
+    };
+    load_granite_moes(config, weights, dtype, device, kind)
 }
 
 fn load_granitemoeshared(
@@ -667,16 +703,24 @@ fn load_granitemoeshared(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    let s: GraniteMoeSharedConfig = config.typed()?;
-    let shared = s.shared_intermediate_size;
-    load_granite_moes(
-        config,
-        weights,
-        dtype,
-        device,
-        &GRANITEMOESHARED_DEFAULTS,
-        shared,
-    )
+    let kind = GraniteMoeKind {
+        defaults: &GRANITEMOESHARED_DEFAULTS,
+        swa: false,
+    };
+    load_granite_moes(config, weights, dtype, device, kind)
+}
+
+fn load_granitemoe_swa(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let kind = GraniteMoeKind {
+        defaults: &GRANITEMOE_SWA_DEFAULTS,
+        swa: true,
+    };
+    load_granite_moes(config, weights, dtype, device, kind)
 }
 
 fn granitemoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
@@ -685,6 +729,17 @@ fn granitemoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
         (class, serde_json::json!(GRANITEMOE_DEFAULTS)),
         (class, serde_json::json!(GraniteConfig::default())),
         (class, serde_json::json!(GraniteMoeConfig::default())),
+    ]
+}
+
+fn granitemoe_swa_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = GRANITEMOE_SWA_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(GRANITEMOE_SWA_DEFAULTS)),
+        (class, serde_json::json!(GraniteConfig::default())),
+        (class, serde_json::json!(GraniteMoeConfig::default())),
+        (class, serde_json::json!(GraniteMoeSharedConfig::default())),
+        (class, serde_json::json!(granite_swa::SwaFields::default())),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! Building blocks shared by the families: activations, linear layers that name the
 //! missing tensor, dtype-safe attention masks and attention itself.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use crate::error::{Error, Result};
@@ -213,6 +213,37 @@ pub fn attention(
         candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?
     };
     Ok(probs.matmul(v)?)
+}
+
+/// [`attention`] with a sink logit per head (`sinks`, `[heads]`): each query's output
+/// is scaled by `sigmoid(lse - sink)`, `lse` the log-sum-exp of its scores, which
+/// equals a softmax over the scores and the sink with the sink's column dropped
+/// (Granite-SWA's eager attention; the scale in f32).
+pub fn attention_with_sinks(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: &Tensor,
+    scale: f64,
+    sinks: &Tensor,
+) -> Result<Tensor> {
+    let dtype = q.dtype();
+    let scores = scaled_with_bias(q.matmul(&k.t()?)?, Some(bias), scale)?;
+    let scores32 = scores.to_dtype(DType::F32)?;
+    let max = scores32.max_keepdim(D::Minus1)?;
+    let lse = (scores32
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + max)?;
+    // `logsumexp` in the scores' dtype, the difference with the sink in f32.
+    let lse = lse.to_dtype(dtype)?.to_dtype(DType::F32)?;
+    let heads = sinks.dims1()?;
+    let sinks = sinks.to_dtype(DType::F32)?.reshape((1, heads, 1, 1))?;
+    let keep = candle_nn::ops::sigmoid(&lse.broadcast_sub(&sinks)?)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores32)?.to_dtype(dtype)?;
+    Ok(probs.matmul(v)?.broadcast_mul(&keep.to_dtype(dtype)?)?)
 }
 
 /// [`attention`] with soft-capped scores: `cap * tanh(scores * scale / cap) + bias`,

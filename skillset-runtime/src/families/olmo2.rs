@@ -56,6 +56,7 @@ pub(crate) fn layer(w: &Weights, c: &llama::Config, mlp: Mlp) -> Result<Layer> {
         mlp_out_norm: Some(norm(w, c.hidden_size, c, "post_feedforward_layernorm")?),
         windowed: true,
         rope: LayerRope::Global,
+        sinks: None,
     })
 }
 

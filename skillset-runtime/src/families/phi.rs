@@ -92,6 +92,7 @@ pub(crate) fn load(
                 mlp_out_norm: None,
                 windowed: false,
                 rope: LayerRope::Global,
+                sinks: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -51,6 +51,7 @@ pub(crate) fn load(
             mlp_out_norm: None,
             windowed: true,
             rope: LayerRope::Global,
+            sinks: None,
         })
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
