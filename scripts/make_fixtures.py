@@ -921,6 +921,7 @@ DECODERS = {
         "ministral3": "Ministral3Config",
         "granite_swa": "GraniteSWAConfig",
         "granitemoe_swa": "GraniteMoeSWAConfig",
+        "ernie4_5_moe": "Ernie4_5_MoeConfig",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1860,6 +1861,25 @@ FIXTURE_SPECS = {
         residual_multiplier=0.6,
         attention_multiplier=0.25,
     ),
+    "ernie4_5-moe-tiny": lambda: fixture(
+        "ernie4_5-moe-tiny", "ernie4_5_moe", transformers.Ernie4_5_MoeForCausalLM, "llama",
+        "Ernie4_5_MoeForCausalLM: layer 0 dense, layers 1 and 2 with 6 experts (top-2 chosen by "
+        "the softmax probabilities plus e_score_correction_bias, weighed by the probabilities "
+        "alone) and a shared expert; biases on every projection, interleaved rotary pairs, "
+        "tied embeddings; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=162,
+        post=spread_correction,
+        tokenizer_setup=bos_template(),
+        num_hidden_layers=3,
+        moe_layer_end_index=2,
+        moe_num_experts=6,
+        moe_k=2,
+        moe_intermediate_size=20,
+        moe_num_shared_experts=1,
+        use_bias=True,
+        tie_word_embeddings=True,
+    ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
         "MinistralForCausalLM: layer 0 attends within a sliding window of 5 positions (shorter "
@@ -2258,6 +2278,16 @@ def spread_sinks(model, tokenizer):
         for n, p in model.named_parameters():
             if n.endswith("sinks"):
                 p.normal_(1.0, 1.5)
+
+
+def spread_correction(model, tokenizer):
+    """`spread_biases`, and ERNIE 4.5's expert-choice corrections (zeros at
+    initialisation) large enough to change which experts are picked."""
+    spread_biases(model, tokenizer)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("e_score_correction_bias"):
+                p.normal_(0.0, 0.3)
 
 
 def spread_biases(model, tokenizer):

@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE and HunYuan-MoE)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE and ERNIE 4.5 MoE)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -159,6 +159,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "GraniteMoeSharedModel",
             "GraniteMoeSWAModel",
             "HunYuanMoEV1Model",
+            "Ernie4_5_MoeModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -203,6 +204,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "GraniteMoeSharedForCausalLM",
                 "GraniteMoeSWAForCausalLM",
                 "HunYuanMoEV1ForCausalLM",
+                "Ernie4_5_MoeForCausalLM",
             ],
         )],
     },

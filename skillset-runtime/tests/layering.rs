@@ -88,9 +88,6 @@ const LAYERS: &[&[&str]] = &[
         "families::codegen",
         "families::granite_swa",
     ],
-    // Mixtures of experts: over the members above (OLMo-2, Granite, Granite-SWA,
-    // HunYuan-Dense, the Qwens).
-    &["families::moe"],
     // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
     // GLM).
     &[
@@ -99,6 +96,9 @@ const LAYERS: &[&[&str]] = &[
         "families::glm4",
         "families::ernie4_5",
     ],
+    // Mixtures of experts: over the members above (OLMo-2, Granite, Granite-SWA,
+    // HunYuan-Dense, ERNIE 4.5, the Qwens).
+    &["families::moe"],
     // Families built from other families.
     &["families::llava"],
     // Loading a family: the dispatch.

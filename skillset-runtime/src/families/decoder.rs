@@ -160,6 +160,12 @@ pub(crate) struct Moe {
     /// experts' outputs (the Qwen MoEs, OLMoE, Granite-MoE); otherwise the product is
     /// taken in f32 and cast back (Mixtral).
     pub weights_in_dtype: bool,
+    /// Added to the probabilities to choose the experts, not to weigh them (ERNIE 4.5's
+    /// `e_score_correction_bias`), one per expert.
+    pub selection_bias: Option<Vec<f32>>,
+    /// The smallest sum the picked probabilities are divided by (ERNIE 4.5's
+    /// `moe_norm_min`; 0 elsewhere).
+    pub norm_min: f32,
     /// An expert every token takes, added to the routed ones (Qwen2-MoE's
     /// `shared_expert`, Granite-MoE-Shared's `shared_mlp`), scaled by
     /// `sigmoid(gate(x))` when it has a gate.
@@ -230,7 +236,13 @@ impl Moe {
             order.clear();
             order.extend(0..p.len());
             // `torch.topk`: the largest first, the lower index first among equals.
-            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+            match &self.selection_bias {
+                Some(bias) => {
+                    let key = |e: usize| p[e] + bias.get(e).copied().unwrap_or(0.0);
+                    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)))
+                }
+                None => order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b))),
+            }
             let top = &order[..self.top_k.min(order.len())];
             if self.softmax_after_topk {
                 // The softmax of the picked logits alone (the largest first).
@@ -243,7 +255,7 @@ impl Moe {
                 }
                 continue;
             }
-            let sum: f32 = top.iter().map(|&e| p[e]).sum();
+            let sum: f32 = top.iter().map(|&e| p[e]).sum::<f32>().max(self.norm_min);
             for &e in top {
                 let weight = if self.norm_topk_prob {
                     p[e] / sum
@@ -1339,6 +1351,8 @@ mod tests {
             norm_topk_prob: true,
             softmax_after_topk: false,
             weights_in_dtype: false,
+            selection_bias: None,
+            norm_min: 0.0,
             shared: None,
         };
         let x = Tensor::new(&[[[0.5f32, 1.0, 0.25, 0.75], [1.0, 1.0, 1.0, 1.0]]], &dev)?;

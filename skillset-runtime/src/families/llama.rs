@@ -190,6 +190,8 @@ pub(crate) struct Config {
     pub(crate) rope: RopeFreqs,
     /// The class's rotary base, for members that read more rotary sets.
     pub(crate) default_theta: f64,
+    /// The head has a bias (ERNIE 4.5 MoE's `use_bias`; tied or not).
+    pub(crate) lm_head_bias: bool,
 }
 
 impl Config {
@@ -258,6 +260,7 @@ impl Config {
             },
             rope,
             default_theta: d.rope_theta,
+            lm_head_bias: false,
         })
     }
 
@@ -448,7 +451,7 @@ pub(crate) fn assemble(
         "lm_head",
         c.hidden_size,
         c.vocab_size,
-        false,
+        c.lm_head_bias,
     )?;
     Ok(Decoder {
         layout,

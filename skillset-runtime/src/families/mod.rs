@@ -133,6 +133,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::GRANITEMOESHARED,
     moe::GRANITEMOE_SWA,
     moe::HUNYUAN_V1_MOE,
+    moe::ERNIE4_5_MOE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

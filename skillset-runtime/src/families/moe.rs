@@ -19,6 +19,10 @@
 //!   adds a fused shared expert (`shared_mlp`) without a gate; Granite-MoE-SWA
 //!   (`GraniteMoeSWAForCausalLM`) takes Granite-SWA's attention (windows, sinks, a
 //!   rotary base per layer).
+//! - ERNIE 4.5 MoE (`Ernie4_5_MoeForCausalLM`): ERNIE 4.5 (interleaved rotary, optional
+//!   biases) whose layers from `moe_layer_start_index` to `moe_layer_end_index`, every
+//!   `moe_layer_interval`, route by softmax probabilities plus a per-expert
+//!   `e_score_correction_bias` (for choosing only), with shared experts.
 //! - HunYuan-MoE (`HunYuanMoEV1ForCausalLM`): HunYuan-Dense (q/k norms after the rotary
 //!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
 //!   model or per layer, renormalized) plus an ungated shared MLP.
@@ -31,10 +35,11 @@ use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm, RopeFreqs};
+use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
 use super::nn::Weights;
-use super::{granite_swa, hunyuan_v1_dense, olmo2, qwen2};
+use super::{glm, granite_swa, hunyuan_v1_dense, olmo2, qwen2};
 use crate::error::Result;
 use crate::Family;
 
@@ -94,6 +99,13 @@ pub(crate) const GRANITEMOE_SWA: DecoderFile = DecoderFile {
     defaults: granitemoe_swa_defaults,
 };
 
+pub(crate) const ERNIE4_5_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Ernie4_5_MoeForCausalLM", "Ernie4_5_MoeModel"],
+    load: load_ernie4_5_moe,
+    defaults: ernie4_5_moe_defaults,
+};
+
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
     family: Family::Llama,
     classes: &["HunYuanMoEV1ForCausalLM", "HunYuanMoEV1Model"],
@@ -141,6 +153,8 @@ impl Routing {
             norm_topk_prob: self.norm_topk_prob,
             softmax_after_topk: false,
             weights_in_dtype: self.weights_in_dtype,
+            selection_bias: None,
+            norm_min: 0.0,
             shared: None,
         })
     }
@@ -616,6 +630,8 @@ fn granite_moe(w: &Weights, r: &Routing, hidden: usize) -> Result<Moe> {
         norm_topk_prob: r.norm_topk_prob,
         softmax_after_topk: true,
         weights_in_dtype: r.weights_in_dtype,
+        selection_bias: None,
+        norm_min: 0.0,
         shared: None,
     })
 }
@@ -852,5 +868,126 @@ fn hunyuan_v1_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
         (class, serde_json::json!(HUNYUAN_V1_MOE_DEFAULTS)),
         (class, serde_json::json!(HunYuanMoeConfig::default())),
         (class, serde_json::json!({"moe_topk": 1})),
+    ]
+}
+
+// ---- ERNIE 4.5 MoE ----
+
+/// `Ernie4_5_MoeConfig`'s defaults.
+pub(crate) const ERNIE4_5_MOE_DEFAULTS: Defaults = Defaults {
+    class: "Ernie4_5_MoeConfig",
+    hidden_size: 2560,
+    intermediate_size: 12288,
+    num_hidden_layers: 28,
+    num_attention_heads: 20,
+    num_key_value_heads: Some(4),
+    head_dim: None,
+    ..ernie4_5::DEFAULTS
+};
+
+hf_config! {
+    /// `Ernie4_5_MoeConfig`'s experts (transformers 5.23; `num_experts` and
+    /// `num_experts_per_tok` are its aliases of `moe_num_experts` and `moe_k`).
+    pub(crate) struct Ernie4_5MoeConfig {
+        moe_intermediate_size: usize = 1536,
+        moe_k: usize = 6,
+        moe_num_experts: usize = 64,
+        moe_num_shared_experts: usize = 2,
+        moe_layer_start_index: usize = 1,
+        /// -1: the last layer (`__post_init__` writes it so; not a stated default).
+        #[serde(skip_serializing)]
+        moe_layer_end_index: i64 = -1,
+        moe_layer_interval: usize = 1,
+        moe_norm_min: f64 = 1e-12,
+    }
+}
+
+fn load_ernie4_5_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &ERNIE4_5_MOE_DEFAULTS)?;
+    let bias = config.typed::<Ernie4_5Fields>()?.use_bias;
+    c.mlp_bias = bias;
+    // Unlike ERNIE 4.5's, this head takes `use_bias` too.
+    c.lm_head_bias = bias;
+    llama::check_layer_types(config, None)?;
+    let e: Ernie4_5MoeConfig = config.typed()?;
+    if e.moe_layer_interval == 0 {
+        return Err(config.invalid("moe_layer_interval", "is 0".into()));
+    }
+    let end = match e.moe_layer_end_index {
+        -1 => c.num_layers.saturating_sub(1),
+        n => usize::try_from(n).map_err(|_| {
+            config.invalid(
+                "moe_layer_end_index",
+                format!("is {n}: a layer index or -1"),
+            )
+        })?,
+    };
+    let routing = Routing {
+        experts: e.moe_num_experts,
+        top_k: e.moe_k,
+        inner: e.moe_intermediate_size,
+        norm_topk_prob: true,
+        weights_in_dtype: true,
+    }
+    .checked(config, "moe_num_experts")?;
+    let mut shared = c.clone();
+    shared.intermediate_size = e
+        .moe_intermediate_size
+        .checked_mul(e.moe_num_shared_experts)
+        .ok_or_else(|| config.invalid("moe_num_shared_experts", "is too large".into()))?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse =
+            (i + 1) % e.moe_layer_interval == 0 && i >= e.moe_layer_start_index && i <= end;
+        i += 1;
+        let attn = llama::attention(&w.pp("self_attn"), &c, bias, bias)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            let mut moe = routing.moe(&m, c.hidden_size, "gate", QWEN_NAMES)?;
+            // The released name, or transformers 5's (under the router).
+            let statics = if m.contains("moe_statics.e_score_correction_bias") {
+                m.pp("moe_statics")
+            } else {
+                m.pp("gate").pp("moe_statics")
+            };
+            let correction = statics
+                .get((1, routing.experts), "e_score_correction_bias")?
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?;
+            moe.selection_bias = Some(correction);
+            moe.norm_min = e.moe_norm_min as f32;
+            if e.moe_num_shared_experts > 0 {
+                moe.shared = Some((llama::mlp(&m.pp("shared_experts"), &shared)?, None));
+            }
+            Mlp::Moe(Box::new(moe))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(
+        &c,
+        weights,
+        glm::layout(&c),
+        layers,
+        final_norm,
+        dtype,
+        device,
+    )
+}
+
+fn ernie4_5_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = ERNIE4_5_MOE_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(ERNIE4_5_MOE_DEFAULTS)),
+        (class, serde_json::json!(Ernie4_5Fields::default())),
+        (class, serde_json::json!(Ernie4_5MoeConfig::default())),
     ]
 }
