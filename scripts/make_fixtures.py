@@ -922,6 +922,8 @@ DECODERS = {
         "granite_swa": "GraniteSWAConfig",
         "granitemoe_swa": "GraniteMoeSWAConfig",
         "ernie4_5_moe": "Ernie4_5_MoeConfig",
+        "glm4_moe": "Glm4MoeConfig",
+        "dots1": "Dots1Config",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1880,6 +1882,54 @@ FIXTURE_SPECS = {
         use_bias=True,
         tie_word_embeddings=True,
     ),
+    "glm4-moe-tiny": lambda: fixture(
+        "glm4-moe-tiny", "glm4_moe", transformers.Glm4MoeForCausalLM, "qwen2",
+        "Glm4MoeForCausalLM: layer 0 dense, layers 1 and 2 with DeepSeek-V3's router over 8 "
+        "experts in 4 groups (sigmoid scores plus e_score_correction_bias choose the best 2 "
+        "groups, then the top 3 experts; weights renormalized and times routed_scaling_factor "
+        "2.5) and a shared expert; per-head q/k RMSNorms, q/k/v biases, rotary on half of each "
+        "head; GLM-4's `[gMASK]<sop>` prefix.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=163,
+        post=spread_correction,
+        tokenizer_setup=glm_prefix,
+        vocab_size=482,
+        num_hidden_layers=3,
+        head_dim=8,
+        attention_bias=True,
+        use_qk_norm=True,
+        n_routed_experts=8,
+        n_group=4,
+        topk_group=2,
+        num_experts_per_tok=3,
+        moe_intermediate_size=20,
+        n_shared_experts=1,
+        routed_scaling_factor=2.5,
+        first_k_dense_replace=1,
+    ),
+    "dots1-tiny": lambda: fixture(
+        "dots1-tiny", "dots1", transformers.Dots1ForCausalLM, "qwen2",
+        "Dots1ForCausalLM: Qwen3's attention (per-head q/k RMSNorms) over DeepSeek-V3's router: "
+        "6 experts in 2 groups (the best group chosen), top-2 not renormalized, "
+        "e_score_correction_bias, a shared expert of twice the expert width; layer 1 within a "
+        "sliding window of 4 positions (max_window_layers 1); Qwen's BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=164,
+        post=spread_correction,
+        num_hidden_layers=2,
+        head_dim=8,
+        n_routed_experts=6,
+        n_group=2,
+        topk_group=1,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
+        n_shared_experts=2,
+        norm_topk_prob=False,
+        first_k_dense_replace=0,
+        sliding_window=4,
+        max_window_layers=1,
+        layer_types=["full_attention", "sliding_attention"],
+    ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
         "MinistralForCausalLM: layer 0 attends within a sliding window of 5 positions (shorter "
@@ -2285,7 +2335,7 @@ def spread_correction(model, tokenizer):
     initialisation) large enough to change which experts are picked."""
     spread_biases(model, tokenizer)
     with torch.no_grad():
-        for n, p in model.named_parameters():
+        for n, p in list(model.named_parameters()) + list(model.named_buffers()):
             if n.endswith("e_score_correction_bias"):
                 p.normal_(0.0, 0.3)
 

@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE and ERNIE 4.5 MoE)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE and dots.llm1)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -160,6 +160,8 @@ pub static FAMILIES: &[FamilySpec] = &[
             "GraniteMoeSWAModel",
             "HunYuanMoEV1Model",
             "Ernie4_5_MoeModel",
+            "Glm4MoeModel",
+            "Dots1Model",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -205,6 +207,8 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "GraniteMoeSWAForCausalLM",
                 "HunYuanMoEV1ForCausalLM",
                 "Ernie4_5_MoeForCausalLM",
+                "Glm4MoeForCausalLM",
+                "Dots1ForCausalLM",
             ],
         )],
     },

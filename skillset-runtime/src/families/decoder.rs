@@ -166,6 +166,14 @@ pub(crate) struct Moe {
     /// The smallest sum the picked probabilities are divided by (ERNIE 4.5's
     /// `moe_norm_min`; 0 elsewhere).
     pub norm_min: f32,
+    /// Score each expert by the sigmoid of its logit instead of a softmax over them
+    /// (DeepSeek-V3's router: GLM-4-MoE, dots.llm1).
+    pub sigmoid: bool,
+    /// `(n_group, topk_group)`: choose among the experts of the `topk_group` groups
+    /// whose two best scores (with `selection_bias`) sum highest.
+    pub groups: Option<(usize, usize)>,
+    /// The picked weights' multiplier (`routed_scaling_factor`; 1 elsewhere).
+    pub routed_scaling: f32,
     /// An expert every token takes, added to the routed ones (Qwen2-MoE's
     /// `shared_expert`, Granite-MoE-Shared's `shared_mlp`), scaled by
     /// `sigmoid(gate(x))` when it has a gate.
@@ -226,6 +234,8 @@ impl Moe {
         let logits = self.router.forward(&xs)?.to_dtype(DType::F32)?;
         let scores = if self.softmax_after_topk {
             logits
+        } else if self.sigmoid {
+            candle_nn::ops::sigmoid(&logits)?
         } else {
             candle_nn::ops::softmax_last_dim(&logits)?
         }
@@ -234,15 +244,30 @@ impl Moe {
         let mut order: Vec<usize> = Vec::with_capacity(self.experts.len());
         for (row, p) in scores.iter().enumerate() {
             order.clear();
-            order.extend(0..p.len());
-            // `torch.topk`: the largest first, the lower index first among equals.
-            match &self.selection_bias {
-                Some(bias) => {
-                    let key = |e: usize| p[e] + bias.get(e).copied().unwrap_or(0.0);
-                    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)))
+            let key = |e: usize| match &self.selection_bias {
+                Some(bias) => p[e] + bias.get(e).copied().unwrap_or(0.0),
+                None => p[e],
+            };
+            match self.groups {
+                Some((n_group, topk_group)) if n_group > 1 => {
+                    // Each group's score: the sum of its two best keys.
+                    let size = p.len() / n_group;
+                    let mut best: Vec<(usize, f32)> = (0..n_group)
+                        .map(|g| {
+                            let mut k: Vec<f32> = (g * size..(g + 1) * size).map(key).collect();
+                            k.sort_by(|a, b| b.total_cmp(a));
+                            (g, k.iter().take(2).sum())
+                        })
+                        .collect();
+                    best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    for &(g, _) in best.iter().take(topk_group) {
+                        order.extend(g * size..(g + 1) * size);
+                    }
                 }
-                None => order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b))),
+                _ => order.extend(0..p.len()),
             }
+            // `torch.topk`: the largest first, the lower index first among equals.
+            order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
             let top = &order[..self.top_k.min(order.len())];
             if self.softmax_after_topk {
                 // The softmax of the picked logits alone (the largest first).
@@ -261,7 +286,7 @@ impl Moe {
                     p[e] / sum
                 } else {
                     p[e]
-                };
+                } * self.routed_scaling;
                 picked[e].0.push(row as u32);
                 picked[e].1.push(weight);
             }
@@ -1353,6 +1378,9 @@ mod tests {
             weights_in_dtype: false,
             selection_bias: None,
             norm_min: 0.0,
+            sigmoid: false,
+            groups: None,
+            routed_scaling: 1.0,
             shared: None,
         };
         let x = Tensor::new(&[[[0.5f32, 1.0, 0.25, 0.75], [1.0, 1.0, 1.0, 1.0]]], &dev)?;

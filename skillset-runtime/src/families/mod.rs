@@ -134,6 +134,8 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::GRANITEMOE_SWA,
     moe::HUNYUAN_V1_MOE,
     moe::ERNIE4_5_MOE,
+    moe::GLM4_MOE,
+    moe::DOTS1,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

@@ -23,6 +23,12 @@
 //!   biases) whose layers from `moe_layer_start_index` to `moe_layer_end_index`, every
 //!   `moe_layer_interval`, route by softmax probabilities plus a per-expert
 //!   `e_score_correction_bias` (for choosing only), with shared experts.
+//! - GLM-4-MoE (`Glm4MoeForCausalLM`, GLM-4.5) and dots.llm1 (`Dots1ForCausalLM`):
+//!   DeepSeek-V3's router (sigmoid scores; the choice corrected by
+//!   `e_score_correction_bias` and limited to the best `topk_group` of `n_group`
+//!   groups; weights renormalized and times `routed_scaling_factor`) with shared
+//!   experts, dense layers before `first_k_dense_replace`. GLM-4-MoE's attention has
+//!   half-rotary heads and optional per-head q/k norms; dots.llm1's is Qwen3's.
 //! - HunYuan-MoE (`HunYuanMoEV1ForCausalLM`): HunYuan-Dense (q/k norms after the rotary
 //!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
 //!   model or per layer, renormalized) plus an ungated shared MLP.
@@ -106,6 +112,20 @@ pub(crate) const ERNIE4_5_MOE: DecoderFile = DecoderFile {
     defaults: ernie4_5_moe_defaults,
 };
 
+pub(crate) const GLM4_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Glm4MoeForCausalLM", "Glm4MoeModel"],
+    load: load_glm4_moe,
+    defaults: glm4_moe_defaults,
+};
+
+pub(crate) const DOTS1: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Dots1ForCausalLM", "Dots1Model"],
+    load: load_dots1,
+    defaults: dots1_defaults,
+};
+
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
     family: Family::Llama,
     classes: &["HunYuanMoEV1ForCausalLM", "HunYuanMoEV1Model"],
@@ -155,6 +175,9 @@ impl Routing {
             weights_in_dtype: self.weights_in_dtype,
             selection_bias: None,
             norm_min: 0.0,
+            sigmoid: false,
+            groups: None,
+            routed_scaling: 1.0,
             shared: None,
         })
     }
@@ -632,6 +655,9 @@ fn granite_moe(w: &Weights, r: &Routing, hidden: usize) -> Result<Moe> {
         weights_in_dtype: r.weights_in_dtype,
         selection_bias: None,
         norm_min: 0.0,
+        sigmoid: false,
+        groups: None,
+        routed_scaling: 1.0,
         shared: None,
     })
 }
@@ -989,5 +1015,250 @@ fn ernie4_5_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
         (class, serde_json::json!(ERNIE4_5_MOE_DEFAULTS)),
         (class, serde_json::json!(Ernie4_5Fields::default())),
         (class, serde_json::json!(Ernie4_5MoeConfig::default())),
+    ]
+}
+
+// ---- GLM-4-MoE and dots.llm1: DeepSeek-V3's router ----
+
+/// A DeepSeek-V3-style block under `m` (`mlp`): router `gate` with its
+/// `e_score_correction_bias`, routed experts, and `shared` (the shared experts' width;
+/// 0: none) under `shared_experts`.
+struct SigmoidRouting {
+    routing: Routing,
+    n_group: usize,
+    topk_group: usize,
+    routed_scaling: f64,
+    shared: usize,
+}
+
+impl SigmoidRouting {
+    fn checked(self, c: &ConfigReader) -> Result<Self> {
+        if self.n_group == 0 || self.routing.experts % self.n_group != 0 {
+            return Err(c.invalid(
+                "n_group",
+                format!(
+                    "is {}: it must divide the {} routed experts",
+                    self.n_group, self.routing.experts
+                ),
+            ));
+        }
+        if self.topk_group == 0 || self.topk_group > self.n_group {
+            return Err(c.invalid(
+                "topk_group",
+                format!(
+                    "is {}: it must be 1 to n_group ({})",
+                    self.topk_group, self.n_group
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
+    fn moe(&self, m: &Weights, c: &llama::Config) -> Result<Moe> {
+        let r = &self.routing;
+        let mut moe = r.moe(m, c.hidden_size, "gate", QWEN_NAMES)?;
+        let correction = m
+            .pp("gate")
+            .get(r.experts, "e_score_correction_bias")?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?;
+        moe.selection_bias = Some(correction);
+        moe.sigmoid = true;
+        moe.groups = Some((self.n_group, self.topk_group));
+        moe.routed_scaling = self.routed_scaling as f32;
+        if self.shared > 0 {
+            let mut shared = c.clone();
+            shared.intermediate_size = self.shared;
+            moe.shared = Some((llama::mlp(&m.pp("shared_experts"), &shared)?, None));
+        }
+        Ok(moe)
+    }
+}
+
+/// `Glm4MoeConfig`'s defaults.
+pub(crate) const GLM4_MOE_DEFAULTS: Defaults = Defaults {
+    class: "Glm4MoeConfig",
+    vocab_size: 151552,
+    hidden_size: 4096,
+    intermediate_size: 10944,
+    num_hidden_layers: 46,
+    num_attention_heads: 96,
+    num_key_value_heads: Some(8),
+    max_position_embeddings: 131072,
+    rms_norm_eps: Some(1e-5),
+    partial_rotary_factor: 0.5,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `Glm4MoeConfig`'s experts (transformers 5.23; `num_local_experts` is its alias
+    /// of `n_routed_experts`).
+    pub(crate) struct Glm4MoeConfig {
+        moe_intermediate_size: usize = 1408,
+        num_experts_per_tok: usize = 8,
+        n_shared_experts: usize = 1,
+        n_routed_experts: usize = 128,
+        routed_scaling_factor: f64 = 1.0,
+        n_group: usize = 1,
+        topk_group: usize = 1,
+        first_k_dense_replace: usize = 1,
+        norm_topk_prob: bool = true,
+        use_qk_norm: bool = false,
+    }
+}
+
+fn load_glm4_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let c = llama::Config::read(config, &GLM4_MOE_DEFAULTS)?;
+    llama::check_layer_types(config, None)?;
+    let g: Glm4MoeConfig = config.typed()?;
+    let router = SigmoidRouting {
+        routing: Routing {
+            experts: g.n_routed_experts,
+            top_k: g.num_experts_per_tok,
+            inner: g.moe_intermediate_size,
+            norm_topk_prob: g.norm_topk_prob,
+            weights_in_dtype: false,
+        }
+        .checked(config, "n_routed_experts")?,
+        n_group: g.n_group,
+        topk_group: g.topk_group,
+        routed_scaling: g.routed_scaling_factor,
+        shared: g
+            .moe_intermediate_size
+            .checked_mul(g.n_shared_experts)
+            .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?,
+    }
+    .checked(config)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = i >= g.first_k_dense_replace;
+        i += 1;
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, false)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            Mlp::Moe(Box::new(router.moe(&m, &c)?))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        if g.use_qk_norm {
+            layer.qk_norm = Some(QkNorm::PerHead(
+                c.norm(&a, c.head_dim, "q_norm")?,
+                c.norm(&a, c.head_dim, "k_norm")?,
+            ));
+        }
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn glm4_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = GLM4_MOE_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(GLM4_MOE_DEFAULTS)),
+        (class, serde_json::json!(Glm4MoeConfig::default())),
+    ]
+}
+
+/// `Dots1Config`'s defaults.
+pub(crate) const DOTS1_DEFAULTS: Defaults = Defaults {
+    class: "Dots1Config",
+    vocab_size: 152064,
+    hidden_size: 4608,
+    intermediate_size: 10944,
+    num_hidden_layers: 62,
+    num_attention_heads: 32,
+    num_key_value_heads: Some(32),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `Dots1Config`'s experts and window (transformers 5.23); the expert counts have
+    /// no default there (a config without them fails to load).
+    pub(crate) struct Dots1Config {
+        moe_intermediate_size: usize = 1408,
+        n_shared_experts: Option<usize> = None,
+        n_routed_experts: Option<usize> = None,
+        n_group: usize = 1,
+        topk_group: usize = 1,
+        num_experts_per_tok: Option<usize> = None,
+        first_k_dense_replace: usize = 0,
+        norm_topk_prob: bool = false,
+        routed_scaling_factor: f64 = 1.0,
+        sliding_window: Option<usize> = Some(4096),
+        max_window_layers: usize = 62,
+    }
+}
+
+fn load_dots1(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &DOTS1_DEFAULTS)?;
+    let d: Dots1Config = config.typed()?;
+    let need = |v: Option<usize>, field: &str| {
+        v.ok_or_else(|| config.invalid(field, "is missing (Dots1Config has no default)".into()))
+    };
+    let router = SigmoidRouting {
+        routing: Routing {
+            experts: need(d.n_routed_experts, "n_routed_experts")?,
+            top_k: need(d.num_experts_per_tok, "num_experts_per_tok")?,
+            inner: d.moe_intermediate_size,
+            norm_topk_prob: d.norm_topk_prob,
+            weights_in_dtype: false,
+        }
+        .checked(config, "n_routed_experts")?,
+        n_group: d.n_group,
+        topk_group: d.topk_group,
+        routed_scaling: d.routed_scaling_factor,
+        shared: d
+            .moe_intermediate_size
+            .checked_mul(need(d.n_shared_experts, "n_shared_experts")?)
+            .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?,
+    }
+    .checked(config)?;
+    c.sliding_window = d.sliding_window;
+    let from = d.max_window_layers;
+    let windowed = d.sliding_window.is_some();
+    c.window_layers(config, |i| windowed && i >= from)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = i >= d.first_k_dense_replace;
+        i += 1;
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            Mlp::Moe(Box::new(router.moe(&m, &c)?))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        layer.qk_norm = Some(QkNorm::PerHead(
+            c.norm(&a, c.head_dim, "q_norm")?,
+            c.norm(&a, c.head_dim, "k_norm")?,
+        ));
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn dots1_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = DOTS1_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(DOTS1_DEFAULTS)),
+        (class, serde_json::json!(Dots1Config::default())),
     ]
 }
