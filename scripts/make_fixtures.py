@@ -924,6 +924,7 @@ DECODERS = {
         "ernie4_5_moe": "Ernie4_5_MoeConfig",
         "glm4_moe": "Glm4MoeConfig",
         "dots1": "Dots1Config",
+        "solar_open": "SolarOpenConfig",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1929,6 +1930,28 @@ FIXTURE_SPECS = {
         sliding_window=4,
         max_window_layers=1,
         layer_types=["full_attention", "sliding_attention"],
+    ),
+    "solar-open-tiny": lambda: fixture(
+        "solar-open-tiny", "solar_open", transformers.SolarOpenForCausalLM, "gpt2",
+        "SolarOpenForCausalLM: Llama's layers, each with GLM-4-MoE's block: 6 experts in 3 "
+        "groups (the best 2 chosen by sigmoid scores plus e_score_correction_bias), top-2 "
+        "renormalized and times routed_scaling_factor 1.8, a shared expert; q/k/v biases; "
+        "BPE without a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=165,
+        post=spread_correction,
+        head_dim=8,
+        attention_bias=True,
+        n_routed_experts=6,
+        n_group=3,
+        topk_group=2,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
+        n_shared_experts=1,
+        routed_scaling_factor=1.8,
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

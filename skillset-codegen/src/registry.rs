@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE and dots.llm1)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1 and Solar Open)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -162,6 +162,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "Ernie4_5_MoeModel",
             "Glm4MoeModel",
             "Dots1Model",
+            "SolarOpenModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -209,6 +210,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "Ernie4_5_MoeForCausalLM",
                 "Glm4MoeForCausalLM",
                 "Dots1ForCausalLM",
+                "SolarOpenForCausalLM",
             ],
         )],
     },

@@ -136,6 +136,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::ERNIE4_5_MOE,
     moe::GLM4_MOE,
     moe::DOTS1,
+    moe::SOLAR_OPEN,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

@@ -28,7 +28,9 @@
 //!   `e_score_correction_bias` and limited to the best `topk_group` of `n_group`
 //!   groups; weights renormalized and times `routed_scaling_factor`) with shared
 //!   experts, dense layers before `first_k_dense_replace`. GLM-4-MoE's attention has
-//!   half-rotary heads and optional per-head q/k norms; dots.llm1's is Qwen3's.
+//!   half-rotary heads and optional per-head q/k norms; dots.llm1's is Qwen3's. Solar
+//!   Open (`SolarOpenForCausalLM`) is Llama's layer with GLM-4-MoE's block in every
+//!   layer.
 //! - HunYuan-MoE (`HunYuanMoEV1ForCausalLM`): HunYuan-Dense (q/k norms after the rotary
 //!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
 //!   model or per layer, renormalized) plus an ungated shared MLP.
@@ -124,6 +126,13 @@ pub(crate) const DOTS1: DecoderFile = DecoderFile {
     classes: &["Dots1ForCausalLM", "Dots1Model"],
     load: load_dots1,
     defaults: dots1_defaults,
+};
+
+pub(crate) const SOLAR_OPEN: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["SolarOpenForCausalLM", "SolarOpenModel"],
+    load: load_solar_open,
+    defaults: solar_open_defaults,
 };
 
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
@@ -1260,5 +1269,83 @@ fn dots1_defaults() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (class, serde_json::json!(DOTS1_DEFAULTS)),
         (class, serde_json::json!(Dots1Config::default())),
+    ]
+}
+
+/// `SolarOpenConfig`'s defaults (it has no dense MLP, so no `intermediate_size`).
+pub(crate) const SOLAR_OPEN_DEFAULTS: Defaults = Defaults {
+    class: "SolarOpenConfig",
+    vocab_size: 196608,
+    hidden_size: 4096,
+    num_hidden_layers: 48,
+    num_attention_heads: 64,
+    num_key_value_heads: Some(8),
+    head_dim: Some(128),
+    max_position_embeddings: 131072,
+    rms_norm_eps: Some(1e-5),
+    rope_theta: 1e6,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `SolarOpenConfig`'s experts (transformers 5.23).
+    pub(crate) struct SolarOpenConfig {
+        moe_intermediate_size: usize = 1280,
+        num_experts_per_tok: usize = 8,
+        n_shared_experts: usize = 1,
+        n_routed_experts: usize = 128,
+        routed_scaling_factor: f64 = 1.0,
+        n_group: usize = 1,
+        topk_group: usize = 1,
+        norm_topk_prob: bool = true,
+    }
+}
+
+fn load_solar_open(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let c = llama::Config::read(config, &SOLAR_OPEN_DEFAULTS)?;
+    llama::check_layer_types(config, None)?;
+    let g: SolarOpenConfig = config.typed()?;
+    let router = SigmoidRouting {
+        routing: Routing {
+            experts: g.n_routed_experts,
+            top_k: g.num_experts_per_tok,
+            inner: g.moe_intermediate_size,
+            norm_topk_prob: g.norm_topk_prob,
+            weights_in_dtype: false,
+        }
+        .checked(config, "n_routed_experts")?,
+        n_group: g.n_group,
+        topk_group: g.topk_group,
+        routed_scaling: g.routed_scaling_factor,
+        shared: g
+            .moe_intermediate_size
+            .checked_mul(g.n_shared_experts)
+            .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?,
+    }
+    .checked(config)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| {
+        let attn = llama::attention(&w.pp("self_attn"), &c, c.attention_bias, false)?;
+        let mlp = Mlp::Moe(Box::new(router.moe(&w.pp("mlp"), &c)?));
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn solar_open_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = SOLAR_OPEN_DEFAULTS.class;
+    let mut stated = serde_json::json!(SOLAR_OPEN_DEFAULTS);
+    if let Some(o) = stated.as_object_mut() {
+        o.remove("intermediate_size");
+    }
+    vec![
+        (class, stated),
+        (class, serde_json::json!(SolarOpenConfig::default())),
     ]
 }
