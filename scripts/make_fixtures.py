@@ -925,6 +925,7 @@ DECODERS = {
         "glm4_moe": "Glm4MoeConfig",
         "dots1": "Dots1Config",
         "solar_open": "SolarOpenConfig",
+        "exaone_moe": "ExaoneMoeConfig",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1952,6 +1953,30 @@ FIXTURE_SPECS = {
         moe_intermediate_size=20,
         n_shared_experts=1,
         routed_scaling_factor=1.8,
+    ),
+    "exaone-moe-tiny": lambda: fixture(
+        "exaone-moe-tiny", "exaone_moe", transformers.ExaoneMoeForCausalLM, "gpt2",
+        "ExaoneMoeForCausalLM: EXAONE 4's attention (per-head q/k RMSNorms; layers 0 and 2 "
+        "within a sliding window of 5 positions with rotary positions, layer 1 global and NoPE) "
+        "in pre-norm layers; layer 0 dense, layers 1 and 2 with 8 experts in 2 groups (the best "
+        "group by sigmoid scores plus e_score_correction_bias), top-3 renormalized times 2.5, "
+        "and a shared expert; the experts saved fused as transformers 5 holds them; BPE "
+        "without a BOS, as EXAONE's.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=167,
+        post=spread_correction,
+        original_format=False,
+        num_hidden_layers=3,
+        head_dim=8,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        mlp_layer_types=["dense", "sparse", "sparse"],
+        num_experts=8,
+        n_group=2,
+        topk_group=1,
+        num_experts_per_tok=3,
+        moe_intermediate_size=20,
+        num_shared_experts=1,
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

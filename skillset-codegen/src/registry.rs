@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1 and Solar Open)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open and EXAONE-MoE)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -163,6 +163,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "Glm4MoeModel",
             "Dots1Model",
             "SolarOpenModel",
+            "ExaoneMoeModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -211,6 +212,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "Glm4MoeForCausalLM",
                 "Dots1ForCausalLM",
                 "SolarOpenForCausalLM",
+                "ExaoneMoeForCausalLM",
             ],
         )],
     },

@@ -71,6 +71,17 @@ pub(crate) fn load(
     device: &Device,
 ) -> Result<Decoder> {
     let mut c = llama::Config::read(config, &DEFAULTS)?;
+    windows(config, &mut c)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| layer(w, &c);
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+/// EXAONE 4's windows (EXAONE-MoE's too): with a `sliding_window`, the layers that
+/// `layer_types` (or `sliding_window_pattern`) makes sliding attend within it and take
+/// rotary positions, the others are global and NoPE; without one, every layer is
+/// global and rotary.
+pub(crate) fn windows(config: &ConfigReader, c: &mut llama::Config) -> Result<()> {
     let f: Exaone4Window = config.typed()?;
     if f.sliding_window.is_some() {
         c.sliding_window = f.sliding_window;
@@ -87,9 +98,7 @@ pub(crate) fn load(
     } else {
         llama::check_layer_types(config, None)?;
     }
-    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
-    let layers = |w: &Weights| layer(w, &c);
-    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+    Ok(())
 }
 
 /// The config defaults this file states.

@@ -137,6 +137,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::GLM4_MOE,
     moe::DOTS1,
     moe::SOLAR_OPEN,
+    moe::EXAONE_MOE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

@@ -30,7 +30,9 @@
 //!   experts, dense layers before `first_k_dense_replace`. GLM-4-MoE's attention has
 //!   half-rotary heads and optional per-head q/k norms; dots.llm1's is Qwen3's. Solar
 //!   Open (`SolarOpenForCausalLM`) is Llama's layer with GLM-4-MoE's block in every
-//!   layer.
+//!   layer. EXAONE-MoE (`ExaoneMoeForCausalLM`) puts the same block (fused experts)
+//!   under EXAONE 4's attention (per-head q/k norms, NoPE global layers) in pre-norm
+//!   layers, dense where `mlp_layer_types` says so.
 //! - HunYuan-MoE (`HunYuanMoEV1ForCausalLM`): HunYuan-Dense (q/k norms after the rotary
 //!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
 //!   model or per layer, renormalized) plus an ungated shared MLP.
@@ -47,7 +49,7 @@ use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
 use super::nn::Weights;
-use super::{glm, granite_swa, hunyuan_v1_dense, olmo2, qwen2};
+use super::{exaone4, glm, granite_swa, hunyuan_v1_dense, olmo2, qwen2};
 use crate::error::Result;
 use crate::Family;
 
@@ -133,6 +135,13 @@ pub(crate) const SOLAR_OPEN: DecoderFile = DecoderFile {
     classes: &["SolarOpenForCausalLM", "SolarOpenModel"],
     load: load_solar_open,
     defaults: solar_open_defaults,
+};
+
+pub(crate) const EXAONE_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["ExaoneMoeForCausalLM", "ExaoneMoeModel"],
+    load: load_exaone_moe,
+    defaults: exaone_moe_defaults,
 };
 
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
@@ -1347,5 +1356,110 @@ fn solar_open_defaults() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (class, stated),
         (class, serde_json::json!(SolarOpenConfig::default())),
+    ]
+}
+
+/// `ExaoneMoeConfig`'s defaults.
+pub(crate) const EXAONE_MOE_DEFAULTS: Defaults = Defaults {
+    class: "ExaoneMoeConfig",
+    ..exaone4::DEFAULTS
+};
+
+hf_config! {
+    /// `ExaoneMoeConfig`'s experts (transformers 5.23).
+    pub(crate) struct ExaoneMoeConfig {
+        first_k_dense_replace: usize = 1,
+        /// Filled in from `first_k_dense_replace` by `__post_init__`.
+        #[serde(skip_serializing)]
+        mlp_layer_types: Option<Vec<String>> = None,
+        moe_intermediate_size: usize = 1024,
+        num_experts: usize = 64,
+        num_experts_per_tok: usize = 8,
+        num_shared_experts: usize = 1,
+        norm_topk_prob: bool = true,
+        routed_scaling_factor: f64 = 2.5,
+        n_group: usize = 1,
+        topk_group: usize = 1,
+    }
+}
+
+fn load_exaone_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &EXAONE_MOE_DEFAULTS)?;
+    exaone4::windows(config, &mut c)?;
+    let x: ExaoneMoeConfig = config.typed()?;
+    let sparse: Vec<bool> = match &x.mlp_layer_types {
+        Some(t) if t.len() != c.num_layers => {
+            return Err(config.invalid(
+                "mlp_layer_types",
+                format!("has {} entries for {} layers", t.len(), c.num_layers),
+            ))
+        }
+        Some(t) => t
+            .iter()
+            .map(|k| match k.as_str() {
+                "sparse" => Ok(true),
+                "dense" => Ok(false),
+                other => Err(config.invalid(
+                    "mlp_layer_types",
+                    format!("holds {other:?}: each entry is \"dense\" or \"sparse\""),
+                )),
+            })
+            .collect::<Result<_>>()?,
+        None => (0..c.num_layers)
+            .map(|i| i >= x.first_k_dense_replace)
+            .collect(),
+    };
+    let router = SigmoidRouting {
+        routing: Routing {
+            experts: x.num_experts,
+            top_k: x.num_experts_per_tok,
+            inner: x.moe_intermediate_size,
+            norm_topk_prob: x.norm_topk_prob,
+            weights_in_dtype: false,
+        }
+        .checked(config, "num_experts")?,
+        n_group: x.n_group,
+        topk_group: x.topk_group,
+        routed_scaling: x.routed_scaling_factor,
+        shared: x
+            .moe_intermediate_size
+            .checked_mul(x.num_shared_experts)
+            .ok_or_else(|| config.invalid("num_shared_experts", "is too large".into()))?,
+    }
+    .checked(config)?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let is_sparse = sparse.get(i).copied().unwrap_or(true);
+        i += 1;
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, false, false)?;
+        let m = w.pp("mlp");
+        let mlp = if is_sparse {
+            Mlp::Moe(Box::new(router.moe(&m, &c)?))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        layer.qk_norm = Some(QkNorm::PerHead(
+            c.norm(&a, c.head_dim, "q_norm")?,
+            c.norm(&a, c.head_dim, "k_norm")?,
+        ));
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn exaone_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = EXAONE_MOE_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(EXAONE_MOE_DEFAULTS)),
+        (class, serde_json::json!(ExaoneMoeConfig::default())),
+        (class, serde_json::json!(exaone4::Exaone4Window::default())),
     ]
 }
