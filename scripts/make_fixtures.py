@@ -926,6 +926,7 @@ DECODERS = {
         "dots1": "Dots1Config",
         "solar_open": "SolarOpenConfig",
         "exaone_moe": "ExaoneMoeConfig",
+        "mellum": "MellumConfig",
         "mixtral": "MixtralConfig",
         "qwen2_moe": "Qwen2MoeConfig",
         "qwen3_moe": "Qwen3MoeConfig",
@@ -1977,6 +1978,24 @@ FIXTURE_SPECS = {
         num_experts_per_tok=3,
         moe_intermediate_size=20,
         num_shared_experts=1,
+    ),
+    "mellum-tiny": lambda: fixture(
+        "mellum-tiny", "mellum", transformers.MellumForCausalLM, "gpt2",
+        "MellumForCausalLM: Qwen3-MoE's attention (per-head q/k RMSNorms) with layer 0 within a "
+        "sliding window of 4 positions (rotary base 10000) and layers 1 and 2 global (base "
+        "500000); layer 1 dense, layers 0 and 2 with 6 experts, top-2 renormalized; BPE "
+        "without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=168,
+        post=spread_norms,
+        num_hidden_layers=3,
+        head_dim=8,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention", "full_attention"],
+        mlp_layer_types=["sparse", "dense", "sparse"],
+        num_local_experts=6,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

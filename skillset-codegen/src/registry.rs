@@ -117,7 +117,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open and EXAONE-MoE)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4 and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE and Mellum)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -164,6 +164,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "Dots1Model",
             "SolarOpenModel",
             "ExaoneMoeModel",
+            "MellumModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -213,6 +214,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "Dots1ForCausalLM",
                 "SolarOpenForCausalLM",
                 "ExaoneMoeForCausalLM",
+                "MellumForCausalLM",
             ],
         )],
     },

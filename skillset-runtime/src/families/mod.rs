@@ -138,6 +138,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::DOTS1,
     moe::SOLAR_OPEN,
     moe::EXAONE_MOE,
+    moe::MELLUM,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

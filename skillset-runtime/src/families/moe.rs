@@ -9,6 +9,9 @@
 //!   `decoder_sparse_step` and `mlp_only_layers` choose the weights and the layers.
 //! - Qwen3-MoE (`Qwen3MoeForCausalLM`): Qwen3 (per-head q/k norms) with routed experts
 //!   only.
+//! - Mellum (`MellumForCausalLM`): Qwen3-MoE's attention and experts with sliding and
+//!   global layers (`layer_types`), a rotary base per layer type, and dense layers
+//!   where `mlp_layer_types` says so.
 //! - OLMoE (`OlmoeForCausalLM`): Llama with RMS norms over the whole query and key
 //!   projections, `clip_qkv` after them, and routed experts in every layer.
 //! - FlexOlmo (`FlexOlmoForCausalLM`): OLMo-2's layer (norms after the sublayers,
@@ -44,7 +47,9 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, DecoderFile, Layer, Mlp, Moe, QkNorm, RopeFreqs};
+use super::decoder::{
+    self, Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, QkNorm, Rope, RopeFreqs,
+};
 use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
@@ -142,6 +147,13 @@ pub(crate) const EXAONE_MOE: DecoderFile = DecoderFile {
     classes: &["ExaoneMoeForCausalLM", "ExaoneMoeModel"],
     load: load_exaone_moe,
     defaults: exaone_moe_defaults,
+};
+
+pub(crate) const MELLUM: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["MellumForCausalLM", "MellumModel"],
+    load: load_mellum,
+    defaults: mellum_defaults,
 };
 
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
@@ -1383,22 +1395,19 @@ hf_config! {
     }
 }
 
-fn load_exaone_moe(
+/// Which layers of a member are sparse, from `mlp_layer_types` ("dense" or "sparse"
+/// per layer); `default(i)` where it is absent.
+fn mlp_layer_types(
     config: &ConfigReader,
-    weights: &Weights,
-    dtype: DType,
-    device: &Device,
-) -> Result<Decoder> {
-    let mut c = llama::Config::read(config, &EXAONE_MOE_DEFAULTS)?;
-    exaone4::windows(config, &mut c)?;
-    let x: ExaoneMoeConfig = config.typed()?;
-    let sparse: Vec<bool> = match &x.mlp_layer_types {
-        Some(t) if t.len() != c.num_layers => {
-            return Err(config.invalid(
-                "mlp_layer_types",
-                format!("has {} entries for {} layers", t.len(), c.num_layers),
-            ))
-        }
+    types: Option<&[String]>,
+    layers: usize,
+    default: impl Fn(usize) -> bool,
+) -> Result<Vec<bool>> {
+    match types {
+        Some(t) if t.len() != layers => Err(config.invalid(
+            "mlp_layer_types",
+            format!("has {} entries for {layers} layers", t.len()),
+        )),
         Some(t) => t
             .iter()
             .map(|k| match k.as_str() {
@@ -1409,11 +1418,23 @@ fn load_exaone_moe(
                     format!("holds {other:?}: each entry is \"dense\" or \"sparse\""),
                 )),
             })
-            .collect::<Result<_>>()?,
-        None => (0..c.num_layers)
-            .map(|i| i >= x.first_k_dense_replace)
             .collect(),
-    };
+        None => Ok((0..layers).map(default).collect()),
+    }
+}
+
+fn load_exaone_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &EXAONE_MOE_DEFAULTS)?;
+    exaone4::windows(config, &mut c)?;
+    let x: ExaoneMoeConfig = config.typed()?;
+    let sparse = mlp_layer_types(config, x.mlp_layer_types.as_deref(), c.num_layers, |i| {
+        i >= x.first_k_dense_replace
+    })?;
     let router = SigmoidRouting {
         routing: Routing {
             experts: x.num_experts,
@@ -1461,5 +1482,110 @@ fn exaone_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
         (class, serde_json::json!(EXAONE_MOE_DEFAULTS)),
         (class, serde_json::json!(ExaoneMoeConfig::default())),
         (class, serde_json::json!(exaone4::Exaone4Window::default())),
+    ]
+}
+
+// ---- Mellum ----
+
+/// `MellumConfig`'s defaults.
+pub(crate) const MELLUM_DEFAULTS: Defaults = Defaults {
+    class: "MellumConfig",
+    vocab_size: 98304,
+    hidden_size: 2304,
+    intermediate_size: 7168,
+    num_hidden_layers: 28,
+    head_dim: Some(128),
+    max_position_embeddings: 131072,
+    rope_theta: 500000.0,
+    ..QWEN3_MOE_DEFAULTS
+};
+
+hf_config! {
+    /// `MellumConfig`'s experts and window (transformers 5.23; `num_experts` is its
+    /// alias of `num_local_experts`).
+    pub(crate) struct MellumConfig {
+        num_local_experts: usize = 64,
+        num_experts_per_tok: usize = 8,
+        moe_intermediate_size: usize = 896,
+        norm_topk_prob: bool = true,
+        sliding_window: Option<usize> = Some(1024),
+        /// Filled in by `__post_init__` (all sparse).
+        #[serde(skip_serializing)]
+        mlp_layer_types: Option<Vec<String>> = None,
+    }
+}
+
+fn load_mellum(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &MELLUM_DEFAULTS)?;
+    let m: MellumConfig = config.typed()?;
+    c.sliding_window = m.sliding_window;
+    c.window_layers(config, |_| false)?;
+    c.rope_by_window(LayerRope::Local, LayerRope::Global);
+    let sparse = mlp_layer_types(config, m.mlp_layer_types.as_deref(), c.num_layers, |_| true)?;
+    let routing = Routing {
+        experts: m.num_local_experts,
+        top_k: m.num_experts_per_tok,
+        inner: m.moe_intermediate_size,
+        norm_topk_prob: m.norm_topk_prob,
+        weights_in_dtype: true,
+    }
+    .checked(config, "num_local_experts")?;
+    let mut layout = c.layout();
+    let rope = |t: &str| -> Result<Rope> {
+        Ok(Rope {
+            freqs: decoder::rope_freqs(
+                config,
+                Some(t),
+                c.rotary_dim,
+                c.default_theta,
+                c.max_positions,
+            )?,
+            dim: c.rotary_dim,
+            interleaved: false,
+        })
+    };
+    layout.rope = Some(rope("full_attention")?);
+    layout.local_rope = Some(rope("sliding_attention")?);
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let is_sparse = sparse.get(i).copied().unwrap_or(true);
+        i += 1;
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, c.attention_bias, c.attention_bias)?;
+        let mw = w.pp("mlp");
+        let mlp = if is_sparse {
+            Mlp::Moe(Box::new(routing.moe(
+                &mw,
+                c.hidden_size,
+                "gate",
+                QWEN_NAMES,
+            )?))
+        } else {
+            llama::mlp(&mw, &c)?
+        };
+        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+        layer.qk_norm = Some(QkNorm::PerHead(
+            c.norm(&a, c.head_dim, "q_norm")?,
+            c.norm(&a, c.head_dim, "k_norm")?,
+        ));
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn mellum_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = MELLUM_DEFAULTS.class;
+    // `rope_parameters` is keyed by layer type: 500000 for the global layers, 10000
+    // for the sliding ones.
+    let stated = llama::stated_per_layer_type(serde_json::json!(MELLUM_DEFAULTS), 10000.0);
+    vec![
+        (class, stated),
+        (class, serde_json::json!(MellumConfig::default())),
     ]
 }
