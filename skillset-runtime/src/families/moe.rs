@@ -47,14 +47,12 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{
-    self, Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, QkNorm, Rope, RopeFreqs,
-};
+use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, QkNorm, RopeFreqs};
 use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
 use super::nn::Weights;
-use super::{exaone4, glm, granite_swa, hunyuan_v1_dense, olmo2, qwen2};
+use super::{exaone4, glm, granite_swa, hunyuan_v1_dense, olmo2, olmo3, qwen2};
 use crate::error::Result;
 use crate::Family;
 
@@ -211,6 +209,23 @@ impl Routing {
             shared: None,
         })
     }
+}
+
+/// Llama's layer over `attn` and `mlp` with per-head q/k RMSNorms (`q_norm`,
+/// `k_norm` under `self_attn`), as Qwen3's attention has them.
+fn qk_normed_layer(
+    w: &Weights,
+    c: &llama::Config,
+    attn: (super::decoder::Qkv, super::nn::Linear),
+    mlp: Mlp,
+) -> Result<Layer> {
+    let a = w.pp("self_attn");
+    let mut layer = llama::layer(w, c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
+    layer.qk_norm = Some(QkNorm::PerHead(
+        c.norm(&a, c.head_dim, "q_norm")?,
+        c.norm(&a, c.head_dim, "k_norm")?,
+    ));
+    Ok(layer)
 }
 
 const QWEN_NAMES: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
@@ -458,12 +473,7 @@ fn load_qwen3_moe(
         } else {
             llama::mlp(&m, &c)?
         };
-        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
-        layer.qk_norm = Some(QkNorm::PerHead(
-            c.norm(&a, c.head_dim, "q_norm")?,
-            c.norm(&a, c.head_dim, "k_norm")?,
-        ));
-        Ok(layer)
+        qk_normed_layer(w, &c, attn, mlp)
     };
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
 }
@@ -1061,7 +1071,44 @@ struct SigmoidRouting {
     shared: usize,
 }
 
+/// The DeepSeek-V3 router's settings, as a member's config names them.
+struct SigmoidFields {
+    experts: usize,
+    top_k: usize,
+    inner: usize,
+    norm_topk_prob: bool,
+    n_group: usize,
+    topk_group: usize,
+    routed_scaling: f64,
+    /// How many shared experts, each `inner` wide.
+    shared_experts: usize,
+}
+
 impl SigmoidRouting {
+    /// The router `f` describes, checked; `[experts_field, shared_field]` name the
+    /// member's fields in errors.
+    fn read(c: &ConfigReader, f: SigmoidFields, fields: [&str; 2]) -> Result<Self> {
+        let [experts_field, shared_field] = fields;
+        SigmoidRouting {
+            routing: Routing {
+                experts: f.experts,
+                top_k: f.top_k,
+                inner: f.inner,
+                norm_topk_prob: f.norm_topk_prob,
+                weights_in_dtype: false,
+            }
+            .checked(c, experts_field)?,
+            n_group: f.n_group,
+            topk_group: f.topk_group,
+            routed_scaling: f.routed_scaling,
+            shared: f
+                .inner
+                .checked_mul(f.shared_experts)
+                .ok_or_else(|| c.invalid(shared_field, "is too large".into()))?,
+        }
+        .checked(c)
+    }
+
     fn checked(self, c: &ConfigReader) -> Result<Self> {
         if self.n_group == 0 || self.routing.experts % self.n_group != 0 {
             return Err(c.invalid(
@@ -1147,24 +1194,20 @@ fn load_glm4_moe(
     let c = llama::Config::read(config, &GLM4_MOE_DEFAULTS)?;
     llama::check_layer_types(config, None)?;
     let g: Glm4MoeConfig = config.typed()?;
-    let router = SigmoidRouting {
-        routing: Routing {
+    let router = SigmoidRouting::read(
+        config,
+        SigmoidFields {
             experts: g.n_routed_experts,
             top_k: g.num_experts_per_tok,
             inner: g.moe_intermediate_size,
             norm_topk_prob: g.norm_topk_prob,
-            weights_in_dtype: false,
-        }
-        .checked(config, "n_routed_experts")?,
-        n_group: g.n_group,
-        topk_group: g.topk_group,
-        routed_scaling: g.routed_scaling_factor,
-        shared: g
-            .moe_intermediate_size
-            .checked_mul(g.n_shared_experts)
-            .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?,
-    }
-    .checked(config)?;
+            n_group: g.n_group,
+            topk_group: g.topk_group,
+            routed_scaling: g.routed_scaling_factor,
+            shared_experts: g.n_shared_experts,
+        },
+        ["n_routed_experts", "n_shared_experts"],
+    )?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let mut i = 0;
     let layers = |w: &Weights| {
@@ -1240,24 +1283,20 @@ fn load_dots1(
     let need = |v: Option<usize>, field: &str| {
         v.ok_or_else(|| config.invalid(field, "is missing (Dots1Config has no default)".into()))
     };
-    let router = SigmoidRouting {
-        routing: Routing {
+    let router = SigmoidRouting::read(
+        config,
+        SigmoidFields {
             experts: need(d.n_routed_experts, "n_routed_experts")?,
             top_k: need(d.num_experts_per_tok, "num_experts_per_tok")?,
             inner: d.moe_intermediate_size,
             norm_topk_prob: d.norm_topk_prob,
-            weights_in_dtype: false,
-        }
-        .checked(config, "n_routed_experts")?,
-        n_group: d.n_group,
-        topk_group: d.topk_group,
-        routed_scaling: d.routed_scaling_factor,
-        shared: d
-            .moe_intermediate_size
-            .checked_mul(need(d.n_shared_experts, "n_shared_experts")?)
-            .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?,
-    }
-    .checked(config)?;
+            n_group: d.n_group,
+            topk_group: d.topk_group,
+            routed_scaling: d.routed_scaling_factor,
+            shared_experts: need(d.n_shared_experts, "n_shared_experts")?,
+        },
+        ["n_routed_experts", "n_shared_experts"],
+    )?;
     c.sliding_window = d.sliding_window;
     let from = d.max_window_layers;
     let windowed = d.sliding_window.is_some();
@@ -1275,12 +1314,7 @@ fn load_dots1(
         } else {
             llama::mlp(&m, &c)?
         };
-        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
-        layer.qk_norm = Some(QkNorm::PerHead(
-            c.norm(&a, c.head_dim, "q_norm")?,
-            c.norm(&a, c.head_dim, "k_norm")?,
-        ));
-        Ok(layer)
+        qk_normed_layer(w, &c, attn, mlp)
     };
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
 }
@@ -1332,24 +1366,20 @@ fn load_solar_open(
     let c = llama::Config::read(config, &SOLAR_OPEN_DEFAULTS)?;
     llama::check_layer_types(config, None)?;
     let g: SolarOpenConfig = config.typed()?;
-    let router = SigmoidRouting {
-        routing: Routing {
+    let router = SigmoidRouting::read(
+        config,
+        SigmoidFields {
             experts: g.n_routed_experts,
             top_k: g.num_experts_per_tok,
             inner: g.moe_intermediate_size,
             norm_topk_prob: g.norm_topk_prob,
-            weights_in_dtype: false,
-        }
-        .checked(config, "n_routed_experts")?,
-        n_group: g.n_group,
-        topk_group: g.topk_group,
-        routed_scaling: g.routed_scaling_factor,
-        shared: g
-            .moe_intermediate_size
-            .checked_mul(g.n_shared_experts)
-            .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?,
-    }
-    .checked(config)?;
+            n_group: g.n_group,
+            topk_group: g.topk_group,
+            routed_scaling: g.routed_scaling_factor,
+            shared_experts: g.n_shared_experts,
+        },
+        ["n_routed_experts", "n_shared_experts"],
+    )?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let layers = |w: &Weights| {
         let attn = llama::attention(&w.pp("self_attn"), &c, c.attention_bias, false)?;
@@ -1435,24 +1465,20 @@ fn load_exaone_moe(
     let sparse = mlp_layer_types(config, x.mlp_layer_types.as_deref(), c.num_layers, |i| {
         i >= x.first_k_dense_replace
     })?;
-    let router = SigmoidRouting {
-        routing: Routing {
+    let router = SigmoidRouting::read(
+        config,
+        SigmoidFields {
             experts: x.num_experts,
             top_k: x.num_experts_per_tok,
             inner: x.moe_intermediate_size,
             norm_topk_prob: x.norm_topk_prob,
-            weights_in_dtype: false,
-        }
-        .checked(config, "num_experts")?,
-        n_group: x.n_group,
-        topk_group: x.topk_group,
-        routed_scaling: x.routed_scaling_factor,
-        shared: x
-            .moe_intermediate_size
-            .checked_mul(x.num_shared_experts)
-            .ok_or_else(|| config.invalid("num_shared_experts", "is too large".into()))?,
-    }
-    .checked(config)?;
+            n_group: x.n_group,
+            topk_group: x.topk_group,
+            routed_scaling: x.routed_scaling_factor,
+            shared_experts: x.num_shared_experts,
+        },
+        ["num_experts", "num_shared_experts"],
+    )?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let mut i = 0;
     let layers = |w: &Weights| {
@@ -1466,12 +1492,7 @@ fn load_exaone_moe(
         } else {
             llama::mlp(&m, &c)?
         };
-        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
-        layer.qk_norm = Some(QkNorm::PerHead(
-            c.norm(&a, c.head_dim, "q_norm")?,
-            c.norm(&a, c.head_dim, "k_norm")?,
-        ));
-        Ok(layer)
+        qk_normed_layer(w, &c, attn, mlp)
     };
     llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
 }
@@ -1536,21 +1557,7 @@ fn load_mellum(
     }
     .checked(config, "num_local_experts")?;
     let mut layout = c.layout();
-    let rope = |t: &str| -> Result<Rope> {
-        Ok(Rope {
-            freqs: decoder::rope_freqs(
-                config,
-                Some(t),
-                c.rotary_dim,
-                c.default_theta,
-                c.max_positions,
-            )?,
-            dim: c.rotary_dim,
-            interleaved: false,
-        })
-    };
-    layout.rope = Some(rope("full_attention")?);
-    layout.local_rope = Some(rope("sliding_attention")?);
+    olmo3::ropes_by_layer_type(config, &c, &mut layout)?;
     let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
     let mut i = 0;
     let layers = |w: &Weights| {
@@ -1569,12 +1576,7 @@ fn load_mellum(
         } else {
             llama::mlp(&mw, &c)?
         };
-        let mut layer = llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)?;
-        layer.qk_norm = Some(QkNorm::PerHead(
-            c.norm(&a, c.head_dim, "q_norm")?,
-            c.norm(&a, c.head_dim, "k_norm")?,
-        ));
-        Ok(layer)
+        qk_normed_layer(w, &c, attn, mlp)
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }

@@ -7,7 +7,7 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{self, Decoder, DecoderFile, LayerRope, Rope};
+use super::decoder::{self, Decoder, DecoderFile, LayerRope, Layout, Rope};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use super::olmo2;
@@ -47,6 +47,31 @@ pub(crate) fn load(
     c.window_layers(config, |i| (i + 1) % 4 != 0)?;
     c.rope_by_window(LayerRope::Local, LayerRope::Global);
     let mut layout = c.layout();
+    ropes_by_layer_type(config, &c, &mut layout)?;
+    let final_norm = olmo2::norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
+    let layers = |w: &Weights| olmo2::layer(w, &c, llama::mlp(&w.pp("mlp"), &c)?);
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+/// The config defaults this file states.
+fn defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            DEFAULTS.class,
+            llama::stated_per_layer_type(serde_json::json!(DEFAULTS), DEFAULTS.rope_theta),
+        ),
+        (DEFAULTS.class, serde_json::json!(Olmo3Window::default())),
+    ]
+}
+
+/// The rotary tables of a config whose `rope_parameters` are keyed by layer type: the
+/// `full_attention` set as the layout's `rope`, the `sliding_attention` set as its
+/// `local_rope` (OLMo-3, Mellum).
+pub(crate) fn ropes_by_layer_type(
+    config: &ConfigReader,
+    c: &llama::Config,
+    layout: &mut Layout,
+) -> Result<()> {
     let rope = |t: &str| -> Result<Rope> {
         Ok(Rope {
             freqs: decoder::rope_freqs(
@@ -62,18 +87,5 @@ pub(crate) fn load(
     };
     layout.rope = Some(rope("full_attention")?);
     layout.local_rope = Some(rope("sliding_attention")?);
-    let final_norm = olmo2::norm(&weights.pp("model"), c.hidden_size, &c, "norm")?;
-    let layers = |w: &Weights| olmo2::layer(w, &c, llama::mlp(&w.pp("mlp"), &c)?);
-    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
-}
-
-/// The config defaults this file states.
-fn defaults() -> Vec<(&'static str, serde_json::Value)> {
-    vec![
-        (
-            DEFAULTS.class,
-            llama::stated_per_layer_type(serde_json::json!(DEFAULTS), DEFAULTS.rope_theta),
-        ),
-        (DEFAULTS.class, serde_json::json!(Olmo3Window::default())),
-    ]
+    Ok(())
 }
