@@ -705,6 +705,8 @@ fn granite_moe(w: &Weights, r: &Routing, hidden: usize) -> Result<Moe> {
 /// Which Granite-MoE: its config class, and whether it has the SWA attention.
 struct GraniteMoeKind {
     defaults: &'static Defaults,
+    /// Reads `shared_intermediate_size` (Granite-MoE-Shared and -SWA).
+    shared: bool,
     swa: bool,
 }
 
@@ -723,13 +725,12 @@ fn load_granite_moes(
         c.layout()
     };
     granite_swa::multipliers(config, &mut layout)?;
-    let shared = match kind.defaults.class {
-        "GraniteMoeConfig" => 0,
-        _ => {
-            config
-                .typed::<GraniteMoeSharedConfig>()?
-                .shared_intermediate_size
-        }
+    let shared = if kind.shared {
+        config
+            .typed::<GraniteMoeSharedConfig>()?
+            .shared_intermediate_size
+    } else {
+        0
     };
     let m: GraniteMoeConfig = config.typed()?;
     let routing = Routing {
@@ -774,6 +775,7 @@ fn load_granitemoe(
 ) -> Result<Decoder> {
     let kind = GraniteMoeKind {
         defaults: &GRANITEMOE_DEFAULTS,
+        shared: false,
         swa: false,
     };
     load_granite_moes(config, weights, dtype, device, kind)
@@ -787,6 +789,7 @@ fn load_granitemoeshared(
 ) -> Result<Decoder> {
     let kind = GraniteMoeKind {
         defaults: &GRANITEMOESHARED_DEFAULTS,
+        shared: true,
         swa: false,
     };
     load_granite_moes(config, weights, dtype, device, kind)
@@ -800,6 +803,7 @@ fn load_granitemoe_swa(
 ) -> Result<Decoder> {
     let kind = GraniteMoeKind {
         defaults: &GRANITEMOE_SWA_DEFAULTS,
+        shared: true,
         swa: true,
     };
     load_granite_moes(config, weights, dtype, device, kind)

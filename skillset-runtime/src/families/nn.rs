@@ -230,19 +230,16 @@ pub fn attention_with_sinks(
     let dtype = q.dtype();
     let scores = scaled_with_bias(q.matmul(&k.t()?)?, Some(bias), scale)?;
     let scores32 = scores.to_dtype(DType::F32)?;
+    // One pass of exponentials gives both the softmax and the log-sum-exp.
     let max = scores32.max_keepdim(D::Minus1)?;
-    let lse = (scores32
-        .broadcast_sub(&max)?
-        .exp()?
-        .sum_keepdim(D::Minus1)?
-        .log()?
-        + max)?;
+    let exp = scores32.broadcast_sub(&max)?.exp()?;
+    let sum = exp.sum_keepdim(D::Minus1)?;
+    let probs = exp.broadcast_div(&sum)?.to_dtype(dtype)?;
     // `logsumexp` in the scores' dtype, the difference with the sink in f32.
-    let lse = lse.to_dtype(dtype)?.to_dtype(DType::F32)?;
+    let lse = (sum.log()? + max)?.to_dtype(dtype)?.to_dtype(DType::F32)?;
     let heads = sinks.dims1()?;
     let sinks = sinks.to_dtype(DType::F32)?.reshape((1, heads, 1, 1))?;
     let keep = candle_nn::ops::sigmoid(&lse.broadcast_sub(&sinks)?)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores32)?.to_dtype(dtype)?;
     Ok(probs.matmul(v)?.broadcast_mul(&keep.to_dtype(dtype)?)?)
 }
 
