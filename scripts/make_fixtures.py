@@ -865,6 +865,13 @@ GPTS = {
     "mpt": lambda tok, **kw: transformers.MptConfig(
         vocab_size=len(tok), d_model=48, n_heads=6, n_layers=2, max_seq_len=64, initializer_range=0.3,
         attn_config={"alibi_bias_max": 8, "clip_qkv": 0.6}, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    # DBRX's real configs keep a `rope_theta` in attn_config, which transformers 5.23 ignores.
+    "dbrx": lambda tok, **kw: transformers.DbrxConfig(
+        vocab_size=len(tok), d_model=32, n_heads=4, n_layers=2, max_seq_len=64, initializer_range=0.3,
+        attn_config={"clip_qkv": 0.6, "kv_n_heads": 2, "rope_theta": 500000},
+        ffn_config={"ffn_hidden_size": 20, "moe_num_experts": 6, "moe_top_k": 2,
+                    "ffn_act_fn": {"name": "silu"}},
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
     "falcon": lambda tok, **kw: transformers.FalconConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, ffn_hidden_size=40, initializer_range=0.3,
@@ -935,6 +942,13 @@ DECODERS = {
         "granitemoe": "GraniteMoeConfig",
         "granitemoeshared": "GraniteMoeSharedConfig",
         "hunyuan_v1_moe": "HunYuanMoEV1Config",
+        "jais2": "Jais2Config",
+        "nanochat": "NanoChatConfig",
+        "hyperclovax": "HyperCLOVAXConfig",
+        "afmoe": "AfmoeConfig",
+        "cohere2_moe": "Cohere2MoeConfig",
+        "apertus": "ApertusConfig",
+        "phimoe": "PhimoeConfig",
     }.items()
 }
 
@@ -1619,6 +1633,16 @@ FIXTURE_SPECS = {
         seed=134,
         post=spread_norms,
     ),
+    "dbrx-tiny": lambda: fixture(
+        "dbrx-tiny", "dbrx", transformers.DbrxForCausalLM, "gpt2",
+        "DbrxForCausalLM: MPT's names with fused Wqkv clamped by clip_qkv 0.6, 2 key/value "
+        "heads for 4, rotary positions (attn_config's rope_theta ignored, as transformers "
+        "ignores it), bias-free LayerNorms; 6 experts stored as stacked w1/v1/w2 matrices, "
+        "top-2 divided by their sum; BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=175,
+        post=spread_norms,
+    ),
     "falcon-tiny": lambda: fixture(
         "falcon-tiny", "falcon", transformers.FalconForCausalLM, "gpt2",
         "FalconForCausalLM in the new decoder layout (Falcon-40B/180B, Falcon 2): q/k/v fused in "
@@ -1996,6 +2020,157 @@ FIXTURE_SPECS = {
         num_local_experts=6,
         num_experts_per_tok=2,
         moe_intermediate_size=20,
+    ),
+    "jais2-tiny": lambda: fixture(
+        "jais2-tiny", "jais2", transformers.Jais2ForCausalLM, "gpt2",
+        "Jais2ForCausalLM: LayerNorms with biases (`layer_norm_eps`), a plain ReLU² MLP "
+        "(up_proj, down_proj) with biases, biases on q/k/v and the output; byte-level BPE "
+        "without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=169,
+        post=spread_biases,
+        layer_norm_eps=1e-4,
+    ),
+    "nanochat-tiny": lambda: fixture(
+        "nanochat-tiny", "nanochat", transformers.NanoChatForCausalLM, "gpt2",
+        "NanoChatForCausalLM: RMSNorms without weights, one more on the embeddings; q/k "
+        "norms after rotary positions that turn the other way (`rotate_half` gives (x2, -x1)); "
+        "a plain ReLU² MLP (fc1, fc2); final logits soft-capped at 3; byte-level BPE without "
+        "a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            # Beams: their scores see the logits' scale, which greedy choices do not.
+            lambda n, d: text_generation(n, d, PROMPTS[:1], 12, num_beams=3),
+        ],
+        seed=170,
+        final_logit_softcapping=3.0,
+    ),
+    "hyperclovax-tiny": lambda: fixture(
+        "hyperclovax-tiny", "hyperclovax", transformers.HyperCLOVAXForCausalLM, "gpt2",
+        "HyperCLOVAXForCausalLM: Granite's embedding and residual multipliers, RMSNorms on "
+        "each sublayer's output (Peri-LN `post_norm1`, `post_norm2`), head_dim 12 with the "
+        "default attention multiplier head_dim ** -0.5 (not in config.json), logits multiplied by 4; byte-level "
+        "BPE without a BOS.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            # Beams: their scores see the logits' scale, which greedy choices do not.
+            lambda n, d: text_generation(n, d, PROMPTS, 12, num_beams=3),
+        ],
+        seed=171,
+        post=spread_norms,
+        # The multiplier `__post_init__` derives, left to the reader to derive again.
+        after_save=lambda n, d: patch_json(d / "config.json", {"attention_multiplier": None}),
+        head_dim=12,
+        embedding_multiplier=3.0,
+        residual_multiplier=0.5,
+        logits_scaling=4.0,
+    ),
+    "afmoe-tiny": lambda: fixture(
+        "afmoe-tiny", "afmoe", transformers.AfmoeForCausalLM, "gpt2",
+        "AfmoeForCausalLM: pre- and post-norms around attention and MLP, per-head q/k norms, "
+        "the attention output gated by sigmoid(gate_proj(h)); layers 0 and 2 within a sliding "
+        "window of 4 positions with rotary positions, layers 1 and 3 global without (NoPE); "
+        "muP's embedding scale; layer 0 dense, layers 1-3 with 6 sigmoid-scored experts chosen "
+        "with `expert_bias`, top-2 renormalized times route_scale 2.5, plus a shared expert; "
+        "per-expert weights as the released checkpoints store them; BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=172,
+        post=spread_expert_bias,
+        num_hidden_layers=4,
+        head_dim=8,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+        global_attn_every_n_layers=2,
+        num_dense_layers=1,
+        num_experts=6,
+        num_experts_per_tok=2,
+        num_shared_experts=1,
+        moe_intermediate_size=20,
+        route_scale=2.5,
+        mup_enabled=True,
+    ),
+    "cohere2-moe-tiny": lambda: fixture(
+        "cohere2-moe-tiny", "cohere2_moe", transformers.Cohere2MoeForCausalLM, "llama",
+        "Cohere2MoeForCausalLM with the class's routing: Cohere's parallel layer with one "
+        "LayerNorm; layer 0 dense and global with rotary positions (`force_rope`), layers 1 and "
+        "2 within a sliding window of 4 positions, layer 3 global without any (NoPE); 6 experts "
+        "weighted by the softmax of the top-2 logits, averaged with a shared expert; per-expert "
+        "weights as released; tied head; BOS added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=173,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        num_hidden_layers=4,
+        head_dim=8,
+        sliding_window=4,
+        layer_types=["full_attention", "sliding_attention", "sliding_attention", "full_attention"],
+        mlp_layer_types=["dense", "sparse", "sparse", "sparse"],
+        sliding_window_pattern=3,
+        prefix_dense_intermediate_size=30,
+        num_experts=6,
+        num_experts_per_tok=2,
+        num_shared_experts=1,
+        logit_scale=0.5,
+        tie_word_embeddings=True,
+    ),
+    "cohere2-moe-tiny-sigmoid": lambda: fixture(
+        "cohere2-moe-tiny-sigmoid", "cohere2_moe", transformers.Cohere2MoeForCausalLM, "llama",
+        "Cohere2MoeForCausalLM shaped like the released North checkpoints: RMSNorms "
+        "(`rms_norm_eps` set), 6 experts weighted by the sigmoids of the top-2 logits without "
+        "renormalization (`norm_topk_prob` false), no shared expert; layer 0 dense, layers 1-2 "
+        "windowed (4 positions), layer 3 NoPE; untied head; BOS added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=174,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        num_hidden_layers=4,
+        head_dim=8,
+        sliding_window=4,
+        layer_types=["full_attention", "sliding_attention", "sliding_attention", "full_attention"],
+        mlp_layer_types=["dense", "sparse", "sparse", "sparse"],
+        sliding_window_pattern=3,
+        num_experts=6,
+        num_experts_per_tok=2,
+        expert_selection_fn="sigmoid",
+        norm_topk_prob=False,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        logit_scale=1.0,
+    ),
+    "apertus-tiny": lambda: fixture(
+        "apertus-tiny", "apertus", transformers.ApertusForCausalLM, "llama",
+        "ApertusForCausalLM: norms named attention_layernorm and feedforward_layernorm, per-head "
+        "q/k RMSNorms before the rotary positions, a plain MLP with xIELU whose parameters differ "
+        "per layer, the class's llama3-scaled rotary base 12e6; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=176,
+        post=spread_xielu,
+        tokenizer_setup=bos_template(),
+        head_dim=8,
+    ),
+    "phimoe-tiny": lambda: fixture(
+        "phimoe-tiny", "phimoe", transformers.PhimoeForCausalLM, "phi3",
+        "PhimoeForCausalLM shaped like Phi-3.5-MoE: LayerNorms with biases, biases on q/k/v/o and "
+        "on the head; 6 experts under the released names (block_sparse_moe.experts.N.w1/w3/w2, "
+        "gate), picked by the sparsemixer with threshold 0.1 (router_jitter_noise); longrope "
+        "with equal short and long mscales over original_max_position_embeddings 16; Phi-3's "
+        "tokenizer shape (`<s>` added by tokenizer.json, add_bos_token false in "
+        "tokenizer_config.json).",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=177,
+        post=spread_biases,
+        tokenizer_setup=bos_template(config_says=False),
+        hidden_size=32,
+        num_key_value_heads=2,
+        num_local_experts=6,
+        router_jitter_noise=0.1,
+        attention_bias=True,
+        lm_head_bias=True,
+        rope_parameters={
+            "rope_type": "longrope", "rope_theta": 10000.0,
+            "short_factor": [1.0, 1.3, 2.1, 3.7], "long_factor": [1.1, 2.5, 6.0, 11.0],
+            "short_mscale": 1.2431, "long_mscale": 1.2431, "original_max_position_embeddings": 16,
+        },
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
@@ -2405,6 +2580,27 @@ def spread_correction(model, tokenizer):
         for n, p in list(model.named_parameters()) + list(model.named_buffers()):
             if n.endswith("e_score_correction_bias"):
                 p.normal_(0.0, 0.3)
+
+
+def spread_expert_bias(model, tokenizer):
+    """`spread_norms`, and AFMoE's expert-choice biases (zeros at initialisation) large
+    enough to change which experts are picked."""
+    spread_norms(model, tokenizer)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("expert_bias"):
+                p.normal_(0.0, 0.3)
+
+
+def spread_xielu(model, tokenizer):
+    """`spread_norms`, and each layer's xIELU parameters away from the class's initial
+    ones (and from each other), so that a layer read with another layer's, or with the
+    defaults, changes the outputs."""
+    spread_norms(model, tokenizer)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("act_fn.alpha_p") or n.endswith("act_fn.alpha_n"):
+                p.normal_(0.0, 1.0)
 
 
 def spread_biases(model, tokenizer):

@@ -73,6 +73,9 @@ const LAYERS: &[&[&str]] = &[
         "families::xglm",
         "families::exaone4",
         "families::ministral3",
+        "families::jais2",
+        "families::nanochat",
+        "families::apertus",
     ],
     // Deltas over a delta (Qwen3 over Qwen2, Ministral over Mistral, OLMo-3 over
     // OLMo-2, GLM over Phi-3's MLP, Gemma 2 over Gemma, Cohere 2 over Cohere, CodeGen
@@ -87,6 +90,8 @@ const LAYERS: &[&[&str]] = &[
         "families::cohere2",
         "families::codegen",
         "families::granite_swa",
+        "families::hyperclovax",
+        "families::dbrx",
     ],
     // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
     // GLM).

@@ -7,7 +7,7 @@
 use candle_core::{DType, Device};
 
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Layout, Norm, QkNorm, Residual};
+use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Layout, Mlp, Norm, QkNorm, Residual};
 use super::llama::{self, Defaults};
 use super::nn::Weights;
 use crate::error::Result;
@@ -87,7 +87,13 @@ pub(crate) fn read(
 }
 
 /// Cohere's parallel layer: one input norm, Llama's attention and MLP.
-pub(crate) fn layer(w: &Weights, c: &llama::Config, eps: f64, qk_norm: bool) -> Result<Layer> {
+pub(crate) fn layer(
+    w: &Weights,
+    c: &llama::Config,
+    eps: f64,
+    qk_norm: bool,
+    mlp: Mlp,
+) -> Result<Layer> {
     let a = w.pp("self_attn");
     let (qkv, out) = llama::attention(&a, c, c.attention_bias, c.attention_bias)?;
     let qk_norm = if qk_norm {
@@ -105,11 +111,12 @@ pub(crate) fn layer(w: &Weights, c: &llama::Config, eps: f64, qk_norm: bool) -> 
         out,
         attn_out_norm: None,
         mlp_norm: None,
-        mlp: llama::mlp(&w.pp("mlp"), c)?,
+        mlp,
         mlp_out_norm: None,
         windowed: true,
         rope: LayerRope::Global,
         sinks: None,
+        out_gate: None,
     })
 }
 
@@ -123,7 +130,7 @@ pub(crate) fn load(
     let (c, layout, eps) = read(config, &DEFAULTS, &f)?;
     llama::check_layer_types(config, None)?;
     let final_norm = norm(&weights.pp("model"), c.hidden_size, None, eps, "norm")?;
-    let layers = |w: &Weights| layer(w, &c, eps, f.use_qk_norm);
+    let layers = |w: &Weights| layer(w, &c, eps, f.use_qk_norm, llama::mlp(&w.pp("mlp"), &c)?);
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }
 

@@ -63,7 +63,7 @@ pub(crate) fn load(
     c.window_layers(config, |i| (i + 1) % 4 != 0)?;
     c.rope_by_window(LayerRope::Global, LayerRope::NoPe);
     let final_norm = cohere::norm(&weights.pp("model"), c.hidden_size, None, eps, "norm")?;
-    let layers = |w: &Weights| cohere::layer(w, &c, eps, false);
+    let layers = |w: &Weights| cohere::layer(w, &c, eps, false, llama::mlp(&w.pp("mlp"), &c)?);
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
 }
 

@@ -24,6 +24,8 @@ pub(crate) enum Norm {
     /// while activations are not (Gemma's `1 + weight`, OLMo-2's norms) multiplies in
     /// f32 before the cast back; otherwise the normalized value is cast first.
     Rms { weight: Tensor, eps: f64 },
+    /// RMSNorm without a weight, in f32 and cast back (Llama 4's `L2Norm`, NanoChat).
+    RmsUnit { eps: f64 },
     /// LayerNorm with weight and bias.
     Layer(LayerNorm),
     /// LayerNorm without parameters, in f32 (OLMo).
@@ -71,6 +73,7 @@ impl Norm {
                     Ok(normed.to_dtype(dtype)?.broadcast_mul(weight)?)
                 }
             }
+            Norm::RmsUnit { eps } => Ok(nn::rms_normalize_f32(x, *eps)?.to_dtype(x.dtype())?),
             Norm::Layer(ln) => Ok(ln.forward(x)?),
             Norm::Plain { eps } => Ok(layer_normalize_f32(x, *eps)?.to_dtype(x.dtype())?),
             Norm::Centered { weight, eps } => Ok(layer_normalize_f32(x, *eps)?
@@ -139,6 +142,65 @@ pub(crate) enum Mlp {
     },
     /// A mixture of experts (Mixtral, the Qwen MoEs, OLMoE).
     Moe(Box<Moe>),
+    /// `fc_out(xielu(fc_in(x)))` with this layer's learned xIELU (Apertus).
+    Xielu {
+        fc_in: Linear,
+        fc_out: Linear,
+        act: Xielu,
+    },
+}
+
+/// xIELU with one layer's learned parameters (transformers' `XIELUActivation`, its
+/// Python path): `alpha_p * x² + beta * x` above 0, `(expm1(min(x, eps)) - x) *
+/// alpha_n + beta * x` at or below.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Xielu {
+    /// `softplus(alpha_p)` of the checkpoint.
+    pub alpha_p: f64,
+    /// `beta + softplus(alpha_n)` of the checkpoint.
+    pub alpha_n: f64,
+    pub beta: f64,
+    pub eps: f64,
+}
+
+impl Xielu {
+    /// The parameters under `w` (`mlp.act_fn`): `alpha_p`, `alpha_n` (`[1]`, before
+    /// softplus) and the buffers `beta`, `eps` (0-dimensional; where a checkpoint lacks
+    /// them, the class's 0.5 and -1e-6).
+    pub fn read(w: &Weights) -> Result<Self> {
+        let scalar = |name: &str, shape: &[usize]| -> Result<f64> {
+            Ok(w.get(shape, name)?
+                .flatten_all()?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?[0])
+        };
+        let buffer = |name: &str, default: f64| -> Result<f64> {
+            if w.contains(name) {
+                scalar(name, &[])
+            } else {
+                Ok(default)
+            }
+        };
+        // torch's softplus (beta 1, threshold 20).
+        let softplus = |x: f64| if x > 20.0 { x } else { x.exp().ln_1p() };
+        let beta = buffer("beta", 0.5)?;
+        Ok(Xielu {
+            alpha_p: softplus(scalar("alpha_p", &[1])?),
+            alpha_n: beta + softplus(scalar("alpha_n", &[1])?),
+            beta,
+            eps: buffer("eps", -1e-6)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let linear = (x * self.beta)?;
+        let positive = ((x * self.alpha_p)? * x)?.add(&linear)?;
+        let m = x.minimum(self.eps)?;
+        // expm1(m) = tanh(m / 2) * (exp(m) + 1), without exp(m) - 1's cancellation.
+        let expm1 = ((&m / 2.0)?.tanh()? * (m.exp()? + 1.0)?)?;
+        let negative = (((expm1 - x)? * self.alpha_n)? + linear)?;
+        Ok(x.gt(0.0)?.where_cond(&positive, &negative)?)
+    }
 }
 
 /// A mixture of experts: a router scores every expert for each token, the `top_k`
@@ -178,6 +240,13 @@ pub(crate) struct Moe {
     /// `shared_expert`, Granite-MoE-Shared's `shared_mlp`), scaled by
     /// `sigmoid(gate(x))` when it has a gate.
     pub shared: Option<(Mlp, Option<Linear>)>,
+    /// Halve the sum of the routed and shared outputs (Cohere 2 MoE's `average`
+    /// combination); otherwise they add up.
+    pub average_shared: bool,
+    /// PhiMoE's sparsemixer at inference, with its threshold (`router_jitter_noise`):
+    /// always two experts, each weighted by the softmax of the logits within the
+    /// threshold of its own (the second with the first left out), not renormalized.
+    pub sparsemixer: Option<f32>,
 }
 
 impl Moe {
@@ -232,7 +301,7 @@ impl Moe {
         let xs = x.reshape(((), hidden))?;
         // Routing in f32, as transformers computes it.
         let logits = self.router.forward(&xs)?.to_dtype(DType::F32)?;
-        let scores = if self.softmax_after_topk {
+        let scores = if self.softmax_after_topk || self.sparsemixer.is_some() {
             logits
         } else if self.sigmoid {
             candle_nn::ops::sigmoid(&logits)?
@@ -243,6 +312,13 @@ impl Moe {
         let mut picked: Vec<(Vec<u32>, Vec<f32>)> = vec![(vec![], vec![]); self.experts.len()];
         let mut order: Vec<usize> = Vec::with_capacity(self.experts.len());
         for (row, p) in scores.iter().enumerate() {
+            if let Some(eps) = self.sparsemixer {
+                for (e, weight) in sparsemixer(p, eps) {
+                    picked[e].0.push(row as u32);
+                    picked[e].1.push(weight);
+                }
+                continue;
+            }
             order.clear();
             let key = |e: usize| match &self.selection_bias {
                 Some(bias) => p[e] + bias.get(e).copied().unwrap_or(0.0),
@@ -314,9 +390,52 @@ impl Moe {
                 s = candle_nn::ops::sigmoid(&g.forward(&xs)?)?.broadcast_mul(&s)?;
             }
             out = (out + s)?;
+            if self.average_shared {
+                out = (out / 2.0)?;
+            }
         }
         Ok(out.reshape(dims)?)
     }
+}
+
+/// PhiMoE's sparsemixer on one token's router logits `s` (transformers'
+/// `sparsemixer`, not training): the best expert, weighted by the softmax over the
+/// experts whose logit is within `2 * eps` of it (relative to `max(|s_j|, best)`),
+/// then the best of the others, weighted the same way without the first. Ties go to
+/// the lower index, as `max` gives them.
+fn sparsemixer(s: &[f32], eps: f32) -> Vec<(usize, f32)> {
+    let best = |skip: Option<usize>| -> Option<(usize, f32)> {
+        s.iter().enumerate().filter(|(i, _)| Some(*i) != skip).fold(
+            None,
+            |acc: Option<(usize, f32)>, (i, &v)| match acc {
+                Some((_, b)) if b >= v => acc,
+                _ => Some((i, v)),
+            },
+        )
+    };
+    // The expert's weight: the softmax of the logits it does not mask out.
+    let weight = |top: usize, threshold: f32, skip: Option<usize>| -> f32 {
+        let sum: f32 = s
+            .iter()
+            .enumerate()
+            .filter(|(j, &v)| {
+                // Masked when the relative gap exceeds 2 * eps, as transformers writes it
+                // (a 0/0 NaN compares false and does not mask).
+                let masked = (threshold - v) / v.abs().max(threshold) > 2.0 * eps;
+                Some(*j) != skip && !masked
+            })
+            .map(|(_, &v)| (v - threshold).exp())
+            .sum();
+        (s[top] - threshold).exp() / sum
+    };
+    let mut out = Vec::with_capacity(2);
+    if let Some((first, threshold)) = best(None) {
+        out.push((first, weight(first, threshold, None)));
+        if let Some((second, threshold)) = best(Some(first)) {
+            out.push((second, weight(second, threshold, Some(first))));
+        }
+    }
+    out
 }
 
 impl Mlp {
@@ -353,6 +472,9 @@ impl Mlp {
                 down.forward(&y)?
             }
             Mlp::Moe(moe) => moe.forward(act, x)?,
+            Mlp::Xielu { fc_in, fc_out, act } => {
+                fc_out.forward(&act.forward(&fc_in.forward(x)?)?)?
+            }
         })
     }
 }
@@ -382,6 +504,10 @@ pub(crate) struct Layer {
     /// A learned logit per head that every query also attends to, adding nothing to
     /// the output (attention sinks: Granite-SWA); `[heads]`.
     pub sinks: Option<Tensor>,
+    /// Scales the merged heads by `sigmoid(gate(h))` before the output projection, `h`
+    /// the layer's normalized input (AFMoE's gated attention); `[hidden -> heads *
+    /// head_dim]`.
+    pub out_gate: Option<Linear>,
 }
 
 /// The rotary positions of one layer.
@@ -1274,7 +1400,11 @@ impl CausalLm for Decoder {
                 (None, Some(sinks)) => nn::attention_with_sinks(&q, &k, &v, bias, scale, sinks)?,
                 (None, None) => nn::attention(&q, &k, &v, Some(bias), scale)?,
             };
-            let mut attn = layer.out.forward(&nn::merge_heads(&ctx)?)?;
+            let mut merged = nn::merge_heads(&ctx)?;
+            if let Some(g) = &layer.out_gate {
+                merged = (merged * candle_nn::ops::sigmoid(&g.forward(&h)?)?)?;
+            }
+            let mut attn = layer.out.forward(&merged)?;
             if let Some(n) = &layer.attn_out_norm {
                 attn = n.forward(&attn)?;
             }
@@ -1382,6 +1512,8 @@ mod tests {
             groups: None,
             routed_scaling: 1.0,
             shared: None,
+            average_shared: false,
+            sparsemixer: None,
         };
         let x = Tensor::new(&[[[0.5f32, 1.0, 0.25, 0.75], [1.0, 1.0, 1.0, 1.0]]], &dev)?;
         let y = Mlp::Moe(Box::new(moe)).forward(Activation::Silu, &x)?;

@@ -61,6 +61,7 @@ fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
         windowed: true,
         rope: LayerRope::Global,
         sinks: None,
+        out_gate: None,
     })
 }
 

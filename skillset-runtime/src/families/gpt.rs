@@ -163,6 +163,7 @@ pub(crate) fn block(
         windowed,
         rope: LayerRope::Global,
         sinks: None,
+        out_gate: None,
     }
 }
 

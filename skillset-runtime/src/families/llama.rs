@@ -307,6 +307,26 @@ impl Config {
     }
 }
 
+/// config.json with `rope` as its `rope_parameters` when it states neither
+/// `rope_parameters` nor `rope_scaling` (the config class's default, which its
+/// `__post_init__` fills in); `None` when it states one.
+pub(crate) fn with_default_rope(
+    config: &ConfigReader,
+    rope: serde_json::Value,
+) -> Option<serde_json::Value> {
+    let stated = ["rope_parameters", "rope_scaling"]
+        .iter()
+        .any(|k| config.value.get(*k).is_some_and(|v| !v.is_null()));
+    if stated {
+        return None;
+    }
+    let mut value = config.value.clone();
+    if let Some(o) = value.as_object_mut() {
+        o.insert("rope_parameters".into(), rope);
+    }
+    Some(value)
+}
+
 hf_config! {
     /// The per-layer attention kinds of a config (transformers 5's `layer_types`).
     pub(crate) struct LayerTypes {
@@ -402,6 +422,7 @@ pub(crate) fn layer(
         windowed: true,
         rope: LayerRope::Global,
         sinks: None,
+        out_gate: None,
     })
 }
 

@@ -67,26 +67,22 @@ pub(crate) fn load(
     dtype: DType,
     device: &Device,
 ) -> Result<Decoder> {
-    let stated = ["rope_parameters", "rope_scaling"]
-        .iter()
-        .any(|k| config.value.get(*k).is_some_and(|v| !v.is_null()));
-    let filled;
-    let config = if stated {
-        config
-    } else {
-        let mut value = config.value.clone();
-        let max = value
-            .get("max_position_embeddings")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!(DEFAULTS.max_position_embeddings));
-        if let Some(o) = value.as_object_mut() {
-            o.insert("rope_parameters".into(), default_rope(&max));
+    let max = config
+        .value
+        .get("max_position_embeddings")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!(DEFAULTS.max_position_embeddings));
+    let filled = llama::with_default_rope(config, default_rope(&max));
+    let filled_reader;
+    let config = match &filled {
+        Some(value) => {
+            filled_reader = ConfigReader {
+                value,
+                path: config.path.clone(),
+            };
+            &filled_reader
         }
-        filled = value;
-        &ConfigReader {
-            value: &filled,
-            path: config.path.clone(),
-        }
+        None => config,
     };
     let mut c = llama::Config::read(config, &DEFAULTS)?;
     c.sliding_window = config.typed::<Ministral3Window>()?.sliding_window;

@@ -3,6 +3,7 @@
 //! [`Family`] enum, so a family named in the metadata without an implementation here
 //! does not compile.
 
+pub(crate) mod apertus;
 pub(crate) mod arcee;
 pub(crate) mod bert;
 pub(crate) mod bloom;
@@ -13,6 +14,7 @@ pub(crate) mod cohere;
 pub(crate) mod cohere2;
 pub(crate) mod config;
 pub(crate) mod cwm;
+pub(crate) mod dbrx;
 pub(crate) mod decoder;
 pub(crate) mod encoder;
 pub(crate) mod ernie4_5;
@@ -33,6 +35,8 @@ pub(crate) mod granite_swa;
 pub(crate) mod heads;
 pub(crate) mod helium;
 pub(crate) mod hunyuan_v1_dense;
+pub(crate) mod hyperclovax;
+pub(crate) mod jais2;
 pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod llava;
@@ -41,6 +45,7 @@ pub(crate) mod ministral3;
 pub(crate) mod mistral;
 pub(crate) mod moe;
 pub(crate) mod mpt;
+pub(crate) mod nanochat;
 pub(crate) mod nemotron;
 pub(crate) mod nn;
 pub(crate) mod olmo;
@@ -124,6 +129,10 @@ const DECODERS: &[decoder::DecoderFile] = &[
     exaone4::FILE,
     ministral3::FILE,
     granite_swa::FILE,
+    jais2::FILE,
+    nanochat::FILE,
+    hyperclovax::FILE,
+    apertus::FILE,
     moe::MIXTRAL,
     moe::QWEN2_MOE,
     moe::QWEN3_MOE,
@@ -139,6 +148,9 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::SOLAR_OPEN,
     moe::EXAONE_MOE,
     moe::MELLUM,
+    moe::AFMOE,
+    moe::COHERE2_MOE,
+    moe::PHIMOE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,
@@ -152,6 +164,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     mpt::FILE,
     falcon::FILE,
     xglm::FILE,
+    dbrx::FILE,
 ];
 
 fn decoder_loader(family: Family, architecture: &str) -> Option<&'static decoder::DecoderFile> {

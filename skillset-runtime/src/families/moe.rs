@@ -40,14 +40,33 @@
 //!   positions, NTK-alpha base) whose MLP is routed experts (router `gate.wg`, top-k per
 //!   model or per layer, renormalized) plus an ungated shared MLP.
 //!
+//! - AFMoE (`AfmoeForCausalLM`, Arcee Trinity): pre- and post-norms around both
+//!   sublayers, per-head q/k norms, the attention output gated by
+//!   `sigmoid(gate_proj(h))`, rotary positions on the sliding layers only (NoPE global
+//!   layers), muP's embedding scale; dense layers before `num_dense_layers`, then
+//!   sigmoid-scored experts chosen with `expert_bias`, renormalized and times
+//!   `route_scale`, plus an ungated shared expert.
+//!
+//! - Cohere 2 MoE (`Cohere2MoeForCausalLM`): Cohere 2's parallel block (one
+//!   LayerNorm, or an RMSNorm when `rms_norm_eps` is set; interleaved rotary on the
+//!   sliding layers and the dense prefix, NoPE elsewhere) whose MLP is routed experts,
+//!   weighted by the softmax or the sigmoids of the top-k logits, plus ungated shared
+//!   experts added or averaged with them.
+//!
+//! - PhiMoE (`PhimoeForCausalLM`, Phi-3.5-MoE): Mixtral's layer with LayerNorms, biases
+//!   on the attention and the head, and the sparsemixer router (two experts, each
+//!   weighted by the softmax of the logits near its own); longrope's short factors
+//!   with its `short_mscale`.
+//!
 //! Checkpoints hold the experts either one by one (as the released ones do, and as
 //! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
 //! [`Moe::experts`] reads both.
 
 use candle_core::{DType, Device};
 
+use super::cohere::{self, CohereFields};
 use super::config::{hf_config, ConfigReader};
-use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, QkNorm, RopeFreqs};
+use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, Norm, QkNorm, RopeFreqs};
 use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
@@ -154,6 +173,27 @@ pub(crate) const MELLUM: DecoderFile = DecoderFile {
     defaults: mellum_defaults,
 };
 
+pub(crate) const COHERE2_MOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Cohere2MoeForCausalLM", "Cohere2MoeModel"],
+    load: load_cohere2_moe,
+    defaults: cohere2_moe_defaults,
+};
+
+pub(crate) const PHIMOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["PhimoeForCausalLM", "PhimoeModel"],
+    load: load_phimoe,
+    defaults: phimoe_defaults,
+};
+
+pub(crate) const AFMOE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["AfmoeForCausalLM", "AfmoeModel"],
+    load: load_afmoe,
+    defaults: afmoe_defaults,
+};
+
 pub(crate) const HUNYUAN_V1_MOE: DecoderFile = DecoderFile {
     family: Family::Llama,
     classes: &["HunYuanMoEV1ForCausalLM", "HunYuanMoEV1Model"],
@@ -207,6 +247,8 @@ impl Routing {
             groups: None,
             routed_scaling: 1.0,
             shared: None,
+            average_shared: false,
+            sparsemixer: None,
         })
     }
 }
@@ -699,6 +741,8 @@ fn granite_moe(w: &Weights, r: &Routing, hidden: usize) -> Result<Moe> {
         groups: None,
         routed_scaling: 1.0,
         shared: None,
+        average_shared: false,
+        sparsemixer: None,
     })
 }
 
@@ -1593,5 +1637,438 @@ fn mellum_defaults() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (class, stated),
         (class, serde_json::json!(MellumConfig::default())),
+    ]
+}
+
+// ---- AFMoE ----
+
+/// `AfmoeConfig`'s defaults (no `mlp_bias`).
+pub(crate) const AFMOE_DEFAULTS: Defaults = Defaults {
+    class: "AfmoeConfig",
+    vocab_size: 200192,
+    hidden_size: 2048,
+    intermediate_size: 6144,
+    num_attention_heads: 16,
+    head_dim: Some(128),
+    max_position_embeddings: 16384,
+    rms_norm_eps: Some(1e-5),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `AfmoeConfig`'s experts, windows and muP switch (transformers 5.23).
+    pub(crate) struct AfmoeConfig {
+        moe_intermediate_size: usize = 1408,
+        num_dense_layers: Option<usize> = Some(1),
+        num_experts: usize = 64,
+        num_experts_per_tok: usize = 6,
+        num_shared_experts: usize = 2,
+        route_scale: f64 = 1.0,
+        global_attn_every_n_layers: usize = 4,
+        sliding_window: Option<usize> = Some(1024),
+        mup_enabled: bool = false,
+    }
+}
+
+fn load_afmoe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &AFMOE_DEFAULTS)?;
+    let a: AfmoeConfig = config.typed()?;
+    let Some(dense_layers) = a.num_dense_layers else {
+        return Err(config.invalid(
+            "num_dense_layers",
+            "is null: it must be a number (transformers fails on null too)".into(),
+        ));
+    };
+    c.sliding_window = a.sliding_window;
+    if a.global_attn_every_n_layers == 0 && config.value.get("layer_types").is_none() {
+        return Err(config.invalid("global_attn_every_n_layers", "is 0".into()));
+    }
+    let every = a.global_attn_every_n_layers.max(1);
+    c.window_layers(config, |i| (i + 1) % every != 0)?;
+    // Rotary positions on the sliding layers only: the global ones are NoPE.
+    c.rope_by_window(LayerRope::Global, LayerRope::NoPe);
+    let shared = a
+        .moe_intermediate_size
+        .checked_mul(a.num_shared_experts)
+        .ok_or_else(|| config.invalid("num_shared_experts", "is too large".into()))?;
+    let routing = Routing {
+        experts: a.num_experts,
+        top_k: a.num_experts_per_tok,
+        inner: a.moe_intermediate_size,
+        norm_topk_prob: true,
+        weights_in_dtype: false,
+    }
+    .checked(config, "num_experts")?;
+    let mut layout = c.layout();
+    if a.mup_enabled {
+        layout.embed_sqrt_scale = Some(c.hidden_size);
+    }
+    // Every norm multiplies its weight in f32 before the cast (`_keep_in_fp32_modules`).
+    let norm = |w: &Weights, n: usize, name: &str| Norm::rms_f32(w, n, c.eps, name, 0.0);
+    let final_norm = norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = i >= dense_layers;
+        i += 1;
+        let sa = w.pp("self_attn");
+        let attn = llama::attention(&sa, &c, c.attention_bias, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            let mut moe = routing.moe(&m, c.hidden_size, "router.gate", QWEN_NAMES)?;
+            let bias = m.get(a.num_experts, "expert_bias")?.to_dtype(DType::F32)?;
+            moe.selection_bias = Some(bias.to_vec1::<f32>()?);
+            moe.sigmoid = true;
+            moe.routed_scaling = a.route_scale as f32;
+            if shared > 0 {
+                let mut s = c.clone();
+                s.intermediate_size = shared;
+                moe.shared = Some((llama::mlp(&m.pp("shared_experts"), &s)?, None));
+            }
+            Mlp::Moe(Box::new(moe))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        let mut layer = llama::layer(w, &c, norm, attn, mlp)?;
+        layer.attn_out_norm = Some(norm(w, c.hidden_size, "post_attention_layernorm")?);
+        layer.mlp_norm = Some(norm(w, c.hidden_size, "pre_mlp_layernorm")?);
+        layer.mlp_out_norm = Some(norm(w, c.hidden_size, "post_mlp_layernorm")?);
+        layer.qk_norm = Some(QkNorm::PerHead(
+            norm(&sa, c.head_dim, "q_norm")?,
+            norm(&sa, c.head_dim, "k_norm")?,
+        ));
+        let gate_out = c.num_heads * c.head_dim;
+        layer.out_gate = Some(sa.linear_no_bias(c.hidden_size, gate_out, "gate_proj")?);
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn afmoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (AFMOE_DEFAULTS.class, serde_json::json!(AFMOE_DEFAULTS)),
+        (
+            AFMOE_DEFAULTS.class,
+            serde_json::json!(AfmoeConfig::default()),
+        ),
+    ]
+}
+
+// ---- Cohere 2 MoE ----
+
+/// `Cohere2MoeConfig`'s defaults (its RMSNorm epsilon is read with its fields).
+pub(crate) const COHERE2_MOE_DEFAULTS: Defaults = Defaults {
+    class: "Cohere2MoeConfig",
+    head_dim: Some(128),
+    rope_theta: 10000.0,
+    ..cohere::DEFAULTS
+};
+
+hf_config! {
+    /// `Cohere2MoeConfig`'s own fields (transformers 5.23); `first_k_dense_replace`
+    /// is not one, but `__post_init__` reads it when the layer lists are absent.
+    pub(crate) struct Cohere2MoeConfig {
+        sliding_window: Option<usize> = Some(4096),
+        num_experts_per_tok: usize = 2,
+        num_experts: usize = 8,
+        num_shared_experts: usize = 0,
+        shared_expert_combination_strategy: String = "average".into(),
+        expert_selection_fn: String = "softmax".into(),
+        /// Filled in by `__post_init__`.
+        #[serde(skip_serializing)]
+        layer_types: Option<Vec<String>> = None,
+        /// Filled in by `__post_init__`.
+        #[serde(skip_serializing)]
+        mlp_layer_types: Option<Vec<String>> = None,
+        prefix_dense_sliding_window_pattern: usize = 1,
+        norm_topk_prob: bool = true,
+        prefix_dense_intermediate_size: Option<usize> = None,
+        /// Set: every norm is an RMSNorm with this epsilon instead of Cohere's
+        /// LayerNorm.
+        rms_norm_eps: Option<f64> = None,
+        sliding_window_pattern: usize = 4,
+        #[serde(skip_serializing)]
+        first_k_dense_replace: usize = 0,
+    }
+}
+
+fn load_cohere2_moe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    // transformers' Cohere 2 MoE has no q/k norms, whatever config.json says.
+    let f = CohereFields {
+        use_qk_norm: false,
+        ..config.typed()?
+    };
+    let (mut c, mut layout, ln_eps) = cohere::read(config, &COHERE2_MOE_DEFAULTS, &f)?;
+    let m: Cohere2MoeConfig = config.typed()?;
+    let (layers_n, k) = (c.num_layers, m.first_k_dense_replace.min(c.num_layers));
+    // The lists `__post_init__` derives when config.json has none: the window pattern
+    // restarts after the dense prefix.
+    let every = |pattern: usize, field: &str| -> Result<usize> {
+        if pattern == 0 {
+            return Err(config.invalid(field, "is 0".into()));
+        }
+        Ok(pattern)
+    };
+    if m.layer_types.is_none() {
+        let prefix = every(
+            m.prefix_dense_sliding_window_pattern,
+            "prefix_dense_sliding_window_pattern",
+        )?;
+        let rest = every(m.sliding_window_pattern, "sliding_window_pattern")?;
+        c.windowed_layers = Some(
+            (0..layers_n)
+                .map(|i| {
+                    if i < k {
+                        (i + 1) % prefix != 0
+                    } else {
+                        (i - k + 1) % rest != 0
+                    }
+                })
+                .collect(),
+        );
+    } else {
+        c.window_layers(config, |_| false)?;
+    }
+    let sparse = mlp_layer_types(config, m.mlp_layer_types.as_deref(), layers_n, |i| i >= k)?;
+    // Rotary positions on the sliding layers, and on the dense layers when the prefix
+    // pattern is 1 (`force_rope`); the other global layers are NoPE.
+    let force = m.prefix_dense_sliding_window_pattern == 1;
+    let windowed = c.windowed_layers.clone().unwrap_or_default();
+    c.rope_layers = Some(
+        windowed
+            .iter()
+            .zip(&sparse)
+            .map(|(&w, &s)| {
+                if w || (force && !s) {
+                    LayerRope::Global
+                } else {
+                    LayerRope::NoPe
+                }
+            })
+            .collect(),
+    );
+    c.sliding_window = m.sliding_window;
+    layout.sliding_window = m.sliding_window;
+    let sigmoid = match m.expert_selection_fn.as_str() {
+        "softmax" => false,
+        "sigmoid" => true,
+        other => {
+            return Err(config.invalid(
+                "expert_selection_fn",
+                format!("is {other:?}: it must be \"softmax\" or \"sigmoid\""),
+            ))
+        }
+    };
+    let average = match m.shared_expert_combination_strategy.as_str() {
+        "average" => true,
+        "sum" => false,
+        other => {
+            return Err(config.invalid(
+                "shared_expert_combination_strategy",
+                format!("is {other:?}: it must be \"average\" or \"sum\""),
+            ))
+        }
+    };
+    let routing = Routing {
+        experts: m.num_experts,
+        top_k: m.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: m.norm_topk_prob,
+        weights_in_dtype: true,
+    }
+    .checked(config, "num_experts")?;
+    let shared = c
+        .intermediate_size
+        .checked_mul(m.num_shared_experts)
+        .ok_or_else(|| config.invalid("num_shared_experts", "is too large".into()))?;
+    let rms_eps = match m.rms_norm_eps {
+        Some(e) => Some(config.check_eps("rms_norm_eps", e)?),
+        None => None,
+    };
+    let norm = |w: &Weights, n: usize, name: &str| match rms_eps {
+        Some(eps) => Norm::rms(w, n, eps, name),
+        None => cohere::norm(w, n, None, ln_eps, name),
+    };
+    let final_norm = norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let is_sparse = sparse.get(i).copied().unwrap_or(true);
+        i += 1;
+        let mw = w.pp("mlp");
+        let mlp = if is_sparse {
+            let mut moe = routing.moe(&mw, c.hidden_size, "gate", QWEN_NAMES)?;
+            // The softmax of the top-k logits, or their sigmoids.
+            moe.softmax_after_topk = !sigmoid;
+            moe.sigmoid = sigmoid;
+            moe.average_shared = average;
+            if shared > 0 {
+                let mut s = c.clone();
+                s.intermediate_size = shared;
+                moe.shared = Some((llama::mlp(&mw.pp("shared_experts"), &s)?, None));
+            }
+            Mlp::Moe(Box::new(moe))
+        } else {
+            let mut d = c.clone();
+            d.intermediate_size = m
+                .prefix_dense_intermediate_size
+                .unwrap_or(c.intermediate_size);
+            llama::mlp(&mw, &d)?
+        };
+        let mut layer = cohere::layer(w, &c, ln_eps, false, mlp)?;
+        layer.attn_norm = Some(norm(w, c.hidden_size, "input_layernorm")?);
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn cohere2_moe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = COHERE2_MOE_DEFAULTS.class;
+    let mut fields = serde_json::json!(CohereFields::default());
+    if let Some(o) = fields.as_object_mut() {
+        o.remove("use_qk_norm");
+    }
+    vec![
+        (class, serde_json::json!(COHERE2_MOE_DEFAULTS)),
+        (class, fields),
+        (class, serde_json::json!(Cohere2MoeConfig::default())),
+    ]
+}
+
+// ---- PhiMoE ----
+
+/// `PhimoeConfig`'s defaults (its LayerNorms take `rms_norm_eps`).
+pub(crate) const PHIMOE_DEFAULTS: Defaults = Defaults {
+    class: "PhimoeConfig",
+    vocab_size: 32064,
+    intermediate_size: 6400,
+    num_key_value_heads: Some(8),
+    max_position_embeddings: 131072,
+    rms_norm_eps: Some(1e-5),
+    rope_theta: 1e6,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `PhimoeConfig`'s experts, router threshold, head bias and window (transformers
+    /// 5.23).
+    pub(crate) struct PhimoeConfig {
+        num_local_experts: usize = 16,
+        num_experts_per_tok: usize = 2,
+        router_jitter_noise: f64 = 0.01,
+        lm_head_bias: bool = false,
+        sliding_window: Option<usize> = None,
+    }
+}
+
+/// PhiMoE's rotary scale: 1 with the default rope type; with longrope, its
+/// `short_mscale`, which must equal `long_mscale` (transformers switches between them
+/// by the batch's length; the released checkpoints have one value).
+fn phimoe_mscale(config: &ConfigReader) -> Result<Option<f64>> {
+    let params = ["rope_parameters", "rope_scaling"]
+        .iter()
+        .find_map(|k| config.value.get(*k).filter(|v| v.is_object()));
+    let get = |k: &str| params.and_then(|p| p.get(k)).filter(|v| !v.is_null());
+    let rope_type = get("rope_type")
+        .or_else(|| get("type"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    match rope_type {
+        "default" => Ok(None),
+        "longrope" => {
+            let num = |k: &str| {
+                get(k).and_then(|v| v.as_f64()).ok_or_else(|| {
+                    config.invalid(
+                        "rope_parameters",
+                        format!("longrope needs `{k}` for PhiMoE"),
+                    )
+                })
+            };
+            let (short, long) = (num("short_mscale")?, num("long_mscale")?);
+            if short != long {
+                return Err(config.invalid(
+                    "rope_parameters",
+                    format!(
+                        "`short_mscale` {short} differs from `long_mscale` {long}: not supported \
+                         (the released PhiMoE checkpoints have one value)"
+                    ),
+                ));
+            }
+            Ok(Some(short))
+        }
+        other => Err(config.invalid(
+            "rope_parameters",
+            format!("rope type `{other}` is not supported for PhiMoE (default and longrope are)"),
+        )),
+    }
+}
+
+fn load_phimoe(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &PHIMOE_DEFAULTS)?;
+    let p: PhimoeConfig = config.typed()?;
+    c.sliding_window = p.sliding_window;
+    llama::check_layer_types(config, c.sliding_window)?;
+    c.lm_head_bias = p.lm_head_bias;
+    // transformers' PhiMoE always takes the short factors (its rotary embedding
+    // recomputes them without the length) and scales cos and sin by the mscale.
+    if let Some(mscale) = phimoe_mscale(config)? {
+        c.rope.long = None;
+        c.rope.attention_factor = mscale;
+    }
+    if !(p.router_jitter_noise.is_finite() && p.router_jitter_noise >= 0.0) {
+        return Err(config.invalid(
+            "router_jitter_noise",
+            format!("is {}: it must be 0 or more", p.router_jitter_noise),
+        ));
+    }
+    // The sparsemixer always picks two experts, whatever `num_experts_per_tok` says.
+    let routing = Routing {
+        experts: p.num_local_experts,
+        top_k: 2,
+        inner: c.intermediate_size,
+        norm_topk_prob: false,
+        weights_in_dtype: true,
+    }
+    .checked(config, "num_local_experts")?;
+    let eps = c.eps;
+    let norm = |w: &Weights, n: usize, name: &str| Norm::layer(w, n, eps, name);
+    let final_norm = norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| {
+        let attn = llama::attention(&w.pp("self_attn"), &c, c.attention_bias, c.attention_bias)?;
+        // The released checkpoints' names, or transformers 5's (`mlp.router`).
+        let (block, router) = if w.contains("block_sparse_moe.gate.weight") {
+            (w.pp("block_sparse_moe"), "gate")
+        } else {
+            (w.pp("mlp"), "router")
+        };
+        let mut moe = routing.moe(&block, c.hidden_size, router, ["w1", "w3", "w2"])?;
+        moe.sparsemixer = Some(p.router_jitter_noise as f32);
+        llama::layer(w, &c, norm, attn, Mlp::Moe(Box::new(moe)))
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn phimoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (PHIMOE_DEFAULTS.class, serde_json::json!(PHIMOE_DEFAULTS)),
+        (
+            PHIMOE_DEFAULTS.class,
+            serde_json::json!(PhimoeConfig::default()),
+        ),
     ]
 }

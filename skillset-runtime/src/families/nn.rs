@@ -21,6 +21,9 @@ pub enum Activation {
     /// `quick_gelu`: x * sigmoid(1.702 x).
     QuickGelu,
     Tanh,
+    /// `xielu`: its parameters are learned per layer, so only an MLP that reads them
+    /// runs it (`decoder::Mlp::Xielu`, Apertus); anywhere else it is an error.
+    Xielu,
 }
 
 impl Activation {
@@ -33,6 +36,7 @@ impl Activation {
             "silu" | "swish" => Activation::Silu,
             "quick_gelu" => Activation::QuickGelu,
             "tanh" => Activation::Tanh,
+            "xielu" => Activation::Xielu,
             _ => return None,
         })
     }
@@ -46,6 +50,9 @@ impl Activation {
             Activation::Silu => x.silu(),
             Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
             Activation::Tanh => x.tanh(),
+            Activation::Xielu => Err(candle_core::Error::Msg(
+                "xIELU needs the layer's learned parameters: only Apertus's MLP reads them".into(),
+            )),
         }
     }
 }

@@ -57,6 +57,7 @@ pub(crate) fn layer(w: &Weights, c: &llama::Config, mlp: Mlp) -> Result<Layer> {
         windowed: true,
         rope: LayerRope::Global,
         sinks: None,
+        out_gate: None,
     })
 }
 

@@ -93,6 +93,7 @@ pub(crate) fn load(
                 windowed: false,
                 rope: LayerRope::Global,
                 sinks: None,
+                out_gate: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -110,6 +110,7 @@ pub(crate) fn load(
             windowed: true,
             rope: LayerRope::Global,
             sinks: None,
+            out_gate: None,
         })
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
