@@ -98,6 +98,20 @@ def bpe_vocab(size: int, specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>")) -
     return model["vocab"], merges
 
 
+def gpt1_vocab(size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """OpenAI GPT's BPE: lowercased, accents stripped and split by BERT's normalizer and
+    pre-tokenizer, `</w>` ending each word."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.BpeTrainer(
+        vocab_size=size, special_tokens=["<unk>"], end_of_word_suffix="</w>", show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return model["vocab"], merges
+
+
 def unigram_vocab(size: int, specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>")) -> list[tuple[str, float]]:
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
@@ -203,6 +217,10 @@ def build_tokenizer(kind: str):
     if kind == "gpt2":
         vocab, merges = bpe_vocab(460, ["<|endoftext|>"])
         return transformers.GPT2Tokenizer(vocab=vocab, merges=merges)
+    if kind == "openai-gpt":
+        # GPT-1's lowercasing BPE with `</w>` word ends, no BOS, EOS or pad.
+        vocab, merges = gpt1_vocab(420)
+        return transformers.OpenAIGPTTokenizer(vocab=vocab, merges=merges)
     if kind == "bloom":
         # BLOOM's byte-level BPE: <unk> <s> </s> <pad> first, no BOS added.
         vocab, merges = bpe_vocab(460, ["<unk>", "<s>", "</s>", "<pad>"])
@@ -872,6 +890,8 @@ GPTS = {
         ffn_config={"ffn_hidden_size": 20, "moe_num_experts": 6, "moe_top_k": 2,
                     "ffn_act_fn": {"name": "silu"}},
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **kw),
+    "openai-gpt": lambda tok, **kw: transformers.OpenAIGPTConfig(
+        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64, initializer_range=0.3, **kw),
     "falcon": lambda tok, **kw: transformers.FalconConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, ffn_hidden_size=40, initializer_range=0.3,
@@ -949,6 +969,7 @@ DECODERS = {
         "cohere2_moe": "Cohere2MoeConfig",
         "apertus": "ApertusConfig",
         "phimoe": "PhimoeConfig",
+        "gpt_oss": "GptOssConfig",
     }.items()
 }
 
@@ -1643,6 +1664,15 @@ FIXTURE_SPECS = {
         seed=175,
         post=spread_norms,
     ),
+    "openai-gpt-tiny": lambda: fixture(
+        "openai-gpt-tiny", "openai-gpt", transformers.OpenAIGPTLMHeadModel, "openai-gpt",
+        "OpenAIGPTLMHeadModel: GPT-2's Conv1D weights under tokens_embed/positions_embed, "
+        "post-norm blocks, no final LayerNorm, `afn` gelu (the tanh approximation), a tied head; "
+        "GPT-1's lowercasing BPE with `</w>` word ends and no special tokens.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=178,
+        post=quiet_embeddings,
+    ),
     "falcon-tiny": lambda: fixture(
         "falcon-tiny", "falcon", transformers.FalconForCausalLM, "gpt2",
         "FalconForCausalLM in the new decoder layout (Falcon-40B/180B, Falcon 2): q/k/v fused in "
@@ -2172,6 +2202,26 @@ FIXTURE_SPECS = {
             "short_mscale": 1.2431, "long_mscale": 1.2431, "original_max_position_embeddings": 16,
         },
     ),
+    "gpt-oss-tiny": lambda: fixture(
+        "gpt-oss-tiny", "gpt_oss", transformers.GptOssForCausalLM, "gpt2",
+        "GptOssForCausalLM: biases on q/k/v/o, learned attention sinks, layer 0 within a sliding "
+        "window of 4 positions and layer 1 global; YaRN (factor 4 over 16 positions, bounds not "
+        "rounded) with its attention factor; a router with a bias weighted by the softmax of the "
+        "top-2 logits over 6 experts with biases, the clamped SwiGLU (limit 0.5 binds, alpha "
+        "1.702, up + 1), stored transposed with gate and up interleaved; BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=179,
+        post=spread_gpt_oss,
+        head_dim=8,
+        num_key_value_heads=2,
+        num_local_experts=6,
+        num_experts_per_tok=2,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention"],
+        swiglu_limit=0.5,
+        rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "beta_fast": 32.0,
+                         "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 16},
+    ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
         "MinistralForCausalLM: layer 0 attends within a sliding window of 5 positions (shorter "
@@ -2601,6 +2651,16 @@ def spread_xielu(model, tokenizer):
         for n, p in model.named_parameters():
             if n.endswith("act_fn.alpha_p") or n.endswith("act_fn.alpha_n"):
                 p.normal_(0.0, 1.0)
+
+
+def spread_gpt_oss(model, tokenizer):
+    """`spread_biases`, `spread_sinks`, and gpt-oss's expert biases (`*_proj_bias`)."""
+    spread_biases(model, tokenizer)
+    spread_sinks(model, tokenizer)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("_proj_bias"):
+                p.normal_(0.0, 0.2)
 
 
 def spread_biases(model, tokenizer):

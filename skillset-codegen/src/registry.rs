@@ -79,7 +79,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Gpt,
         modality: Modality::Text,
-        description: "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned positions), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), GPTBigCode (multi-query attention), OPT, Phi (parallel attention and MLP, partial rotary), Persimmon, CodeGen, BLOOM, MPT and Falcon (ALiBi), XGLM (sinusoidal positions), DBRX (MPT's layout with rotary positions and a mixture of experts)",
+        description: "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned positions), OpenAI GPT (post-norm blocks), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), GPTBigCode (multi-query attention), OPT, Phi (parallel attention and MLP, partial rotary), Persimmon, CodeGen, BLOOM, MPT and Falcon (ALiBi), XGLM (sinusoidal positions), DBRX (MPT's layout with rotary positions and a mixture of experts)",
         base: &[
             "GPT2Model",
             "GPTNeoModel",
@@ -95,6 +95,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "FalconModel",
             "XGLMModel",
             "DbrxModel",
+            "OpenAIGPTModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -113,13 +114,14 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "FalconForCausalLM",
                 "XGLMForCausalLM",
                 "DbrxForCausalLM",
+                "OpenAIGPTLMHeadModel",
             ],
         )],
     },
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4, Jais 2, NanoChat, HyperCLOVA X, Apertus and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE, Mellum, AFMoE, Cohere 2 MoE and PhiMoE)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4, Jais 2, NanoChat, HyperCLOVA X, Apertus and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE, Mellum, AFMoE, Cohere 2 MoE, PhiMoE and gpt-oss)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -174,6 +176,7 @@ pub static FAMILIES: &[FamilySpec] = &[
             "AfmoeModel",
             "Cohere2MoeModel",
             "PhimoeModel",
+            "GptOssModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -231,6 +234,7 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "AfmoeForCausalLM",
                 "Cohere2MoeForCausalLM",
                 "PhimoeForCausalLM",
+                "GptOssForCausalLM",
             ],
         )],
     },

@@ -71,6 +71,7 @@ const LAYERS: &[&[&str]] = &[
         "families::mpt",
         "families::falcon",
         "families::xglm",
+        "families::openai_gpt",
         "families::exaone4",
         "families::ministral3",
         "families::jais2",

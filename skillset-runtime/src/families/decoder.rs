@@ -142,6 +142,15 @@ pub(crate) enum Mlp {
     },
     /// A mixture of experts (Mixtral, the Qwen MoEs, OLMoE).
     Moe(Box<Moe>),
+    /// gpt-oss's clamped SwiGLU: `down((clamp(up(x), ±limit) + 1) * g * sigmoid(alpha *
+    /// g))` with `g = min(gate(x), limit)`; the projections have biases.
+    ClampedSwiglu {
+        gate: Linear,
+        up: Linear,
+        down: Linear,
+        alpha: f64,
+        limit: f64,
+    },
     /// `fc_out(xielu(fc_in(x)))` with this layer's learned xIELU (Apertus).
     Xielu {
         fc_in: Linear,
@@ -472,6 +481,18 @@ impl Mlp {
                 down.forward(&y)?
             }
             Mlp::Moe(moe) => moe.forward(act, x)?,
+            Mlp::ClampedSwiglu {
+                gate,
+                up,
+                down,
+                alpha,
+                limit,
+            } => {
+                let g = gate.forward(x)?.minimum(*limit)?;
+                let u = up.forward(x)?.clamp(-*limit, *limit)?;
+                let glu = (&g * candle_nn::ops::sigmoid(&(&g * *alpha)?)?)?;
+                down.forward(&((u + 1.0)? * glu)?)?
+            }
             Mlp::Xielu { fc_in, fc_out, act } => {
                 fc_out.forward(&act.forward(&fc_in.forward(x)?)?)?
             }

@@ -237,7 +237,7 @@ pub(crate) fn assemble(
 }
 
 /// GPT-2's `Conv1D` stores `[in, out]`: transpose into a `Linear`.
-fn conv1d(w: &Weights, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
+pub(crate) fn conv1d(w: &Weights, d_in: usize, d_out: usize, name: &str) -> Result<Linear> {
     let p = w.pp(name);
     let weight = p.get((d_in, d_out), "weight")?.t()?.contiguous()?;
     Ok(Linear::new(weight, Some(p.get(d_out, "bias")?)))

@@ -51,6 +51,7 @@ pub(crate) mod nn;
 pub(crate) mod olmo;
 pub(crate) mod olmo2;
 pub(crate) mod olmo3;
+pub(crate) mod openai_gpt;
 pub(crate) mod opt;
 pub(crate) mod persimmon;
 pub(crate) mod phi;
@@ -151,6 +152,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::AFMOE,
     moe::COHERE2_MOE,
     moe::PHIMOE,
+    moe::GPT_OSS,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,
@@ -165,6 +167,7 @@ const DECODERS: &[decoder::DecoderFile] = &[
     falcon::FILE,
     xglm::FILE,
     dbrx::FILE,
+    openai_gpt::FILE,
 ];
 
 fn decoder_loader(family: Family, architecture: &str) -> Option<&'static decoder::DecoderFile> {

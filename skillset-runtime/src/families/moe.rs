@@ -58,6 +58,12 @@
 //!   weighted by the softmax of the logits near its own); longrope's short factors
 //!   with its `short_mscale`.
 //!
+//! - gpt-oss (`GptOssForCausalLM`): attention with biases and learned sinks, sliding
+//!   and global layers in turn, YaRN by default; a router with a bias, weighted by the
+//!   softmax of the top-k logits, over experts with biases and the clamped SwiGLU,
+//!   stored transposed with gate and up interleaved (MXFP4-quantized experts are a
+//!   typed error).
+//!
 //! Checkpoints hold the experts either one by one (as the released ones do, and as
 //! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
 //! [`Moe::experts`] reads both.
@@ -70,7 +76,7 @@ use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, Norm, QkN
 use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
-use super::nn::Weights;
+use super::nn::{Linear, Weights};
 use super::{exaone4, glm, granite_swa, hunyuan_v1_dense, olmo2, olmo3, qwen2};
 use crate::error::Result;
 use crate::Family;
@@ -185,6 +191,13 @@ pub(crate) const PHIMOE: DecoderFile = DecoderFile {
     classes: &["PhimoeForCausalLM", "PhimoeModel"],
     load: load_phimoe,
     defaults: phimoe_defaults,
+};
+
+pub(crate) const GPT_OSS: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["GptOssForCausalLM", "GptOssModel"],
+    load: load_gpt_oss,
+    defaults: gpt_oss_defaults,
 };
 
 pub(crate) const AFMOE: DecoderFile = DecoderFile {
@@ -2069,6 +2082,197 @@ fn phimoe_defaults() -> Vec<(&'static str, serde_json::Value)> {
         (
             PHIMOE_DEFAULTS.class,
             serde_json::json!(PhimoeConfig::default()),
+        ),
+    ]
+}
+
+// ---- gpt-oss ----
+
+/// `GptOssConfig`'s defaults.
+pub(crate) const GPT_OSS_DEFAULTS: Defaults = Defaults {
+    class: "GptOssConfig",
+    vocab_size: 201088,
+    hidden_size: 2880,
+    intermediate_size: 2880,
+    num_hidden_layers: 36,
+    num_attention_heads: 64,
+    num_key_value_heads: Some(8),
+    head_dim: Some(64),
+    max_position_embeddings: 131072,
+    rms_norm_eps: Some(1e-5),
+    rope_theta: 150000.0,
+    attention_bias: Some(true),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `GptOssConfig`'s experts, window and SwiGLU clamp (transformers 5.23;
+    /// `num_experts` is its alias of `num_local_experts`).
+    pub(crate) struct GptOssConfig {
+        #[serde(alias = "num_experts")]
+        num_local_experts: usize = 128,
+        num_experts_per_tok: usize = 4,
+        sliding_window: Option<usize> = Some(128),
+        swiglu_alpha: f64 = 1.702,
+        swiglu_limit: f64 = 7.0,
+    }
+}
+
+/// The rotary parameters `GptOssConfig.__post_init__` fills in when config.json has
+/// none: YaRN, factor 32 over 4096 positions, bounds not rounded.
+fn gpt_oss_rope() -> serde_json::Value {
+    serde_json::json!({
+        "rope_type": "yarn",
+        "rope_theta": GPT_OSS_DEFAULTS.rope_theta,
+        "factor": 32.0,
+        "beta_fast": 32.0,
+        "beta_slow": 1.0,
+        "truncate": false,
+        "original_max_position_embeddings": 4096,
+    })
+}
+
+/// gpt-oss's experts under `e` (`mlp.experts`), as transformers 5 stores them:
+/// `gate_up_proj` `[experts, hidden, 2 * inner]` (multiplied from the right, gate and
+/// up interleaved by column) with `gate_up_proj_bias`, `down_proj` `[experts, inner,
+/// hidden]` with `down_proj_bias`. Each expert's projections are views.
+fn gpt_oss_experts(
+    e: &Weights,
+    n: usize,
+    hidden: usize,
+    inner: usize,
+    (alpha, limit): (f64, f64),
+) -> Result<Vec<Mlp>> {
+    if e.contains("gate_up_proj_blocks") {
+        return Err(crate::error::Error::InvalidOption(format!(
+            "{}: the experts are MXFP4-quantized (`gate_up_proj_blocks`, `_scales`), which is \
+             not supported yet; save the checkpoint dequantized (transformers' \
+             `Mxfp4Config(dequantize=True)`) and load that",
+            e.path.display()
+        )));
+    }
+    // `[experts, 2 * inner, hidden]` as `[experts, inner, 2, hidden]`: index 0 of the
+    // pair is the gate, 1 the up projection.
+    let gate_up = e
+        .get((n, hidden, 2 * inner), "gate_up_proj")?
+        .transpose(1, 2)?
+        .reshape((n, inner, 2, hidden))?;
+    let gate_up_bias = e
+        .get((n, 2 * inner), "gate_up_proj_bias")?
+        .reshape((n, inner, 2))?;
+    let down = e.get((n, inner, hidden), "down_proj")?.transpose(1, 2)?;
+    let down_bias = e.get((n, hidden), "down_proj_bias")?;
+    (0..n)
+        .map(|i| {
+            // Every other row: copied once at load into a plain matrix.
+            let part = |k: usize| -> Result<Linear> {
+                Ok(Linear::new(
+                    gate_up.get(i)?.narrow(1, k, 1)?.squeeze(1)?.contiguous()?,
+                    Some(
+                        gate_up_bias
+                            .get(i)?
+                            .narrow(1, k, 1)?
+                            .squeeze(1)?
+                            .contiguous()?,
+                    ),
+                ))
+            };
+            Ok(Mlp::ClampedSwiglu {
+                gate: part(0)?,
+                up: part(1)?,
+                down: Linear::new(down.get(i)?, Some(down_bias.get(i)?)),
+                alpha,
+                limit,
+            })
+        })
+        .collect()
+}
+
+fn load_gpt_oss(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let filled = llama::with_default_rope(config, gpt_oss_rope());
+    let filled_reader;
+    let config = match &filled {
+        Some(value) => {
+            filled_reader = ConfigReader {
+                value,
+                path: config.path.clone(),
+            };
+            &filled_reader
+        }
+        None => config,
+    };
+    let mut c = llama::Config::read(config, &GPT_OSS_DEFAULTS)?;
+    let g: GptOssConfig = config.typed()?;
+    c.sliding_window = g.sliding_window;
+    c.window_layers(config, |i| (i + 1) % 2 != 0)?;
+    for (field, x) in [
+        ("swiglu_alpha", g.swiglu_alpha),
+        ("swiglu_limit", g.swiglu_limit),
+    ] {
+        if !x.is_finite() {
+            return Err(config.invalid(field, "is not finite".into()));
+        }
+    }
+    let routing = Routing {
+        experts: g.num_local_experts,
+        top_k: g.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: true,
+        weights_in_dtype: true,
+    }
+    .checked(config, "num_local_experts")?;
+    let norm = |w: &Weights, n: usize, name: &str| Norm::rms_f32(w, n, c.eps, name, 0.0);
+    let final_norm = norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| {
+        let attn = llama::attention(&w.pp("self_attn"), &c, c.attention_bias, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let (h, r) = (c.hidden_size, &routing);
+        let router = m.pp("router");
+        let moe = Moe {
+            router: Linear::new(
+                router.get((r.experts, h), "weight")?,
+                Some(router.get(r.experts, "bias")?),
+            ),
+            experts: gpt_oss_experts(
+                &m.pp("experts"),
+                r.experts,
+                h,
+                r.inner,
+                (g.swiglu_alpha, g.swiglu_limit),
+            )?,
+            top_k: r.top_k,
+            norm_topk_prob: true,
+            // The softmax of the top-k logits.
+            softmax_after_topk: true,
+            weights_in_dtype: r.weights_in_dtype,
+            selection_bias: None,
+            norm_min: 0.0,
+            sigmoid: false,
+            groups: None,
+            routed_scaling: 1.0,
+            shared: None,
+            average_shared: false,
+            sparsemixer: None,
+        };
+        let mut layer = llama::layer(w, &c, norm, attn, Mlp::Moe(Box::new(moe)))?;
+        layer.sinks = Some(granite_swa::sinks(w, &c)?);
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn gpt_oss_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (GPT_OSS_DEFAULTS.class, serde_json::json!(GPT_OSS_DEFAULTS)),
+        (
+            GPT_OSS_DEFAULTS.class,
+            serde_json::json!(GptOssConfig::default()),
         ),
     ]
 }
