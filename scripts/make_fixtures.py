@@ -970,6 +970,8 @@ DECODERS = {
         "apertus": "ApertusConfig",
         "phimoe": "PhimoeConfig",
         "gpt_oss": "GptOssConfig",
+        "deepseek_v3": "DeepseekV3Config",
+        "glm4_moe_lite": "Glm4MoeLiteConfig",
     }.items()
 }
 
@@ -2221,6 +2223,71 @@ FIXTURE_SPECS = {
         swiglu_limit=0.5,
         rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "beta_fast": 32.0,
                          "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 16},
+    ),
+    "deepseek-v3-tiny": lambda: fixture(
+        "deepseek-v3-tiny", "deepseek_v3", transformers.DeepseekV3ForCausalLM, "llama",
+        "DeepseekV3ForCausalLM: multi-head latent attention (q through q_a_proj/q_a_layernorm/"
+        "q_b_proj, keys and values from kv_a_proj_with_mqa's normalized latent through kv_b_proj, "
+        "one rotary key of 4 channels shared by the heads, interleaved pairs, value heads of 5 "
+        "channels for query/key heads of 10); YaRN (factor 4 over 16 positions) with mscale_all_dim "
+        "scaling the softmax; layer 0 dense, layers 1-2 with 8 experts in 2 groups: sigmoid "
+        "scores, the choice corrected by e_score_correction_bias and limited to the best group, "
+        "top-2 renormalized times 2.5, plus a shared expert; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=180,
+        post=spread_correction,
+        tokenizer_setup=bos_template(),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_key_value_heads=4,
+        q_lora_rank=16,
+        kv_lora_rank=12,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=6,
+        v_head_dim=5,
+        # What `__post_init__` derives, set again after the overrides.
+        head_dim=4,
+        qk_head_dim=10,
+        n_routed_experts=8,
+        n_group=2,
+        topk_group=1,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
+        first_k_dense_replace=1,
+        n_shared_experts=1,
+        routed_scaling_factor=2.5,
+        rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                         "original_max_position_embeddings": 16, "mscale": 1.0, "mscale_all_dim": 1.0,
+                         "beta_fast": 32.0, "beta_slow": 1.0},
+    ),
+    "glm4-moe-lite-tiny": lambda: fixture(
+        "glm4-moe-lite-tiny", "glm4_moe_lite", transformers.Glm4MoeLiteForCausalLM, "qwen2",
+        "Glm4MoeLiteForCausalLM: DeepSeek-V3's latent attention without a query low-rank pair "
+        "(q_proj), value heads of 5 channels for query/key heads of 10, interleaved rotary pairs; "
+        "layer 0 dense (`mlp_layer_types`), layers 1-2 with GLM-4-MoE's block (8 experts in 2 groups, "
+        "sigmoid scores corrected for the choice, top-2 renormalized times 1.8, a shared expert); "
+        "GLM-4's tokenizer shape (`[gMASK]<sop>` put before the text).",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=181,
+        post=spread_correction,
+        tokenizer_setup=glm_prefix,
+        vocab_size=482,  # room for `[gMASK]` and `<sop>`
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_key_value_heads=4,
+        q_lora_rank=None,
+        kv_lora_rank=12,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=6,
+        v_head_dim=5,
+        qk_head_dim=10,
+        n_routed_experts=8,
+        n_group=2,
+        topk_group=1,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
+        n_shared_experts=1,
+        mlp_layer_types=["dense", "sparse", "sparse"],
     ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",

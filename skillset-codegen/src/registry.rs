@@ -121,7 +121,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4, Jais 2, NanoChat, HyperCLOVA X, Apertus and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE, Mellum, AFMoE, Cohere 2 MoE, PhiMoE and gpt-oss)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4, Jais 2, NanoChat, HyperCLOVA X, Apertus and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE, Mellum, AFMoE, Cohere 2 MoE, PhiMoE, gpt-oss, DeepSeek-V3 and GLM-4-MoE-Lite)",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -177,6 +177,8 @@ pub static FAMILIES: &[FamilySpec] = &[
             "Cohere2MoeModel",
             "PhimoeModel",
             "GptOssModel",
+            "DeepseekV3Model",
+            "Glm4MoeLiteModel",
         ],
         tasks: &[(
             Task::TextGeneration,
@@ -235,6 +237,8 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "Cohere2MoeForCausalLM",
                 "PhimoeForCausalLM",
                 "GptOssForCausalLM",
+                "DeepseekV3ForCausalLM",
+                "Glm4MoeLiteForCausalLM",
             ],
         )],
     },

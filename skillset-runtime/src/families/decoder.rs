@@ -100,6 +100,34 @@ pub(crate) enum Qkv {
     /// One projection whose output is `[head0: q k v | head1: q k v | ...]`
     /// (GPT-NeoX).
     FusedPerHead(Linear),
+    /// DeepSeek's multi-head latent attention.
+    Mla(Box<Mla>),
+}
+
+/// Multi-head latent attention (DeepSeek-V2/V3): queries from `q` (one projection, or
+/// a low-rank pair with an RMSNorm between), keys and values expanded by `kv_b` from a
+/// normalized latent of `lora` channels that `kv_a` makes along with one rotary key
+/// of `rope` channels shared by every head. Each query and key head is `nope + rope`
+/// channels, each value head `v`. The rotary channels are put first (queries and keys
+/// alike, which leaves their products as they are) so that the layout's rotary
+/// positions turn them.
+pub(crate) struct Mla {
+    pub q: MlaQuery,
+    pub kv_a: Linear,
+    pub kv_norm: Norm,
+    pub kv_b: Linear,
+    pub lora: usize,
+    pub nope: usize,
+    pub rope: usize,
+    pub v: usize,
+}
+
+/// The query projection of [`Mla`].
+pub(crate) enum MlaQuery {
+    /// `q_proj`.
+    Direct(Linear),
+    /// `q_b_proj(q_a_layernorm(q_a_proj(x)))`.
+    LowRank { a: Linear, norm: Norm, b: Linear },
 }
 
 impl Qkv {
@@ -1184,6 +1212,41 @@ impl Decoder {
                     split(norm(y.narrow(D::Minus1, 0, qd)?, 0)?, l.heads)?,
                     split(norm(y.narrow(D::Minus1, qd, kvd)?, 1)?, l.kv_heads)?,
                     split(y.narrow(D::Minus1, qd + kvd, kvd)?, l.kv_heads)?,
+                )
+            }
+            Qkv::Mla(m) => {
+                let (nope, rope) = (m.nope, m.rope);
+                let q = match &m.q {
+                    MlaQuery::Direct(p) => p.forward(h)?,
+                    MlaQuery::LowRank { a, norm, b: up } => {
+                        up.forward(&norm.forward(&a.forward(h)?)?)?
+                    }
+                }
+                .reshape((b, t, l.heads, nope + rope))?
+                .transpose(1, 2)?;
+                let q = Tensor::cat(
+                    &[
+                        q.narrow(D::Minus1, nope, rope)?,
+                        q.narrow(D::Minus1, 0, nope)?,
+                    ],
+                    D::Minus1,
+                )?;
+                let latent = m.kv_a.forward(h)?;
+                let kv = m.kv_norm.forward(&latent.narrow(D::Minus1, 0, m.lora)?)?;
+                let kv = m
+                    .kv_b
+                    .forward(&kv)?
+                    .reshape((b, t, l.heads, nope + m.v))?
+                    .transpose(1, 2)?;
+                let k_rope = latent
+                    .narrow(D::Minus1, m.lora, rope)?
+                    .unsqueeze(1)?
+                    .broadcast_as((b, l.heads, t, rope))?;
+                let k = Tensor::cat(&[k_rope, kv.narrow(D::Minus1, 0, nope)?], D::Minus1)?;
+                (
+                    q.contiguous()?,
+                    k.contiguous()?,
+                    kv.narrow(D::Minus1, nope, m.v)?.contiguous()?,
                 )
             }
             Qkv::FusedPerHead(p) => {

@@ -153,6 +153,8 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::COHERE2_MOE,
     moe::PHIMOE,
     moe::GPT_OSS,
+    moe::DEEPSEEK_V3,
+    moe::GLM4_MOE_LITE,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

@@ -64,6 +64,13 @@
 //!   stored transposed with gate and up interleaved (MXFP4-quantized experts are a
 //!   typed error).
 //!
+//! - DeepSeek-V3 (`DeepseekV3ForCausalLM`): multi-head latent attention (queries
+//!   through a low-rank pair, keys and values expanded from a normalized latent, one
+//!   rotary key shared by the heads, interleaved pairs by default) with the DeepSeek-V3
+//!   router above, dense layers before `first_k_dense_replace`; GLM-4-MoE-Lite
+//!   (`Glm4MoeLiteForCausalLM`, GLM-4.7-Flash) is the same with dense layers where
+//!   `mlp_layer_types` says.
+//!
 //! Checkpoints hold the experts either one by one (as the released ones do, and as
 //! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
 //! [`Moe::experts`] reads both.
@@ -198,6 +205,20 @@ pub(crate) const GPT_OSS: DecoderFile = DecoderFile {
     classes: &["GptOssForCausalLM", "GptOssModel"],
     load: load_gpt_oss,
     defaults: gpt_oss_defaults,
+};
+
+pub(crate) const DEEPSEEK_V3: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["DeepseekV3ForCausalLM", "DeepseekV3Model"],
+    load: load_deepseek_v3,
+    defaults: deepseek_v3_defaults,
+};
+
+pub(crate) const GLM4_MOE_LITE: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["Glm4MoeLiteForCausalLM", "Glm4MoeLiteModel"],
+    load: load_glm4_moe_lite,
+    defaults: glm4_moe_lite_defaults,
 };
 
 pub(crate) const AFMOE: DecoderFile = DecoderFile {
@@ -2274,5 +2295,329 @@ fn gpt_oss_defaults() -> Vec<(&'static str, serde_json::Value)> {
             GPT_OSS_DEFAULTS.class,
             serde_json::json!(GptOssConfig::default()),
         ),
+    ]
+}
+
+// ---- DeepSeek-V3 (multi-head latent attention) ----
+
+hf_config! {
+    /// The multi-head latent attention fields of the DeepSeek configs (transformers
+    /// 5.23, `DeepseekV3Config`'s defaults).
+    pub(crate) struct MlaFields {
+        kv_lora_rank: usize = 512,
+        q_lora_rank: Option<usize> = Some(1536),
+        qk_rope_head_dim: usize = 64,
+        v_head_dim: usize = 128,
+        qk_nope_head_dim: usize = 128,
+        rope_interleave: bool = true,
+    }
+}
+
+/// The softmax scale of a latent attention: `qk_head_dim ** -0.5`, times
+/// `yarn_get_mscale(factor, mscale_all_dim)²` when the rotary type scales and
+/// `mscale_all_dim` is set (transformers' `yarn_apply_mscale`).
+pub(crate) fn mla_scale(config: &ConfigReader, qk_head_dim: usize) -> f64 {
+    let params = ["rope_parameters", "rope_scaling"]
+        .iter()
+        .find_map(|k| config.value.get(*k).filter(|v| v.is_object()));
+    let get = |k: &str| params.and_then(|p| p.get(k)).and_then(|v| v.as_f64());
+    let rope_type = params
+        .and_then(|p| p.get("rope_type").or_else(|| p.get("type")))
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    let mut scale = 1.0 / (qk_head_dim as f64).sqrt();
+    if rope_type != "default" {
+        if let (Some(all), Some(factor)) = (get("mscale_all_dim"), get("factor")) {
+            if all != 0.0 && factor > 1.0 {
+                let m = 0.1 * all * factor.ln() + 1.0;
+                scale *= m * m;
+            }
+        }
+    }
+    scale
+}
+
+/// Llama's config read for a latent-attention member whose fields are `f`: the
+/// rotary positions on `qk_rope_head_dim` channels (interleaved pairs when
+/// `rope_interleave`), the softmax scale of [`mla_scale`], and the layout's head size
+/// that of the queries and keys.
+pub(crate) fn mla_config(
+    config: &ConfigReader,
+    d: &Defaults,
+    f: &MlaFields,
+) -> Result<(llama::Config, super::decoder::Layout)> {
+    let mut c = llama::Config::read(config, d)?;
+    for (field, x) in [
+        ("kv_lora_rank", f.kv_lora_rank),
+        ("qk_rope_head_dim", f.qk_rope_head_dim),
+        ("v_head_dim", f.v_head_dim),
+    ] {
+        if x == 0 {
+            return Err(config.invalid(field, "is 0".into()));
+        }
+    }
+    if f.qk_rope_head_dim % 2 != 0 {
+        return Err(config.invalid(
+            "qk_rope_head_dim",
+            "is odd: rotary pairs need an even size".into(),
+        ));
+    }
+    // transformers' rotary tables are `qk_rope_head_dim` wide: a partial factor would
+    // not fit the rotary channels.
+    if super::decoder::partial_rotary_dim(config, f.qk_rope_head_dim, 1.0)? != f.qk_rope_head_dim {
+        return Err(config.invalid(
+            "partial_rotary_factor",
+            "is not 1: the latent attention rotates all its qk_rope_head_dim channels".into(),
+        ));
+    }
+    c.rotary_dim = f.qk_rope_head_dim;
+    c.rope = super::decoder::rope_freqs(
+        config,
+        None,
+        f.qk_rope_head_dim,
+        d.rope_theta,
+        c.max_positions,
+    )?;
+    let qk = f.qk_nope_head_dim + f.qk_rope_head_dim;
+    let mut layout = c.layout();
+    layout.head_dim = qk;
+    layout.kv_heads = layout.heads;
+    layout.scale = mla_scale(config, qk);
+    if let Some(r) = layout.rope.as_mut() {
+        r.interleaved = f.rope_interleave;
+    }
+    Ok((c, layout))
+}
+
+/// The epsilon of the latent attention's own RMSNorms: transformers builds them with
+/// the class default whatever `rms_norm_eps` says.
+const MLA_NORM_EPS: f64 = 1e-6;
+
+/// A latent attention's projections under `a` (`self_attn`) and its output
+/// projection: `q_proj`, or `q_a_proj` / `q_a_layernorm` / `q_b_proj` with
+/// `q_lora_rank`; `kv_a_proj_with_mqa`, `kv_a_layernorm`, `kv_b_proj`; `o_proj`.
+/// `bias`: on `q_a_proj`, `kv_a_proj_with_mqa` and `o_proj` (`attention_bias`).
+pub(crate) fn mla_attention(
+    a: &Weights,
+    c: &llama::Config,
+    f: &MlaFields,
+    bias: bool,
+) -> Result<(super::decoder::Qkv, Linear)> {
+    use super::decoder::{linear, Mla, MlaQuery, Qkv};
+    let (h, heads) = (c.hidden_size, c.num_heads);
+    let qk = f.qk_nope_head_dim + f.qk_rope_head_dim;
+    let q = match f.q_lora_rank {
+        None => MlaQuery::Direct(a.linear_no_bias(h, heads * qk, "q_proj")?),
+        Some(r) => MlaQuery::LowRank {
+            a: linear(a, h, r, "q_a_proj", bias)?,
+            norm: Norm::rms(a, r, MLA_NORM_EPS, "q_a_layernorm")?,
+            b: a.linear_no_bias(r, heads * qk, "q_b_proj")?,
+        },
+    };
+    let mla = Mla {
+        q,
+        kv_a: linear(
+            a,
+            h,
+            f.kv_lora_rank + f.qk_rope_head_dim,
+            "kv_a_proj_with_mqa",
+            bias,
+        )?,
+        kv_norm: Norm::rms(a, f.kv_lora_rank, MLA_NORM_EPS, "kv_a_layernorm")?,
+        kv_b: a.linear_no_bias(
+            f.kv_lora_rank,
+            heads * (f.qk_nope_head_dim + f.v_head_dim),
+            "kv_b_proj",
+        )?,
+        lora: f.kv_lora_rank,
+        nope: f.qk_nope_head_dim,
+        rope: f.qk_rope_head_dim,
+        v: f.v_head_dim,
+    };
+    Ok((
+        Qkv::Mla(Box::new(mla)),
+        linear(a, heads * f.v_head_dim, h, "o_proj", bias)?,
+    ))
+}
+
+/// `DeepseekV3Config`'s defaults (`head_dim` is `qk_rope_head_dim`).
+pub(crate) const DEEPSEEK_V3_DEFAULTS: Defaults = Defaults {
+    class: "DeepseekV3Config",
+    vocab_size: 129280,
+    hidden_size: 7168,
+    intermediate_size: 18432,
+    num_hidden_layers: 61,
+    num_attention_heads: 128,
+    num_key_value_heads: Some(128),
+    head_dim: Some(64),
+    max_position_embeddings: 4096,
+    rms_norm_eps: Some(1e-6),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `DeepseekV3Config`'s experts (transformers 5.23).
+    pub(crate) struct DeepseekV3Config {
+        moe_intermediate_size: usize = 2048,
+        n_shared_experts: usize = 1,
+        n_routed_experts: usize = 256,
+        routed_scaling_factor: f64 = 2.5,
+        n_group: usize = 8,
+        topk_group: usize = 4,
+        num_experts_per_tok: usize = 8,
+        first_k_dense_replace: usize = 3,
+        norm_topk_prob: bool = true,
+    }
+}
+
+fn load_deepseek_v3(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let f: MlaFields = config.typed()?;
+    let (c, layout) = mla_config(config, &DEEPSEEK_V3_DEFAULTS, &f)?;
+    llama::check_layer_types(config, None)?;
+    let g: DeepseekV3Config = config.typed()?;
+    let router = SigmoidRouting::read(
+        config,
+        SigmoidFields {
+            experts: g.n_routed_experts,
+            top_k: g.num_experts_per_tok,
+            inner: g.moe_intermediate_size,
+            norm_topk_prob: g.norm_topk_prob,
+            n_group: g.n_group,
+            topk_group: g.topk_group,
+            routed_scaling: g.routed_scaling_factor,
+            shared_experts: g.n_shared_experts,
+        },
+        ["n_routed_experts", "n_shared_experts"],
+    )?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = i >= g.first_k_dense_replace;
+        i += 1;
+        let attn = mla_attention(&w.pp("self_attn"), &c, &f, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            Mlp::Moe(Box::new(router.moe(&m, &c)?))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn deepseek_v3_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = DEEPSEEK_V3_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(DEEPSEEK_V3_DEFAULTS)),
+        (class, serde_json::json!(DeepseekV3Config::default())),
+        (class, serde_json::json!(MlaFields::default())),
+    ]
+}
+
+// ---- GLM-4-MoE-Lite ----
+
+/// `Glm4MoeLiteConfig`'s defaults (`head_dim` is its alias of `qk_rope_head_dim`, read
+/// as that).
+pub(crate) const GLM4_MOE_LITE_DEFAULTS: Defaults = Defaults {
+    class: "Glm4MoeLiteConfig",
+    vocab_size: 154880,
+    hidden_size: 2048,
+    intermediate_size: 10240,
+    num_hidden_layers: 47,
+    num_attention_heads: 20,
+    num_key_value_heads: Some(20),
+    head_dim: None,
+    max_position_embeddings: 202752,
+    rms_norm_eps: Some(1e-5),
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `Glm4MoeLiteConfig`'s latent attention and experts (transformers 5.23).
+    pub(crate) struct Glm4MoeLiteConfig {
+        kv_lora_rank: usize = 512,
+        q_lora_rank: Option<usize> = Some(768),
+        qk_rope_head_dim: usize = 64,
+        v_head_dim: usize = 256,
+        qk_nope_head_dim: usize = 192,
+        rope_interleave: bool = true,
+        moe_intermediate_size: usize = 1536,
+        n_shared_experts: usize = 1,
+        n_routed_experts: usize = 64,
+        routed_scaling_factor: f64 = 1.8,
+        n_group: usize = 1,
+        topk_group: usize = 1,
+        num_experts_per_tok: usize = 4,
+        norm_topk_prob: bool = true,
+        /// Filled in by `__post_init__` (the first layer dense).
+        #[serde(skip_serializing)]
+        mlp_layer_types: Option<Vec<String>> = None,
+    }
+}
+
+fn load_glm4_moe_lite(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let g: Glm4MoeLiteConfig = config.typed()?;
+    let f = MlaFields {
+        kv_lora_rank: g.kv_lora_rank,
+        q_lora_rank: g.q_lora_rank,
+        qk_rope_head_dim: g.qk_rope_head_dim,
+        v_head_dim: g.v_head_dim,
+        qk_nope_head_dim: g.qk_nope_head_dim,
+        rope_interleave: g.rope_interleave,
+    };
+    let (c, layout) = mla_config(config, &GLM4_MOE_LITE_DEFAULTS, &f)?;
+    llama::check_layer_types(config, None)?;
+    let sparse = mlp_layer_types(config, g.mlp_layer_types.as_deref(), c.num_layers, |i| {
+        i >= 1
+    })?;
+    let router = SigmoidRouting::read(
+        config,
+        SigmoidFields {
+            experts: g.n_routed_experts,
+            top_k: g.num_experts_per_tok,
+            inner: g.moe_intermediate_size,
+            norm_topk_prob: g.norm_topk_prob,
+            n_group: g.n_group,
+            topk_group: g.topk_group,
+            routed_scaling: g.routed_scaling_factor,
+            shared_experts: g.n_shared_experts,
+        },
+        ["n_routed_experts", "n_shared_experts"],
+    )?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let is_sparse = sparse.get(i).copied().unwrap_or(true);
+        i += 1;
+        let attn = mla_attention(&w.pp("self_attn"), &c, &f, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mlp = if is_sparse {
+            Mlp::Moe(Box::new(router.moe(&m, &c)?))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn glm4_moe_lite_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = GLM4_MOE_LITE_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(GLM4_MOE_LITE_DEFAULTS)),
+        (class, serde_json::json!(Glm4MoeLiteConfig::default())),
     ]
 }

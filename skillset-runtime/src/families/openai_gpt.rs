@@ -53,18 +53,19 @@ pub(crate) fn load(
     let hd = gpt::head_dim(config, "n_head", h, heads)?;
     let eps = config.check_eps("layer_norm_epsilon", g.layer_norm_epsilon)?;
     // The model's own `ACT_FNS`, not transformers' `ACT2FN`.
-    let act =
-        match g.afn.as_str() {
-            "gelu" => Activation::GeluTanh,
-            "relu" => Activation::Relu,
-            "silu" | "swish" => Activation::Silu,
-            other => return Err(config.invalid(
+    let act = match g.afn.as_str() {
+        "gelu" => Activation::GeluTanh,
+        "relu" => Activation::Relu,
+        "silu" | "swish" => Activation::Silu,
+        other => {
+            return Err(config.invalid(
                 "afn",
                 format!(
                     "`{other}` is not one of OpenAI GPT's activations (gelu, relu, silu, swish)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let mut layout = Layout::new(heads, heads, hd, act);
     layout.residual = Residual::PostNorm;
     let skeleton = Skeleton {
