@@ -972,6 +972,11 @@ DECODERS = {
         "gpt_oss": "GptOssConfig",
         "deepseek_v3": "DeepseekV3Config",
         "glm4_moe_lite": "Glm4MoeLiteConfig",
+        "deepseek_v2": "DeepseekV2Config",
+        "minicpm3": "MiniCPM3Config",
+        "diffllama": "DiffLlamaConfig",
+        "youtu": "YoutuConfig",
+        "minimax_m2": "MiniMaxM2Config",
     }.items()
 }
 
@@ -2289,6 +2294,123 @@ FIXTURE_SPECS = {
         n_shared_experts=1,
         mlp_layer_types=["dense", "sparse", "sparse"],
     ),
+    "deepseek-v2-tiny": lambda: fixture(
+        "deepseek-v2-tiny", "deepseek_v2", transformers.DeepseekV2ForCausalLM, "llama",
+        "DeepseekV2ForCausalLM shaped like V2-Lite: latent attention with q_proj (no query "
+        "low-rank pair), rotary pairs interleaved (complex multiply), YaRN with mscale = "
+        "mscale_all_dim 0.707 (factor 4 over 16 positions) scaling the softmax; layer 0 dense, "
+        "layers 1-2 with a softmax router over 8 experts in 2 groups (group_limited_greedy: the "
+        "best group by its best expert), top-2 times routed_scaling_factor 2 without "
+        "renormalization, plus a shared expert; `<s>` added by the tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=182,
+        post=spread_norms,
+        tokenizer_setup=bos_template(),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_key_value_heads=4,
+        q_lora_rank=None,
+        kv_lora_rank=12,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=6,
+        v_head_dim=5,
+        head_dim=4,
+        qk_head_dim=10,
+        n_routed_experts=8,
+        n_shared_experts=1,
+        num_experts_per_tok=2,
+        moe_intermediate_size=20,
+        topk_method="group_limited_greedy",
+        n_group=2,
+        topk_group=1,
+        routed_scaling_factor=2.0,
+        first_k_dense_replace=1,
+        rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                         "original_max_position_embeddings": 16, "mscale": 0.707, "mscale_all_dim": 0.707,
+                         "beta_fast": 32.0, "beta_slow": 1.0},
+    ),
+    "minicpm3-tiny": lambda: fixture(
+        "minicpm3-tiny", "minicpm3", transformers.MiniCPM3ForCausalLM, "llama",
+        "MiniCPM3ForCausalLM: DeepSeek's latent attention (low-rank queries, value heads of 5 "
+        "channels) with rotary halves, longrope crossing original_max_position_embeddings 16 "
+        "(short and long factors, attention factor sqrt(1 + ln 4 / ln 16)); dense gated MLPs; "
+        "embeddings times scale_emb 12, sublayer outputs times scale_depth 0.7 / sqrt(2), the final "
+        "hidden state divided by hidden_size / dim_model_base = 2 before the tied head; `<s>` "
+        "added by the tokenizer.",
+        [
+            lambda n, d: text_generation(n, d, PROMPTS, 12),
+            # Beams: their scores see the logits' scale, which greedy choices do not.
+            lambda n, d: text_generation(n, d, PROMPTS, 12, num_beams=3),
+        ],
+        seed=183,
+        post=quiet_embeddings,
+        tokenizer_setup=bos_template(),
+        hidden_size=32,
+        num_key_value_heads=4,
+        q_lora_rank=16,
+        kv_lora_rank=12,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=6,
+        v_head_dim=5,
+        head_dim=4,
+        qk_head_dim=10,
+        scale_emb=12.0,
+        scale_depth=0.7,
+        dim_model_base=16,
+        tie_word_embeddings=True,
+        rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": [1.0, 1.7],
+                         "long_factor": [1.3, 5.0], "original_max_position_embeddings": 16},
+    ),
+    "diffllama-tiny": lambda: fixture(
+        "diffllama-tiny", "diffllama", transformers.DiffLlamaForCausalLM, "llama",
+        "DiffLlamaForCausalLM: differential attention over 3 layers (each lambda from its learned "
+        "vectors and lambda_init by layer), 4 heads paired (j, j + 2) over 2 key/value heads whose "
+        "values sit side by side, the weightless RMSNorm of the difference; `<s>` added by the "
+        "tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=187,
+        post=spread_lambdas,
+        tokenizer_setup=bos_template(),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_key_value_heads=2,
+    ),
+    "youtu-tiny": lambda: fixture(
+        "youtu-tiny", "youtu", transformers.YoutuForCausalLM, "llama3",
+        "YoutuForCausalLM: Llama's layer with DeepSeek-V3's latent attention (low-rank queries, "
+        "value heads of 5 channels for query/key heads of 10, interleaved rotary pairs) and dense "
+        "gated MLPs, tied embeddings; a Llama-3-shaped tokenizer.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=188,
+        post=quiet_embeddings,
+        tokenizer_setup=lambda t: {"tokenizer_class": "PreTrainedTokenizerFast"},
+        hidden_size=32,
+        num_key_value_heads=4,
+        q_lora_rank=16,
+        kv_lora_rank=12,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=6,
+        v_head_dim=5,
+        head_dim=4,
+        qk_head_dim=10,
+        tie_word_embeddings=True,
+    ),
+    "minimax-m2-tiny": lambda: fixture(
+        "minimax-m2-tiny", "minimax_m2", transformers.MiniMaxM2ForCausalLM, "gpt2",
+        "MiniMaxM2ForCausalLM: Mixtral's layer with RMSNorms over the whole query and key "
+        "projections, rotary positions on half of each head; 6 experts under the released names "
+        "(block_sparse_moe.experts.N.w1/w3/w2, gate, e_score_correction_bias), sigmoid scores "
+        "whose choice the correction bias shifts, top-2 renormalized; BPE without a BOS.",
+        [lambda n, d: text_generation(n, d, PROMPTS, 12)],
+        seed=190,
+        post=spread_correction,
+        hidden_size=32,
+        num_key_value_heads=2,
+        head_dim=8,
+        num_local_experts=6,
+        num_experts_per_tok=2,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+    ),
     "ministral-tiny": lambda: fixture(
         "ministral-tiny", "ministral", transformers.MinistralForCausalLM, "llama",
         "MinistralForCausalLM: layer 0 attends within a sliding window of 5 positions (shorter "
@@ -2728,6 +2850,16 @@ def spread_gpt_oss(model, tokenizer):
         for n, p in model.named_parameters():
             if n.endswith("_proj_bias"):
                 p.normal_(0.0, 0.2)
+
+
+def spread_lambdas(model, tokenizer):
+    """`spread_norms`, and DiffLlama's lambda vectors wide enough that each layer's
+    lambda differs from its `lambda_init` by a visible amount."""
+    spread_norms(model, tokenizer)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lambda_" in n:
+                p.normal_(0.0, 0.5)
 
 
 def spread_biases(model, tokenizer):

@@ -77,6 +77,8 @@ const LAYERS: &[&[&str]] = &[
         "families::jais2",
         "families::nanochat",
         "families::apertus",
+        "families::mla",
+        "families::diffllama",
     ],
     // Deltas over a delta (Qwen3 over Qwen2, Ministral over Mistral, OLMo-3 over
     // OLMo-2, GLM over Phi-3's MLP, Gemma 2 over Gemma, Cohere 2 over Cohere, CodeGen
@@ -93,6 +95,8 @@ const LAYERS: &[&[&str]] = &[
         "families::granite_swa",
         "families::hyperclovax",
         "families::dbrx",
+        "families::minicpm3",
+        "families::youtu",
     ],
     // Deltas over those (Gemma 3 and VaultGemma over Gemma 2, GLM-4 and ERNIE 4.5 over
     // GLM).

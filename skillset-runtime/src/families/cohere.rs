@@ -117,6 +117,7 @@ pub(crate) fn layer(
         rope: LayerRope::Global,
         sinks: None,
         out_gate: None,
+        differential: None,
     })
 }
 

@@ -268,9 +268,10 @@ pub(crate) struct Moe {
     /// Score each expert by the sigmoid of its logit instead of a softmax over them
     /// (DeepSeek-V3's router: GLM-4-MoE, dots.llm1).
     pub sigmoid: bool,
-    /// `(n_group, topk_group)`: choose among the experts of the `topk_group` groups
-    /// whose two best scores (with `selection_bias`) sum highest.
-    pub groups: Option<(usize, usize)>,
+    /// `(n_group, topk_group, best)`: choose among the experts of the `topk_group`
+    /// groups whose `best` best scores (with `selection_bias`) sum highest (DeepSeek-V3:
+    /// the two best; DeepSeek-V2: the best alone).
+    pub groups: Option<(usize, usize, usize)>,
     /// The picked weights' multiplier (`routed_scaling_factor`; 1 elsewhere).
     pub routed_scaling: f32,
     /// An expert every token takes, added to the routed ones (Qwen2-MoE's
@@ -362,14 +363,14 @@ impl Moe {
                 None => p[e],
             };
             match self.groups {
-                Some((n_group, topk_group)) if n_group > 1 => {
-                    // Each group's score: the sum of its two best keys.
+                Some((n_group, topk_group, best_of)) if n_group > 1 => {
+                    // Each group's score: the sum of its `best_of` best keys.
                     let size = p.len() / n_group;
                     let mut best: Vec<(usize, f32)> = (0..n_group)
                         .map(|g| {
                             let mut k: Vec<f32> = (g * size..(g + 1) * size).map(key).collect();
                             k.sort_by(|a, b| b.total_cmp(a));
-                            (g, k.iter().take(2).sum())
+                            (g, k.iter().take(best_of).sum())
                         })
                         .collect();
                     best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -557,6 +558,23 @@ pub(crate) struct Layer {
     /// the layer's normalized input (AFMoE's gated attention); `[hidden -> heads *
     /// head_dim]`.
     pub out_gate: Option<Linear>,
+    /// Differential attention (DiffLlama): heads `j` and `j + heads/2` attend with
+    /// values of two key/value heads side by side, and the first's output minus
+    /// `lambda` times the second's is normalized.
+    pub differential: Option<Differential>,
+}
+
+/// One layer's differential attention (transformers' `DiffLlamaAttention`): with
+/// values `[v_a | v_b]` (key/value heads `a` and `a + kv_heads/2`), head pair `j`
+/// gives `rms(o_j - lambda * o_{j + heads/2}) * (1 - lambda_init)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Differential {
+    /// `exp(lambda_q1 · lambda_k1) - exp(lambda_q2 · lambda_k2) + lambda_init`.
+    pub lambda: f64,
+    /// `0.8 - 0.6 * exp(-0.3 * layer)`.
+    pub lambda_init: f64,
+    /// The weightless RMSNorm's epsilon (`rms_norm_eps`).
+    pub eps: f64,
 }
 
 /// The rotary positions of one layer.
@@ -1466,6 +1484,19 @@ impl CausalLm for Decoder {
                 _ => (q, k),
             };
             let (k, v) = kv.append(&k.contiguous()?, &v.contiguous()?)?;
+            // Differential attention's values: the first half of the key/value heads
+            // tiled, beside the second half tiled.
+            let v = match &layer.differential {
+                Some(_) => {
+                    let half = l.kv_heads / 2;
+                    let (a, b) = (v.narrow(1, 0, half)?, v.narrow(1, half, half)?);
+                    Tensor::cat(
+                        &[Tensor::cat(&[&a, &a], 1)?, Tensor::cat(&[&b, &b], 1)?],
+                        D::Minus1,
+                    )?
+                }
+                None => v,
+            };
             let n_rep = l.heads / l.kv_heads;
             let (k, v) = (nn::repeat_kv(k, n_rep)?, nn::repeat_kv(v, n_rep)?);
             let bias = if layer.windowed {
@@ -1483,6 +1514,16 @@ impl CausalLm for Decoder {
                 (Some(cap), _) => nn::attention_softcapped(&q, &k, &v, bias, scale, cap)?,
                 (None, Some(sinks)) => nn::attention_with_sinks(&q, &k, &v, bias, scale, sinks)?,
                 (None, None) => nn::attention(&q, &k, &v, Some(bias), scale)?,
+            };
+            let ctx = match &layer.differential {
+                Some(d) => {
+                    let half = l.heads / 2;
+                    let (o1, o2) = (ctx.narrow(1, 0, half)?, ctx.narrow(1, half, half)?);
+                    let o = (o1 - (o2 * d.lambda)?)?;
+                    (nn::rms_normalize_f32(&o, d.eps)?.to_dtype(o.dtype())?
+                        * (1.0 - d.lambda_init))?
+                }
+                None => ctx,
             };
             let mut merged = nn::merge_heads(&ctx)?;
             if let Some(g) = &layer.out_gate {

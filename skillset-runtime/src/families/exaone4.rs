@@ -62,6 +62,7 @@ fn layer(w: &Weights, c: &llama::Config) -> Result<Layer> {
         rope: LayerRope::Global,
         sinks: None,
         out_gate: None,
+        differential: None,
     })
 }
 

@@ -164,6 +164,7 @@ pub(crate) fn block(
         rope: LayerRope::Global,
         sinks: None,
         out_gate: None,
+        differential: None,
     }
 }
 

@@ -423,6 +423,7 @@ pub(crate) fn layer(
         rope: LayerRope::Global,
         sinks: None,
         out_gate: None,
+        differential: None,
     })
 }
 

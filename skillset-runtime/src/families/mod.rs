@@ -16,6 +16,7 @@ pub(crate) mod config;
 pub(crate) mod cwm;
 pub(crate) mod dbrx;
 pub(crate) mod decoder;
+pub(crate) mod diffllama;
 pub(crate) mod encoder;
 pub(crate) mod ernie4_5;
 pub(crate) mod exaone4;
@@ -40,9 +41,11 @@ pub(crate) mod jais2;
 pub(crate) mod kernels;
 pub(crate) mod llama;
 pub(crate) mod llava;
+pub(crate) mod minicpm3;
 pub(crate) mod ministral;
 pub(crate) mod ministral3;
 pub(crate) mod mistral;
+pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod mpt;
 pub(crate) mod nanochat;
@@ -69,6 +72,7 @@ pub(crate) mod vit;
 pub(crate) mod wav2vec2;
 pub(crate) mod whisper;
 pub(crate) mod xglm;
+pub(crate) mod youtu;
 
 pub(crate) use causal::CausalLm;
 pub(crate) use config::ConfigReader;
@@ -134,6 +138,9 @@ const DECODERS: &[decoder::DecoderFile] = &[
     nanochat::FILE,
     hyperclovax::FILE,
     apertus::FILE,
+    minicpm3::FILE,
+    diffllama::FILE,
+    youtu::FILE,
     moe::MIXTRAL,
     moe::QWEN2_MOE,
     moe::QWEN3_MOE,
@@ -155,6 +162,8 @@ const DECODERS: &[decoder::DecoderFile] = &[
     moe::GPT_OSS,
     moe::DEEPSEEK_V3,
     moe::GLM4_MOE_LITE,
+    moe::DEEPSEEK_V2,
+    moe::MINIMAX_M2,
     gpt::FILE,
     gpt_neo::FILE,
     gptj::FILE,

@@ -69,7 +69,14 @@
 //!   rotary key shared by the heads, interleaved pairs by default) with the DeepSeek-V3
 //!   router above, dense layers before `first_k_dense_replace`; GLM-4-MoE-Lite
 //!   (`Glm4MoeLiteForCausalLM`, GLM-4.7-Flash) is the same with dense layers where
-//!   `mlp_layer_types` says.
+//!   `mlp_layer_types` says. DeepSeek-V2 (`DeepseekV2ForCausalLM`) has the same
+//!   attention (its rotary pairs always interleaved) and a softmax router: the top-k
+//!   probabilities, optionally among the best groups by their best expert, times
+//!   `routed_scaling_factor`, never renormalized.
+//!
+//! - MiniMax-M2 (`MiniMaxM2ForCausalLM`): Mixtral's layer and per-expert names with
+//!   FlexOlmo's whole-projection q/k norms, partial rotary positions, and sigmoid
+//!   scores whose choice `e_score_correction_bias` corrects, renormalized.
 //!
 //! Checkpoints hold the experts either one by one (as the released ones do, and as
 //! `save_pretrained` writes them) or fused as transformers 5 holds them in memory;
@@ -83,6 +90,7 @@ use super::decoder::{Decoder, DecoderFile, Layer, LayerRope, Mlp, Moe, Norm, QkN
 use super::ernie4_5::{self, Ernie4_5Fields};
 use super::granite::GraniteConfig;
 use super::llama::{self, Defaults};
+use super::mla::{mla_attention, mla_config, MlaFields};
 use super::nn::{Linear, Weights};
 use super::{exaone4, glm, granite_swa, hunyuan_v1_dense, olmo2, olmo3, qwen2};
 use crate::error::Result;
@@ -219,6 +227,20 @@ pub(crate) const GLM4_MOE_LITE: DecoderFile = DecoderFile {
     classes: &["Glm4MoeLiteForCausalLM", "Glm4MoeLiteModel"],
     load: load_glm4_moe_lite,
     defaults: glm4_moe_lite_defaults,
+};
+
+pub(crate) const DEEPSEEK_V2: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["DeepseekV2ForCausalLM", "DeepseekV2Model"],
+    load: load_deepseek_v2,
+    defaults: deepseek_v2_defaults,
+};
+
+pub(crate) const MINIMAX_M2: DecoderFile = DecoderFile {
+    family: Family::Llama,
+    classes: &["MiniMaxM2ForCausalLM", "MiniMaxM2Model"],
+    load: load_minimax_m2,
+    defaults: minimax_m2_defaults,
 };
 
 pub(crate) const AFMOE: DecoderFile = DecoderFile {
@@ -1223,7 +1245,7 @@ impl SigmoidRouting {
             .to_vec1::<f32>()?;
         moe.selection_bias = Some(correction);
         moe.sigmoid = true;
-        moe.groups = Some((self.n_group, self.topk_group));
+        moe.groups = Some((self.n_group, self.topk_group, 2));
         moe.routed_scaling = self.routed_scaling as f32;
         if self.shared > 0 {
             let mut shared = c.clone();
@@ -2298,147 +2320,7 @@ fn gpt_oss_defaults() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
-// ---- DeepSeek-V3 (multi-head latent attention) ----
-
-hf_config! {
-    /// The multi-head latent attention fields of the DeepSeek configs (transformers
-    /// 5.23, `DeepseekV3Config`'s defaults).
-    pub(crate) struct MlaFields {
-        kv_lora_rank: usize = 512,
-        q_lora_rank: Option<usize> = Some(1536),
-        qk_rope_head_dim: usize = 64,
-        v_head_dim: usize = 128,
-        qk_nope_head_dim: usize = 128,
-        rope_interleave: bool = true,
-    }
-}
-
-/// The softmax scale of a latent attention: `qk_head_dim ** -0.5`, times
-/// `yarn_get_mscale(factor, mscale_all_dim)²` when the rotary type scales and
-/// `mscale_all_dim` is set (transformers' `yarn_apply_mscale`).
-pub(crate) fn mla_scale(config: &ConfigReader, qk_head_dim: usize) -> f64 {
-    let params = ["rope_parameters", "rope_scaling"]
-        .iter()
-        .find_map(|k| config.value.get(*k).filter(|v| v.is_object()));
-    let get = |k: &str| params.and_then(|p| p.get(k)).and_then(|v| v.as_f64());
-    let rope_type = params
-        .and_then(|p| p.get("rope_type").or_else(|| p.get("type")))
-        .and_then(|v| v.as_str())
-        .unwrap_or("default");
-    let mut scale = 1.0 / (qk_head_dim as f64).sqrt();
-    if rope_type != "default" {
-        if let (Some(all), Some(factor)) = (get("mscale_all_dim"), get("factor")) {
-            if all != 0.0 && factor > 1.0 {
-                let m = 0.1 * all * factor.ln() + 1.0;
-                scale *= m * m;
-            }
-        }
-    }
-    scale
-}
-
-/// Llama's config read for a latent-attention member whose fields are `f`: the
-/// rotary positions on `qk_rope_head_dim` channels (interleaved pairs when
-/// `rope_interleave`), the softmax scale of [`mla_scale`], and the layout's head size
-/// that of the queries and keys.
-pub(crate) fn mla_config(
-    config: &ConfigReader,
-    d: &Defaults,
-    f: &MlaFields,
-) -> Result<(llama::Config, super::decoder::Layout)> {
-    let mut c = llama::Config::read(config, d)?;
-    for (field, x) in [
-        ("kv_lora_rank", f.kv_lora_rank),
-        ("qk_rope_head_dim", f.qk_rope_head_dim),
-        ("v_head_dim", f.v_head_dim),
-    ] {
-        if x == 0 {
-            return Err(config.invalid(field, "is 0".into()));
-        }
-    }
-    if f.qk_rope_head_dim % 2 != 0 {
-        return Err(config.invalid(
-            "qk_rope_head_dim",
-            "is odd: rotary pairs need an even size".into(),
-        ));
-    }
-    // transformers' rotary tables are `qk_rope_head_dim` wide: a partial factor would
-    // not fit the rotary channels.
-    if super::decoder::partial_rotary_dim(config, f.qk_rope_head_dim, 1.0)? != f.qk_rope_head_dim {
-        return Err(config.invalid(
-            "partial_rotary_factor",
-            "is not 1: the latent attention rotates all its qk_rope_head_dim channels".into(),
-        ));
-    }
-    c.rotary_dim = f.qk_rope_head_dim;
-    c.rope = super::decoder::rope_freqs(
-        config,
-        None,
-        f.qk_rope_head_dim,
-        d.rope_theta,
-        c.max_positions,
-    )?;
-    let qk = f.qk_nope_head_dim + f.qk_rope_head_dim;
-    let mut layout = c.layout();
-    layout.head_dim = qk;
-    layout.kv_heads = layout.heads;
-    layout.scale = mla_scale(config, qk);
-    if let Some(r) = layout.rope.as_mut() {
-        r.interleaved = f.rope_interleave;
-    }
-    Ok((c, layout))
-}
-
-/// The epsilon of the latent attention's own RMSNorms: transformers builds them with
-/// the class default whatever `rms_norm_eps` says.
-const MLA_NORM_EPS: f64 = 1e-6;
-
-/// A latent attention's projections under `a` (`self_attn`) and its output
-/// projection: `q_proj`, or `q_a_proj` / `q_a_layernorm` / `q_b_proj` with
-/// `q_lora_rank`; `kv_a_proj_with_mqa`, `kv_a_layernorm`, `kv_b_proj`; `o_proj`.
-/// `bias`: on `q_a_proj`, `kv_a_proj_with_mqa` and `o_proj` (`attention_bias`).
-pub(crate) fn mla_attention(
-    a: &Weights,
-    c: &llama::Config,
-    f: &MlaFields,
-    bias: bool,
-) -> Result<(super::decoder::Qkv, Linear)> {
-    use super::decoder::{linear, Mla, MlaQuery, Qkv};
-    let (h, heads) = (c.hidden_size, c.num_heads);
-    let qk = f.qk_nope_head_dim + f.qk_rope_head_dim;
-    let q = match f.q_lora_rank {
-        None => MlaQuery::Direct(a.linear_no_bias(h, heads * qk, "q_proj")?),
-        Some(r) => MlaQuery::LowRank {
-            a: linear(a, h, r, "q_a_proj", bias)?,
-            norm: Norm::rms(a, r, MLA_NORM_EPS, "q_a_layernorm")?,
-            b: a.linear_no_bias(r, heads * qk, "q_b_proj")?,
-        },
-    };
-    let mla = Mla {
-        q,
-        kv_a: linear(
-            a,
-            h,
-            f.kv_lora_rank + f.qk_rope_head_dim,
-            "kv_a_proj_with_mqa",
-            bias,
-        )?,
-        kv_norm: Norm::rms(a, f.kv_lora_rank, MLA_NORM_EPS, "kv_a_layernorm")?,
-        kv_b: a.linear_no_bias(
-            f.kv_lora_rank,
-            heads * (f.qk_nope_head_dim + f.v_head_dim),
-            "kv_b_proj",
-        )?,
-        lora: f.kv_lora_rank,
-        nope: f.qk_nope_head_dim,
-        rope: f.qk_rope_head_dim,
-        v: f.v_head_dim,
-    };
-    Ok((
-        Qkv::Mla(Box::new(mla)),
-        linear(a, heads * f.v_head_dim, h, "o_proj", bias)?,
-    ))
-}
+// ---- DeepSeek-V3 ----
 
 /// `DeepseekV3Config`'s defaults (`head_dim` is `qk_rope_head_dim`).
 pub(crate) const DEEPSEEK_V3_DEFAULTS: Defaults = Defaults {
@@ -2619,5 +2501,254 @@ fn glm4_moe_lite_defaults() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         (class, serde_json::json!(GLM4_MOE_LITE_DEFAULTS)),
         (class, serde_json::json!(Glm4MoeLiteConfig::default())),
+    ]
+}
+
+// ---- DeepSeek-V2 ----
+
+/// `DeepseekV2Config`'s defaults (`head_dim` is `qk_rope_head_dim`).
+pub(crate) const DEEPSEEK_V2_DEFAULTS: Defaults = Defaults {
+    class: "DeepseekV2Config",
+    vocab_size: 102400,
+    head_dim: Some(64),
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `DeepseekV2Config`'s latent attention and experts (transformers 5.23;
+    /// `num_experts` is its alias of `n_routed_experts`).
+    pub(crate) struct DeepseekV2Config {
+        kv_lora_rank: usize = 512,
+        q_lora_rank: Option<usize> = Some(1536),
+        qk_rope_head_dim: usize = 64,
+        v_head_dim: usize = 128,
+        qk_nope_head_dim: usize = 128,
+        moe_intermediate_size: usize = 1407,
+        #[serde(alias = "num_experts")]
+        n_routed_experts: usize = 64,
+        n_shared_experts: usize = 2,
+        num_experts_per_tok: Option<usize> = None,
+        topk_method: String = "greedy".into(),
+        n_group: Option<usize> = None,
+        topk_group: Option<usize> = None,
+        routed_scaling_factor: f64 = 1.0,
+        first_k_dense_replace: usize = 0,
+    }
+}
+
+fn load_deepseek_v2(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let g: DeepseekV2Config = config.typed()?;
+    // Its rotary pairs are always interleaved (transformers multiplies complex numbers).
+    let f = MlaFields {
+        kv_lora_rank: g.kv_lora_rank,
+        q_lora_rank: g.q_lora_rank,
+        qk_rope_head_dim: g.qk_rope_head_dim,
+        v_head_dim: g.v_head_dim,
+        qk_nope_head_dim: g.qk_nope_head_dim,
+        rope_interleave: true,
+    };
+    let (c, layout) = mla_config(config, &DEEPSEEK_V2_DEFAULTS, &f)?;
+    llama::check_layer_types(config, None)?;
+    let top_k = g.num_experts_per_tok.ok_or_else(|| {
+        config.invalid(
+            "num_experts_per_tok",
+            "is absent: DeepSeek-V2's experts need it".into(),
+        )
+    })?;
+    // The softmax probabilities picked, times `routed_scaling_factor`, never
+    // renormalized (transformers drops `norm_topk_prob`).
+    let routing = Routing {
+        experts: g.n_routed_experts,
+        top_k,
+        inner: g.moe_intermediate_size,
+        norm_topk_prob: false,
+        weights_in_dtype: false,
+    }
+    .checked(config, "n_routed_experts")?;
+    let groups = match g.topk_method.as_str() {
+        "greedy" => None,
+        "group_limited_greedy" => {
+            let (Some(n), Some(k)) = (g.n_group, g.topk_group) else {
+                return Err(config.invalid(
+                    "topk_method",
+                    "is group_limited_greedy without n_group and topk_group".into(),
+                ));
+            };
+            if n == 0 || g.n_routed_experts % n != 0 || k == 0 || k > n {
+                return Err(config.invalid(
+                    "n_group",
+                    format!(
+                        "{n} groups of which topk_group {k} are kept do not fit {} experts",
+                        g.n_routed_experts
+                    ),
+                ));
+            }
+            if top_k > k * (g.n_routed_experts / n) {
+                return Err(config.invalid(
+                    "num_experts_per_tok",
+                    format!("{top_k} is more than the experts of {k} kept groups"),
+                ));
+            }
+            // A group's score is its best expert's.
+            Some((n, k, 1))
+        }
+        other => {
+            return Err(config.invalid(
+                "topk_method",
+                format!("`{other}` is not supported (greedy and group_limited_greedy are)"),
+            ))
+        }
+    };
+    let shared = g
+        .moe_intermediate_size
+        .checked_mul(g.n_shared_experts)
+        .ok_or_else(|| config.invalid("n_shared_experts", "is too large".into()))?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let mut i = 0;
+    let layers = |w: &Weights| {
+        let sparse = i >= g.first_k_dense_replace;
+        i += 1;
+        let attn = mla_attention(&w.pp("self_attn"), &c, &f, c.attention_bias)?;
+        let m = w.pp("mlp");
+        let mlp = if sparse {
+            let mut moe = routing.moe(&m, c.hidden_size, "gate", QWEN_NAMES)?;
+            moe.groups = groups;
+            moe.routed_scaling = g.routed_scaling_factor as f32;
+            if shared > 0 {
+                let mut s = c.clone();
+                s.intermediate_size = shared;
+                moe.shared = Some((llama::mlp(&m.pp("shared_experts"), &s)?, None));
+            }
+            Mlp::Moe(Box::new(moe))
+        } else {
+            llama::mlp(&m, &c)?
+        };
+        llama::layer(w, &c, |w, n, name| c.norm(w, n, name), attn, mlp)
+    };
+    llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
+}
+
+fn deepseek_v2_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = DEEPSEEK_V2_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(DEEPSEEK_V2_DEFAULTS)),
+        (class, serde_json::json!(DeepseekV2Config::default())),
+    ]
+}
+
+// ---- MiniMax-M2 ----
+
+/// `MiniMaxM2Config`'s defaults.
+pub(crate) const MINIMAX_M2_DEFAULTS: Defaults = Defaults {
+    class: "MiniMaxM2Config",
+    vocab_size: 200064,
+    hidden_size: 3072,
+    intermediate_size: 1536,
+    num_hidden_layers: 62,
+    num_attention_heads: 48,
+    num_key_value_heads: Some(8),
+    head_dim: Some(128),
+    max_position_embeddings: 196608,
+    rope_theta: 5_000_000.0,
+    attention_bias: None,
+    mlp_bias: None,
+    ..llama::DEFAULTS
+};
+
+hf_config! {
+    /// `MiniMaxM2Config`'s experts (transformers 5.23), and the released checkpoints'
+    /// legacy `rotary_dim` (read as `partial_rotary_factor = rotary_dim / head_dim`).
+    pub(crate) struct MiniMaxM2Config {
+        num_experts_per_tok: usize = 8,
+        num_local_experts: usize = 256,
+        #[serde(skip_serializing)]
+        rotary_dim: Option<usize> = None,
+    }
+}
+
+fn load_minimax_m2(
+    config: &ConfigReader,
+    weights: &Weights,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let mut c = llama::Config::read(config, &MINIMAX_M2_DEFAULTS)?;
+    llama::check_layer_types(config, None)?;
+    let m: MiniMaxM2Config = config.typed()?;
+    let stated_partial = config
+        .value
+        .get("rope_parameters")
+        .and_then(|p| p.get("partial_rotary_factor"))
+        .or_else(|| config.value.get("partial_rotary_factor"))
+        .is_some();
+    if let (Some(dim), false) = (m.rotary_dim, stated_partial) {
+        if dim == 0 || dim % 2 != 0 || dim > c.head_dim {
+            return Err(config.invalid(
+                "rotary_dim",
+                format!("{dim} is not an even size up to head_dim {}", c.head_dim),
+            ));
+        }
+        c.rotary_dim = dim;
+        c.rope = super::decoder::rope_freqs(
+            config,
+            None,
+            dim,
+            MINIMAX_M2_DEFAULTS.rope_theta,
+            c.max_positions,
+        )?;
+    }
+    // Sigmoid scores, the choice corrected by `e_score_correction_bias`, the picked
+    // scores renormalized (no groups, no scaling).
+    let routing = Routing {
+        experts: m.num_local_experts,
+        top_k: m.num_experts_per_tok,
+        inner: c.intermediate_size,
+        norm_topk_prob: true,
+        weights_in_dtype: false,
+    }
+    .checked(config, "num_local_experts")?;
+    let final_norm = c.norm(&weights.pp("model"), c.hidden_size, "norm")?;
+    let layers = |w: &Weights| {
+        let a = w.pp("self_attn");
+        let attn = llama::attention(&a, &c, false, false)?;
+        // The released checkpoints' names, or transformers 5's.
+        let block = if w.contains("block_sparse_moe.gate.weight") {
+            w.pp("block_sparse_moe")
+        } else {
+            w.pp("mlp")
+        };
+        let mut moe = routing.moe(&block, c.hidden_size, "gate", ["w1", "w3", "w2"])?;
+        let bias = block
+            .get(m.num_local_experts, "e_score_correction_bias")?
+            .to_dtype(DType::F32)?;
+        moe.selection_bias = Some(bias.to_vec1::<f32>()?);
+        moe.sigmoid = true;
+        let mut layer = llama::layer(
+            w,
+            &c,
+            |w, n, name| c.norm(w, n, name),
+            attn,
+            Mlp::Moe(Box::new(moe)),
+        )?;
+        // FlexOlmo's attention: RMSNorms over the whole query and key projections.
+        layer.qk_norm = Some(QkNorm::Whole(
+            olmo2::norm(&a, c.num_heads * c.head_dim, &c, "q_norm")?,
+            olmo2::norm(&a, c.num_kv_heads * c.head_dim, &c, "k_norm")?,
+        ));
+        Ok(layer)
+    };
+    llama::assemble(&c, weights, c.layout(), layers, final_norm, dtype, device)
+}
+
+fn minimax_m2_defaults() -> Vec<(&'static str, serde_json::Value)> {
+    let class = MINIMAX_M2_DEFAULTS.class;
+    vec![
+        (class, serde_json::json!(MINIMAX_M2_DEFAULTS)),
+        (class, serde_json::json!(MiniMaxM2Config::default())),
     ]
 }

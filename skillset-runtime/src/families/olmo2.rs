@@ -58,6 +58,7 @@ pub(crate) fn layer(w: &Weights, c: &llama::Config, mlp: Mlp) -> Result<Layer> {
         rope: LayerRope::Global,
         sinks: None,
         out_gate: None,
+        differential: None,
     })
 }
 

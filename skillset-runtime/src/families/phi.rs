@@ -94,6 +94,7 @@ pub(crate) fn load(
                 rope: LayerRope::Global,
                 sinks: None,
                 out_gate: None,
+                differential: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -53,6 +53,7 @@ pub(crate) fn load(
             rope: LayerRope::Global,
             sinks: None,
             out_gate: None,
+            differential: None,
         })
     };
     llama::assemble(&c, weights, layout, layers, final_norm, dtype, device)
