@@ -55,17 +55,8 @@ pub(crate) fn load(
     device: &Device,
 ) -> Result<Decoder> {
     let filled = llama::with_default_rope(config, default_rope());
-    let filled_reader;
-    let config = match &filled {
-        Some(value) => {
-            filled_reader = ConfigReader {
-                value,
-                path: config.path.clone(),
-            };
-            &filled_reader
-        }
-        None => config,
-    };
+    let filled_reader = filled.as_ref().map(|v| config.with_value(v));
+    let config = filled_reader.as_ref().unwrap_or(config);
     let c = llama::Config::read(config, &DEFAULTS)?;
     llama::check_layer_types(config, None)?;
     // Another `hidden_act` takes the usual activation, as transformers' `ACT2FN`.

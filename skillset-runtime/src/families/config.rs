@@ -50,6 +50,14 @@ pub(crate) struct ConfigReader<'a> {
 }
 
 impl<'a> ConfigReader<'a> {
+    /// The same file's reader over `value` (its config.json with fields filled in).
+    pub fn with_value<'b>(&self, value: &'b serde_json::Value) -> ConfigReader<'b> {
+        ConfigReader {
+            value,
+            path: self.path.clone(),
+        }
+    }
+
     pub fn new(ckpt: &'a Checkpoint) -> Self {
         ConfigReader {
             value: &ckpt.config,

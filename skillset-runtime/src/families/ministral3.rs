@@ -73,17 +73,8 @@ pub(crate) fn load(
         .cloned()
         .unwrap_or_else(|| serde_json::json!(DEFAULTS.max_position_embeddings));
     let filled = llama::with_default_rope(config, default_rope(&max));
-    let filled_reader;
-    let config = match &filled {
-        Some(value) => {
-            filled_reader = ConfigReader {
-                value,
-                path: config.path.clone(),
-            };
-            &filled_reader
-        }
-        None => config,
-    };
+    let filled_reader = filled.as_ref().map(|v| config.with_value(v));
+    let config = filled_reader.as_ref().unwrap_or(config);
     let mut c = llama::Config::read(config, &DEFAULTS)?;
     c.sliding_window = config.typed::<Ministral3Window>()?.sliding_window;
     llama::check_layer_types(config, c.sliding_window)?;

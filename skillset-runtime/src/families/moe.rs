@@ -2239,17 +2239,8 @@ fn load_gpt_oss(
     device: &Device,
 ) -> Result<Decoder> {
     let filled = llama::with_default_rope(config, gpt_oss_rope());
-    let filled_reader;
-    let config = match &filled {
-        Some(value) => {
-            filled_reader = ConfigReader {
-                value,
-                path: config.path.clone(),
-            };
-            &filled_reader
-        }
-        None => config,
-    };
+    let filled_reader = filled.as_ref().map(|v| config.with_value(v));
+    let config = filled_reader.as_ref().unwrap_or(config);
     let mut c = llama::Config::read(config, &GPT_OSS_DEFAULTS)?;
     let g: GptOssConfig = config.typed()?;
     c.sliding_window = g.sliding_window;
