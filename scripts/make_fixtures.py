@@ -262,7 +262,9 @@ def check_margins(name: str, ranked: list[dict], what: str, min_gap: float = 2e-
 def feature_extraction(model_dir: Path, inputs: list[str]) -> dict:
     pipe = pipeline("feature-extraction", model=str(model_dir), device=DEVICE, dtype=DTYPE)
     outputs = [pipe(text, return_tensors=True)[0].float().tolist() for text in inputs]  # [tokens, hidden]
-    return {"task": "feature-extraction", "inputs": inputs, "options": {}, "outputs": to_py(outputs)}
+    # A sentence-transformers directory pools by default: ask for the tokens.
+    options = {"pooling": "none"} if (model_dir / "modules.json").exists() else {}
+    return {"task": "feature-extraction", "inputs": inputs, "options": options, "outputs": to_py(outputs)}
 
 
 def pooled_embeddings(model_dir: Path, inputs: list[str], pooling: str, normalize: bool) -> dict:
@@ -2788,7 +2790,228 @@ FIXTURE_SPECS = {
     ),
     "bert-tiny-cls-bin": lambda: bin_twin("bert-tiny-cls", "bert-tiny-cls-bin", legacy_layer_norm_names=True),
     "llama-tiny-bin-sharded": lambda: bin_twin("llama-tiny", "llama-tiny-bin-sharded", shards=2, fused_views=True),
+    # Decoder heads (issue 16): sequence classifiers pooling the last token that is not
+    # `pad_token_id`, and sentence-transformers embedding directories pooling the last
+    # token (Qwen3-Embedding, gte-Qwen2, e5-mistral layouts).
+    "llama-tiny-cls": lambda: fixture(
+        "llama-tiny-cls", "llama", transformers.LlamaForSequenceClassification, "llama3",
+        "LlamaForSequenceClassification: `score` on the last token; Llama 3's tokenizer "
+        "(`<|begin_of_text|>` added), no pad token in the config (transformers pools the "
+        "last position: one text at a time in its pipeline).",
+        [
+            lambda n, d: text_classification(n, d, TEXTS, "all"),
+            lambda n, d: text_classification(n, d, TEXTS, 1),
+        ],
+        seed=191,
+        tokenizer_setup=lambda t: {"tokenizer_class": "PreTrainedTokenizerFast"},
+        pad_token_id=None,
+        **LABELS3,
+    ),
+    "mistral-tiny-cls": lambda: fixture(
+        "mistral-tiny-cls", "mistral", transformers.MistralForSequenceClassification, "llama",
+        "MistralForSequenceClassification: a tokenizer that adds `<s>` and `</s>` (as "
+        "e5-mistral's does) and `pad_token_id` = `</s>`, so transformers pools the token "
+        "before the final `</s>` (the last one that is not the pad id); sliding window 5.",
+        [lambda n, d: text_classification(n, d, TEXTS, "all")],
+        seed=192,
+        tokenizer_setup=bos_eos_template,
+        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "</s>"})),
+        sliding_window=5,
+        **LABELS3,
+    ),
+    "qwen2-tiny-cls": lambda: fixture(
+        "qwen2-tiny-cls", "qwen2", transformers.Qwen2ForSequenceClassification, "qwen2",
+        "Qwen2ForSequenceClassification: no BOS, `pad_token_id` = `<|endoftext|>` (the "
+        "texts hold none, so the last token is pooled).",
+        [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
+        seed=193,
+        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "<|endoftext|>"})),
+        **LABELS3,
+    ),
+    "qwen3-tiny-cls": lambda: fixture(
+        "qwen3-tiny-cls", "qwen3", transformers.Qwen3ForSequenceClassification, "qwen2",
+        "Qwen3ForSequenceClassification (a reranker's layout): per-head q/k norms, head_dim "
+        "12, `pad_token_id` = `<|endoftext|>`, 2 labels.",
+        [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
+        seed=194,
+        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "<|endoftext|>"})),
+        head_dim=12,
+        id2label={0: "no", 1: "yes"},
+        label2id={"no": 0, "yes": 1},
+    ),
+    "gpt2-tiny-cls": lambda: fixture(
+        "gpt2-tiny-cls", "gpt2", transformers.GPT2ForSequenceClassification, "gpt2",
+        "GPT2ForSequenceClassification: `transformer.*` and `score`, `pad_token_id` = "
+        "`<|endoftext|>` as GPT-2 classifiers set it.",
+        [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
+        seed=195,
+        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "<|endoftext|>"})),
+        **LABELS3,
+    ),
+    "qwen3-embedding-tiny": lambda: fixture(
+        "qwen3-embedding-tiny", "qwen3", transformers.Qwen3Model, "qwen2",
+        "Qwen3-Embedding's layout: the base model saved alone (no `model.` prefix, no head) "
+        "under a config naming Qwen3ForCausalLM; `<|endoftext|>` appended by tokenizer.json's "
+        "post-processor, left padding; sentence-transformers modules (last-token pooling, "
+        "Normalize) and its `query` instruction prompt.",
+        [
+            lambda n, d: feature_extraction(d, TEXTS),
+            lambda n, d: st_embeddings(d, TEXTS),
+            lambda n, d: st_embeddings(d, QUERIES, "query"),
+        ],
+        seed=196,
+        tokenizer_setup=eos_suffix("<|endoftext|>"),
+        after_save=lambda n, d: [
+            patch_json(d / "config.json", {"architectures": ["Qwen3ForCausalLM"]}),
+            st_directory(d, prompts={"query": QWEN3_QUERY, "document": ""}),
+        ],
+        head_dim=12,
+        tie_word_embeddings=True,
+    ),
+    "qwen2-embedding-tiny": lambda: fixture(
+        "qwen2-embedding-tiny", "qwen2", transformers.Qwen2ForCausalLM, "qwen2",
+        "gte-Qwen2's layout: a whole causal LM checkpoint (`model.*` and `lm_head`) read as its "
+        "base model; `<|endoftext|>` appended, sentence-transformers last-token pooling and "
+        "Normalize, a `query` prompt and max_seq_length 12 (the longer texts are cut).",
+        [
+            lambda n, d: st_embeddings(d, TEXTS),
+            lambda n, d: st_embeddings(d, QUERIES, "query"),
+        ],
+        seed=197,
+        tokenizer_setup=eos_suffix("<|endoftext|>"),
+        after_save=lambda n, d: st_directory(d, prompts={"query": QWEN3_QUERY}, max_seq_length=12),
+    ),
+    "mistral-embedding-tiny": lambda: fixture(
+        "mistral-embedding-tiny", "mistral", transformers.MistralModel, "llama",
+        "e5-mistral's layout: MistralModel saved alone, a tokenizer that adds `<s>` and "
+        "`</s>`, sentence-transformers last-token pooling and Normalize, a default prompt "
+        "(`web_search_query`) that every text gets.",
+        [
+            lambda n, d: feature_extraction(d, TEXTS[:3]),
+            lambda n, d: st_embeddings(d, TEXTS),
+        ],
+        seed=198,
+        # e5-mistral's tokenizer pads with `</s>`.
+        tokenizer_setup=both(bos_eos_template, lambda t: setattr(t, "pad_token", "</s>")),
+        after_save=lambda n, d: st_directory(
+            d, prompts={"web_search_query": E5_QUERY}, default_prompt_name="web_search_query"),
+        sliding_window=5,
+    ),
 }
+
+# More sequence classifiers: transformers' `GenericForSequenceClassification` (or its
+# own copy of it) over each decoder, with the tokenizer of that model type's other
+# fixture, 3 labels and `pad_token_id` as the tokenizer has it.
+GENERIC_CLASSIFIERS = {
+    # model type: (class, tokenizer, seed, config overrides)
+    "arcee": ("ArceeForSequenceClassification", "llama3", 201, {}),
+    "exaone4": ("Exaone4ForSequenceClassification", "gpt2", 202, {"sliding_window": 5}),
+    "gemma": ("GemmaForSequenceClassification", "gemma", 203, {"head_dim": 8}),
+    "gemma2": ("Gemma2ForSequenceClassification", "gemma", 204,
+               {"head_dim": 8, "sliding_window": 5, "attn_logit_softcapping": 2.0}),
+    "gemma3_text": ("Gemma3TextForSequenceClassification", "gemma", 205,
+                    {"head_dim": 8, "sliding_window": 5, "layer_types": ["sliding_attention", "full_attention"]}),
+    "glm": ("GlmForSequenceClassification", "qwen2", 206, {}),
+    "glm4": ("Glm4ForSequenceClassification", "qwen2", 207, {}),
+    "helium": ("HeliumForSequenceClassification", "llama", 208, {"head_dim": 8}),
+    "hunyuan_v1_dense": ("HunYuanDenseV1ForSequenceClassification", "qwen2", 209, {
+        "head_dim": 8,
+        "rope_parameters": {"rope_type": "dynamic", "alpha": 1000.0, "factor": 1.0, "rope_theta": 10000.0}}),
+    "ministral": ("MinistralForSequenceClassification", "llama", 210, {
+        "head_dim": 8, "sliding_window": 5, "layer_types": ["sliding_attention", "full_attention"]}),
+    "nemotron": ("NemotronForSequenceClassification", "llama", 211, {}),
+    "olmo": ("OlmoForSequenceClassification", "llama", 212, {}),
+    "olmo2": ("Olmo2ForSequenceClassification", "gpt2", 213, {}),
+    "olmo3": ("Olmo3ForSequenceClassification", "gpt2", 214, {}),
+    "phi3": ("Phi3ForSequenceClassification", "phi3", 215, {}),
+    "seed_oss": ("SeedOssForSequenceClassification", "qwen2", 216, {}),
+    "smollm3": ("SmolLM3ForSequenceClassification", "qwen2", 217, {}),
+    "stablelm": ("StableLmForSequenceClassification", "gpt2", 218, {}),
+    "starcoder2": ("Starcoder2ForSequenceClassification", "gpt2", 224, {}),
+    "mixtral": ("MixtralForSequenceClassification", "llama", 220, {"num_local_experts": 4}),
+    "diffllama": ("DiffLlamaForSequenceClassification", "llama", 221, {}),
+    "persimmon": ("PersimmonForSequenceClassification", "llama", 222, {}),
+    "phi": ("PhiForSequenceClassification", "gpt2", 223, {}),
+}
+
+
+def generic_classifier(model_type):
+    cls, tok, seed, over = GENERIC_CLASSIFIERS[model_type]
+    name = model_type.replace("_", "-") + "-tiny-cls"
+    return name, lambda: fixture(
+        name, model_type, getattr(transformers, cls), tok,
+        f"{cls}: `score` on the last token that is not `pad_token_id` (3 labels).",
+        [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
+        seed=seed, **over, **LABELS3,
+    )
+
+
+FIXTURE_SPECS.update(generic_classifier(t) for t in GENERIC_CLASSIFIERS)
+
+LABELS3 = {"id2label": {0: "negative", 1: "neutral", 2: "positive"},
+           "label2id": {"negative": 0, "neutral": 1, "positive": 2}}
+
+QUERIES = ["What is the capital of France?", "a fantastic movie"]
+QWEN3_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
+E5_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
+
+
+def bos_eos_template(tok):
+    """A Llama tokenizer that adds `<s>` before and `</s>` after every text (e5-mistral's
+    `add_eos_token: true`)."""
+    tok.add_bos_token = True
+    tok.add_eos_token = True
+    return {"add_bos_token": True, "add_eos_token": True}
+
+
+def eos_suffix(token):
+    """tokenizer.json's post-processor appends `token` to every text (Qwen3-Embedding's
+    and gte-Qwen2's tokenizers)."""
+    def setup(tok):
+        from tokenizers import processors
+        tid = tok.convert_tokens_to_ids(token)
+        tok._tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"$A {token}", pair=f"$A {token} $B {token}", special_tokens=[(token, tid)])
+        return {"padding_side": "left"}
+    return setup
+
+
+def st_directory(d: Path, prompts=None, default_prompt_name=None, max_seq_length=None):
+    """The sentence-transformers files of an embedding checkpoint: Transformer, last-token
+    Pooling and Normalize modules, the prompts and the maximum length."""
+    hidden = json.loads((d / "config.json").read_text())["hidden_size"]
+    (d / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ], indent=2) + "\n")
+    (d / "1_Pooling").mkdir(exist_ok=True)
+    (d / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": hidden, "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
+        "pooling_mode_lasttoken": True, "include_prompt": True,
+    }, indent=2) + "\n")
+    (d / "config_sentence_transformers.json").write_text(json.dumps({
+        "prompts": prompts or {}, "default_prompt_name": default_prompt_name,
+        "similarity_fn_name": "cosine",
+    }, indent=2) + "\n")
+    (d / "sentence_bert_config.json").write_text(json.dumps({
+        "max_seq_length": max_seq_length or 64, "do_lower_case": False,
+    }, indent=2) + "\n")
+
+
+def st_embeddings(model_dir: Path, inputs: list[str], prompt_name=None) -> dict:
+    """What `SentenceTransformer(dir).encode(inputs, prompt_name=...)` returns (its own
+    batching: one left-padded batch)."""
+    from sentence_transformers import SentenceTransformer
+    model = SentenceTransformer(str(model_dir), device=DEVICE)
+    emb = model.encode(inputs, prompt_name=prompt_name, convert_to_numpy=True)
+    options = {"pooling": "auto"}
+    if prompt_name:
+        options["prompt_name"] = prompt_name
+    return {"task": "feature-extraction", "inputs": inputs, "options": options,
+            "outputs": [[float(x) for x in row] for row in emb]}
 
 def spread_norms(model, tokenizer):
     """Norm weights away from their initial ones (and biases from zeros), so that a norm

@@ -81,6 +81,15 @@ fn feature_extraction<S: Supports<task::FeatureExtraction>>(
     let ep = S::init_cpu::<task::FeatureExtraction>(dir).unwrap();
     let opts = &check.options;
     match opts.pooling.as_deref() {
+        // sentence-transformers' `encode`: the directory's pooling and prompts.
+        Some("auto") => match opts.prompt_name.as_deref() {
+            Some(name) => ep.embed_with_prompt(&inputs(check), name),
+            None => ep.embed(&inputs(check)),
+        }
+        .unwrap()
+        .into_iter()
+        .map(to_value)
+        .collect(),
         None | Some("none") => ep
             .call_batch(&inputs(check))
             .unwrap()
@@ -423,7 +432,18 @@ macro_rules! bert_tasks {
 
 macro_rules! decoder_tasks {
     ($S:ty, $f:expr, $check:expr) => {
-        typed!($S, $f, $check, [TextGeneration])
+        typed!(
+            $S,
+            $f,
+            $check,
+            [TextGeneration, FeatureExtraction, TextClassification]
+        )
+    };
+}
+
+macro_rules! gpt_tasks {
+    ($S:ty, $f:expr, $check:expr) => {
+        typed!($S, $f, $check, [TextGeneration, TextClassification])
     };
 }
 
@@ -530,7 +550,7 @@ fn fixtures_through_user_skillsets() {
             let ours = match family {
                 skillsets::Family::Bert => bert_tasks!(AnyBert, f, check),
                 skillsets::Family::Llama => decoder_tasks!(AnyDecoder, f, check),
-                skillsets::Family::Gpt => decoder_tasks!(AnyGpt, f, check),
+                skillsets::Family::Gpt => gpt_tasks!(AnyGpt, f, check),
                 skillsets::Family::T5 => seq2seq_tasks!(AnyT5, f, check),
                 skillsets::Family::Vit => vit_tasks!(AnyVit, f, check),
                 skillsets::Family::Clip => clip_family_tasks!(AnyClip, f, check),

@@ -38,7 +38,7 @@ const MEDIA_TASKS = new Set([
   "image-text-to-text",
 ]);
 // Read when present (a 404 is fine): tokenizer and generation settings, and the
-// sentence-transformers layout (pooling, normalization, max length).
+// sentence-transformers layout (pooling, normalization, max length, prompts).
 const OPTIONAL = [
   "tokenizer_config.json",
   "special_tokens_map.json",
@@ -47,6 +47,7 @@ const OPTIONAL = [
   "preprocessor_config.json",
   "vocab.json",
   "sentence_bert_config.json",
+  "config_sentence_transformers.json",
   "chat_template.jinja",
 ];
 

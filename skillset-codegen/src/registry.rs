@@ -79,7 +79,7 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Gpt,
         modality: Modality::Text,
-        description: "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned positions), OpenAI GPT (post-norm blocks), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), GPTBigCode (multi-query attention), OPT, Phi (parallel attention and MLP, partial rotary), Persimmon, CodeGen, BLOOM, MPT and Falcon (ALiBi), XGLM (sinusoidal positions), DBRX (MPT's layout with rotary positions and a mixture of experts)",
+        description: "decoder-only transformers with LayerNorm and GELU MLPs: GPT-2 (learned positions), OpenAI GPT (post-norm blocks), GPT-Neo (local attention), GPT-J and GPT-NeoX (partial rotary, parallel residual), GPTBigCode (multi-query attention), OPT, Phi (parallel attention and MLP, partial rotary), Persimmon, CodeGen, BLOOM, MPT and Falcon (ALiBi), XGLM (sinusoidal positions), DBRX (MPT's layout with rotary positions and a mixture of experts); GPT-2's, Persimmon's and Phi's sequence classifiers",
         base: &[
             "GPT2Model",
             "GPTNeoModel",
@@ -97,7 +97,8 @@ pub static FAMILIES: &[FamilySpec] = &[
             "DbrxModel",
             "OpenAIGPTModel",
         ],
-        tasks: &[(
+        tasks: &[
+            (
             Task::TextGeneration,
             &[
                 "GPT2LMHeadModel",
@@ -116,12 +117,21 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "DbrxForCausalLM",
                 "OpenAIGPTLMHeadModel",
             ],
-        )],
+        ),
+            (
+                Task::TextClassification,
+                &[
+                    "GPT2ForSequenceClassification",
+                    "PersimmonForSequenceClassification",
+                    "PhiForSequenceClassification",
+                ],
+            ),
+        ],
     },
     FamilySpec {
         family: Family::Llama,
         modality: Modality::Text,
-        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4, Jais 2, NanoChat, HyperCLOVA X, Apertus, MiniCPM3, DiffLlama, Youtu-LLM and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE, Mellum, AFMoE, Cohere 2 MoE, PhiMoE, gpt-oss, DeepSeek-V2/V3, GLM-4-MoE-Lite and MiniMax-M2)",
+        description: "decoder-only transformers with rotary positions and grouped-query attention, each member a delta over Llama (Mistral, Qwen2/3, Phi-3, Gemma 1-3, Granite, OLMo 1-3, GLM, Cohere, StarCoder2, SmolLM3, Nemotron, EXAONE 4, Jais 2, NanoChat, HyperCLOVA X, Apertus, MiniCPM3, DiffLlama, Youtu-LLM and more; the mixtures of experts Mixtral, Qwen2/3-MoE, OLMoE, FlexOlmo, Granite-MoE, HunYuan-MoE, ERNIE 4.5 MoE, GLM-4-MoE, dots.llm1, Solar Open, EXAONE-MoE, Mellum, AFMoE, Cohere 2 MoE, PhiMoE, gpt-oss, DeepSeek-V2/V3, GLM-4-MoE-Lite and MiniMax-M2); their sequence classifiers, and embedding models (Qwen3-Embedding, gte-Qwen2, e5-mistral) read as encoders",
         base: &[
             "LlamaModel",
             "MistralModel",
@@ -185,7 +195,8 @@ pub static FAMILIES: &[FamilySpec] = &[
             "DeepseekV2Model",
             "MiniMaxM2Model",
         ],
-        tasks: &[(
+        tasks: &[
+            (
             Task::TextGeneration,
             &[
                 "LlamaForCausalLM",
@@ -250,7 +261,45 @@ pub static FAMILIES: &[FamilySpec] = &[
                 "DeepseekV2ForCausalLM",
                 "MiniMaxM2ForCausalLM",
             ],
-        )],
+        ),
+        // The base model's hidden states (a sentence-transformers directory pools
+        // the last token: Qwen3-Embedding, gte-Qwen2, e5-mistral).
+        (
+            Task::FeatureExtraction,
+            &["Qwen3Model", "Qwen2Model", "MistralModel"],
+        ),
+        // `score` on the last token that is not `pad_token_id`.
+        (
+            Task::TextClassification,
+            &[
+                "LlamaForSequenceClassification",
+                "MistralForSequenceClassification",
+                "Qwen2ForSequenceClassification",
+                "Qwen3ForSequenceClassification",
+                "ArceeForSequenceClassification",
+                "Exaone4ForSequenceClassification",
+                "GemmaForSequenceClassification",
+                "Gemma2ForSequenceClassification",
+                "Gemma3TextForSequenceClassification",
+                "GlmForSequenceClassification",
+                "Glm4ForSequenceClassification",
+                "HeliumForSequenceClassification",
+                "HunYuanDenseV1ForSequenceClassification",
+                "MinistralForSequenceClassification",
+                "NemotronForSequenceClassification",
+                "OlmoForSequenceClassification",
+                "Olmo2ForSequenceClassification",
+                "Olmo3ForSequenceClassification",
+                "Phi3ForSequenceClassification",
+                "SeedOssForSequenceClassification",
+                "SmolLM3ForSequenceClassification",
+                "StableLmForSequenceClassification",
+                "Starcoder2ForSequenceClassification",
+                "DiffLlamaForSequenceClassification",
+                "MixtralForSequenceClassification",
+            ],
+        ),
+        ],
     },
     FamilySpec {
         family: Family::T5,

@@ -140,6 +140,9 @@ pub struct CheckOptions {
     pub pooling: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub normalize: bool,
+    /// feature-extraction: the sentence-transformers prompt put before each text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_new_tokens: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,6 +189,10 @@ impl CheckOptions {
         }
         if self.normalize {
             args.push("--normalize".into());
+        }
+        if let Some(p) = &self.prompt_name {
+            args.push("--prompt-name".into());
+            args.push(p.clone());
         }
         if let Some(n) = self.max_new_tokens {
             args.push("--max-new-tokens".into());

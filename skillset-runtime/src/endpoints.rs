@@ -35,8 +35,9 @@ impl Endpoint<FeatureExtraction> {
             .collect())
     }
 
-    /// Sentence embeddings: a sentence-transformers directory's own pooling and
-    /// normalization (as `SentenceTransformer.encode` gives), mean pooling otherwise.
+    /// Sentence embeddings: a sentence-transformers directory's own pooling,
+    /// normalization and default prompt (as `SentenceTransformer.encode` gives), mean
+    /// pooling otherwise.
     ///
     /// ```
     /// use skillset_runtime::{skillset, task::FeatureExtraction, Skillset};
@@ -52,6 +53,31 @@ impl Endpoint<FeatureExtraction> {
     /// ```
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.pipeline().sentence_embeddings(texts)
+    }
+
+    /// Sentence embeddings of each text after the sentence-transformers prompt called
+    /// `prompt_name` (an instruction such as Qwen3-Embedding's `query`, from
+    /// config_sentence_transformers.json), as `SentenceTransformer.encode(texts,
+    /// prompt_name=...)` gives them. A name the checkpoint does not define is an error
+    /// listing those it does.
+    ///
+    /// ```
+    /// use skillset_runtime::{skillset, task::FeatureExtraction, Skillset};
+    ///
+    /// #[skillset(model_type = "qwen3")]
+    /// struct Qwen3Embedding;
+    ///
+    /// let dir = "../tests/fixtures/qwen3-embedding-tiny";
+    /// let embed = Qwen3Embedding::init_cpu::<FeatureExtraction>(dir)?;
+    /// let query = embed.embed_with_prompt(&["What is the capital of France?"], "query")?;
+    /// let plain = embed.embed(&["What is the capital of France?"])?;
+    /// assert_ne!(query, plain); // the instruction changes the vector
+    /// assert!(embed.embed_with_prompt(&["Paris"], "passage").is_err());
+    /// # Ok::<(), skillset_runtime::Error>(())
+    /// ```
+    pub fn embed_with_prompt(&self, texts: &[&str], prompt_name: &str) -> Result<Vec<Vec<f32>>> {
+        self.pipeline()
+            .sentence_embeddings_with_prompt(texts, Some(prompt_name))
     }
 
     /// Sentence embeddings with explicit pooling and normalization.

@@ -72,6 +72,11 @@ pub struct SentenceTransformersConfig {
     pub normalize: bool,
     /// `max_seq_length` of sentence_bert_config.json.
     pub max_seq_length: Option<usize>,
+    /// The named instructions of config_sentence_transformers.json (`prompts`), put
+    /// before a text as `SentenceTransformer.encode(prompt_name=...)` puts them.
+    pub prompts: std::collections::BTreeMap<String, String>,
+    /// `default_prompt_name`: the prompt put before every text when none is named.
+    pub default_prompt_name: Option<String>,
 }
 
 impl SentenceTransformersConfig {
@@ -87,6 +92,7 @@ impl SentenceTransformersConfig {
             .ok_or_else(|| Error::invalid_file(&path, "is not a list of modules"))?;
         let mut pooling = None;
         let mut normalize = false;
+        let mut include_prompt = true;
         for m in modules {
             let ty = m.get("type").and_then(|t| t.as_str()).unwrap_or("");
             let sub = m.get("path").and_then(|p| p.as_str()).unwrap_or("");
@@ -100,7 +106,12 @@ impl SentenceTransformersConfig {
                         what: "sentence-transformers pooling config",
                         hint: Some(format!("named by {}", path.display())),
                     })?;
-                    pooling = Some(pooling_from_config(&cfg, &ckpt.dir.join(&cfg_name))?);
+                    let cfg_path = ckpt.dir.join(&cfg_name);
+                    pooling = Some(pooling_from_config(&cfg, &cfg_path)?);
+                    include_prompt = cfg
+                        .get("include_prompt")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(true);
                 }
                 "Normalize" => normalize = true,
                 other => {
@@ -115,12 +126,84 @@ impl SentenceTransformersConfig {
             .json("sentence_bert_config.json")?
             .and_then(|c| c.get("max_seq_length").and_then(|v| v.as_u64()))
             .map(|v| v as usize);
+        let (prompts, default_prompt_name) = read_prompts(ckpt)?;
+        if !include_prompt && prompts.values().any(|p| !p.is_empty()) {
+            return Err(Error::invalid_file(
+                &path,
+                "a pooling that leaves the prompt's tokens out (`include_prompt: false`) is not supported",
+            ));
+        }
         Ok(Some(SentenceTransformersConfig {
             pooling: pooling.unwrap_or(Pooling::Mean),
             normalize,
             max_seq_length,
+            prompts,
+            default_prompt_name,
         }))
     }
+
+    /// The text put before each input: the prompt named `name`, else the default
+    /// prompt; `None` when there is neither. A name the directory does not define is
+    /// an error that lists those it does.
+    pub fn prompt(&self, name: Option<&str>) -> Result<Option<&str>> {
+        let Some(name) = name.or(self.default_prompt_name.as_deref()) else {
+            return Ok(None);
+        };
+        match self.prompts.get(name) {
+            Some(p) => Ok(Some(p.as_str())),
+            None => Err(Error::InvalidOption(format!(
+                "no prompt named `{name}` in config_sentence_transformers.json (it has: {})",
+                if self.prompts.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.prompts
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ))),
+        }
+    }
+}
+
+/// `prompts` and `default_prompt_name` of config_sentence_transformers.json.
+fn read_prompts(
+    ckpt: &Checkpoint,
+) -> Result<(std::collections::BTreeMap<String, String>, Option<String>)> {
+    let Some(cfg) = ckpt.json("config_sentence_transformers.json")? else {
+        return Ok(Default::default());
+    };
+    let path = ckpt.dir.join("config_sentence_transformers.json");
+    let mut prompts = std::collections::BTreeMap::new();
+    match cfg.get("prompts") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(map)) => {
+            for (name, text) in map {
+                let text = text.as_str().ok_or_else(|| {
+                    Error::invalid_file(&path, format!("prompt `{name}` is not a string"))
+                })?;
+                prompts.insert(name.clone(), text.to_string());
+            }
+        }
+        Some(_) => {
+            return Err(Error::invalid_file(
+                &path,
+                "`prompts` is not a map of names to texts",
+            ))
+        }
+    }
+    let default = match cfg.get("default_prompt_name") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(name)) if prompts.contains_key(name) => Some(name.clone()),
+        Some(v) => {
+            return Err(Error::invalid_file(
+                &path,
+                format!("`default_prompt_name` {v} names no prompt of `prompts`"),
+            ))
+        }
+    };
+    Ok((prompts, default))
 }
 
 fn pooling_from_config(cfg: &serde_json::Value, path: &std::path::Path) -> Result<Pooling> {
@@ -191,6 +274,11 @@ pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Result<Tensor> 
         }
         Pooling::LastToken => {
             let lengths: Vec<u32> = mask.to_dtype(DType::U32)?.sum(1)?.to_vec1()?;
+            if lengths.contains(&0) {
+                return Err(Error::InvalidInput(
+                    "an empty text has no last token to pool (the tokenizer adds no special tokens to it)".into(),
+                ));
+            }
             let rows = lengths
                 .iter()
                 .enumerate()

@@ -64,13 +64,17 @@ pub struct RunArgs {
     /// How many results ranking tasks return: a number or `all`.
     #[arg(long, value_name = "K|all")]
     pub top_k: Option<String>,
-    /// feature-extraction pooling: none, mean, cls, max, mean-sqrt-len, last-token
-    /// [default: a sentence-transformers directory's own, else none].
+    /// feature-extraction pooling: none, mean, cls, max, mean-sqrt-len, last-token or
+    /// auto [default: auto, a sentence-transformers directory's own, else none].
     #[arg(long)]
     pub pooling: Option<String>,
     /// L2-normalize pooled embeddings.
     #[arg(long)]
     pub normalize: bool,
+    /// feature-extraction: put the sentence-transformers prompt of this name
+    /// (config_sentence_transformers.json, e.g. `query`) before each input.
+    #[arg(long, value_name = "NAME")]
+    pub prompt_name: Option<String>,
     /// Generation: how many tokens to generate [default: the checkpoint's, else 20].
     #[arg(long, value_name = "N")]
     pub max_new_tokens: Option<usize>,
@@ -257,6 +261,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         top_k,
         pooling,
         normalize: args.normalize,
+        prompt_name: args.prompt_name.clone(),
         max_new_tokens: args.max_new_tokens,
         do_sample: args.do_sample,
         temperature: args.temperature,

@@ -128,6 +128,7 @@ function optionArgs(options = {}) {
   if (options.top_k !== undefined) args.push("--top-k", String(options.top_k));
   if (options.pooling !== undefined) args.push("--pooling", options.pooling);
   if (options.normalize) args.push("--normalize");
+  if (options.prompt_name !== undefined) args.push("--prompt-name", options.prompt_name);
   if (options.max_new_tokens !== undefined) args.push("--max-new-tokens", String(options.max_new_tokens));
   if (options.repetition_penalty !== undefined) args.push("--repetition-penalty", String(options.repetition_penalty));
   if (options.num_beams !== undefined) args.push("--num-beams", String(options.num_beams));

@@ -743,14 +743,17 @@ pub(crate) struct Decoder {
     pub project_out: Option<Linear>,
     pub layers: Vec<Layer>,
     pub final_norm: Option<Norm>,
-    pub lm_head: Linear,
+    /// The language-model head: `None` for a checkpoint without one (a base model
+    /// saved alone, or a sequence classifier), which runs the encoder tasks only.
+    pub lm_head: Option<Linear>,
     pub dtype: DType,
     pub device: Device,
 }
 
 /// The output head: `name` when the checkpoint has it and the embeddings are not
-/// tied, else the input embeddings (an error when neither); a head with a `bias`
-/// keeps its bias when tied (Phi).
+/// tied, else the input embeddings; `None` when neither (a checkpoint without a head:
+/// [`Decoder::check_lm_head`] makes that an error for text generation). A head with a
+/// `bias` keeps its bias when tied (Phi).
 pub(crate) fn lm_head(
     weights: &Weights,
     embed: &Embedding,
@@ -759,25 +762,22 @@ pub(crate) fn lm_head(
     d_in: usize,
     vocab: usize,
     bias: bool,
-) -> Result<Linear> {
+) -> Result<Option<Linear>> {
     if !tie && weights.contains(&format!("{name}.weight")) {
-        if bias {
-            weights.linear(d_in, vocab, name)
+        Ok(Some(if bias {
+            weights.linear(d_in, vocab, name)?
         } else {
-            weights.linear_no_bias(d_in, vocab, name)
-        }
+            weights.linear_no_bias(d_in, vocab, name)?
+        }))
     } else if tie {
         let b = if bias && weights.contains(&format!("{name}.bias")) {
             Some(weights.pp(name).get(vocab, "bias")?)
         } else {
             None
         };
-        Ok(Linear::new(embed.embeddings().clone(), b))
+        Ok(Some(Linear::new(embed.embeddings().clone(), b)))
     } else {
-        Err(Error::WeightMismatch {
-            path: weights.path.clone(),
-            reason: format!("no `{name}.weight` and `tie_word_embeddings` is false"),
-        })
+        Ok(None)
     }
 }
 
@@ -1181,6 +1181,51 @@ pub(crate) struct DecoderFile {
 }
 
 impl Decoder {
+    /// An error unless it has a language-model head (text generation needs one).
+    pub fn check_lm_head(&self, weights: &Weights) -> Result<()> {
+        match self.lm_head {
+            Some(_) => Ok(()),
+            None => Err(Error::WeightMismatch {
+                path: weights.path.clone(),
+                reason: "no `lm_head.weight` and `tie_word_embeddings` is false: the checkpoint has no language-model head (a base model or a classifier), so it cannot generate text".into(),
+            }),
+        }
+    }
+
+    /// The last hidden states `[batch, t, width]` of right-padded rows (`lengths` real
+    /// tokens each), every row at positions `0..t`: what transformers' base model
+    /// (`LlamaModel`, ...) returns after its final norm. Padding comes after each row's
+    /// tokens, so causal attention keeps it out of them.
+    pub fn last_hidden_states(&self, input_ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
+        let masks = Masks {
+            full: padded_causal_bias(lengths, t, None, self.dtype, &self.device)?,
+            window: self
+                .layout
+                .sliding_window
+                .map(|w| padded_causal_bias(lengths, t, Some(w), self.dtype, &self.device))
+                .transpose()?,
+        };
+        let mut cache: Vec<KvCache> = (0..self.layers.len())
+            .map(|_| KvCache::new(2, t.max(1)))
+            .collect();
+        let x = self.embed(input_ids)?;
+        let x = self.run_layers(x, &positions, &masks, &mut cache)?;
+        self.finish(x)
+    }
+
+    /// The final norm and projection (OPT's `project_out`) on hidden states.
+    fn finish(&self, mut x: Tensor) -> Result<Tensor> {
+        if let Some(n) = &self.final_norm {
+            x = n.forward(&x)?;
+        }
+        if let Some(p) = &self.project_out {
+            x = p.forward(&x)?;
+        }
+        Ok(x)
+    }
+
     /// The width of its token embeddings (what an image projector feeds it).
     pub fn embedding_width(&self) -> usize {
         self.embed.embeddings().dims()[1]
@@ -1426,13 +1471,47 @@ impl CausalLm for Decoder {
 
     fn forward_embeds(
         &self,
-        mut x: Tensor,
+        x: Tensor,
         positions: &[Vec<u32>],
         masks: &Masks,
         cache: &mut [KvCache],
     ) -> Result<Tensor> {
         let l = &self.layout;
         let (_, t, _) = x.dims3()?;
+        let x = self.run_layers(x, positions, masks, cache)?;
+        let last = self.finish(x.narrow(1, t - 1, 1)?)?;
+        let lm_head = self.lm_head.as_ref().ok_or_else(|| {
+            Error::InvalidOption("the checkpoint has no language-model head".into())
+        })?;
+        let logits = lm_head.forward(&last)?.squeeze(1)?.to_dtype(DType::F32)?;
+        let logits = if l.logits_scaling != 1.0 {
+            (logits / l.logits_scaling)?
+        } else {
+            logits
+        };
+        let logits = if l.logit_scale != 1.0 {
+            (logits * l.logit_scale)?
+        } else {
+            logits
+        };
+        Ok(match l.final_softcap {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        })
+    }
+}
+
+impl Decoder {
+    /// Embeddings `x` through the position embeddings and every layer: the hidden
+    /// states before the final norm.
+    fn run_layers(
+        &self,
+        mut x: Tensor,
+        positions: &[Vec<u32>],
+        masks: &Masks,
+        cache: &mut [KvCache],
+    ) -> Result<Tensor> {
+        let l = &self.layout;
         if let Some(p) = &self.positions {
             let shifted: Vec<Vec<u32>> = positions
                 .iter()
@@ -1569,33 +1648,30 @@ impl CausalLm for Decoder {
                 }
             };
         }
-        let mut last = x.narrow(1, t - 1, 1)?;
-        if let Some(n) = &self.final_norm {
-            last = n.forward(&last)?;
-        }
-        if let Some(p) = &self.project_out {
-            last = p.forward(&last)?;
-        }
-        let logits = self
-            .lm_head
-            .forward(&last)?
-            .squeeze(1)?
-            .to_dtype(DType::F32)?;
-        let logits = if l.logits_scaling != 1.0 {
-            (logits / l.logits_scaling)?
-        } else {
-            logits
-        };
-        let logits = if l.logit_scale != 1.0 {
-            (logits * l.logit_scale)?
-        } else {
-            logits
-        };
-        Ok(match l.final_softcap {
-            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
-            None => logits,
-        })
+        Ok(x)
     }
+}
+
+/// Additive attention bias `[batch, 1, t, t]` for right-padded rows of `lengths` real
+/// tokens: causal, padding keys hidden, and with `window` the sliding window.
+fn padded_causal_bias(
+    lengths: &[usize],
+    t: usize,
+    window: Option<usize>,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    let neg = nn::mask_value(dtype) as f32;
+    let mut data = Vec::with_capacity(lengths.len() * t * t);
+    for &n in lengths {
+        for q in 0..t {
+            for k in 0..t {
+                let visible = k <= q && (k < n || k == q) && window.is_none_or(|w| q - k < w);
+                data.push(if visible { 0.0 } else { neg });
+            }
+        }
+    }
+    Ok(Tensor::from_vec(data, (lengths.len(), 1, t, t), device)?.to_dtype(dtype)?)
 }
 
 #[cfg(test)]

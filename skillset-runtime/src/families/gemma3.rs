@@ -20,7 +20,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["Gemma3ForCausalLM", "Gemma3TextModel"],
+    classes: &[
+        "Gemma3ForCausalLM",
+        "Gemma3TextModel",
+        "Gemma3TextForSequenceClassification",
+    ],
     load,
     defaults,
 };

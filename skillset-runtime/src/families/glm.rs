@@ -16,7 +16,7 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["GlmForCausalLM", "GlmModel"],
+    classes: &["GlmForCausalLM", "GlmModel", "GlmForSequenceClassification"],
     load,
     defaults,
 };

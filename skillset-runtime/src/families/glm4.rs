@@ -17,7 +17,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["Glm4ForCausalLM", "Glm4Model"],
+    classes: &[
+        "Glm4ForCausalLM",
+        "Glm4Model",
+        "Glm4ForSequenceClassification",
+    ],
     load,
     defaults,
 };

@@ -20,7 +20,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Gpt,
-    classes: &["GPT2LMHeadModel", "GPT2Model"],
+    classes: &[
+        "GPT2LMHeadModel",
+        "GPT2Model",
+        "GPT2ForSequenceClassification",
+    ],
     load,
     defaults,
 };

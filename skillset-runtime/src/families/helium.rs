@@ -15,7 +15,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["HeliumForCausalLM", "HeliumModel"],
+    classes: &[
+        "HeliumForCausalLM",
+        "HeliumModel",
+        "HeliumForSequenceClassification",
+    ],
     load,
     defaults,
 };

@@ -16,7 +16,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["HunYuanDenseV1ForCausalLM", "HunYuanDenseV1Model"],
+    classes: &[
+        "HunYuanDenseV1ForCausalLM",
+        "HunYuanDenseV1Model",
+        "HunYuanDenseV1ForSequenceClassification",
+    ],
     load,
     defaults,
 };

@@ -110,6 +110,7 @@ pub(crate) fn load(
         }
     };
     let llm = load_llm(&tc, &lw, dtype, device)?;
+    llm.check_lm_head(&lw)?;
     let (vh, th) = (vision.hidden(), llm.embedding_width());
     let bias = lc.multimodal_projector_bias;
     let linear = |d_in, d_out, name: &str| {

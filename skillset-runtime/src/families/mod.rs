@@ -16,6 +16,7 @@ pub(crate) mod config;
 pub(crate) mod cwm;
 pub(crate) mod dbrx;
 pub(crate) mod decoder;
+pub(crate) mod decoder_heads;
 pub(crate) mod diffllama;
 pub(crate) mod encoder;
 pub(crate) mod ernie4_5;
@@ -247,11 +248,23 @@ impl<'a> Loading<'a> {
         ))
     }
 
-    /// An encoder-only text model with the head of the task.
+    /// A text encoder with the head of the task (a decoder's hidden states for the
+    /// encoder tasks).
     pub fn encoder(&self) -> Result<Box<dyn EncoderModel>> {
         let (arch, c, w) = (self.architecture, &self.config, &self.weights);
         match self.family {
             Family::Bert => Ok(Box::new(bert::load(arch, c, w, self.task, &self.device)?)),
+            Family::Gpt | Family::Llama => match decoder_loader(self.family, arch) {
+                Some(file) => Ok(Box::new(decoder_heads::load(
+                    file,
+                    self.task,
+                    c,
+                    w,
+                    self.dtype,
+                    &self.device,
+                )?)),
+                None => Err(self.no_model("text encoder")),
+            },
             _ => Err(self.no_model("text encoder")),
         }
     }
@@ -260,7 +273,9 @@ impl<'a> Loading<'a> {
     pub fn causal(&self) -> Result<Box<dyn CausalLm>> {
         let (arch, c, w) = (self.architecture, &self.config, &self.weights);
         if let Some(file) = decoder_loader(self.family, arch) {
-            return Ok(Box::new((file.load)(c, w, self.dtype, &self.device)?));
+            let model = (file.load)(c, w, self.dtype, &self.device)?;
+            model.check_lm_head(w)?;
+            return Ok(Box::new(model));
         }
         Err(self.no_model("causal LM"))
     }

@@ -98,7 +98,11 @@ use crate::Family;
 
 pub(crate) const MIXTRAL: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["MixtralForCausalLM", "MixtralModel"],
+    classes: &[
+        "MixtralForCausalLM",
+        "MixtralModel",
+        "MixtralForSequenceClassification",
+    ],
     load: load_mixtral,
     defaults: mixtral_defaults,
 };

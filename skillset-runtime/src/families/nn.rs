@@ -119,6 +119,28 @@ impl Weights {
         }
     }
 
+    /// The same weights, where a name the checkpoint lacks is read without its first
+    /// component: a base model saved alone (`embed_tokens.weight`) loads through a
+    /// loader that names `model.embed_tokens.weight`, as transformers'
+    /// `from_pretrained` drops `base_model_prefix`.
+    pub fn base_model_alone(&self) -> Weights {
+        let stored = self.vb.clone();
+        Weights {
+            vb: self
+                .vb
+                .clone()
+                .rename_f(move |name: &str| match name.split_once('.') {
+                    Some((_, rest))
+                        if !stored.contains_tensor(name) && stored.contains_tensor(rest) =>
+                    {
+                        rest.to_string()
+                    }
+                    _ => name.to_string(),
+                }),
+            path: self.path.clone(),
+        }
+    }
+
     /// The same weights, loaded in `dtype` (the checkpoint's tensors are converted).
     pub fn with_dtype(&self, dtype: DType) -> Weights {
         Weights {

@@ -17,7 +17,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["Olmo3ForCausalLM", "Olmo3Model"],
+    classes: &[
+        "Olmo3ForCausalLM",
+        "Olmo3Model",
+        "Olmo3ForSequenceClassification",
+    ],
     load,
     defaults,
 };

@@ -18,7 +18,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Gpt,
-    classes: &["PersimmonForCausalLM", "PersimmonModel"],
+    classes: &[
+        "PersimmonForCausalLM",
+        "PersimmonModel",
+        "PersimmonForSequenceClassification",
+    ],
     load,
     defaults,
 };

@@ -18,7 +18,7 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Gpt,
-    classes: &["PhiForCausalLM", "PhiModel"],
+    classes: &["PhiForCausalLM", "PhiModel", "PhiForSequenceClassification"],
     load,
     defaults,
 };

@@ -14,7 +14,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["SeedOssForCausalLM", "SeedOssModel"],
+    classes: &[
+        "SeedOssForCausalLM",
+        "SeedOssModel",
+        "SeedOssForSequenceClassification",
+    ],
     load,
     defaults,
 };

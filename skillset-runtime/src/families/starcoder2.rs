@@ -15,7 +15,11 @@ use crate::Family;
 /// This model type's file: its family, classes, loader and stated defaults.
 pub(crate) const FILE: DecoderFile = DecoderFile {
     family: Family::Llama,
-    classes: &["Starcoder2ForCausalLM", "Starcoder2Model"],
+    classes: &[
+        "Starcoder2ForCausalLM",
+        "Starcoder2Model",
+        "Starcoder2ForSequenceClassification",
+    ],
     load,
     defaults,
 };

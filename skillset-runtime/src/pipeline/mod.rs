@@ -335,10 +335,25 @@ impl Pipeline {
         }
     }
 
-    /// Sentence embeddings, pooled and normalized as [`Pipeline::sentence_pooling`] says.
+    /// Sentence embeddings, pooled and normalized as [`Pipeline::sentence_pooling`] says,
+    /// each text after the directory's default prompt when it has one.
     pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.sentence_embeddings_with_prompt(texts, None)
+    }
+
+    /// [`Pipeline::sentence_embeddings`] of each text after the sentence-transformers
+    /// prompt called `prompt_name` (`query`, ...: config_sentence_transformers.json's
+    /// `prompts`), as `SentenceTransformer.encode(texts, prompt_name=...)` gives them.
+    pub fn sentence_embeddings_with_prompt(
+        &self,
+        texts: &[&str],
+        prompt_name: Option<&str>,
+    ) -> Result<Vec<Vec<f32>>> {
         let (pooling, normalize) = self.sentence_pooling();
-        self.embeddings(texts, pooling, normalize)
+        let h = self.handler::<text::FeatureExtractor>(Task::FeatureExtraction)?;
+        let texts = h.prompted(texts, prompt_name)?;
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        h.embeddings(&self.cx, &texts, pooling, normalize)
     }
 
     /// Pooled embeddings with explicit pooling.

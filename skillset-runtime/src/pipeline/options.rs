@@ -101,13 +101,14 @@ pub enum PoolingChoice {
     Pool(Pooling),
 }
 
-/// `none` (per-token states) or a pooling name (`mean`, `cls`, `max`, ...), as
-/// `skillset run --pooling` takes it.
+/// `none` (per-token states), `auto` (the default) or a pooling name (`mean`, `cls`,
+/// `max`, ...), as `skillset run --pooling` takes it.
 impl std::str::FromStr for PoolingChoice {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "none" => Ok(PoolingChoice::None),
+            "auto" => Ok(PoolingChoice::Auto),
             p => Ok(PoolingChoice::Pool(p.parse()?)),
         }
     }
@@ -121,6 +122,9 @@ pub struct RunOptions {
     pub pooling: PoolingChoice,
     /// L2-normalize pooled embeddings.
     pub normalize: bool,
+    /// feature-extraction: the sentence-transformers prompt (instruction) put before
+    /// each text, by its name in config_sentence_transformers.json (`query`, ...).
+    pub prompt_name: Option<String>,
     /// Generation: tokens to generate (default: the checkpoint's, else 20).
     pub max_new_tokens: Option<usize>,
     /// Generation: sample (also implied by `temperature`, `top_p`, `top_k` or `seed`).
@@ -149,7 +153,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// The options from a JSON object keyed as `skillset run`'s flags in snake_case
-    /// (`top_k` as a number or `"all"`, `pooling`, `normalize`, `max_new_tokens`,
+    /// (`top_k` as a number or `"all"`, `pooling`, `normalize`, `prompt_name`, `max_new_tokens`,
     /// `do_sample`, `temperature`, `top_p`, `seed`, `repetition_penalty`): what the web
     /// API and the fixtures' `reference.json` pass. An unknown key is an error.
     ///
@@ -189,6 +193,7 @@ impl RunOptions {
                     o.pooling = v.as_str().ok_or_else(|| bad(key, "a string"))?.parse()?
                 }
                 "normalize" => o.normalize = v.as_bool().ok_or_else(|| bad(key, "true or false"))?,
+                "prompt_name" => o.prompt_name = Some(v.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
                 "do_sample" => o.do_sample = v.as_bool().ok_or_else(|| bad(key, "true or false"))?,
                 "max_new_tokens" => o.max_new_tokens = Some(count()?),
                 "seed" => o.seed = Some(count()? as u64),
@@ -218,7 +223,7 @@ impl RunOptions {
                 "num_beams" => o.num_beams = Some(count()?),
                 other => {
                     return Err(Error::InvalidOption(format!(
-                        "unknown option `{other}` (top_k, pooling, normalize, max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty, candidate_labels, hypothesis_template, language, task, num_beams, text)"
+                        "unknown option `{other}` (top_k, pooling, normalize, prompt_name, max_new_tokens, do_sample, temperature, top_p, seed, repetition_penalty, candidate_labels, hypothesis_template, language, task, num_beams, text)"
                     )))
                 }
             }

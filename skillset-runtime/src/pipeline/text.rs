@@ -1,5 +1,5 @@
-//! The text tasks of encoder models: features, fill-mask, text and token
-//! classification.
+//! The text tasks of encoder models (and of decoders read as encoders): features,
+//! fill-mask, text and token classification.
 
 use candle_core::{Device, Tensor};
 
@@ -66,6 +66,26 @@ impl FeatureExtractor {
     /// the handler's overhead over it).
     pub fn hidden_states(&self, batch: &EncodedBatch) -> Result<Tensor> {
         self.model.hidden_states(batch)
+    }
+
+    /// `texts` with the sentence-transformers prompt put before each, as
+    /// `SentenceTransformer.encode` puts it: the prompt called `name`, else the
+    /// directory's default prompt; the texts as they are when there is none. Naming a
+    /// prompt of a checkpoint that has no prompts is an error.
+    pub fn prompted(&self, texts: &[&str], name: Option<&str>) -> Result<Vec<String>> {
+        let prompt = match (&self.sentence_transformers, name) {
+            (Some(st), name) => st.prompt(name)?,
+            (None, Some(name)) => {
+                return Err(Error::InvalidOption(format!(
+                    "prompt `{name}`: the checkpoint is not a sentence-transformers directory with prompts (config_sentence_transformers.json)"
+                )))
+            }
+            (None, None) => None,
+        };
+        Ok(texts
+            .iter()
+            .map(|t| format!("{}{t}", prompt.unwrap_or_default()))
+            .collect())
     }
 
     /// Pooled embeddings with explicit pooling.
@@ -192,7 +212,7 @@ impl TextClassifier {
     ) -> Result<Vec<Vec<LabelScore>>> {
         let model = self.model.as_ref();
         chunked(cx, &self.tok, texts, |_, batch| {
-            let logits = model.head_logits(&model.hidden_states(&batch)?)?;
+            let logits = model.sequence_logits(&batch)?;
             let logits: Vec<Vec<f32>> = logits
                 .to_dtype(candle_core::DType::F32)?
                 .to_device(&Device::Cpu)?
@@ -292,6 +312,19 @@ impl Handler for FeatureExtractor {
                 None => (None, false),
             },
         };
+        // sentence-transformers' embeddings take its prompts (the default one too);
+        // other outputs only a prompt named.
+        let st_embeddings =
+            opts.pooling == PoolingChoice::Auto && self.sentence_transformers.is_some();
+        let prompted = if st_embeddings || opts.prompt_name.is_some() {
+            Some(self.prompted(texts, opts.prompt_name.as_deref())?)
+        } else {
+            None
+        };
+        let prompted: Option<Vec<&str>> = prompted
+            .as_ref()
+            .map(|p| p.iter().map(String::as_str).collect());
+        let texts = prompted.as_deref().unwrap_or(texts);
         if pooling.is_none() && opts.normalize {
             return Err(Error::InvalidOption(
                 "--normalize needs pooled embeddings: add --pooling mean (or cls, max)".into(),
