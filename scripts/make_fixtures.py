@@ -2815,7 +2815,7 @@ FIXTURE_SPECS = {
         [lambda n, d: text_classification(n, d, TEXTS, "all")],
         seed=192,
         tokenizer_setup=bos_eos_template,
-        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "</s>"})),
+        after_save=pad_token_is("</s>"),
         sliding_window=5,
         **LABELS3,
     ),
@@ -2825,7 +2825,7 @@ FIXTURE_SPECS = {
         "texts hold none, so the last token is pooled).",
         [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
         seed=193,
-        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "<|endoftext|>"})),
+        after_save=pad_token_is("<|endoftext|>"),
         **LABELS3,
     ),
     "qwen3-tiny-cls": lambda: fixture(
@@ -2834,7 +2834,7 @@ FIXTURE_SPECS = {
         "12, `pad_token_id` = `<|endoftext|>`, 2 labels.",
         [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
         seed=194,
-        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "<|endoftext|>"})),
+        after_save=pad_token_is("<|endoftext|>"),
         head_dim=12,
         id2label={0: "no", 1: "yes"},
         label2id={"no": 0, "yes": 1},
@@ -2845,7 +2845,7 @@ FIXTURE_SPECS = {
         "`<|endoftext|>` as GPT-2 classifiers set it.",
         [lambda n, d: text_classification(n, d, TEXTS[:4], "all")],
         seed=195,
-        after_save=lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": "<|endoftext|>"})),
+        after_save=pad_token_is("<|endoftext|>"),
         **LABELS3,
     ),
     "qwen3-embedding-tiny": lambda: fixture(
@@ -2954,6 +2954,11 @@ LABELS3 = {"id2label": {0: "negative", 1: "neutral", 2: "positive"},
 QUERIES = ["What is the capital of France?", "a fantastic movie"]
 QWEN3_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
 E5_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: "
+
+
+def pad_token_is(token):
+    """config.json's `pad_token_id` set to `token`'s id (what a classifier pools by)."""
+    return lambda n, d: patch_json(d / "config.json", token_ids(d, {"pad_token_id": token}))
 
 
 def bos_eos_template(tok):

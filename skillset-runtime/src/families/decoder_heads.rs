@@ -38,15 +38,26 @@ pub(crate) fn load(
     dtype: DType,
     device: &candle_core::Device,
 ) -> Result<DecoderEncoder> {
+    // The encoder tasks never read a language-model head: one the checkpoint has (gte-Qwen2's
+    // whole causal LM) is dropped after loading, so its memory goes back.
+    let headless = |mut model: Decoder| {
+        model.lm_head = None;
+        model
+    };
     match task {
         // The base model: saved alone (no `model.` prefix, no head) or inside a
         // causal LM's checkpoint.
         Task::FeatureExtraction => Ok(DecoderEncoder {
-            model: (file.load)(config, &weights.base_model_alone(), dtype, device)?,
+            model: headless((file.load)(
+                config,
+                &weights.base_model_alone(),
+                dtype,
+                device,
+            )?),
             classifier: None,
         }),
         Task::TextClassification => {
-            let model = (file.load)(config, weights, dtype, device)?;
+            let model = headless((file.load)(config, weights, dtype, device)?);
             let labels = config.num_labels();
             let score = weights.linear_no_bias(model.embedding_width(), labels, "score")?;
             let pad_token_id = match config.value.get("pad_token_id") {
