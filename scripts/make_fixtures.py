@@ -183,6 +183,18 @@ def build_tokenizer(kind: str):
         return transformers.XLMRobertaTokenizer(vocab=unigram_vocab(380))
     if kind == "camembert":
         return transformers.CamembertTokenizer(vocab=unigram_vocab(360))
+    if kind == "albert":
+        # ALBERT's sentencepiece unigram: <pad> <unk> [CLS] [SEP] [MASK] first, lowercased.
+        return transformers.AlbertTokenizer(
+            vocab=unigram_vocab(380, specials=("<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]")))
+    if kind == "mpnet":
+        # MPNet's vocabulary: <s> <pad> </s> <unk> before BERT's WordPiece vocabulary
+        # ([UNK] its unknown token), <mask> after it, as microsoft/mpnet-base.
+        wp = wordpiece_vocab(420)
+        vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+        vocab.update({t: i + 4 for t, i in sorted(wp.items(), key=lambda kv: kv[1])})
+        vocab["<mask>"] = len(vocab)
+        return transformers.MPNetTokenizer(vocab=vocab)
     if kind == "t5":
         vocab = unigram_vocab(300, specials=("<pad>", "</s>", "<unk>"))
         return transformers.T5Tokenizer(vocab=vocab, extra_ids=3)
@@ -793,6 +805,45 @@ def config_for(kind: str, tokenizer, **over):
             **{**base, "max_position_embeddings": 64 + 2},
             type_vocab_size=1,
             pad_token_id=tokenizer.pad_token_id,
+        )
+    elif kind == "roberta-prelayernorm":
+        cfg = transformers.RobertaPreLayerNormConfig(
+            **{**base, "max_position_embeddings": 64 + 2},
+            type_vocab_size=1,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+        )
+    elif kind == "xlm-roberta-xl":
+        cfg = transformers.XLMRobertaXLConfig(
+            **{**base, "max_position_embeddings": 64 + 2},
+            type_vocab_size=1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    elif kind == "ibert":
+        cfg = transformers.IBertConfig(
+            **{**base, "max_position_embeddings": 64 + 2},
+            type_vocab_size=1,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+        )
+    elif kind == "albert":
+        cfg = transformers.AlbertConfig(
+            **{**base, "num_hidden_layers": 3}, embedding_size=16, num_hidden_groups=2, inner_group_num=2,
+            hidden_act="gelu_new", pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+        )
+    elif kind == "layoutlm":
+        cfg = transformers.LayoutLMConfig(**base, max_2d_position_embeddings=50, pad_token_id=tokenizer.pad_token_id)
+    elif kind == "megatron-bert":
+        cfg = transformers.MegatronBertConfig(**base, pad_token_id=tokenizer.pad_token_id)
+    elif kind == "mpnet":
+        cfg = transformers.MPNetConfig(
+            **{**base, "max_position_embeddings": 64 + 2},
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
         )
     elif kind in ("t5", "mt5"):
         cls = transformers.T5Config if kind == "t5" else transformers.MT5Config
@@ -2948,6 +2999,71 @@ def generic_classifier(model_type):
 
 FIXTURE_SPECS.update(generic_classifier(t) for t in GENERIC_CLASSIFIERS)
 
+# BERT variants (issue 17): each model type's masked LM (fill-mask and the encoder's
+# states), a sequence classifier and a token classifier, norms spread so that a norm in
+# the wrong place changes the outputs.
+BERT_VARIANTS = {
+    # model type: (class prefix, tokenizer, mask marker, first seed, what it adds[, config])
+    "roberta-prelayernorm": ("RobertaPreLayerNorm", "bpe", "<mask>", 225,
+                             "RoBERTa with layer norms before each branch and after the last layer"),
+    "xlm-roberta-xl": ("XLMRobertaXL", "unigram", "<mask>", 228,
+                       "pre-norm XLM-RoBERTa without an embedding norm"),
+    "megatron-bert": ("MegatronBert", "wordpiece", "[MASK]", 231,
+                      "pre-norm BERT without an embedding norm (norms named `ln`)"),
+    "ibert": ("IBert", "bpe", "<mask>", 238,
+              "RoBERTa's float path (`quant_mode: false`), its quantization buffers in the checkpoint"),
+    "layoutlm": ("LayoutLM", "wordpiece", "[MASK]", 241,
+                 "BERT with 2-D box embeddings; text without boxes, as a call without `bbox` (the zero box)"),
+    "albert": ("Albert", "albert", "[MASK]", 247,
+               "factorised embeddings (16 wide) projected up, 3 layers run by 2 groups of 2 shared layers, "
+               "gelu_new"),
+    "mpnet": ("MPNet", "mpnet", "<mask>", 234,
+              "a relative position bias (32 buckets) shared by every layer, no token types"),
+}
+MPNET_MASKED = [t.replace("[MASK]", "<mask>") for t in MASKED["[MASK]"]]
+
+
+def bert_variant(model_type):
+    prefix, tok, mask, seed, adds, *over = BERT_VARIANTS[model_type]
+    over = over[0] if over else {}
+    masked = MPNET_MASKED if model_type == "mpnet" else MASKED[mask]
+    ner = {"id2label": {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC"},
+           "label2id": {"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3}}
+    return {
+        f"{model_type}-tiny-mlm": lambda: fixture(
+            f"{model_type}-tiny-mlm", model_type, getattr(transformers, f"{prefix}ForMaskedLM"), tok,
+            f"{prefix}ForMaskedLM: {adds}.",
+            # transformers gives LayoutLM no feature-extraction pipeline (a multimodal type).
+            [lambda n, d: fill_mask(n, d, masked, top_k=3)]
+            + ([] if model_type == "layoutlm" else [lambda n, d: feature_extraction(d, TEXTS)]),
+            seed=seed, post=spread_norms, **over,
+        ),
+        f"{model_type}-tiny-cls": lambda: fixture(
+            f"{model_type}-tiny-cls", model_type, getattr(transformers, f"{prefix}ForSequenceClassification"),
+            tok, f"{prefix}ForSequenceClassification (3 labels): {adds}.",
+            [lambda n, d: text_classification(n, d, TEXTS, "all")],
+            seed=seed + 1, post=spread_norms, **LABELS3, **over,
+        ),
+        f"{model_type}-tiny-ner": lambda: fixture(
+            f"{model_type}-tiny-ner", model_type, getattr(transformers, f"{prefix}ForTokenClassification"),
+            tok, f"{prefix}ForTokenClassification (4 BIO labels): {adds}.",
+            [lambda n, d: token_classification(n, d, NER_TEXTS)],
+            seed=seed + 2, post=spread_norms, **ner, **over,
+        ),
+    }
+
+
+for _t in BERT_VARIANTS:
+    FIXTURE_SPECS.update(bert_variant(_t))
+
+# all-mpnet-base-v2's layout: MPNetModel with mean pooling and normalization.
+FIXTURE_SPECS["mpnet-embedding-tiny"] = lambda: fixture(
+    "mpnet-embedding-tiny", "mpnet", transformers.MPNetModel, "mpnet",
+    "MPNetModel as sentence-transformers' all-mpnet-base-v2 ships it: mean pooling, normalized.",
+    [lambda n, d: st_embeddings(d, TEXTS)],
+    seed=237, post=spread_norms, after_save=lambda n, d: st_directory(d, pooling="mean", max_seq_length=24),
+)
+
 LABELS3 = {"id2label": {0: "negative", 1: "neutral", 2: "positive"},
            "label2id": {"negative": 0, "neutral": 1, "positive": 2}}
 
@@ -2981,9 +3097,10 @@ def eos_suffix(token):
     return setup
 
 
-def st_directory(d: Path, prompts=None, default_prompt_name=None, max_seq_length=None):
-    """The sentence-transformers files of an embedding checkpoint: Transformer, last-token
-    Pooling and Normalize modules, the prompts and the maximum length."""
+def st_directory(d: Path, prompts=None, default_prompt_name=None, max_seq_length=None, pooling="lasttoken"):
+    """The sentence-transformers files of an embedding checkpoint: Transformer, Pooling
+    (last-token, or `mean` as all-mpnet-base-v2) and Normalize modules, the prompts and
+    the maximum length."""
     hidden = json.loads((d / "config.json").read_text())["hidden_size"]
     (d / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -2993,9 +3110,9 @@ def st_directory(d: Path, prompts=None, default_prompt_name=None, max_seq_length
     (d / "1_Pooling").mkdir(exist_ok=True)
     (d / "1_Pooling" / "config.json").write_text(json.dumps({
         "word_embedding_dimension": hidden, "pooling_mode_cls_token": False,
-        "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": False,
         "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
-        "pooling_mode_lasttoken": True, "include_prompt": True,
+        "pooling_mode_lasttoken": pooling == "lasttoken", "include_prompt": True,
     }, indent=2) + "\n")
     (d / "config_sentence_transformers.json").write_text(json.dumps({
         "prompts": prompts or {}, "default_prompt_name": default_prompt_name,
@@ -3020,10 +3137,14 @@ def st_embeddings(model_dir: Path, inputs: list[str], prompt_name=None) -> dict:
 
 def spread_norms(model, tokenizer):
     """Norm weights away from their initial ones (and biases from zeros), so that a norm
-    applied in the wrong place, or not at all, changes the outputs."""
+    applied in the wrong place, or not at all, changes the outputs. Names are read
+    below the base model's prefix (`roberta_prelayernorm.` names no norm); Megatron-BERT
+    calls its norms `ln`."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
     with torch.no_grad():
         for n, p in model.named_parameters():
-            if "norm" in n.lower():
+            inner = n[len(prefix):] if prefix != "." and n.startswith(prefix) else n
+            if "norm" in inner.lower() or ".ln." in f".{inner}":
                 if n.endswith("weight"):
                     p.normal_(1.0, 0.3)
                 else:

@@ -48,10 +48,12 @@ macro_rules! classes {
     };
 }
 
-/// Architectures whose encoder the bert family implements (class-name prefixes).
+/// Architectures whose encoder the bert family implements (class-name prefixes), and
+/// more prefixes for one task (LayoutLM has its heads, not transformers'
+/// feature-extraction pipeline).
 macro_rules! bert_like {
-    ($suffix:literal) => {
-        classes!($suffix: "Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra")
+    ($suffix:literal $(, $extra:literal)*) => {
+        classes!($suffix: "Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra", "RobertaPreLayerNorm", "XLMRobertaXL", "MegatronBert", "MPNet", "IBert", "Albert" $(, $extra)*)
     };
 }
 
@@ -67,13 +69,13 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Bert,
         modality: Modality::Text,
-        description: "BERT-style bidirectional transformer encoders with absolute position embeddings (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText, ERNIE, DistilBERT, ELECTRA)",
-        base: bert_like!("Model"),
+        description: "BERT-style bidirectional transformer encoders (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText, ERNIE, DistilBERT, ELECTRA); the pre-norm RoBERTa-PreLayerNorm, XLM-RoBERTa-XL and Megatron-BERT; MPNet (a relative position bias shared by every layer); ALBERT (factorised embeddings, shared layer groups); I-BERT (its float path); LayoutLM (text without boxes: fill-mask and classifiers)",
+        base: bert_like!("Model", "LayoutLM"),
         tasks: &[
             (Task::FeatureExtraction, bert_like!("Model")),
-            (Task::FillMask, bert_like!("ForMaskedLM")),
-            (Task::TextClassification, bert_like!("ForSequenceClassification")),
-            (Task::TokenClassification, bert_like!("ForTokenClassification")),
+            (Task::FillMask, bert_like!("ForMaskedLM", "LayoutLM")),
+            (Task::TextClassification, bert_like!("ForSequenceClassification", "LayoutLM")),
+            (Task::TokenClassification, bert_like!("ForTokenClassification", "LayoutLM")),
         ],
     },
     FamilySpec {

@@ -1,15 +1,22 @@
 //! The `bert` family: BERT-style bidirectional encoders with absolute position
 //! embeddings. One implementation serves BERT, the RoBERTa line (RoBERTa, XLM-RoBERTa,
 //! CamemBERT and Data2VecText: positions count from the padding index + 1), ERNIE (task
-//! type embeddings), DistilBERT (no token types, its own weight names) and ELECTRA
-//! (embeddings narrower than the encoder, projected up). They differ in weight names,
-//! position ids and heads, not in the encoder.
+//! type embeddings), DistilBERT (no token types, its own weight names), ELECTRA
+//! (embeddings narrower than the encoder, projected up), the pre-norm members
+//! (RoBERTa-PreLayerNorm, XLM-RoBERTa-XL, Megatron-BERT: layer norms before each branch
+//! and after the last layer), MPNet (a relative position bias shared by every layer),
+//! ALBERT (factorised embeddings, layers shared in groups), LayoutLM (text without
+//! boxes: the zero box's embeddings) and I-BERT (its float path is RoBERTa's). They
+//! differ in weight names, where the norms sit, position ids and heads; the layer is
+//! the shared one of [`encoder`].
 
-use candle_core::{Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::Embedding;
+
+use super::nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
-use super::encoder;
+use super::encoder::{self, LayerNames};
 use super::heads::EncoderModel;
 use super::nn::{self, Activation, Linear, Weights};
 use crate::error::{Error, Result};
@@ -24,6 +31,8 @@ pub(crate) enum Flavor {
     Roberta,
     DistilBert,
     Electra,
+    /// ALBERT: layers shared in groups, its own head names.
+    Albert,
 }
 
 /// A member: its class-name prefix, flavor, where its head models keep the encoder,
@@ -33,57 +42,244 @@ struct Member {
     flavor: Flavor,
     prefix: &'static str,
     defaults: &'static Defaults,
+    layout: &'static Layout,
 }
+
+/// Where a member's encoder keeps its layers and norms.
+struct Layout {
+    /// The layers: `{stack}.{i}`.
+    stack: &'static str,
+    names: &'static LayerNames,
+    /// Norms before the attention and MLP branches, and one after the last layer.
+    pre_norm: bool,
+    /// `embeddings.LayerNorm` (the pre-norm Megatron-BERT and XLM-RoBERTa-XL have none).
+    embeddings_norm: bool,
+    /// The norm after the last layer, relative to the encoder body.
+    final_norm: Option<&'static str>,
+    /// MPNet: the relative position bias table shared by every layer (`[buckets, heads]`).
+    relative_bias: Option<&'static str>,
+    /// LayoutLM: 2-D position embeddings of each token's box; text-only inputs have the
+    /// zero box, as transformers gives a call without `bbox`.
+    box_embeddings: bool,
+    /// The projection from the embedding width to the hidden width, where they differ
+    /// (ALBERT's is there whatever the widths).
+    projection: &'static str,
+    /// ALBERT: `num_hidden_groups` groups of `inner_group_num` layers under
+    /// `{stack}.{group}.albert_layers.{j}`, each group run for a share of the
+    /// `num_hidden_layers` steps.
+    groups: bool,
+}
+
+/// BERT's post-norm layers (and every member's but the ones below).
+const POST_NORM: Layout = Layout {
+    stack: "encoder.layer",
+    names: &encoder::BERT_NAMES,
+    pre_norm: false,
+    embeddings_norm: true,
+    final_norm: None,
+    relative_bias: None,
+    box_embeddings: false,
+    projection: "embeddings_project",
+    groups: false,
+};
+
+/// ALBERT: shared layer groups, names of its own.
+const ALBERT_LAYOUT: Layout = Layout {
+    stack: "encoder.albert_layer_groups",
+    names: &LayerNames {
+        norm1: "attention.LayerNorm",
+        q: "attention.query",
+        k: "attention.key",
+        v: "attention.value",
+        out: "attention.dense",
+        norm2: "full_layer_layer_norm",
+        fc1: "ffn",
+        fc2: "ffn_output",
+        scales: None,
+    },
+    projection: "encoder.embedding_hidden_mapping_in",
+    groups: true,
+    ..POST_NORM
+};
+
+/// LayoutLM: BERT with the zero box's embeddings added.
+const LAYOUTLM_LAYOUT: Layout = Layout {
+    box_embeddings: true,
+    ..POST_NORM
+};
+
+const DISTILBERT_LAYOUT: Layout = Layout {
+    stack: "transformer.layer",
+    names: &encoder::DISTILBERT_NAMES,
+    ..POST_NORM
+};
+
+/// RoBERTa-PreLayerNorm: norms at `attention.LayerNorm` and `intermediate.LayerNorm`,
+/// the last one at the model's root.
+const ROBERTA_PRELAYERNORM_LAYOUT: Layout = Layout {
+    names: &LayerNames {
+        norm1: "attention.LayerNorm",
+        norm2: "intermediate.LayerNorm",
+        ..encoder::BERT_NAMES
+    },
+    pre_norm: true,
+    final_norm: Some("LayerNorm"),
+    ..POST_NORM
+};
+
+/// XLM-RoBERTa-XL: no embedding norm, `attention.self_attn_layer_norm` and the
+/// layer's `LayerNorm`, the last one at `encoder.LayerNorm`.
+const XLM_ROBERTA_XL_LAYOUT: Layout = Layout {
+    names: &LayerNames {
+        norm1: "attention.self_attn_layer_norm",
+        norm2: "LayerNorm",
+        ..encoder::BERT_NAMES
+    },
+    pre_norm: true,
+    embeddings_norm: false,
+    final_norm: Some("encoder.LayerNorm"),
+    ..POST_NORM
+};
+
+/// Megatron-BERT: no embedding norm, `attention.ln` and the layer's `ln`, the last
+/// one at `encoder.ln`.
+const MEGATRON_BERT_LAYOUT: Layout = Layout {
+    names: &LayerNames {
+        norm1: "attention.ln",
+        norm2: "ln",
+        ..encoder::BERT_NAMES
+    },
+    pre_norm: true,
+    embeddings_norm: false,
+    final_norm: Some("encoder.ln"),
+    ..POST_NORM
+};
+
+/// MPNet: post-norm with its own attention names and a relative position bias.
+const MPNET_LAYOUT: Layout = Layout {
+    names: &LayerNames {
+        norm1: "attention.LayerNorm",
+        q: "attention.attn.q",
+        k: "attention.attn.k",
+        v: "attention.attn.v",
+        out: "attention.attn.o",
+        ..encoder::BERT_NAMES
+    },
+    relative_bias: Some("encoder.relative_attention_bias.weight"),
+    ..POST_NORM
+};
+
+/// MPNet's position bias: transformers computes 32 buckets up to distance 128 whatever
+/// `relative_attention_num_buckets` says (`MPNetEncoder.compute_position_bias`).
+const MPNET_BUCKETS: usize = 32;
+const MPNET_MAX_DISTANCE: usize = 128;
 
 /// The members, longer class prefixes first.
 const MEMBERS: &[Member] = &[
+    Member {
+        class: "XLMRobertaXL",
+        flavor: Flavor::Roberta,
+        prefix: "roberta",
+        defaults: &XLM_ROBERTA_XL,
+        layout: &XLM_ROBERTA_XL_LAYOUT,
+    },
+    Member {
+        class: "RobertaPreLayerNorm",
+        flavor: Flavor::Roberta,
+        prefix: "roberta_prelayernorm",
+        defaults: &ROBERTA_PRELAYERNORM,
+        layout: &ROBERTA_PRELAYERNORM_LAYOUT,
+    },
+    Member {
+        class: "MegatronBert",
+        flavor: Flavor::Bert,
+        prefix: "bert",
+        defaults: &MEGATRON_BERT,
+        layout: &MEGATRON_BERT_LAYOUT,
+    },
+    Member {
+        class: "Albert",
+        flavor: Flavor::Albert,
+        prefix: "albert",
+        defaults: &ALBERT,
+        layout: &ALBERT_LAYOUT,
+    },
+    Member {
+        class: "LayoutLM",
+        flavor: Flavor::Bert,
+        prefix: "layoutlm",
+        defaults: &LAYOUTLM,
+        layout: &LAYOUTLM_LAYOUT,
+    },
+    Member {
+        class: "IBert",
+        flavor: Flavor::Roberta,
+        prefix: "ibert",
+        defaults: &IBERT,
+        layout: &POST_NORM,
+    },
+    Member {
+        class: "MPNet",
+        flavor: Flavor::Roberta,
+        prefix: "mpnet",
+        defaults: &MPNET,
+        layout: &MPNET_LAYOUT,
+    },
     Member {
         class: "XLMRoberta",
         flavor: Flavor::Roberta,
         prefix: "roberta",
         defaults: &XLM_ROBERTA,
+        layout: &POST_NORM,
     },
     Member {
         class: "Roberta",
         flavor: Flavor::Roberta,
         prefix: "roberta",
         defaults: &ROBERTA,
+        layout: &POST_NORM,
     },
     Member {
         class: "Camembert",
         flavor: Flavor::Roberta,
         prefix: "roberta",
         defaults: &CAMEMBERT,
+        layout: &POST_NORM,
     },
     Member {
         class: "Data2VecText",
         flavor: Flavor::Roberta,
         prefix: "data2vec_text",
         defaults: &DATA2VEC_TEXT,
+        layout: &POST_NORM,
     },
     Member {
         class: "DistilBert",
         flavor: Flavor::DistilBert,
         prefix: "distilbert",
         defaults: &DISTILBERT,
+        layout: &DISTILBERT_LAYOUT,
     },
     Member {
         class: "Electra",
         flavor: Flavor::Electra,
         prefix: "electra",
         defaults: &ELECTRA,
+        layout: &POST_NORM,
     },
     Member {
         class: "Ernie",
         flavor: Flavor::Bert,
         prefix: "ernie",
         defaults: &ERNIE,
+        layout: &POST_NORM,
     },
     Member {
         class: "Bert",
         flavor: Flavor::Bert,
         prefix: "bert",
         defaults: &BERT,
+        layout: &POST_NORM,
     },
 ];
 
@@ -117,8 +313,17 @@ pub(crate) struct Defaults {
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
     pub max_position_embeddings: usize,
-    pub type_vocab_size: usize,
+    /// `None`: no such field (MPNet has no token types).
+    pub type_vocab_size: Option<usize>,
     pub pad_token_id: usize,
+    pub layer_norm_eps: f64,
+    /// MPNet's `relative_attention_num_buckets` (`None`: no such field).
+    pub relative_buckets: Option<usize>,
+    /// LayoutLM's `max_2d_position_embeddings` (`None`: no such field).
+    pub max_2d_positions: Option<usize>,
+    pub hidden_act: &'static str,
+    /// ALBERT's `num_hidden_groups` and `inner_group_num` (`None`: no such fields).
+    pub groups: Option<(usize, usize)>,
     /// ELECTRA's embedding width (`None`: no such field; the hidden size).
     pub embedding_size: Option<usize>,
     /// ERNIE's task type embeddings: `use_task_id` and `task_type_vocab_size` (`None`:
@@ -135,8 +340,13 @@ pub(crate) const BERT: Defaults = Defaults {
     num_attention_heads: 12,
     intermediate_size: 3072,
     max_position_embeddings: 512,
-    type_vocab_size: 2,
+    type_vocab_size: Some(2),
     pad_token_id: 0,
+    layer_norm_eps: 1e-12,
+    relative_buckets: None,
+    max_2d_positions: None,
+    hidden_act: "gelu",
+    groups: None,
     embedding_size: None,
     task_types: None,
 };
@@ -183,7 +393,69 @@ pub(crate) const ELECTRA: Defaults = Defaults {
 const DISTILBERT: Defaults = Defaults {
     class: "DistilBertConfig",
     num_hidden_layers: 6,
-    type_vocab_size: 0,
+    type_vocab_size: Some(0),
+    ..BERT
+};
+/// `RobertaPreLayerNormConfig`'s defaults.
+pub(crate) const ROBERTA_PRELAYERNORM: Defaults = Defaults {
+    class: "RobertaPreLayerNormConfig",
+    ..ROBERTA
+};
+/// `XLMRobertaXLConfig`'s defaults.
+pub(crate) const XLM_ROBERTA_XL: Defaults = Defaults {
+    class: "XLMRobertaXLConfig",
+    vocab_size: 250880,
+    hidden_size: 2560,
+    num_hidden_layers: 36,
+    num_attention_heads: 32,
+    intermediate_size: 10240,
+    max_position_embeddings: 514,
+    type_vocab_size: Some(1),
+    pad_token_id: 1,
+    layer_norm_eps: 1e-5,
+    ..BERT
+};
+/// `MegatronBertConfig`'s defaults.
+pub(crate) const MEGATRON_BERT: Defaults = Defaults {
+    class: "MegatronBertConfig",
+    vocab_size: 29056,
+    hidden_size: 1024,
+    num_hidden_layers: 24,
+    num_attention_heads: 16,
+    intermediate_size: 4096,
+    ..BERT
+};
+/// `AlbertConfig`'s defaults.
+pub(crate) const ALBERT: Defaults = Defaults {
+    class: "AlbertConfig",
+    vocab_size: 30000,
+    embedding_size: Some(128),
+    hidden_size: 4096,
+    num_attention_heads: 64,
+    intermediate_size: 16384,
+    hidden_act: "gelu_new",
+    groups: Some((1, 1)),
+    ..BERT
+};
+/// `LayoutLMConfig`'s defaults.
+pub(crate) const LAYOUTLM: Defaults = Defaults {
+    class: "LayoutLMConfig",
+    max_2d_positions: Some(1024),
+    ..BERT
+};
+/// `IBertConfig`'s defaults.
+pub(crate) const IBERT: Defaults = Defaults {
+    class: "IBertConfig",
+    pad_token_id: 1,
+    ..BERT
+};
+/// `MPNetConfig`'s defaults.
+pub(crate) const MPNET: Defaults = Defaults {
+    class: "MPNetConfig",
+    vocab_size: 30527,
+    type_vocab_size: None,
+    pad_token_id: 1,
+    relative_buckets: Some(32),
     ..BERT
 };
 
@@ -217,6 +489,12 @@ hf_config! {
         /// Only `absolute` is run (4.x configs may name relative ones).
         position_embedding_type: Option<String> = None,
         is_decoder: bool = false,
+        relative_attention_num_buckets: Option<usize> = None,
+        max_2d_position_embeddings: Option<usize> = None,
+        num_hidden_groups: Option<usize> = None,
+        inner_group_num: Option<usize> = None,
+        /// I-BERT: only the float path (`false`) is run.
+        quant_mode: bool = false,
     }
 }
 
@@ -254,6 +532,12 @@ struct Config {
     num_labels: usize,
     use_task_id: bool,
     task_type_vocab_size: usize,
+    /// Rows of MPNet's relative position bias table (0: no such table).
+    relative_buckets: usize,
+    /// Rows of LayoutLM's 2-D position tables (0: no such tables).
+    max_2d_positions: usize,
+    /// ALBERT's `num_hidden_groups` and `inner_group_num` (1 and 1 for the others).
+    groups: (usize, usize),
 }
 
 impl Config {
@@ -277,6 +561,9 @@ impl Config {
                 num_labels: c.num_labels(),
                 use_task_id: false,
                 task_type_vocab_size: 0,
+                relative_buckets: 0,
+                max_2d_positions: 0,
+                groups: (1, 1),
             }
         } else {
             let f: Fields = c.typed()?;
@@ -285,6 +572,14 @@ impl Config {
                 return Err(c.invalid(
                     "position_embedding_type",
                     format!("`{pet}` is not supported by the bert family (only `absolute`)"),
+                ));
+            }
+            if f.quant_mode {
+                return Err(c.invalid(
+                    "quant_mode",
+                    "is true: I-BERT's integer-only kernels are not implemented (the float \
+                     path, `quant_mode: false`, is)"
+                        .into(),
                 ));
             }
             if f.is_decoder {
@@ -311,19 +606,68 @@ impl Config {
                 num_layers: f.num_hidden_layers.unwrap_or(d.num_hidden_layers),
                 num_heads: f.num_attention_heads.unwrap_or(d.num_attention_heads),
                 intermediate_size: f.intermediate_size.unwrap_or(d.intermediate_size),
-                act: c.activation_named("hidden_act", f.hidden_act.as_deref().unwrap_or("gelu"))?,
+                act: c.activation_named(
+                    "hidden_act",
+                    f.hidden_act.as_deref().unwrap_or(d.hidden_act),
+                )?,
                 max_positions: f
                     .max_position_embeddings
                     .unwrap_or(d.max_position_embeddings),
-                type_vocab_size: f.type_vocab_size.unwrap_or(d.type_vocab_size),
-                eps: c.f64_or("layer_norm_eps", 1e-12)?,
-                pad_token_id: f.pad_token_id.unwrap_or(d.pad_token_id) as u32,
+                type_vocab_size: match d.type_vocab_size {
+                    Some(n) => f.type_vocab_size.unwrap_or(n),
+                    None => 0,
+                },
+                eps: c.f64_or("layer_norm_eps", d.layer_norm_eps)?,
+                // MPNet counts positions from its padding index 1 whatever
+                // `pad_token_id` says (`MPNetEmbeddings.padding_idx`).
+                pad_token_id: if d.relative_buckets.is_some() {
+                    1
+                } else {
+                    f.pad_token_id.unwrap_or(d.pad_token_id) as u32
+                },
                 tie_word_embeddings: f.tie_word_embeddings.unwrap_or(true),
                 num_labels: c.num_labels(),
                 use_task_id,
                 task_type_vocab_size,
+                relative_buckets: match d.relative_buckets {
+                    Some(n) => f.relative_attention_num_buckets.unwrap_or(n),
+                    None => 0,
+                },
+                max_2d_positions: match d.max_2d_positions {
+                    Some(n) => f.max_2d_position_embeddings.unwrap_or(n),
+                    None => 0,
+                },
+                groups: match d.groups {
+                    Some((g, inner)) => (
+                        f.num_hidden_groups.unwrap_or(g),
+                        f.inner_group_num.unwrap_or(inner),
+                    ),
+                    None => (1, 1),
+                },
             }
         };
+        let (groups, _) = config.groups;
+        if groups == 0 || groups > config.num_layers.max(1) {
+            // transformers divides by the group count and indexes groups by layer.
+            return Err(c.invalid(
+                "num_hidden_groups",
+                format!(
+                    "is {groups}: it must be between 1 and num_hidden_layers ({})",
+                    config.num_layers
+                ),
+            ));
+        }
+        if m.layout.relative_bias.is_some() && config.relative_buckets < MPNET_BUCKETS {
+            // transformers indexes the table up to bucket 31 (bucket 17 already for
+            // two tokens) and fails on such a checkpoint.
+            return Err(c.invalid(
+                "relative_attention_num_buckets",
+                format!(
+                    "is {}, but MPNet computes {MPNET_BUCKETS} relative position buckets",
+                    config.relative_buckets
+                ),
+            ));
+        }
         let heads_key = if m.flavor == Flavor::DistilBert {
             "n_heads"
         } else {
@@ -339,33 +683,58 @@ struct Encoder {
     word: Embedding,
     position: Embedding,
     token_type: Option<Embedding>,
-    norm: LayerNorm,
+    norm: Option<LayerNorm>,
     /// ELECTRA: embedding width -> hidden width.
     project: Option<Linear>,
     /// ERNIE with `use_task_id`: the embedding of task type 0 (what transformers adds
-    /// when no task type ids are given).
-    task_type: Option<Tensor>,
+    /// when no task type ids are given); LayoutLM: the zero box's embeddings (left,
+    /// upper, right, lower, height and width 0), added to every token alike.
+    constant: Option<Tensor>,
     layers: Vec<encoder::Layer>,
+    /// The layer run at each step: each layer once in turn, ALBERT's shared ones as
+    /// many times as its groups say.
+    order: Vec<usize>,
+    /// The pre-norm members' norm after the last layer.
+    final_norm: Option<LayerNorm>,
+    /// MPNet's relative position bias table `[buckets, heads]`.
+    relative_bias: Option<Embedding>,
 }
 
 impl Encoder {
-    fn load(w: &Weights, c: &Config, flavor: Flavor) -> Result<Self> {
+    fn load(w: &Weights, c: &Config, layout: &Layout) -> Result<Self> {
         let (e, h) = (c.embedding_size, c.hidden_size);
         let emb = w.pp("embeddings");
-        let (stack, names) = match flavor {
-            Flavor::DistilBert => ("transformer.layer", &encoder::DISTILBERT_NAMES),
-            _ => ("encoder.layer", &encoder::BERT_NAMES),
-        };
-        // The shared encoder layer, post-norm as BERT's.
+        // The shared encoder layer.
         let dims = encoder::LayerDims {
             hidden: h,
             heads: c.num_heads,
             intermediate: c.intermediate_size,
             eps: c.eps,
             act: c.act,
-            pre_norm: false,
+            pre_norm: layout.pre_norm,
         };
-        let layers = encoder::load_layers(w, stack, c.num_layers, dims, names)?
+        let (layers, order) = if layout.groups {
+            let (groups, inner) = c.groups;
+            let mut layers = Vec::with_capacity(groups * inner);
+            for g in 0..groups {
+                let group = format!("{}.{g}.albert_layers", layout.stack);
+                layers.extend(encoder::load_layers(w, &group, inner, dims, layout.names)?);
+            }
+            // transformers: group `int(i / (num_hidden_layers / num_hidden_groups))`
+            // at step i, every layer of the group in turn.
+            let per_group = c.num_layers as f64 / groups as f64;
+            let order = (0..c.num_layers)
+                .flat_map(|i| {
+                    let g = ((i as f64 / per_group) as usize).min(groups - 1);
+                    (0..inner).map(move |j| g * inner + j)
+                })
+                .collect();
+            (layers, order)
+        } else {
+            let layers = encoder::load_layers(w, layout.stack, c.num_layers, dims, layout.names)?;
+            (layers, (0..c.num_layers).collect())
+        };
+        let layers = layers
             .into_iter()
             .map(encoder::Layer::with_f32_scores)
             .collect();
@@ -384,21 +753,55 @@ impl Encoder {
             } else {
                 None
             },
-            norm: emb.layer_norm(e, c.eps, "LayerNorm")?,
-            project: if e != h {
-                Some(w.linear(e, h, "embeddings_project")?)
+            norm: if layout.embeddings_norm {
+                Some(emb.layer_norm(e, c.eps, "LayerNorm")?)
             } else {
                 None
             },
-            task_type: if c.use_task_id {
+            project: if e != h || w.contains(&format!("{}.weight", layout.projection)) {
+                Some(w.linear(e, h, layout.projection)?)
+            } else {
+                None
+            },
+            constant: if c.use_task_id {
                 Some(
                     emb.get((c.task_type_vocab_size, e), "task_type_embeddings.weight")?
                         .get(0)?,
                 )
+            } else if layout.box_embeddings {
+                if c.max_2d_positions == 0 {
+                    return Err(Error::invalid_file(
+                        &w.path,
+                        "config.json's `max_2d_position_embeddings` is 0: no row for the zero box",
+                    ));
+                }
+                let zero = |name: &str| -> Result<Tensor> {
+                    Ok(emb
+                        .get((c.max_2d_positions, e), &format!("{name}.weight"))?
+                        .get(0)?)
+                };
+                let (x, y) = (
+                    zero("x_position_embeddings")?,
+                    zero("y_position_embeddings")?,
+                );
+                let hw = (zero("h_position_embeddings")? + zero("w_position_embeddings")?)?;
+                Some(((x + y)? * 2.0)?.add(&hw)?)
             } else {
                 None
             },
             layers,
+            order,
+            final_norm: match layout.final_norm {
+                Some(name) => Some(w.layer_norm(h, c.eps, name)?),
+                None => None,
+            },
+            relative_bias: match layout.relative_bias {
+                Some(name) => Some(Embedding::new(
+                    w.get((c.relative_buckets, c.num_heads), name)?,
+                    c.num_heads,
+                )),
+                None => None,
+            },
         })
     }
 }
@@ -475,6 +878,7 @@ fn masked_lm_head(
             "vocab_projector",
             c.act,
         ),
+        Flavor::Albert => ("predictions", "dense", "LayerNorm", "decoder", c.act),
         Flavor::Electra => (
             "",
             "generator_predictions.dense",
@@ -497,7 +901,7 @@ fn masked_lm_head(
     } else {
         encoder.word.embeddings().clone()
     };
-    let bias = if flavor == Flavor::Bert || flavor == Flavor::Roberta {
+    let bias = if matches!(flavor, Flavor::Bert | Flavor::Roberta | Flavor::Albert) {
         if hw.contains("bias") {
             hw.get(c.vocab_size, "bias")?
         } else {
@@ -532,7 +936,7 @@ pub(crate) fn load(
     } else {
         weights.clone()
     };
-    let encoder = Encoder::load(&body, &c, flavor)?;
+    let encoder = Encoder::load(&body, &c, m.layout)?;
     let h = c.hidden_size;
     let head = match task {
         Task::FeatureExtraction => BertHead::None,
@@ -551,10 +955,19 @@ pub(crate) fn load(
                 }
             };
             match flavor {
-                Flavor::Bert => {
+                Flavor::Bert | Flavor::Albert => {
                     need("classifier")?;
                     BertHead::PooledClassifier {
-                        pooler: body.linear(h, h, "pooler.dense")?,
+                        // ALBERT's pooler is a bare linear layer.
+                        pooler: body.linear(
+                            h,
+                            h,
+                            if flavor == Flavor::Albert {
+                                "pooler"
+                            } else {
+                                "pooler.dense"
+                            },
+                        )?,
                         classifier: weights.linear(h, c.num_labels, "classifier")?,
                     }
                 }
@@ -640,6 +1053,26 @@ impl BertModel {
         }
         nn::ids_tensor(&rows, &self.device)
     }
+
+    /// MPNet's relative position bias `[1, heads, len, len]`: T5's bidirectional
+    /// buckets of `key - query`, looked up in the shared table.
+    fn position_bias(&self, table: &Embedding, len: usize, dtype: DType) -> Result<Tensor> {
+        let mut ids = Vec::with_capacity(len * len);
+        for q in 0..len {
+            for k in 0..len {
+                let rel = k as i64 - q as i64;
+                ids.push(nn::relative_bucket(rel, true, MPNET_BUCKETS, MPNET_MAX_DISTANCE) as u32);
+            }
+        }
+        let ids = Tensor::from_vec(ids, (len, len), &self.device)?;
+        // [q, k, heads] -> [1, heads, q, k]
+        Ok(table
+            .forward(&ids)?
+            .permute((2, 0, 1))?
+            .unsqueeze(0)?
+            .to_dtype(dtype)?
+            .contiguous()?)
+    }
 }
 
 impl EncoderModel for BertModel {
@@ -655,15 +1088,27 @@ impl EncoderModel for BertModel {
             };
             x = (x + tt.forward(&types)?)?;
         }
-        if let Some(task) = &e.task_type {
-            x = x.broadcast_add(task)?;
+        if let Some(constant) = &e.constant {
+            x = x.broadcast_add(constant)?;
         }
-        let mut x = e.norm.forward(&x)?;
+        if let Some(norm) = &e.norm {
+            x = norm.forward(&x)?;
+        }
         if let Some(p) = &e.project {
             x = p.forward(&x)?;
         }
-        let bias = nn::padding_bias(&batch.attention_mask, x.dtype())?;
-        encoder::run_layers(&e.layers, x, Some(&bias))
+        let mut bias = nn::padding_bias(&batch.attention_mask, x.dtype())?;
+        if let Some(table) = &e.relative_bias {
+            bias = bias.broadcast_add(&self.position_bias(table, x.dim(1)?, x.dtype())?)?;
+        }
+        let x = e
+            .order
+            .iter()
+            .try_fold(x, |x, &i| e.layers[i].forward(&x, Some(&bias)))?;
+        Ok(match &e.final_norm {
+            Some(norm) => norm.forward(&x)?,
+            None => x,
+        })
     }
 
     fn head_logits(&self, hidden: &Tensor) -> Result<Tensor> {

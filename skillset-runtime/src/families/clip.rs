@@ -4,8 +4,8 @@
 //! pooled at the last position, sigmoid scores). Every size comes from config.json's
 //! `vision_config` / `text_config`.
 
+use super::nn::LayerNorm;
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, Attention, LayerDims, CLIP_NAMES};

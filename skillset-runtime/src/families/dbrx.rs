@@ -12,8 +12,8 @@
 //! when absent) and ignores `attn_config.rope_theta`, so the same is done here to
 //! match it.
 
+use super::nn::LayerNorm;
 use candle_core::{DType, Device};
-use candle_nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{self, Decoder, DecoderFile, Layout, Mlp, Moe, Norm, Qkv, Rope};

@@ -11,7 +11,9 @@
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::kv_cache::KvCache;
-use candle_nn::{Embedding, LayerNorm};
+use candle_nn::Embedding;
+
+use super::nn::LayerNorm;
 
 use super::causal::{CausalLm, Masks};
 use super::config::ConfigReader;

@@ -3,8 +3,8 @@
 //! residual branch (DINOv2: scaled per channel), with the layer norms before (pre-norm)
 //! or after (post-norm) the branches. Only the tensor names differ between the families.
 
+use super::nn::LayerNorm;
 use candle_core::{Module, Tensor};
-use candle_nn::LayerNorm;
 
 use super::nn::{self, Activation, Linear, Weights};
 use crate::error::Result;

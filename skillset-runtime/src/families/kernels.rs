@@ -1,6 +1,9 @@
 //! CPU kernels where candle's generic ones are slow: the erf-based GELU (candle calls
 //! libm's scalar `erff` per element, a third of a MiniLM forward pass on two cores),
-//! fused with the bias add of the linear layer before it.
+//! fused with the bias add of the linear layer before it. And one where candle's is
+//! inexact: layer norm (candle's variance is `E[x²] - E[x]²`, which cancels when a row's
+//! mean is large against its spread, as in pre-norm residual streams; ours subtracts
+//! the mean first, as PyTorch's).
 //!
 //! The erf is a branch-free rational approximation on [-4, 4] (the one XLA and Eigen
 //! use for f32: odd degree-13 numerator over even degree-8 denominator; erf is ±1 in f32
@@ -383,6 +386,118 @@ pub fn scaled_bias_softmax(
     candle_nn::ops::softmax_last_dim(&s)
 }
 
+/// One row of a layer norm: mean, then the variance of the centred row (two passes,
+/// so that a large mean does not cancel the variance away).
+#[inline(always)]
+fn layer_norm_row(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], eps: f32) {
+    let n = x.len() as f32;
+    let sum8 = |f: &dyn Fn(f32) -> f32| -> f32 {
+        let mut lanes = [0f32; 8];
+        let mut chunks = x.chunks_exact(8);
+        for c in &mut chunks {
+            for (l, &v) in lanes.iter_mut().zip(c) {
+                *l += f(v);
+            }
+        }
+        lanes.iter().sum::<f32>() + chunks.remainder().iter().map(|&v| f(v)).sum::<f32>()
+    };
+    let mean = sum8(&|v| v) / n;
+    let var = sum8(&|v| (v - mean) * (v - mean)) / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    if b.is_empty() {
+        for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
+            *o = (v - mean) * inv * g;
+        }
+    } else {
+        for (((o, &v), &g), &c) in out.iter_mut().zip(x).zip(w).zip(b) {
+            *o = (v - mean) * inv * g + c;
+        }
+    }
+}
+
+/// Layer norm over the last dimension: `x`, weight and bias (an empty bias: none).
+struct LayerNormOp {
+    eps: f32,
+}
+
+impl candle_core::CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(self.name(), s1, l1)?;
+        let (w, b) = (f32s(self.name(), s2, l2)?, f32s(self.name(), s3, l3)?);
+        let row = w.len();
+        if row == 0 || x.len() % row != 0 || !(b.is_empty() || b.len() == row) {
+            candle_core::bail!(
+                "layer-norm: weight of {row}, bias of {} for {} values",
+                b.len(),
+                x.len()
+            );
+        }
+        let eps = self.eps;
+        let mut out = vec![0f32; x.len()];
+        for_chunks(&mut out, row, x.len() * 3, |start, chunk| {
+            let n = chunk.len();
+            for (o, xs) in chunk
+                .chunks_exact_mut(row)
+                .zip(x[start..start + n].chunks_exact(row))
+            {
+                layer_norm_row(o, xs, w, b, eps);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Layer norm over the last dimension, the mean subtracted before the variance is
+/// taken: one pass per row on the CPU in f32; elsewhere the mean is subtracted first
+/// and candle's fused kernel normalises the centred rows.
+pub fn layer_norm(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    let d = *x.dims().last().unwrap_or(&0);
+    if fast_path(x) && weight.dtype() == x.dtype() && weight.dims1()? == d {
+        let empty;
+        let b = match bias {
+            Some(b) => b.contiguous()?,
+            None => {
+                empty = Tensor::zeros(0, x.dtype(), x.device())?;
+                empty
+            }
+        };
+        return x.contiguous()?.apply_op3_no_bwd(
+            &weight.contiguous()?,
+            &b,
+            &LayerNormOp { eps: eps as f32 },
+        );
+    }
+    // In f32 whatever the dtype, as candle's and PyTorch's half-precision norms.
+    let f32 = candle_core::DType::F32;
+    let xf = x.to_dtype(f32)?;
+    let centred = xf
+        .broadcast_sub(&xf.mean_keepdim(candle_core::D::Minus1)?)?
+        .contiguous()?;
+    let w = weight.to_dtype(f32)?;
+    let b = match bias {
+        Some(b) => b.to_dtype(f32)?,
+        None => w.zeros_like()?,
+    };
+    candle_nn::ops::layer_norm(&centred, &w, &b, eps as f32)?.to_dtype(x.dtype())
+}
+
 /// `SKILLSET_CANDLE_KERNELS=1` turns these kernels off (candle's ops instead), to
 /// measure what they bring.
 fn enabled() -> bool {
@@ -589,6 +704,60 @@ mod tests {
             .max_all()?
             .to_scalar::<f32>()?;
         assert!(d < 1e-5, "gelu_erf differs by {d}");
+        Ok(())
+    }
+
+    /// Rows whose mean is large against their spread (a pre-norm residual stream's):
+    /// ours, on the CPU kernel and on the centred fallback, stays within f32 rounding
+    /// of an f64 two-pass norm; candle's `E[x²] - E[x]²` does not.
+    #[test]
+    fn layer_norm_is_exact_where_the_mean_is_large() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let (rows, d) = (6, 37);
+        let noise = Tensor::randn(0f32, 4.0, (rows, d), &dev)?;
+        let x = (noise + 240.0)?;
+        let w = Tensor::randn(1f32, 0.3, d, &dev)?;
+        let b = Tensor::randn(0f32, 0.2, d, &dev)?;
+        let (xv, wv, bv): (Vec<Vec<f32>>, Vec<f32>, Vec<f32>) =
+            (x.to_vec2()?, w.to_vec1()?, b.to_vec1()?);
+        let exact: Vec<f32> = xv
+            .iter()
+            .flat_map(|row| {
+                let n = row.len() as f64;
+                let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
+                let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                let inv = 1.0 / (var + 1e-12).sqrt();
+                row.iter()
+                    .zip(&wv)
+                    .zip(&bv)
+                    .map(move |((&v, &g), &c)| {
+                        ((v as f64 - mean) * inv * g as f64 + c as f64) as f32
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let exact = Tensor::from_vec(exact, (rows, d), &dev)?;
+        let gap = |t: Tensor| -> candle_core::Result<f32> {
+            (t - &exact)?.abs()?.max_all()?.to_scalar::<f32>()
+        };
+        let ours = gap(layer_norm(&x, &w, Some(&b), 1e-12)?)?;
+        assert!(ours < 2e-5, "ours is {ours} from the f64 norm");
+        let centred = x.broadcast_sub(&x.mean_keepdim(candle_core::D::Minus1)?)?;
+        let fallback = gap(candle_nn::ops::layer_norm(
+            &centred.contiguous()?,
+            &w,
+            &b,
+            1e-12,
+        )?)?;
+        assert!(
+            fallback < 2e-5,
+            "the centred fallback is {fallback} from the f64 norm"
+        );
+        let candle = gap(candle_nn::ops::layer_norm(&x, &w, &b, 1e-12)?)?;
+        assert!(
+            candle > 10.0 * ours,
+            "candle's one-pass norm is {candle} away, ours {ours}"
+        );
         Ok(())
     }
 }

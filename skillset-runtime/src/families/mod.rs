@@ -472,10 +472,17 @@ mod tests {
                 "max_position_embeddings",
                 d.max_position_embeddings.into(),
             );
-            same(n, "type_vocab_size", d.type_vocab_size.into());
+            same(n, "type_vocab_size", serde_json::json!(d.type_vocab_size));
             same(n, "pad_token_id", d.pad_token_id.into());
-            same(n, "hidden_act", "gelu".into());
-            same(n, "layer_norm_eps", 1e-12.into());
+            same(n, "hidden_act", d.hidden_act.into());
+            same(n, "layer_norm_eps", d.layer_norm_eps.into());
+            let (groups, inner) = d.groups.unzip();
+            same(n, "num_hidden_groups", serde_json::json!(groups));
+            same(n, "inner_group_num", serde_json::json!(inner));
+            let buckets = serde_json::json!(d.relative_buckets);
+            same(n, "relative_attention_num_buckets", buckets);
+            let boxes = serde_json::json!(d.max_2d_positions);
+            same(n, "max_2d_position_embeddings", boxes);
             same(n, "tie_word_embeddings", true.into());
             same(n, "embedding_size", serde_json::json!(d.embedding_size));
             let (use_task_id, types) = d.task_types.unzip();

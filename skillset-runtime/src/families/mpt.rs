@@ -4,8 +4,8 @@
 //! MLP (`up_proj`, `down_proj`), and its weight names (`transformer.blocks.N.norm_1`,
 //! `norm_f`). The attention settings sit in the nested `attn_config`.
 
+use super::nn::LayerNorm;
 use candle_core::{DType, Device};
-use candle_nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{self, Alibi, Decoder, DecoderFile, Layout, Mlp, Norm, Qkv};

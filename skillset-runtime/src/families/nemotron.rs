@@ -4,8 +4,8 @@
 //! head (`partial_rotary_factor` 0.5). transformers has no modular file for it; this
 //! follows `modeling_nemotron.py`.
 
+use super::nn::LayerNorm;
 use candle_core::{DType, Device};
-use candle_nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::decoder::{Decoder, DecoderFile, Mlp, Norm};

@@ -2,7 +2,7 @@
 //! missing tensor, dtype-safe attention masks and attention itself.
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{LayerNorm, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::error::{Error, Result};
 
@@ -209,6 +209,42 @@ pub fn mask_value(dtype: DType) -> f64 {
         DType::BF16 => -3.3895e38,
         DType::F64 => f64::MIN,
         _ => f32::MIN as f64,
+    }
+}
+
+/// transformers' `nn.LayerNorm` over the last dimension (with or without a bias), its
+/// variance taken after the mean is subtracted ([`super::kernels::layer_norm`]), as
+/// PyTorch's: candle's own `LayerNorm` takes `E[x²] - E[x]²`, which loses the variance
+/// to cancellation when a row's mean is large against its spread (a pre-norm residual
+/// stream's is).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(weight: Tensor, bias: Tensor, eps: f64) -> Self {
+        LayerNorm {
+            weight,
+            bias: Some(bias),
+            eps,
+        }
+    }
+
+    pub fn new_no_bias(weight: Tensor, eps: f64) -> Self {
+        LayerNorm {
+            weight,
+            bias: None,
+            eps,
+        }
+    }
+}
+
+impl candle_core::Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        super::kernels::layer_norm(x, &self.weight, self.bias.as_ref(), self.eps)
     }
 }
 

@@ -4,8 +4,8 @@
 //! and the mean of the patch tokens). DINOv2 scales each branch per channel (layer scale)
 //! and interpolates its position embeddings to the image's patch grid.
 
+use super::nn::LayerNorm;
 use candle_core::{DType, Module, Tensor};
-use candle_nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, LayerDims, DINOV2_NAMES, VIT_NAMES};

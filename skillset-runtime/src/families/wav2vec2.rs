@@ -8,7 +8,9 @@
 //! classifier.
 
 use candle_core::{Module, Tensor, D};
-use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
+use candle_nn::{Conv1d, Conv1dConfig};
+
+use super::nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, LayerDims, WAV2VEC2_NAMES};

@@ -4,7 +4,9 @@
 //! projection tied to the token embedding).
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, LayerNorm};
+use candle_nn::{Conv1d, Conv1dConfig};
+
+use super::nn::LayerNorm;
 
 use super::config::{hf_config, ConfigReader};
 use super::encoder::{self, linear_maybe_bias, Attention, LayerDims, WHISPER_NAMES};
