@@ -187,6 +187,22 @@ def build_tokenizer(kind: str):
         # ALBERT's sentencepiece unigram: <pad> <unk> [CLS] [SEP] [MASK] first, lowercased.
         return transformers.AlbertTokenizer(
             vocab=unigram_vocab(380, specials=("<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]")))
+    if kind == "rembert":
+        # RemBERT's sentencepiece unigram: <pad> <unk> [CLS] [SEP] [MASK] first, cased.
+        return transformers.RemBertTokenizer(
+            vocab=unigram_vocab(380, specials=("<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]")))
+    if kind == "bert-generation":
+        # BERT-Generation's sentencepiece unigram (<pad> </s> <s> <unk> first) adds no
+        # special tokens. Its checkpoints ship spiece.model for the slow tokenizer; this is
+        # the same model as tokenizer.json, loaded by the generic fast class.
+        from tokenizers import Tokenizer as Tk
+        vocab = unigram_vocab(380, specials=("<pad>", "</s>", "<s>", "<unk>"))
+        tok = Tk(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+        tok.normalizer = normalizers.NFKC()
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        return transformers.PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
     if kind == "mpnet":
         # MPNet's vocabulary: <s> <pad> </s> <unk> before BERT's WordPiece vocabulary
         # ([UNK] its unknown token), <mask> after it, as microsoft/mpnet-base.
@@ -827,6 +843,16 @@ def config_for(kind: str, tokenizer, **over):
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.cls_token_id,
             eos_token_id=tokenizer.sep_token_id,
+        )
+    elif kind == "rembert":
+        cfg = transformers.RemBertConfig(
+            **base, input_embedding_size=16, output_embedding_size=20, pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+        )
+    elif kind == "bert-generation":
+        cfg = transformers.BertGenerationConfig(
+            **base, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
         )
     elif kind == "albert":
         cfg = transformers.AlbertConfig(
@@ -3017,6 +3043,8 @@ BERT_VARIANTS = {
     "albert": ("Albert", "albert", "[MASK]", 247,
                "factorised embeddings (16 wide) projected up, 3 layers run by 2 groups of 2 shared layers, "
                "gelu_new"),
+    "rembert": ("RemBert", "rembert", "[MASK]", 253,
+                "embeddings 16 wide projected up, a masked-LM head 20 wide with its own decoder"),
     "mpnet": ("MPNet", "mpnet", "<mask>", 234,
               "a relative position bias (32 buckets) shared by every layer, no token types"),
 }
@@ -3055,6 +3083,14 @@ def bert_variant(model_type):
 
 for _t in BERT_VARIANTS:
     FIXTURE_SPECS.update(bert_variant(_t))
+
+FIXTURE_SPECS["bert-generation-tiny"] = lambda: fixture(
+    "bert-generation-tiny", "bert-generation", transformers.BertGenerationEncoder, "bert-generation",
+    "BertGenerationEncoder: BERT's layers without token types or pooler, weights at the root, "
+    "a tokenizer that adds no special tokens (an empty text is no tokens: transformers fails on it).",
+    [lambda n, d: feature_extraction(d, TEXTS[:4])],
+    seed=256, post=spread_norms,
+)
 
 # all-mpnet-base-v2's layout: MPNetModel with mean pooling and normalization.
 FIXTURE_SPECS["mpnet-embedding-tiny"] = lambda: fixture(

@@ -48,12 +48,30 @@ macro_rules! classes {
     };
 }
 
-/// Architectures whose encoder the bert family implements (class-name prefixes), and
-/// more prefixes for one task (LayoutLM has its heads, not transformers'
-/// feature-extraction pipeline).
+/// Architectures whose encoder the bert family implements (class-name prefixes), then
+/// prefixes for some tasks only (LayoutLM has heads, not transformers'
+/// feature-extraction pipeline) and whole class names (`BertGenerationEncoder`).
 macro_rules! bert_like {
-    ($suffix:literal $(, $extra:literal)*) => {
-        classes!($suffix: "Bert", "Roberta", "XLMRoberta", "Camembert", "Data2VecText", "Ernie", "DistilBert", "Electra", "RobertaPreLayerNorm", "XLMRobertaXL", "MegatronBert", "MPNet", "IBert", "Albert" $(, $extra)*)
+    ($suffix:literal $(, $extra:literal)* $(; $class:literal)*) => {
+        &[
+            concat!("Bert", $suffix),
+            concat!("Roberta", $suffix),
+            concat!("XLMRoberta", $suffix),
+            concat!("Camembert", $suffix),
+            concat!("Data2VecText", $suffix),
+            concat!("Ernie", $suffix),
+            concat!("DistilBert", $suffix),
+            concat!("Electra", $suffix),
+            concat!("RobertaPreLayerNorm", $suffix),
+            concat!("XLMRobertaXL", $suffix),
+            concat!("MegatronBert", $suffix),
+            concat!("MPNet", $suffix),
+            concat!("IBert", $suffix),
+            concat!("Albert", $suffix),
+            concat!("RemBert", $suffix),
+            $(concat!($extra, $suffix),)*
+            $($class,)*
+        ]
     };
 }
 
@@ -69,10 +87,10 @@ pub static FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         family: Family::Bert,
         modality: Modality::Text,
-        description: "BERT-style bidirectional transformer encoders (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText, ERNIE, DistilBERT, ELECTRA); the pre-norm RoBERTa-PreLayerNorm, XLM-RoBERTa-XL and Megatron-BERT; MPNet (a relative position bias shared by every layer); ALBERT (factorised embeddings, shared layer groups); I-BERT (its float path); LayoutLM (text without boxes: fill-mask and classifiers)",
-        base: bert_like!("Model", "LayoutLM"),
+        description: "BERT-style bidirectional transformer encoders (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText, ERNIE, DistilBERT, ELECTRA); the pre-norm RoBERTa-PreLayerNorm, XLM-RoBERTa-XL and Megatron-BERT; MPNet (a relative position bias shared by every layer); ALBERT (factorised embeddings, shared layer groups); I-BERT (its float path); RemBERT (narrow embeddings, a head of its own width); BERT-Generation's encoder; LayoutLM (text without boxes: fill-mask and classifiers)",
+        base: bert_like!("Model", "LayoutLM"; "BertGenerationEncoder"),
         tasks: &[
-            (Task::FeatureExtraction, bert_like!("Model")),
+            (Task::FeatureExtraction, bert_like!("Model"; "BertGenerationEncoder")),
             (Task::FillMask, bert_like!("ForMaskedLM", "LayoutLM")),
             (Task::TextClassification, bert_like!("ForSequenceClassification", "LayoutLM")),
             (Task::TokenClassification, bert_like!("ForTokenClassification", "LayoutLM")),

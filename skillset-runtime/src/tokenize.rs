@@ -148,6 +148,26 @@ impl TextTokenizer {
                     inner.with_post_processor(Some(template));
                 }
             }
+            // Rebuilt in the class's `__init__` whatever tokenizer.json says (5.23 saves
+            // an empty template): `[CLS] A [SEP]`, `[CLS] A [SEP] B [SEP]`.
+            Some("RemBertTokenizer") => {
+                let token = |name: &str, default: &str| {
+                    let t = special(name).unwrap_or_else(|| default.to_string());
+                    id_of(&t).map(|id| (t, id))
+                };
+                if let (Some((cls, cls_id)), Some((sep, sep_id))) =
+                    (token("cls_token", "[CLS]"), token("sep_token", "[SEP]"))
+                {
+                    let template = TemplateProcessing::builder()
+                        .try_single(format!("{cls}:0 $A:0 {sep}:0"))
+                        .and_then(|b| b.try_pair(format!("{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1")))
+                        .map_err(|e| Error::Tokenizer(e.to_string()))?
+                        .special_tokens(vec![(cls, cls_id), (sep, sep_id)])
+                        .build()
+                        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                    inner.with_post_processor(Some(template));
+                }
+            }
             _ => {}
         }
 

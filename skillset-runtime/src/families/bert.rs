@@ -5,7 +5,8 @@
 //! (embeddings narrower than the encoder, projected up), the pre-norm members
 //! (RoBERTa-PreLayerNorm, XLM-RoBERTa-XL, Megatron-BERT: layer norms before each branch
 //! and after the last layer), MPNet (a relative position bias shared by every layer),
-//! ALBERT (factorised embeddings, layers shared in groups), LayoutLM (text without
+//! ALBERT (factorised embeddings, layers shared in groups), RemBERT (narrow embeddings
+//! projected up, a head of its own width), BERT-Generation's encoder, LayoutLM (text without
 //! boxes: the zero box's embeddings) and I-BERT (its float path is RoBERTa's). They
 //! differ in weight names, where the norms sit, position ids and heads; the layer is
 //! the shared one of [`encoder`].
@@ -33,6 +34,8 @@ pub(crate) enum Flavor {
     Electra,
     /// ALBERT: layers shared in groups, its own head names.
     Albert,
+    /// RemBERT: BERT's heads, the masked-LM one through its own output width.
+    RemBert,
 }
 
 /// A member: its class-name prefix, flavor, where its head models keep the encoder,
@@ -81,6 +84,12 @@ const POST_NORM: Layout = Layout {
     box_embeddings: false,
     projection: "embeddings_project",
     groups: false,
+};
+
+/// RemBERT: BERT's layers after a projection from the embedding width.
+const REMBERT_LAYOUT: Layout = Layout {
+    projection: "encoder.embedding_hidden_mapping_in",
+    ..POST_NORM
 };
 
 /// ALBERT: shared layer groups, names of its own.
@@ -198,6 +207,20 @@ const MEMBERS: &[Member] = &[
         layout: &MEGATRON_BERT_LAYOUT,
     },
     Member {
+        class: "BertGeneration",
+        flavor: Flavor::Bert,
+        prefix: "bert",
+        defaults: &BERT_GENERATION,
+        layout: &POST_NORM,
+    },
+    Member {
+        class: "RemBert",
+        flavor: Flavor::RemBert,
+        prefix: "rembert",
+        defaults: &REMBERT,
+        layout: &REMBERT_LAYOUT,
+    },
+    Member {
         class: "Albert",
         flavor: Flavor::Albert,
         prefix: "albert",
@@ -291,12 +314,15 @@ impl Flavor {
 }
 
 /// The member whose classes `architecture` is one of: its class prefix followed by
-/// `Model` or a head (`For...`), so that `Ernie4_5ForCausalLM` is not ERNIE's.
+/// `Model` or a head (`For...`), so that `Ernie4_5ForCausalLM` is not ERNIE's
+/// (BERT-Generation's encoder is `BertGenerationEncoder`).
 fn member(architecture: &str) -> Option<&'static Member> {
     MEMBERS.iter().find(|m| {
-        architecture
-            .strip_prefix(m.class)
-            .is_some_and(|rest| rest == "Model" || rest.starts_with("For"))
+        architecture.strip_prefix(m.class).is_some_and(|rest| {
+            rest == "Model"
+                || rest.starts_with("For")
+                || (m.class == "BertGeneration" && rest == "Encoder")
+        })
     })
 }
 
@@ -322,8 +348,12 @@ pub(crate) struct Defaults {
     /// LayoutLM's `max_2d_position_embeddings` (`None`: no such field).
     pub max_2d_positions: Option<usize>,
     pub hidden_act: &'static str,
+    pub tie_word_embeddings: bool,
     /// ALBERT's `num_hidden_groups` and `inner_group_num` (`None`: no such fields).
     pub groups: Option<(usize, usize)>,
+    /// RemBERT's `input_embedding_size` and `output_embedding_size` (`None`: no such
+    /// fields).
+    pub rembert_widths: Option<(usize, usize)>,
     /// ELECTRA's embedding width (`None`: no such field; the hidden size).
     pub embedding_size: Option<usize>,
     /// ERNIE's task type embeddings: `use_task_id` and `task_type_vocab_size` (`None`:
@@ -346,7 +376,9 @@ pub(crate) const BERT: Defaults = Defaults {
     relative_buckets: None,
     max_2d_positions: None,
     hidden_act: "gelu",
+    tie_word_embeddings: true,
     groups: None,
+    rembert_widths: None,
     embedding_size: None,
     task_types: None,
 };
@@ -425,6 +457,29 @@ pub(crate) const MEGATRON_BERT: Defaults = Defaults {
     intermediate_size: 4096,
     ..BERT
 };
+/// `BertGenerationConfig`'s defaults.
+pub(crate) const BERT_GENERATION: Defaults = Defaults {
+    class: "BertGenerationConfig",
+    vocab_size: 50358,
+    hidden_size: 1024,
+    num_hidden_layers: 24,
+    num_attention_heads: 16,
+    intermediate_size: 4096,
+    type_vocab_size: None,
+    ..BERT
+};
+/// `RemBertConfig`'s defaults.
+pub(crate) const REMBERT: Defaults = Defaults {
+    class: "RemBertConfig",
+    vocab_size: 250300,
+    hidden_size: 1152,
+    num_hidden_layers: 32,
+    num_attention_heads: 18,
+    intermediate_size: 4608,
+    rembert_widths: Some((256, 1664)),
+    tie_word_embeddings: false,
+    ..BERT
+};
 /// `AlbertConfig`'s defaults.
 pub(crate) const ALBERT: Defaults = Defaults {
     class: "AlbertConfig",
@@ -492,6 +547,8 @@ hf_config! {
         relative_attention_num_buckets: Option<usize> = None,
         max_2d_position_embeddings: Option<usize> = None,
         num_hidden_groups: Option<usize> = None,
+        input_embedding_size: Option<usize> = None,
+        output_embedding_size: Option<usize> = None,
         inner_group_num: Option<usize> = None,
         /// I-BERT: only the float path (`false`) is run.
         quant_mode: bool = false,
@@ -538,11 +595,14 @@ struct Config {
     max_2d_positions: usize,
     /// ALBERT's `num_hidden_groups` and `inner_group_num` (1 and 1 for the others).
     groups: (usize, usize),
+    /// The masked-LM head's width (RemBERT's `output_embedding_size`; the embedding
+    /// width otherwise).
+    head_width: usize,
 }
 
 impl Config {
     fn read(m: &Member, c: &ConfigReader) -> Result<Self> {
-        let config = if m.flavor == Flavor::DistilBert {
+        let mut config = if m.flavor == Flavor::DistilBert {
             let f: DistilBertConfig = c.typed()?;
             Config {
                 vocab_size: f.vocab_size,
@@ -564,6 +624,7 @@ impl Config {
                 relative_buckets: 0,
                 max_2d_positions: 0,
                 groups: (1, 1),
+                head_width: f.dim,
             }
         } else {
             let f: Fields = c.typed()?;
@@ -598,9 +659,10 @@ impl Config {
             };
             Config {
                 vocab_size: f.vocab_size.unwrap_or(d.vocab_size),
-                embedding_size: match d.embedding_size {
-                    Some(e) => f.embedding_size.unwrap_or(e),
-                    None => hidden_size,
+                embedding_size: match (d.embedding_size, d.rembert_widths) {
+                    (Some(e), _) => f.embedding_size.unwrap_or(e),
+                    (None, Some((e, _))) => f.input_embedding_size.unwrap_or(e),
+                    (None, None) => hidden_size,
                 },
                 hidden_size,
                 num_layers: f.num_hidden_layers.unwrap_or(d.num_hidden_layers),
@@ -625,7 +687,7 @@ impl Config {
                 } else {
                     f.pad_token_id.unwrap_or(d.pad_token_id) as u32
                 },
-                tie_word_embeddings: f.tie_word_embeddings.unwrap_or(true),
+                tie_word_embeddings: f.tie_word_embeddings.unwrap_or(d.tie_word_embeddings),
                 num_labels: c.num_labels(),
                 use_task_id,
                 task_type_vocab_size,
@@ -644,8 +706,15 @@ impl Config {
                     ),
                     None => (1, 1),
                 },
+                head_width: match d.rembert_widths {
+                    Some((_, o)) => f.output_embedding_size.unwrap_or(o),
+                    None => 0,
+                },
             }
         };
+        if config.head_width == 0 {
+            config.head_width = config.embedding_size;
+        }
         let (groups, _) = config.groups;
         if groups == 0 || groups > config.num_layers.max(1) {
             // transformers divides by the group count and indexes groups by layer.
@@ -854,7 +923,9 @@ fn masked_lm_head(
     flavor: Flavor,
     encoder: &Encoder,
 ) -> Result<BertHead> {
-    let (h, e) = (c.hidden_size, c.embedding_size);
+    // The head's width: the embeddings' (their matrix is the tied decoder), RemBERT's
+    // own output width.
+    let (h, e) = (c.hidden_size, c.head_width);
     // (prefix, dense, norm, decoder, activation)
     let (p, dense, norm, decoder, act) = match flavor {
         Flavor::Bert => (
@@ -879,6 +950,7 @@ fn masked_lm_head(
             c.act,
         ),
         Flavor::Albert => ("predictions", "dense", "LayerNorm", "decoder", c.act),
+        Flavor::RemBert => ("cls.predictions", "dense", "LayerNorm", "decoder", c.act),
         Flavor::Electra => (
             "",
             "generator_predictions.dense",
@@ -898,10 +970,21 @@ fn masked_lm_head(
     // The decoder projects from the embedding width back to the vocabulary.
     let decoder_weight = if !c.tie_word_embeddings && hw.contains(&format!("{decoder}.weight")) {
         hw.get((c.vocab_size, e), &format!("{decoder}.weight"))?
-    } else {
+    } else if e == c.embedding_size {
         encoder.word.embeddings().clone()
+    } else {
+        return Err(Error::invalid_file(
+            &weights.path,
+            format!(
+                "the masked-LM decoder is tied to the word embeddings ({} wide), but the head is {e} wide",
+                c.embedding_size
+            ),
+        ));
     };
-    let bias = if matches!(flavor, Flavor::Bert | Flavor::Roberta | Flavor::Albert) {
+    let bias = if matches!(
+        flavor,
+        Flavor::Bert | Flavor::Roberta | Flavor::Albert | Flavor::RemBert
+    ) {
         if hw.contains("bias") {
             hw.get(c.vocab_size, "bias")?
         } else {
@@ -955,7 +1038,7 @@ pub(crate) fn load(
                 }
             };
             match flavor {
-                Flavor::Bert | Flavor::Albert => {
+                Flavor::Bert | Flavor::Albert | Flavor::RemBert => {
                     need("classifier")?;
                     BertHead::PooledClassifier {
                         // ALBERT's pooler is a bare linear layer.

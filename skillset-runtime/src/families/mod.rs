@@ -479,11 +479,14 @@ mod tests {
             let (groups, inner) = d.groups.unzip();
             same(n, "num_hidden_groups", serde_json::json!(groups));
             same(n, "inner_group_num", serde_json::json!(inner));
+            let (input, output) = d.rembert_widths.unzip();
+            same(n, "input_embedding_size", serde_json::json!(input));
+            same(n, "output_embedding_size", serde_json::json!(output));
             let buckets = serde_json::json!(d.relative_buckets);
             same(n, "relative_attention_num_buckets", buckets);
             let boxes = serde_json::json!(d.max_2d_positions);
             same(n, "max_2d_position_embeddings", boxes);
-            same(n, "tie_word_embeddings", true.into());
+            same(n, "tie_word_embeddings", d.tie_word_embeddings.into());
             same(n, "embedding_size", serde_json::json!(d.embedding_size));
             let (use_task_id, types) = d.task_types.unzip();
             same(n, "use_task_id", serde_json::json!(use_task_id));
