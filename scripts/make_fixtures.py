@@ -788,6 +788,17 @@ NER_TEXTS = [
 ]
 
 
+# RoBERTa-like configs: (config class, whether BOS/EOS ids are stated).
+ROBERTA_LIKE = {
+    "roberta": ("RobertaConfig", True),
+    "xlm-roberta": ("XLMRobertaConfig", False),
+    "camembert": ("CamembertConfig", False),
+    "roberta-prelayernorm": ("RobertaPreLayerNormConfig", True),
+    "xlm-roberta-xl": ("XLMRobertaXLConfig", False),
+    "ibert": ("IBertConfig", True),
+}
+
+
 def config_for(kind: str, tokenizer, **over):
     base = dict(
         vocab_size=len(tokenizer),
@@ -802,47 +813,15 @@ def config_for(kind: str, tokenizer, **over):
     )
     if kind == "bert":
         cfg = transformers.BertConfig(**base, pad_token_id=tokenizer.pad_token_id)
-    elif kind == "roberta":
-        cfg = transformers.RobertaConfig(
+    elif kind in ROBERTA_LIKE:
+        # Positions from the padding index + 1, one token type; some state BOS/EOS.
+        cls, bos_eos = ROBERTA_LIKE[kind]
+        ids = dict(bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id) if bos_eos else {}
+        cfg = getattr(transformers, cls)(
             **{**base, "max_position_embeddings": 64 + 2},
             type_vocab_size=1,
             pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.sep_token_id,
-        )
-    elif kind == "xlm-roberta":
-        cfg = transformers.XLMRobertaConfig(
-            **{**base, "max_position_embeddings": 64 + 2},
-            type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    elif kind == "camembert":
-        cfg = transformers.CamembertConfig(
-            **{**base, "max_position_embeddings": 64 + 2},
-            type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    elif kind == "roberta-prelayernorm":
-        cfg = transformers.RobertaPreLayerNormConfig(
-            **{**base, "max_position_embeddings": 64 + 2},
-            type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.sep_token_id,
-        )
-    elif kind == "xlm-roberta-xl":
-        cfg = transformers.XLMRobertaXLConfig(
-            **{**base, "max_position_embeddings": 64 + 2},
-            type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    elif kind == "ibert":
-        cfg = transformers.IBertConfig(
-            **{**base, "max_position_embeddings": 64 + 2},
-            type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.sep_token_id,
+            **ids,
         )
     elif kind == "rembert":
         cfg = transformers.RemBertConfig(

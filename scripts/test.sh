@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-minilm.sh
+scripts/fetch-mpnet.sh
 cargo test --workspace "$@"
 if [ "${SKILLSET_SKIP_WEB:-0}" != 1 ]; then
     t0=$(date +%s)

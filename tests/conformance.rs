@@ -677,30 +677,23 @@ fn minilm_dir() -> PathBuf {
     }
 }
 
-#[test]
-fn all_minilm_l6_v2_matches_sentence_transformers() {
-    let dir = minilm_dir();
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "all-MiniLM-L6-v2 is not at {}: run scripts/fetch-minilm.sh (scripts/test.sh does) or set SKILLSET_MINILM_DIR",
-        dir.display()
-    );
+/// A real checkpoint's sentence embeddings against sentence-transformers' (recorded by
+/// `scripts/{minilm,mpnet}_reference.py` into `tests/reference/NAME.json`): cosine over
+/// 0.99999, every value within 1e-4, unit norm; and the first three through
+/// `skillset run`, which pools as sentence-transformers by default.
+fn real_embeddings_match(dir: &Path, reference: &str, ours: Vec<Vec<f32>>, width: usize) {
     let reference: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/all-minilm-l6-v2.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/{reference}")),
         )
         .unwrap(),
     )
     .unwrap();
     let sentences: Vec<String> = serde_json::from_value(reference["sentences"].clone()).unwrap();
     let expected: Vec<Vec<f32>> = serde_json::from_value(reference["embeddings"].clone()).unwrap();
-    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-
-    let ep = skillsets::Bert::init_cpu::<task::FeatureExtraction>(&dir).unwrap();
-    let ours = ep.embed(&texts).unwrap();
     assert_eq!(ours.len(), expected.len());
     for ((a, b), s) in ours.iter().zip(&expected).zip(&sentences) {
-        assert_eq!(a.len(), 384);
+        assert_eq!(a.len(), width);
         let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
         let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -727,8 +720,8 @@ fn all_minilm_l6_v2_matches_sentence_transformers() {
         "feature-extraction",
         "--model-dir",
     ])
-    .arg(&dir);
-    for s in texts.iter().take(3) {
+    .arg(dir);
+    for s in sentences.iter().take(3) {
         cmd.arg("--input").arg(s);
     }
     let out = cmd.output().unwrap();
@@ -740,6 +733,60 @@ fn all_minilm_l6_v2_matches_sentence_transformers() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = Value::from(expected[..3].to_vec());
     compare(&doc["outputs"], &first, 1e-4).unwrap();
+}
+
+/// The sentences of a reference file.
+fn reference_sentences(reference: &str) -> Vec<String> {
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/{reference}")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    serde_json::from_value(doc["sentences"].clone()).unwrap()
+}
+
+#[test]
+fn all_minilm_l6_v2_matches_sentence_transformers() {
+    let dir = minilm_dir();
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "all-MiniLM-L6-v2 is not at {}: run scripts/fetch-minilm.sh (scripts/test.sh does) or set SKILLSET_MINILM_DIR",
+        dir.display()
+    );
+    let sentences = reference_sentences("all-minilm-l6-v2.json");
+    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let ep = skillsets::Bert::init_cpu::<task::FeatureExtraction>(&dir).unwrap();
+    real_embeddings_match(
+        &dir,
+        "all-minilm-l6-v2.json",
+        ep.embed(&texts).unwrap(),
+        384,
+    );
+}
+
+/// all-mpnet-base-v2 (MPNet's relative position bias, mean pooling, 384-token limit).
+#[test]
+fn all_mpnet_base_v2_matches_sentence_transformers() {
+    let dir = match std::env::var_os("SKILLSET_MPNET_DIR") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mpnet/all-mpnet-base-v2"),
+    };
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "all-mpnet-base-v2 is not at {}: run scripts/fetch-mpnet.sh (scripts/test.sh does) or set SKILLSET_MPNET_DIR",
+        dir.display()
+    );
+    let sentences = reference_sentences("all-mpnet-base-v2.json");
+    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let ep = skillsets::Mpnet::init_cpu::<task::FeatureExtraction>(&dir).unwrap();
+    real_embeddings_match(
+        &dir,
+        "all-mpnet-base-v2.json",
+        ep.embed(&texts).unwrap(),
+        768,
+    );
 }
 
 /// Half precision on the CPU: finite everywhere (no `0 * inf` in the masks) and close to

@@ -79,6 +79,22 @@ fn token_content(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// A post-processor from its single and pair templates (a tokenizer class's own, where
+/// transformers rebuilds it over tokenizer.json's).
+fn template(
+    single: String,
+    pair: String,
+    specials: Vec<(String, u32)>,
+) -> Result<TemplateProcessing> {
+    TemplateProcessing::builder()
+        .try_single(single)
+        .and_then(|b| b.try_pair(pair))
+        .map_err(|e| Error::Tokenizer(e.to_string()))?
+        .special_tokens(specials)
+        .build()
+        .map_err(|e| Error::Tokenizer(e.to_string()))
+}
+
 impl TextTokenizer {
     /// Load tokenizer.json (plus tokenizer_config.json / special_tokens_map.json when
     /// present). `max_length` caps the input length (the model's positions).
@@ -138,14 +154,11 @@ impl TextTokenizer {
                 if let Some((bos, id)) =
                     special("bos_token").and_then(|t| id_of(&t).map(|i| (t, i)))
                 {
-                    let template = TemplateProcessing::builder()
-                        .try_single(format!("{bos}:0 $A:0"))
-                        .and_then(|b| b.try_pair(format!("{bos}:0 $A:0 {bos}:1 $B:1")))
-                        .map_err(|e| Error::Tokenizer(e.to_string()))?
-                        .special_tokens(vec![(bos, id)])
-                        .build()
-                        .map_err(|e| Error::Tokenizer(e.to_string()))?;
-                    inner.with_post_processor(Some(template));
+                    inner.with_post_processor(Some(template(
+                        format!("{bos}:0 $A:0"),
+                        format!("{bos}:0 $A:0 {bos}:1 $B:1"),
+                        vec![(bos, id)],
+                    )?));
                 }
             }
             // Rebuilt in the class's `__init__` whatever tokenizer.json says (5.23 saves
@@ -158,14 +171,11 @@ impl TextTokenizer {
                 if let (Some((cls, cls_id)), Some((sep, sep_id))) =
                     (token("cls_token", "[CLS]"), token("sep_token", "[SEP]"))
                 {
-                    let template = TemplateProcessing::builder()
-                        .try_single(format!("{cls}:0 $A:0 {sep}:0"))
-                        .and_then(|b| b.try_pair(format!("{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1")))
-                        .map_err(|e| Error::Tokenizer(e.to_string()))?
-                        .special_tokens(vec![(cls, cls_id), (sep, sep_id)])
-                        .build()
-                        .map_err(|e| Error::Tokenizer(e.to_string()))?;
-                    inner.with_post_processor(Some(template));
+                    inner.with_post_processor(Some(template(
+                        format!("{cls}:0 $A:0 {sep}:0"),
+                        format!("{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1"),
+                        vec![(cls, cls_id), (sep, sep_id)],
+                    )?));
                 }
             }
             _ => {}
