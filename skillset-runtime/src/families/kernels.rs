@@ -231,7 +231,10 @@ const PAR_MIN: usize = 1 << 15;
 /// Run `f(start, chunk)` over `out` in chunks of whole rows, on candle's worker
 /// threads when `work` (elements touched) is worth it.
 fn for_chunks(out: &mut [f32], row: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let threads = candle_core::utils::get_num_threads().max(1);
+    // candle's `get_num_threads` asks the OS (cgroup files included) on every call:
+    // about 25 us, more than a small kernel's work. The count does not change.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| candle_core::utils::get_num_threads().max(1));
     if threads == 1 || work < PAR_MIN || cfg!(target_arch = "wasm32") {
         f(0, out);
         return;
@@ -391,18 +394,27 @@ pub fn scaled_bias_softmax(
 #[inline(always)]
 fn layer_norm_row(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], eps: f32) {
     let n = x.len() as f32;
-    let sum8 = |f: &dyn Fn(f32) -> f32| -> f32 {
-        let mut lanes = [0f32; 8];
-        let mut chunks = x.chunks_exact(8);
-        for c in &mut chunks {
-            for (l, &v) in lanes.iter_mut().zip(c) {
-                *l += f(v);
-            }
+    let mut lanes = [0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v;
         }
-        lanes.iter().sum::<f32>() + chunks.remainder().iter().map(|&v| f(v)).sum::<f32>()
-    };
-    let mean = sum8(&|v| v) / n;
-    let var = sum8(&|v| (v - mean) * (v - mean)) / n;
+    }
+    let mean = (lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()) / n;
+    let mut lanes = [0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += (v - mean) * (v - mean);
+        }
+    }
+    let tail: f32 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| (v - mean) * (v - mean))
+        .sum();
+    let var = (lanes.iter().sum::<f32>() + tail) / n;
     let inv = 1.0 / (var + eps).sqrt();
     if b.is_empty() {
         for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
