@@ -678,17 +678,11 @@ fn minilm_dir() -> PathBuf {
 }
 
 /// A real checkpoint's sentence embeddings against sentence-transformers' (recorded by
-/// `scripts/{minilm,mpnet}_reference.py` into `tests/reference/NAME.json`): cosine over
+/// `scripts/sentence_reference.py` into `tests/reference/NAME.json`): cosine over
 /// 0.99999, every value within 1e-4, unit norm; and the first three through
 /// `skillset run`, which pools as sentence-transformers by default.
 fn real_embeddings_match(dir: &Path, reference: &str, ours: Vec<Vec<f32>>, width: usize) {
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/{reference}")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let reference = real_reference(reference);
     let sentences: Vec<String> = serde_json::from_value(reference["sentences"].clone()).unwrap();
     let expected: Vec<Vec<f32>> = serde_json::from_value(reference["embeddings"].clone()).unwrap();
     assert_eq!(ours.len(), expected.len());
@@ -735,16 +729,15 @@ fn real_embeddings_match(dir: &Path, reference: &str, ours: Vec<Vec<f32>>, width
     compare(&doc["outputs"], &first, 1e-4).unwrap();
 }
 
+/// A file of `tests/reference/`.
+fn real_reference(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/{name}"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// The sentences of a reference file.
-fn reference_sentences(reference: &str) -> Vec<String> {
-    let doc: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/{reference}")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    serde_json::from_value(doc["sentences"].clone()).unwrap()
+fn reference_sentences(name: &str) -> Vec<String> {
+    serde_json::from_value(real_reference(name)["sentences"].clone()).unwrap()
 }
 
 #[test]
